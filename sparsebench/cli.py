@@ -1,0 +1,145 @@
+"""The ``sparsebench`` command: one run, or a Hydra multirun sweep (``-m``), of the configs in ``conf/``.
+
+Before Hydra starts any job, every configuration of the sweep is composed and validated here, so that
+a bad value stops the whole command with one line naming the key, the value and what is allowed,
+before any work is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import sys
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, OverrideParseException
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from sparsebench.config import register, validate
+from sparsebench.errors import SparsebenchError
+
+CONFIG_MODULE = "sparsebench.conf"
+CONFIG_NAME = "config"
+GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+log = logging.getLogger("sparsebench")
+_statuses: list[str] = []  # outcomes of the jobs run in this process
+
+
+def sweep_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override lists of every job a command line stands for (one list without ``-m``)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    if not multirun:
+        return [own]
+    parsed = OverridesParser.create().parse_overrides(own)
+    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+
+
+def compose_run(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
+    """Compose one job's config with Hydra's Compose API (Hydra must be initialised)."""
+    return hydra.compose(config_name=config_name, overrides=overrides)
+
+
+def _options(group: str) -> list[str]:
+    try:
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    except Exception:  # noqa: BLE001 - only used to enrich a message
+        return []
+
+
+def _omegaconf_cause(error: BaseException) -> OmegaConfBaseException | None:
+    """The OmegaConf error behind a Hydra error, if any: it names the full key."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def explain(error: BaseException) -> str:
+    """One line saying what is wrong with a command line and how to fix it."""
+    if isinstance(error, SparsebenchError):
+        return str(error)
+    cause = _omegaconf_cause(error)
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        key = cause.full_key
+        schema = getattr(cause, "object_type", None)
+        known = ", ".join(f.name for f in dataclasses.fields(schema)) if dataclasses.is_dataclass(schema) else ""
+        parent = key.rpartition(".")[0]
+        where = f" of {parent}" if parent else ""
+        return (f"{key} is not a setting{where}: " + (f"the settings are {known}; " if known else "")
+                + f"check the spelling, or add a new key with +{key}=...")
+    if isinstance(cause, ValidationError):
+        detail = str(cause).splitlines()[0]
+        converted = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", detail)
+        if converted:
+            return f"{cause.full_key}={converted[1]!r} is not allowed: expected a {converted[2].lower()} value"
+        return f"{cause.full_key} is not allowed: {detail}"
+    text = str(error)
+    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = ", ".join(_options(group)) or "none found"
+        return f"{group}={option} is not an option of {group}: choose one of {options} (files in conf/{group}/)"
+    if isinstance(error, OverrideParseException):
+        return f"could not parse the command line: {text.splitlines()[0]} (see {GRAMMAR})"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(error).__name__
+
+
+def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME) -> int:
+    """Compose and validate every job of the command line; return how many there are.
+
+    Raises SparsebenchError with a one-line message for the first bad one.
+    """
+    register()
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        try:
+            jobs = sweep_overrides(overrides, multirun)
+        except (HydraException, OmegaConfBaseException) as error:
+            raise SparsebenchError(explain(error)) from None
+        for job in jobs:
+            try:
+                validate(compose_run(job, config_name))
+            except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
+                prefix = f"in job {' '.join(job)}: " if multirun and len(jobs) > 1 else ""
+                raise SparsebenchError(prefix + explain(error)) from None
+    GlobalHydra.instance().clear()
+    return len(jobs)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)
+def _job(cfg: DictConfig) -> str:
+    from sparsebench.runner import run
+
+    try:
+        status = run(validate(cfg)).status
+    except SparsebenchError as error:
+        log.error("%s", error)
+        status = "error"
+    _statuses.append(status)
+    return status
+
+
+def main() -> None:
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(sys.argv[1:])
+    informational = args.help or args.hydra_help or args.info or args.cfg or args.shell_completion
+    if not informational:
+        try:
+            preflight(args.overrides, args.multirun, args.config_name or CONFIG_NAME)
+        except SparsebenchError as error:
+            print(f"sparsebench: error: {error}", file=sys.stderr)
+            sys.exit(2)
+    register()
+    _job()
+    if any(status in ("failed", "error") for status in _statuses):
+        sys.exit(1)

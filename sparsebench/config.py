@@ -1,0 +1,284 @@
+"""Typed schemas of the run configuration, their registration with Hydra, and validation.
+
+Each config group has a dataclass schema. The YAML files in ``conf/`` extend their schema through
+``defaults: [/schema/<group>/<name>@_here_]``, so Hydra rejects unknown keys and wrongly typed values
+while composing. Ranges and cross-group rules are checked by ``validate``, which turns the composed
+config into dataclass instances (``__post_init__`` checks each field) before any work starts.
+
+Models and regularizers are pluggable: each one defines its own schema next to its code
+(``sparsebench/models/<name>.py``, ``sparsebench/regularizers/<name>.py``) and is found by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from sparsebench.errors import ConfigError, check
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PROGRESS = ("auto", "on", "off")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("none", "step", "cosine")
+SELECTIONS = ("last", "best_val", "best_test")
+PRECISIONS = ("float32", "bf16")
+DATA_FORMATS = ("idx", "cifar10")
+NOISE_KINDS = ("pixels", "gaussian", "salt_pepper")
+PRUNE_SCOPES = ("global", "layerwise")
+LAYER_KINDS = ("linear", "conv", "both")  # which hidden layers a regularizer acts on
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
+
+
+def _positive(key: str, value: Any, kind: str = "a positive number") -> None:
+    check(value is not None and value > 0, key, value, f"must be {kind}")
+
+
+def _fractions(key: str, values: list[float], low_closed: bool = True, high_closed: bool = True) -> None:
+    for value in values:
+        above = value >= 0 if low_closed else value > 0
+        below = value <= 1 if high_closed else value < 1
+        interval = f"{'[' if low_closed else '('}0, 1{']' if high_closed else ')'}"
+        check(above and below, key, list(values), f"every entry must lie in {interval}")
+
+
+@dataclass
+class AugmentConfig:
+    """Batched on-device augmentation of training images (CIFAR-10 style)."""
+
+    crop_padding: int = 0  # random crop after zero-padding each side by this many pixels; 0: off
+    flip: bool = False  # random horizontal flip
+
+    def __post_init__(self) -> None:
+        check(self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, "must be >= 0")
+
+
+@dataclass
+class DatasetConfig:
+    """Where a data set's files are, what they must contain, and how to split and augment it."""
+
+    name: str = MISSING  # mnist, fashion_mnist, cifar10, embedded, ...
+    format: str = MISSING  # idx (MNIST-style files) or cifar10 (python pickle batches)
+    # Folder holding the files as distributed; null: $SPARSEBENCH_DATA, else the user cache folder.
+    root: Optional[str] = None
+    # Subfolder of root for this data set's files (so one root can hold several data sets).
+    folder: str = ""
+    download: bool = True  # fetch missing files from the mirrors
+    mirrors: list[str] = field(default_factory=list)  # base URLs, tried in order
+    # file name as distributed -> md5 of that file (checked after downloading it).
+    files: dict[str, str] = field(default_factory=dict)
+    # IDX files: md5 of the decompressed bytes, which also identifies re-compressed copies.
+    content_md5: dict[str, str] = field(default_factory=dict)
+    archive: Optional[str] = None  # for archive formats: the file to download and unpack
+    shape: list[int] = field(default_factory=lambda: [1, 28, 28])  # C, H, W
+    num_classes: int = 10
+    mean: list[float] = field(default_factory=lambda: [0.1307])  # per channel, on the [0, 1] scale
+    std: list[float] = field(default_factory=lambda: [0.3081])
+    val_size: int = 0  # training images held out for validation (model selection)
+    split_seed: int = 0  # seeds the validation split and subsets, apart from the model seed
+    train_subset: Optional[int] = None  # use only this many training images (fast profiles)
+    test_subset: Optional[int] = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        _one_of("format", self.format, DATA_FORMATS)
+        check(len(self.shape) == 3 and all(s > 0 for s in self.shape), "shape", list(self.shape),
+              "must be [channels, height, width] with positive sizes")
+        check(len(self.mean) == self.shape[0] and len(self.std) == self.shape[0], "mean", list(self.mean),
+              f"mean and std need one entry per channel ({self.shape[0]})")
+        check(all(s > 0 for s in self.std), "std", list(self.std), "every entry must be > 0")
+        check(self.num_classes >= 2, "num_classes", self.num_classes, "must be at least 2")
+        check(self.val_size >= 0, "val_size", self.val_size, "must be >= 0 (0: no validation split)")
+        for key in ("train_subset", "test_subset"):
+            value = getattr(self, key)
+            check(value is None or value > 0, key, value, "must be a positive count or null (all)")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: optimizer, schedule, budget and model selection."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    first_epoch_batch_size: Optional[int] = None  # e.g. 4 for the k-winners paper's sparse nets
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    schedule: str = "none"  # none | step (lr *= gamma every step_size epochs) | cosine
+    step_size: int = 1
+    gamma: float = 0.1
+    select: str = "last"  # last | best_val (needs dataset.val_size > 0) | best_test (the k-winners paper)
+    precision: str = "float32"  # float32 | bf16 (autocast; CUDA only)
+    compile: bool = False  # torch.compile the model (CUDA only; not part of the run identity)
+    channels_last: bool = False  # channels_last memory format for conv nets (not part of the run identity)
+
+    def __post_init__(self) -> None:
+        _positive("epochs", self.epochs, "a positive whole number")
+        _positive("batch_size", self.batch_size, "a positive whole number")
+        check(self.first_epoch_batch_size is None or self.first_epoch_batch_size > 0,
+              "first_epoch_batch_size", self.first_epoch_batch_size, "must be a positive whole number or null")
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _positive("lr", self.lr)
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "must lie in [0, 1)")
+        check(not self.nesterov or self.momentum > 0, "nesterov", self.nesterov,
+              "Nesterov momentum needs train.momentum > 0")
+        _one_of("schedule", self.schedule, SCHEDULES)
+        _positive("step_size", self.step_size, "a positive whole number of epochs")
+        check(0 < self.gamma <= 1, "gamma", self.gamma, "must lie in (0, 1]")
+        _one_of("select", self.select, SELECTIONS)
+        _one_of("precision", self.precision, PRECISIONS)
+
+
+@dataclass
+class EvalConfig:
+    """What is measured after training (and, for model selection, after every epoch)."""
+
+    batch_size: int = 1000
+    near_zero_abs: list[float] = field(default_factory=lambda: [1e-3, 1e-2])
+    near_zero_rel: list[float] = field(default_factory=lambda: [0.01, 0.1])  # x the layer's initial std
+    # Noise robustness: which kinds to run ([] turns it off), their levels and the seed of the draws.
+    noise: list[str] = field(default_factory=lambda: list(NOISE_KINDS))
+    pixel_levels: list[float] = field(default_factory=lambda: [round(0.05 * i, 2) for i in range(11)])
+    gaussian_levels: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    salt_pepper_levels: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
+    noise_seed: int = 1234
+    # Evaluations with dropout-style layers left in training mode (claim G2); 0 turns it off.
+    train_mode_passes: int = 10
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size, "a positive whole number")
+        for key in ("near_zero_abs", "near_zero_rel"):
+            values = getattr(self, key)
+            check(all(v > 0 for v in values), key, list(values), "every threshold must be > 0")
+        for kind in self.noise:
+            check(kind in NOISE_KINDS, "noise", list(self.noise),
+                  f"entries must be among {', '.join(NOISE_KINDS)} ([] turns noise off)")
+        _fractions("pixel_levels", self.pixel_levels)
+        _fractions("salt_pepper_levels", self.salt_pepper_levels)
+        check(all(v >= 0 for v in self.gaussian_levels), "gaussian_levels", list(self.gaussian_levels),
+              "every sigma must be >= 0")
+        check(self.train_mode_passes >= 0, "train_mode_passes", self.train_mode_passes, "must be >= 0")
+
+
+@dataclass
+class PruneConfig:
+    """Magnitude pruning after training; ``fractions: []`` (``prune=none``) turns it off."""
+
+    fractions: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
+    scope: str = "global"  # global (one threshold over all weight matrices) | layerwise
+    finetune_epochs: int = 1  # masked fine-tune after pruning; 0 skips it
+    finetune_lr: float = 0.001
+    margin: float = 1.0  # accuracy points: the largest fraction within this of the unpruned model
+
+    def __post_init__(self) -> None:
+        _fractions("fractions", self.fractions, low_closed=False, high_closed=False)
+        _one_of("scope", self.scope, PRUNE_SCOPES)
+        check(self.finetune_epochs >= 0, "finetune_epochs", self.finetune_epochs, "must be >= 0 (0 skips it)")
+        _positive("finetune_lr", self.finetune_lr)
+        check(self.margin >= 0, "margin", self.margin, "must be >= 0 accuracy points")
+
+
+@dataclass
+class RunConfig:
+    """One run: the composition of every group plus the top-level settings."""
+
+    name: str = "default"  # experiment name: records go to <results_dir>/<name>/<run-id>/
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    results_dir: str = "results"
+    progress: str = "auto"  # auto (bar on a terminal only) | on | off
+    threads: Optional[int] = None  # torch CPU threads; null: torch's default
+    retry_failed: bool = False  # run again configs whose record says failed
+    dataset: Any = MISSING
+    model: Any = MISSING
+    regularizer: Any = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+
+    def __post_init__(self) -> None:
+        _one_of("device", self.device, DEVICES)
+        _one_of("progress", self.progress, PROGRESS)
+        check(self.threads is None or self.threads > 0, "threads", self.threads, "must be a positive count or null")
+        check(self.name != "" and "/" not in self.name and not self.name.startswith("_"), "name", self.name,
+              "must be a non-empty folder name without '/' that does not start with '_'")
+
+
+GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}
+
+
+def package_dir(relative: str) -> str:
+    """The absolute path of a folder inside the installed sparsebench package (the ``package_dir`` resolver)."""
+    return str(Path(__file__).resolve().parent / relative)
+
+
+def register() -> None:
+    """Make the schemas and resolvers known to Hydra and OmegaConf (idempotent); call before composing."""
+    if not OmegaConf.has_resolver("package_dir"):
+        OmegaConf.register_new_resolver("package_dir", package_dir)
+    from sparsebench.models import MODELS
+    from sparsebench.regularizers import REGULARIZERS
+
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    for group, schema in GROUP_SCHEMAS.items():
+        store.store(group=f"schema/{group}", name=group, node=schema)
+    for name, model in MODELS.items():
+        store.store(group="schema/model", name=name, node=model.Config)
+    for name, regularizer in REGULARIZERS.items():
+        store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+
+
+def _to_object(node: DictConfig, key: str) -> Any:
+    try:
+        return OmegaConf.to_object(node)
+    except ConfigError as error:
+        raise error.under(key) from None
+
+
+def validate(cfg: DictConfig) -> RunConfig:
+    """Check every value of a composed config and return it as typed dataclasses.
+
+    Raises ConfigError naming the full key, the value and what is allowed.
+    """
+    from sparsebench.models import MODELS, check_model_fits
+    from sparsebench.regularizers import REGULARIZERS
+
+    for key, registry, kind in (("model", MODELS, "model"), ("regularizer", REGULARIZERS, "regularizer")):
+        name = OmegaConf.select(cfg, f"{key}.name")
+        check(name in registry, f"{key}.name", name, f"choose a {kind} among {', '.join(sorted(registry))}")
+    parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
+    top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
+    run = RunConfig(**top, **parts)
+
+    check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
+          "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
+    check_model_fits(run.model, run.dataset)
+    REGULARIZERS[run.regularizer.name].check_fits(run.regularizer, run.model)
+    return run
+
+
+def result_relevant(cfg: RunConfig | DictConfig) -> dict:
+    """The part of a config that can change a run's numbers: what a run's identity is hashed from.
+
+    Left out: the experiment name and where things are written or read (paths), how fast they run (device, threads,
+    compilation, memory format), how they are shown (progress) and how reruns are treated.
+    """
+    tree = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else OmegaConf.to_container(cfg, resolve=True)
+    for key in ("results_dir", "device", "progress", "threads", "retry_failed"):
+        tree.pop(key, None)
+    tree.pop("name", None)
+    for key in ("root", "folder", "download", "mirrors"):
+        tree["dataset"].pop(key, None)
+    for key in ("compile", "channels_last"):
+        tree["train"].pop(key, None)
+    tree["eval"].pop("batch_size", None)
+    return tree

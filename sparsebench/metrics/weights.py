@@ -1,0 +1,92 @@
+"""Near-zero weights: the share of weights below absolute and relative magnitude thresholds.
+
+Structural zeros (weights fixed at zero by sparse connectivity) are counted apart: near-zero
+fractions are taken over the learnable weights only, and the structural share is reported beside.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from sparsebench.models import Network
+
+# Thresholds of the near-zero curve (|w| < t, t log-spaced) stored in every record, for figures.
+CURVE_THRESHOLDS = [float(t) for t in np.logspace(-5, 0, 21)]
+# Bin edges of the stored weight-magnitude histogram (log-spaced |w|; the first bin also holds |w| < 1e-6).
+HISTOGRAM_EDGES = [0.0] + [float(t) for t in np.logspace(-6, 1, 57)]
+
+
+def _learnable(model: Network) -> dict[str, torch.Tensor]:
+    """Each weight layer's learnable weights (structural zeros removed), flattened, as float32."""
+    out = {}
+    with torch.no_grad():
+        for layer in model.weight_layers():
+            weight = layer.module.weight.detach().float()
+            out[layer.name] = weight[~layer.structural_mask] if layer.structural_mask is not None else weight.flatten()
+    return out
+
+
+def weight_stds(model: Network) -> dict[str, float]:
+    """Standard deviation of each layer's learnable weights (at initialisation: the scale of relative thresholds)."""
+    return {name: float(w.std()) for name, w in _learnable(model).items()}
+
+
+def threshold_key(kind: str, threshold: float) -> str:
+    return f"{kind}_{threshold:g}"
+
+
+def near_zero_fractions(model: Network, absolute: list[float], relative: list[float],
+                        reference_stds: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per layer and ``global``: the fraction of learnable weights with |w| < t for each absolute t and
+    each relative t (times the layer's ``reference_stds`` entry), the structural-zero fraction, and counts.
+
+    Keys: ``abs_<t>``, ``rel_<t>``, ``structural`` and ``count`` (learnable weights).
+    """
+    result: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
+    structural_total = 0
+    all_total = 0
+    for layer, weights in zip(model.weight_layers(), _learnable(model).values()):
+        magnitudes = weights.abs()
+        count = magnitudes.numel()
+        structural = int(layer.structural_mask.sum()) if layer.structural_mask is not None else 0
+        cutoffs = {threshold_key("abs", t): t for t in absolute}
+        cutoffs.update({threshold_key("rel", t): t * reference_stds[layer.name] for t in relative})
+        # One sort per layer, then a binary search per threshold: cheaper than a pass per threshold.
+        ordered = magnitudes.sort().values
+        below = torch.searchsorted(ordered, torch.tensor(list(cutoffs.values()), dtype=ordered.dtype)).tolist()
+        row = {key: n / count for key, n in zip(cutoffs, below)}
+        for key, n in zip(cutoffs, below):
+            totals[key] = totals.get(key, 0) + n
+        row["structural"] = structural / (count + structural)
+        row["count"] = count
+        result[layer.name] = row
+        structural_total += structural
+        all_total += count
+    result["global"] = {key: n / all_total for key, n in totals.items()}
+    result["global"]["structural"] = structural_total / (all_total + structural_total)
+    result["global"]["count"] = all_total
+    return result
+
+
+def magnitude_profile(model: Network) -> dict[str, list[float]]:
+    """Over all learnable weights: the near-zero fraction at each of CURVE_THRESHOLDS, and a
+    histogram of |w| on HISTOGRAM_EDGES (fractions). Stored in the record so figures need no checkpoint."""
+    magnitudes = torch.cat(list(_learnable(model).values())).abs()
+    ordered = magnitudes.sort().values
+    below = torch.searchsorted(ordered, torch.tensor(CURVE_THRESHOLDS, dtype=ordered.dtype))
+    edges = torch.tensor(HISTOGRAM_EDGES[1:], dtype=ordered.dtype)
+    cumulative = torch.searchsorted(ordered, edges).tolist()
+    counts = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
+    n = len(ordered)
+    return {
+        "curve_thresholds": CURVE_THRESHOLDS,
+        "curve_fractions": (below / n).tolist(),
+        "histogram_edges": HISTOGRAM_EDGES,
+        "histogram_fractions": [c / n for c in counts],
+        "mean_abs": float(magnitudes.mean()),
+        "rms": math.sqrt(float(magnitudes.square().mean())),
+    }

@@ -1,0 +1,32 @@
+"""Models, one module each, found by name.
+
+A model module defines ``Config`` (its schema, with ``name: str = "<name>"``), ``check_fits(cfg, shape)``
+(a ConfigError when the model cannot take images of ``shape``) and
+``build(cfg, regularizer, shape, num_classes) -> Network``. Add ``conf/model/<name>.yaml`` beside it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from sparsebench.models.network import HiddenBlock, Network, WeightLayer
+from sparsebench.regularizers import Regularizer
+
+MODELS: dict[str, ModuleType] = {}
+for _info in pkgutil.iter_modules(__path__):
+    _module = importlib.import_module(f"{__name__}.{_info.name}")
+    if hasattr(_module, "Config") and hasattr(_module, "build"):
+        MODELS[_module.Config.name] = _module
+
+
+def check_model_fits(model_cfg, dataset_cfg) -> None:
+    MODELS[model_cfg.name].check_fits(model_cfg, tuple(dataset_cfg.shape))
+
+
+def build_model(model_cfg, regularizer: Regularizer, shape: tuple[int, int, int], num_classes: int) -> Network:
+    return MODELS[model_cfg.name].build(model_cfg, regularizer, tuple(shape), num_classes)
+
+
+__all__ = ["MODELS", "HiddenBlock", "Network", "WeightLayer", "build_model", "check_model_fits"]

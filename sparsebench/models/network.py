@@ -1,0 +1,64 @@
+"""The shape every model shares: an input stage, hidden blocks, and an output layer.
+
+Measurements, pruning and penalties reach a model's parts only through ``Network.hidden_blocks`` and
+``Network.weight_layers``, so they work the same on every model and with every regularizer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class HiddenBlock(nn.Sequential):
+    """One hidden layer: its weight layer, then optional normalisation and pooling, then its activation.
+
+    The block's output is the hidden activation that activation-sparsity measurements look at.
+    """
+
+    def __init__(self, weight: nn.Module, activation: nn.Module, norm: nn.Module | None = None,
+                 pool: nn.Module | None = None):
+        parts = OrderedDict(weight=weight)
+        if norm is not None:
+            parts["norm"] = norm
+        if pool is not None:
+            parts["pool"] = pool
+        parts["activation"] = activation
+        super().__init__(parts)
+
+
+@dataclass
+class WeightLayer:
+    name: str  # "hidden1", ..., "output"
+    module: nn.Module  # the Linear / Conv2d that owns ``weight`` (inside any wrapper)
+    structural_mask: torch.Tensor | None  # True where a weight is fixed at zero by sparse connectivity
+
+
+def _unwrap(layer: nn.Module) -> tuple[nn.Module, torch.Tensor | None]:
+    # Wrappers such as SparseWeights keep the wrapped layer as ``module`` and know their fixed zeros.
+    mask = layer.structural_mask() if hasattr(layer, "structural_mask") else None
+    while not hasattr(layer, "weight") and hasattr(layer, "module"):
+        layer = layer.module
+    return layer, mask
+
+
+class Network(nn.Sequential):
+    """A feed-forward classifier: ``input``, ``hidden1`` ... ``hiddenN`` (with any pooling or
+    flattening modules between them) and ``output``."""
+
+    def hidden_blocks(self) -> list[tuple[str, HiddenBlock]]:
+        return [(name, m) for name, m in self.named_children() if isinstance(m, HiddenBlock)]
+
+    def weight_layers(self, hidden_only: bool = False) -> list[WeightLayer]:
+        layers = [(name, block.weight) for name, block in self.hidden_blocks()]
+        if not hidden_only:
+            layers.append(("output", self.output))
+        return [WeightLayer(name, *_unwrap(layer)) for name, layer in layers]
+
+
+def assemble(input_layer: nn.Module, parts: list[tuple[str, nn.Module]], output: nn.Linear) -> Network:
+    """A Network from its input stage, its named middle parts in order, and its output layer."""
+    return Network(OrderedDict([("input", input_layer), *parts, ("output", output)]))

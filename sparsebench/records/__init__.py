@@ -1,0 +1,137 @@
+"""Run records: one folder per run, ``<results_dir>/<experiment>/<run-id>/``.
+
+The folder holds ``config.yaml`` (the resolved config), ``result.json`` (status, metrics, history,
+environment, timings; written last and atomically) and ``checkpoint.pt`` (the final weights). While a
+run trains it also holds ``state.pt`` (the last completed epoch, for resuming) and ``run.lock``.
+A run whose ``result.json`` says completed is done; a folder without one was interrupted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparsebench.records.environment import environment
+
+RESULT = "result.json"
+CONFIG = "config.yaml"
+CHECKPOINT = "checkpoint.pt"
+STATE = "state.pt"
+LOCK = "run.lock"
+
+# mkstemp creates files readable by their owner only; records should get the usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def run_id(relevant_config: dict) -> str:
+    """A short hash of the result-relevant config: the same settings always map to the same folder."""
+    canonical = json.dumps(relevant_config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, 0o666 & ~_UMASK)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda stream: stream.write(text.encode()))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n")
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda stream: torch.save(obj, stream))
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class RunBusy(Exception):
+    """Another process holds the run's lock."""
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @property
+    def result_path(self) -> Path:
+        return self.path / RESULT
+
+    def result(self) -> dict | None:
+        return read_json(self.result_path)
+
+    def status(self) -> str | None:
+        """completed, failed, or None (never finished here)."""
+        result = self.result()
+        return result.get("status") if result else None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run exclusively. The OS releases the lock when the process dies, even by SIGKILL,
+        so a killed run never blocks its rerun. Raises RunBusy when another process holds it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunBusy(str(self.path)) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def load_state(self) -> dict | None:
+        """The resumable training state of an interrupted run, or None."""
+        path = self.path / STATE
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception:  # a state written by an older version or damaged: start afresh
+            return None
+
+    def save_state(self, state: dict) -> None:
+        atomic_torch_save(self.path / STATE, state)
+
+    def drop_state(self) -> None:
+        (self.path / STATE).unlink(missing_ok=True)
+
+
+__all__ = ["RunBusy", "RunDir", "atomic_torch_save", "atomic_write_json", "atomic_write_text", "environment",
+           "read_json", "run_id"]

@@ -1,0 +1,54 @@
+"""Dropout (Srivastava et al. 2014): inverted dropout after hidden activations, identity at evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from sparsebench.config import LAYER_KINDS
+from sparsebench.errors import check
+from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+
+
+@dataclass
+class DropoutConfig(RegularizerConfig):
+    name: str = "dropout"
+    p: float = 0.5  # drop probability of a hidden unit
+    input_p: float = 0.0  # drop probability of an input pixel (0.2 in the dropout paper's MNIST nets)
+    # Hidden layers that get dropout: linear (the usual choice for CNNs), conv, or both.
+    apply_to: str = "linear"
+    spatial: bool = False  # conv layers drop whole channels (Dropout2d) instead of single units
+    # Cap on the L2 norm of each hidden unit's incoming weight vector, enforced after every step
+    # (the dropout paper's max-norm constraint); null: no cap.
+    max_norm: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        for key in ("p", "input_p"):
+            value = getattr(self, key)
+            check(0 <= value < 1, key, value, "a drop probability must lie in [0, 1)")
+        check(self.apply_to in LAYER_KINDS, "apply_to", self.apply_to, f"choose one of {', '.join(LAYER_KINDS)}")
+        check(self.max_norm is None or self.max_norm > 0, "max_norm", self.max_norm, "must be > 0 or null")
+
+
+class Dropout(Regularizer):
+    Config = DropoutConfig
+
+    def input_layer(self, shape):
+        return nn.Dropout(self.cfg.input_p) if self.cfg.input_p > 0 else nn.Identity()
+
+    def activation(self, shape, index):
+        if not applies_to(self.cfg.apply_to, shape) or self.cfg.p == 0:
+            return nn.ReLU()
+        drop = nn.Dropout2d(self.cfg.p) if self.cfg.spatial and len(shape) == 3 else nn.Dropout(self.cfg.p)
+        return nn.Sequential(nn.ReLU(), drop)
+
+    @torch.no_grad()
+    def after_step(self, model, lr):
+        if self.cfg.max_norm is None:
+            return
+        for layer in model.weight_layers(hidden_only=True):
+            weight = layer.module.weight
+            weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=self.cfg.max_norm))

@@ -1,0 +1,181 @@
+"""One run, from a validated config to its record: find or skip the record, train, measure, write.
+
+Outcomes: ``completed``; ``skipped`` (a completed record exists, or a failed one and
+``retry_failed`` is off); ``failed`` (recorded with its reason: divergence, out of memory, a bug);
+``busy`` (another process holds the run). A problem with the user's input or environment (a missing
+data set, a bad value) raises SparsebenchError and leaves no record.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import statistics
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from sparsebench.config import RunConfig, result_relevant
+from sparsebench.data import DataSplits, load_splits
+from sparsebench.errors import ConfigError, RunError, SparsebenchError
+from sparsebench.metrics.activations import ActivationSparsity
+from sparsebench.metrics.evaluation import evaluate
+from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
+from sparsebench.models import Network, build_model
+from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text, environment, run_id
+from sparsebench.regularizers import build_regularizer
+from sparsebench.train import FitResult, fit, progress_enabled
+
+log = logging.getLogger("sparsebench")
+
+
+@dataclass
+class Outcome:
+    status: str  # completed | skipped | failed | busy
+    path: Path
+    message: str = ""
+
+
+def resolve_device(setting: str) -> torch.device:
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}[setting]
+    if not available:
+        raise ConfigError("device", setting, "no such device on this machine", "use device=auto or device=cpu")
+    return torch.device(setting)
+
+
+def run_dir_for(cfg: RunConfig) -> RunDir:
+    return RunDir(Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(result_relevant(cfg)))
+
+
+def run(cfg: RunConfig) -> Outcome:
+    """Run ``cfg`` unless its record says it is done; never raises for a failure of the run itself."""
+    run_dir = run_dir_for(cfg)
+    try:
+        with run_dir.lock():
+            result = run_dir.result()
+            if result and result.get("status") == "completed":
+                return _said(Outcome("skipped", run_dir.path, "completed before"))
+            if result and result.get("status") == "failed" and not cfg.retry_failed:
+                reason = (result.get("error") or {}).get("message", "")
+                return _said(Outcome("skipped", run_dir.path,
+                                     f"failed before ({reason}); pass retry_failed=true to run it again"))
+            return _said(_execute(cfg, run_dir))
+    except RunBusy:
+        return _said(Outcome("busy", run_dir.path, "another process is running this config now"))
+
+
+def _said(outcome: Outcome) -> Outcome:
+    text = f"{outcome.status}: {outcome.path}" + (f" ({outcome.message})" if outcome.message else "")
+    (log.error if outcome.status == "failed" else log.info)(text)
+    return outcome
+
+
+def _execute(cfg: RunConfig, run_dir: RunDir) -> Outcome:
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    config = OmegaConf.to_container(OmegaConf.structured(cfg))
+    atomic_write_text(run_dir.path / "config.yaml", OmegaConf.to_yaml(config))
+    handler = logging.FileHandler(run_dir.path / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
+              "config": config, "environment": environment(device)}
+    try:
+        data = load_splits(cfg.dataset, device)
+        log.info("run %s: %s, %s, %s, seed %d on %s", run_dir.path.name, cfg.dataset.name, cfg.model.name,
+                 cfg.regularizer.name, cfg.seed, device)
+        torch.manual_seed(cfg.seed)
+        regularizer = build_regularizer(cfg.regularizer)
+        model = build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes).to(device)
+        if cfg.train.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        initial = _weight_measurements(model, cfg, reference_stds=None)
+        trained = torch.compile(model) if cfg.train.compile else model
+        fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
+                     progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
+                     save_state=run_dir.save_state)
+        if fitted.resumed_from:
+            log.info("resumed after epoch %d of %d", fitted.resumed_from, cfg.train.epochs)
+        train_seconds = time.perf_counter() - clock
+        metrics = measure(model, data, cfg, fitted, initial)
+        atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
+        record.update(status="completed", metrics=metrics, history=fitted.history, error=None)
+        outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
+    except RunError as error:  # the run itself cannot go on (diverged, over a memory budget)
+        record.update(status="failed", error={"type": type(error).__name__, "message": str(error),
+                                              "epoch": getattr(error, "epoch", None)})
+        outcome = Outcome("failed", run_dir.path, str(error))
+    except SparsebenchError:  # the user's input or environment: no record, the message says what to fix
+        raise
+    except Exception as error:  # a failure of this run (out of memory, a bug): record it, keep the sweep going
+        (run_dir.path / "error.log").write_text(traceback.format_exc())
+        message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        record.update(status="failed", error={"type": type(error).__name__, "message": message, "epoch": None})
+        outcome = Outcome("failed", run_dir.path, f"{message} (traceback in error.log)")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    record["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
+                        "wall_seconds": time.perf_counter() - clock}
+    atomic_write_json(run_dir.result_path, record)
+    if record["status"] == "completed":
+        run_dir.drop_state()
+    return outcome
+
+
+def _weight_measurements(model: Network, cfg: RunConfig, reference_stds: dict | None) -> dict:
+    stds = reference_stds or weight_stds(model)
+    return {"std": stds,
+            "near_zero": near_zero_fractions(model, cfg.eval.near_zero_abs, cfg.eval.near_zero_rel, stds),
+            "profile": magnitude_profile(model)}
+
+
+def measure(model: Network, data: DataSplits, cfg: RunConfig, fitted: FitResult, initial: dict) -> dict:
+    """Everything measured on the selected weights after training."""
+    batch = cfg.eval.batch_size
+    with ActivationSparsity(model) as activations:
+        test = evaluate(model, data.test.inputs, data.test.labels, batch)
+    train = evaluate(model, data.train.inputs, data.train.labels, batch)
+    metrics = {"test": test.as_dict(), "train": train.as_dict(),
+               "generalization_gap": train.accuracy - test.accuracy}
+    if data.val is not None:
+        metrics["val"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
+    metrics["selection"] = _selection(fitted, cfg.train.select)
+    steady = [e["seconds"] for e in fitted.history if e["batch_size"] == cfg.train.batch_size] or \
+        [e["seconds"] for e in fitted.history]
+    metrics["speed"] = {"seconds_per_epoch": statistics.mean(steady),
+                        "samples_per_second": len(data.train) / statistics.mean(steady),
+                        "resumed_epochs": fitted.resumed_from}
+    final = _weight_measurements(model, cfg, reference_stds=initial["std"])
+    metrics["weights"] = {"init": initial["near_zero"], "final": final["near_zero"],
+                          "init_std": initial["std"],
+                          "init_profile": initial["profile"], "final_profile": final["profile"]}
+    metrics["activations"] = activations.result()
+    return metrics
+
+
+def _selection(fitted: FitResult, rule: str) -> dict:
+    """The chosen epoch, and the test accuracy each selection rule would have reported (so the
+    k-winners paper's best-test figure can be shown beside an honest validation-selected one)."""
+    history = fitted.history
+    at = {"last": history[-1].get("test_accuracy")}
+    for name, key in (("best_val", "val_accuracy"), ("best_test", "test_accuracy")):
+        scored = [e for e in history if key in e]
+        if scored:
+            at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
+    return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
+
+
+__all__ = ["Outcome", "measure", "resolve_device", "run", "run_dir_for"]

@@ -1,0 +1,47 @@
+"""Shared fixtures: configs composed from the real conf/ with Hydra's Compose API, shrunk to seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+from sparsebench.config import RunConfig, register, validate
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+# What every test run shrinks to, on top of the overrides a test names: the embedded data set,
+# a small MLP, one epoch, no noise or pruning (tests of those turn them back on).
+TINY = [
+    "dataset=embedded", "dataset.train_subset=1000", "dataset.test_subset=500",
+    "model.hidden=[64,64]", "train.epochs=1", "train.batch_size=100",
+    "eval.noise=[]", "prune=none", "eval.train_mode_passes=0", "progress=off", "device=cpu",
+]
+
+
+def compose_config(overrides: list[str]):
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="sparsebench.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """make_config(*overrides) -> a validated RunConfig, tiny, writing under tmp_path."""
+
+    def make(*overrides: str, tiny: bool = True) -> RunConfig:
+        base = TINY if tiny else ["progress=off", "device=cpu"]
+        return validate(compose_config([*base, f"results_dir={tmp_path / 'results'}", *overrides]))
+
+    return make
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    if not (MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST files not found in {MNIST}")
+    return MNIST

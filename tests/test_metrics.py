@@ -1,0 +1,99 @@
+"""Measurements on constructed models and activations, checked against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from sparsebench.metrics.activations import ActivationSparsity, hoyer
+from sparsebench.metrics.evaluation import evaluate
+from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
+from sparsebench.models import MODELS, build_model
+from sparsebench.regularizers import REGULARIZERS, build_regularizer
+
+
+def _mlp(hidden=(4,)):
+    return build_model(MODELS["mlp"].Config(hidden=list(hidden)), build_regularizer(REGULARIZERS["none"].Config()),
+                       (1, 2, 2), 2)
+
+
+def test_near_zero_fractions_per_layer_and_global():
+    net = _mlp()
+    with torch.no_grad():
+        net.hidden1.weight.weight.copy_(torch.tensor([[0.0005, 0.005, 0.5, -0.0001]] * 4))  # 16 weights
+        net.output.weight.copy_(torch.tensor([[0.5, 0.5, 0.5, -0.005], [0.5, 0.5, 0.5, 0.5]]))  # 8 weights
+    stds = {"hidden1": 1.0, "output": 0.1}
+    result = near_zero_fractions(net, [1e-3, 1e-2], [0.01, 0.1], stds)
+    assert result["hidden1"]["abs_0.001"] == 0.5 and result["hidden1"]["abs_0.01"] == 0.75
+    assert result["output"]["abs_0.001"] == 0 and result["output"]["abs_0.01"] == 1 / 8
+    assert result["global"]["abs_0.01"] == (12 + 1) / 24
+    # relative: hidden1 below 0.01 * 1.0 and 0.1 * 1.0; output below 0.001 and 0.01
+    assert result["hidden1"]["rel_0.01"] == 0.75 and result["hidden1"]["rel_0.1"] == 0.75
+    assert result["output"]["rel_0.1"] == 1 / 8
+    assert result["global"]["count"] == 24 and result["global"]["structural"] == 0
+
+
+def test_structural_zeros_are_counted_apart():
+    class Masked(nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.module = layer
+
+        def structural_mask(self):
+            return self.module.weight == 0
+
+        def forward(self, x):
+            return self.module(x)
+
+    net = _mlp()
+    with torch.no_grad():
+        net.hidden1.weight.weight.copy_(torch.tensor([[0.0, 0.0, 0.5, 0.0005]] * 4))
+    net.hidden1.weight = Masked(net.hidden1.weight)
+    result = near_zero_fractions(net, [1e-3], [], {})
+    assert result["hidden1"]["structural"] == 0.5
+    assert result["hidden1"]["count"] == 8 and result["hidden1"]["abs_0.001"] == 0.5
+
+
+def test_magnitude_profile_is_a_distribution():
+    torch.manual_seed(0)
+    net = _mlp((50,))
+    profile = magnitude_profile(net)
+    assert math.isclose(sum(profile["histogram_fractions"]), 1.0, rel_tol=1e-9)
+    assert profile["curve_fractions"] == sorted(profile["curve_fractions"]) and profile["curve_fractions"][-1] == 1.0
+    assert weight_stds(net)["hidden1"] > 0
+
+
+def test_hoyer_extremes_and_a_hand_value():
+    x = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    assert torch.allclose(hoyer(x), torch.tensor([0.0, 1.0, 1.0, (2 - math.sqrt(2)) / 1.0]))
+
+
+def test_activation_sparsity_is_measured_on_each_hidden_block():
+    net = _mlp((4,))
+    with torch.no_grad():
+        net.hidden1.weight.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, -1.0, 0, 0]]))
+        net.hidden1.weight.bias.zero_()
+    x = torch.tensor([[[[1.0, 1.0], [0, 0]]], [[[-1.0, 2.0], [0, 0]]]])
+    with ActivationSparsity(net) as recorder:
+        net(x)
+    result = recorder.result()["hidden1"]
+    # relu outputs: [1, 0, 1, 0] and [0, 1, 2, 0]
+    assert result["zero_fraction"] == 0.5 and result["units"] == 4
+    assert math.isclose(result["hoyer"], float(hoyer(torch.tensor([[1.0, 0, 1, 0], [0, 1, 2, 0]])).mean()), rel_tol=1e-6)
+    net(x)  # outside the context: hooks removed, nothing more counted
+    assert recorder.result()["hidden1"] == result
+
+
+def test_evaluate_counts_accuracy_and_loss_and_restores_mode():
+    net = _mlp((4,))
+    x = torch.randn(10, 1, 2, 2)
+    logits = net(x).detach()
+    labels = logits.argmax(1)
+    labels[:3] = 1 - labels[:3]
+    net.train()
+    result = evaluate(net, x, labels, batch_size=4)
+    assert result.accuracy == 70.0
+    assert math.isclose(result.loss, nn.functional.cross_entropy(logits, labels).item(), rel_tol=1e-5)
+    assert net.training
