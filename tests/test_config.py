@@ -56,7 +56,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(overrides, key):
 @pytest.mark.parametrize("overrides, expected", [
     (["regularizer=nonexistent"], "regularizer=nonexistent is not an option of regularizer: choose one of"),
     (["regularizer.p=abc"], "regularizer.p is not a setting of regularizer"),
-    (["regularizer=dropout", "regularizer.p=abc"], "regularizer.p:"),
+    (["regularizer=dropout", "regularizer.p=abc"], "regularizer.p='abc' is not allowed: expected a float value"),
     (["train.epochs=[1"], ""),
 ])
 def test_preflight_turns_hydra_errors_into_one_line(overrides, expected):

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install sparsebench with its test extras into .venv and run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh test
+. .venv/bin/activate
+python -m pytest -q "$@"

@@ -1,0 +1,162 @@
+"""Finding a data set's files on disk, downloading the missing ones, and reading them into tensors.
+
+``load_arrays(cfg)`` is the entry point: it looks in ``data_folder(cfg)``, downloads what is missing
+(when ``dataset.download``), checks everything it reads, and returns four CPU tensors. Every problem is
+a single-line ``DataError`` naming the file or folder, what is wrong and how to fix it.
+
+Supported formats (``dataset.format``):
+- ``idx``: MNIST-style files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+  ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each either gzip-compressed (``.gz``, as
+  distributed) or not.
+- ``cifar10``: the ``cifar-10-batches-py/`` folder of the official python archive, unpacked from
+  ``dataset.archive`` when only the archive is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+
+import numpy as np
+import torch
+
+from sparsebench.config import DatasetConfig
+from sparsebench.data import cifar, download, idx
+from sparsebench.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# The four IDX files by role, under their names without ".gz".
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def data_folder(cfg: DatasetConfig) -> pathlib.Path:
+    """The folder holding the data set's files.
+
+    ``dataset.root`` when given: the folder of the files as distributed (``.../mnist`` with the four IDX
+    files); a parent that holds ``<dataset.folder>/`` works too. Otherwise ``$SPARSEBENCH_DATA/<folder>``,
+    else ``<user cache>/sparsebench/<folder>`` (``$XDG_CACHE_HOME`` or ``~/.cache``), where downloads go.
+    """
+    if cfg.root:
+        root = pathlib.Path(cfg.root).expanduser().absolute()
+        nested = root / cfg.folder
+        return nested if cfg.folder and nested.is_dir() else root
+    if os.environ.get("SPARSEBENCH_DATA"):
+        base = pathlib.Path(os.environ["SPARSEBENCH_DATA"]).expanduser()
+    else:
+        base = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "sparsebench"
+    return (base / cfg.folder).absolute()
+
+
+def load_arrays(cfg: DatasetConfig) -> Arrays:
+    """(train_images uint8 N×C×H×W, train_labels int64 N, test_images, test_labels), CPU tensors, after locating
+    the files under data_folder(cfg), downloading missing ones when cfg.download, and checking them."""
+    folder = data_folder(cfg)
+    if cfg.format == "idx":
+        arrays = _load_idx(cfg, folder)
+    elif cfg.format == "cifar10":
+        arrays = _load_cifar10(cfg, folder)
+    else:  # DatasetConfig rejects other formats; kept for configs built without validation
+        raise DataError(f"dataset.format={cfg.format!r} is not a known format; choose idx or cifar10")
+    train_images, train_labels, test_images, test_labels = arrays
+    log.info("data set %s: %d training and %d test images of shape %s from %s", cfg.name, len(train_images),
+             len(test_images), list(train_images.shape[1:]), folder)
+    return (_tensor(train_images), _tensor(train_labels.astype(np.int64, copy=False)),
+            _tensor(test_images), _tensor(test_labels.astype(np.int64, copy=False)))
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.require(array, requirements=["C", "W"]))  # copies only read-only views
+
+
+# --- IDX ---------------------------------------------------------------------------------------------------------
+
+def _distributed_name(cfg: DatasetConfig, stem: str) -> str:
+    """The name under which ``stem`` is downloaded: the one ``dataset.files`` lists, else ``<stem>.gz``."""
+    for name in (f"{stem}.gz", stem):
+        if name in cfg.files:
+            return name
+    return f"{stem}.gz"
+
+
+def _find_idx(folder: pathlib.Path, name: str, stem: str) -> pathlib.Path | None:
+    for candidate in dict.fromkeys((name, f"{stem}.gz", stem)):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _content_md5(cfg: DatasetConfig, path: pathlib.Path, stem: str) -> str | None:
+    for key in (path.name, f"{stem}.gz", stem):
+        if cfg.content_md5.get(key):
+            return cfg.content_md5[key]
+    return None
+
+
+def _load_idx(cfg: DatasetConfig, folder: pathlib.Path) -> tuple[np.ndarray, ...]:
+    names = {role: _distributed_name(cfg, stem) for role, stem in IDX_FILES.items()}
+    missing = [role for role, stem in IDX_FILES.items() if _find_idx(folder, names[role], stem) is None]
+    download.fetch_missing(cfg, folder, [names[role] for role in missing], note=" (each .gz or not)")
+    paths = {role: _find_idx(folder, names[role], stem) for role, stem in IDX_FILES.items()}
+    arrays = {}
+    for role, path in paths.items():
+        read = idx.read_images if role.endswith("images") else idx.read_labels
+        arrays[role] = read(path, _content_md5(cfg, path, IDX_FILES[role]))
+
+    expected = tuple(cfg.shape)
+    for split in ("train", "test"):
+        images_path, labels_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if expected[0] != 1 or images.shape[1:] != expected[1:]:
+            raise DataError(f"{images_path} holds images of shape {[1, *images.shape[1:]]}, but dataset.shape is "
+                            f"{list(expected)}; set dataset.shape to match, or use the right files")
+        _check_labels(labels, labels_path, len(images), images_path, cfg.num_classes)
+        arrays[f"{split}_images"] = images.reshape(len(images), 1, *images.shape[1:])
+    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+
+
+# --- CIFAR-10 ----------------------------------------------------------------------------------------------------
+
+def _load_cifar10(cfg: DatasetConfig, folder: pathlib.Path) -> tuple[np.ndarray, ...]:
+    batches = folder / cifar.BATCH_FOLDER
+    archive_name = cfg.archive or cifar.ARCHIVE
+    archive = folder / archive_name
+    if cifar.missing_files(batches):
+        if not archive.is_file():
+            absent = [f"{cifar.BATCH_FOLDER}/{name}" for name in cifar.missing_files(batches)]
+            download.fetch_missing(cfg, folder, [archive_name], shown=[_brief(absent)],
+                                   note=f" (or the archive {archive_name})")
+        elif cfg.files.get(archive_name):  # provided by hand: check it is the official archive
+            found = download.md5_file(archive)
+            if found != cfg.files[archive_name].lower():
+                raise DataError(f"{archive} has md5 {found}, but dataset.files expects {cfg.files[archive_name]}; "
+                                f"delete it so that it is downloaded again, or replace it with the official archive")
+        log.info("unpacking %s", archive)
+        cifar.unpack(archive, folder)
+
+    return cifar.read_folder(batches, tuple(cfg.shape), cfg.num_classes)
+
+
+# --- checks ------------------------------------------------------------------------------------------------------
+
+def _check_labels(labels: np.ndarray, labels_path: pathlib.Path, count: int, images_path: pathlib.Path,
+                  num_classes: int) -> None:
+    if len(labels) != count:
+        raise DataError(f"{labels_path} holds {len(labels)} labels but {images_path} holds {count} images; "
+                        f"the two files must come from the same data set and split: replace the wrong one")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.count_nonzero((labels < 0) | (labels >= num_classes)))
+        raise DataError(f"{labels_path} has {bad} labels outside 0..{num_classes - 1} (largest {int(labels.max())}); "
+                        f"set dataset.num_classes to match, or use the right files")
+
+
+def _brief(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names) if len(names) <= limit else f"{', '.join(names[:limit])} and {len(names) - limit} more"
