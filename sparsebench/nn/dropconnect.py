@@ -1,0 +1,326 @@
+"""DropConnect (Wan, Zeiler, Zhang, LeCun & Fergus 2013, "Regularization of Neural Networks using
+DropConnect", ICML): a random Bernoulli mask on the weights instead of the activations.
+
+The functions :func:`dropconnect_linear` and :func:`dropconnect_conv2d` hold the math (training and
+inference); :class:`DropConnectLinear` and :class:`DropConnectConv2d` subclass ``nn.Linear`` and
+``nn.Conv2d`` (same initialisation, same ``.weight`` and ``.bias``) and can be built around an
+existing layer's parameters with ``from_module``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _pair
+
+from sparsebench.errors import RunError
+from sparsebench.nn.masks import check_drop_probability, is_int, keep_probability, scaled_keep_mask
+
+MASKS = ("batch", "sample")
+INFERENCES = ("mean", "gaussian")
+DEFAULT_MAX_MASK_BYTES = 1 << 30  # 1 GiB
+DEFAULT_SAMPLES = 100
+_DRAW_CHUNK_ELEMENTS = 1 << 24  # Gaussian draws are made at most this many values at a time
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
+
+
+class MaskMemoryError(RunError, RuntimeError):
+    """Per-example DropConnect masks (``mask='sample'``) would exceed the memory budget."""
+
+
+def _masked_weight(weight: torch.Tensor, p: float, leading: tuple[int, ...] = ()) -> torch.Tensor:
+    """``weight * M`` with ``M = m / keep``, ``m ~ Bernoulli(keep)`` of shape ``leading + weight.shape``
+    and ``keep`` the realised keep probability (:mod:`sparsebench.nn.masks`); exactly unbiased."""
+    return weight * scaled_keep_mask(leading + tuple(weight.shape), p, dtype=weight.dtype,
+                                     device=weight.device)
+
+
+def check_sample_budget(batch: int, weight: torch.Tensor, max_mask_bytes: int) -> None:
+    """Raise :class:`MaskMemoryError` when per-example masked weights for ``batch`` examples
+    (``batch x weight elements x element size`` bytes) exceed ``max_mask_bytes``."""
+    needed = batch * weight.numel() * weight.element_size()
+    if needed > max_mask_bytes:
+        fits = max_mask_bytes // (weight.numel() * weight.element_size())
+        raise MaskMemoryError(
+            f"DropConnect mask='sample' needs {needed:,} bytes for batch size {batch} "
+            f"({batch} x {weight.numel():,} weight elements x {weight.element_size()} bytes), over "
+            f"max_mask_bytes={max_mask_bytes:,}; use batch size <= {fits}, mask='batch', or raise "
+            f"max_mask_bytes")
+
+
+def gaussian_moments(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float,
+                     layer: Callable[..., torch.Tensor] = F.linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of the pre-activation ``u = layer(x, W * M) + b`` over DropConnect masks
+    ``M = m / (1 - p)``, ``m ~ Bernoulli(1 - p)``:
+
+    ``mean = layer(x, W) + b`` and ``var = p / (1 - p) * layer(x**2, W**2)`` (for a linear layer,
+    ``(x**2) (W**2)^T``). ``layer`` is ``F.linear`` or a convolution taking ``(input, weight)``.
+    ``p`` is the realised drop probability of the masks (:func:`sparsebench.nn.masks.keep_probability`).
+    """
+    keep = keep_probability(p)
+    mean = layer(x, weight) if bias is None else layer(x, weight, bias)
+    var = layer(x * x, weight * weight) * ((1.0 - keep) / keep)
+    return mean, var
+
+
+def gaussian_samples(mean: torch.Tensor, var: torch.Tensor, samples: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """``samples`` independent draws of ``N(mean, var)``, stacked along a new first dim."""
+    noise = torch.randn((samples,) + tuple(mean.shape), dtype=mean.dtype, device=mean.device,
+                        generator=generator)
+    return torch.addcmul(mean, noise, var.clamp_min(0.0).sqrt())
+
+
+def gaussian_average(mean: torch.Tensor, var: torch.Tensor, samples: int,
+                     activation: Activation | None) -> torch.Tensor:
+    """The average of ``activation(u)`` over ``samples`` draws ``u ~ N(mean, var)`` (Wan et al.'s
+    moment-matching inference), drawn in chunks to bound memory. ``activation=None``: identity."""
+    per_chunk = max(1, _DRAW_CHUNK_ELEMENTS // max(1, mean.numel()))
+    total = torch.zeros_like(mean)
+    done = 0
+    while done < samples:
+        count = min(per_chunk, samples - done)
+        draws = gaussian_samples(mean, var, count)
+        if activation is not None:
+            draws = activation(draws)
+        total += draws.sum(dim=0)
+        done += count
+    return total / samples
+
+
+def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float = 0.5,
+                       training: bool = True, mask: str = "batch", inference: str = "mean",
+                       samples: int = DEFAULT_SAMPLES, activation: Activation | None = torch.relu,
+                       max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES) -> torch.Tensor:
+    """DropConnect for a linear layer; see :class:`DropConnectLinear` for the arguments.
+
+    Training: ``x (W * M)^T + b`` (one ``M`` per call with ``mask='batch'``, one per row of ``x`` with
+    ``mask='sample'``). Inference: ``x W^T + b`` (``'mean'``) or the average of ``activation`` over
+    Gaussian draws (``'gaussian'``, :func:`gaussian_average`).
+    """
+    if training:
+        if p == 0.0:
+            return F.linear(x, weight, bias)
+        if mask == "batch":
+            return F.linear(x, _masked_weight(weight, p), bias)
+        rows = x.reshape(-1, x.shape[-1])
+        check_sample_budget(rows.shape[0], weight, max_mask_bytes)
+        masked = _masked_weight(weight, p, (rows.shape[0],))  # (B, out, in)
+        out = torch.bmm(masked, rows.unsqueeze(-1)).squeeze(-1)
+        if bias is not None:
+            out = out + bias
+        return out.view(*x.shape[:-1], weight.shape[0])
+    if inference == "mean" or p == 0.0:
+        out = F.linear(x, weight, bias)
+        if inference == "gaussian" and activation is not None:
+            out = activation(out)
+        return out
+    mean, var = gaussian_moments(x, weight, bias, p, F.linear)
+    return gaussian_average(mean, var, samples, activation)
+
+
+def _conv_function(stride, padding, dilation, groups) -> Callable[..., torch.Tensor]:
+    def conv(inp, weight, bias=None):
+        return F.conv2d(inp, weight, bias, stride, padding, dilation, groups)
+
+    return conv
+
+
+def dropconnect_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float = 0.5,
+                       training: bool = True, mask: str = "batch", inference: str = "mean",
+                       samples: int = DEFAULT_SAMPLES, activation: Activation | None = torch.relu,
+                       max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES, stride=1, padding=0, dilation=1,
+                       groups: int = 1) -> torch.Tensor:
+    """DropConnect for a 2-d convolution of ``x`` ``(B, C, H, W)`` (zero padding; pad ``x`` yourself
+    for other modes). Arguments as in :func:`dropconnect_linear`, plus the convolution's ``stride``,
+    ``padding`` (int, pair or 'valid'/'same'), ``dilation`` and ``groups``."""
+    conv = _conv_function(stride, padding, dilation, groups)
+    if training:
+        if p == 0.0:
+            return conv(x, weight, bias)
+        if mask == "batch":
+            return conv(x, _masked_weight(weight, p), bias)
+        batch = x.shape[0]
+        if batch == 0:
+            return conv(x, weight, bias)
+        check_sample_budget(batch, weight, max_mask_bytes)
+        masked = _masked_weight(weight, p, (batch,))  # (B, out, in/groups, kh, kw)
+        # One grouped convolution: example b's channels meet only example b's masked filters.
+        grouped = _conv_function(stride, padding, dilation, groups * batch)
+        out = grouped(x.reshape(1, -1, *x.shape[2:]), masked.reshape(-1, *weight.shape[1:]))
+        out = out.view(batch, weight.shape[0], *out.shape[2:])
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
+        return out
+    if inference == "mean" or p == 0.0:
+        out = conv(x, weight, bias)
+        if inference == "gaussian" and activation is not None:
+            out = activation(out)
+        return out
+    mean, var = gaussian_moments(x, weight, bias, p, conv)
+    return gaussian_average(mean, var, samples, activation)
+
+
+def _check_options(p, mask, inference, samples, activation, max_mask_bytes) -> None:
+    check_drop_probability(p)
+    if mask not in MASKS:
+        raise ValueError(f"mask={mask!r} is not allowed: choose 'batch' (one mask per mini-batch) or "
+                         f"'sample' (one mask per example)")
+    if inference not in INFERENCES:
+        raise ValueError(f"inference={inference!r} is not allowed: choose 'mean' (plain weights) or "
+                         f"'gaussian' (moment matching)")
+    if not is_int(samples) or samples < 1:
+        raise ValueError(f"samples={samples!r} is not allowed: the number of Gaussian draws must be an "
+                         f"integer >= 1")
+    if activation is not None and not callable(activation):
+        raise ValueError(f"activation={activation!r} is not allowed: give a callable (e.g. torch.relu) "
+                         f"or None (identity)")
+    if not is_int(max_mask_bytes) or max_mask_bytes < 1:
+        raise ValueError(f"max_mask_bytes={max_mask_bytes!r} is not allowed: it must be an integer "
+                         f"number of bytes >= 1")
+
+
+class _DropConnectMixin:
+    """Options, checks and representation shared by the two DropConnect layers."""
+
+    def _set_options(self, p, mask, inference, samples, activation, max_mask_bytes) -> None:
+        _check_options(p, mask, inference, samples, activation, max_mask_bytes)
+        self.p, self.mask, self.inference = float(p), mask, inference
+        self.samples, self.activation, self.max_mask_bytes = int(samples), activation, int(max_mask_bytes)
+        if mask == "sample" and self.weight.numel() * self.weight.element_size() > max_mask_bytes:
+            raise ValueError(f"max_mask_bytes={max_mask_bytes:,} is not allowed with mask='sample': "
+                             f"even one example's masked weights need "
+                             f"{self.weight.numel() * self.weight.element_size():,} bytes")
+
+    @property
+    def keep_probability(self) -> float:
+        """The realised keep probability of the masks, ``round((1 - p) * 2**16) / 2**16``."""
+        return keep_probability(self.p)
+
+    def _options_repr(self) -> str:
+        text = f"p={self.p}, mask={self.mask!r}, inference={self.inference!r}"
+        if self.inference == "gaussian":
+            name = "None" if self.activation is None else getattr(
+                self.activation, "__name__", type(self.activation).__name__)
+            text += f", samples={self.samples}, activation={name}"
+        return text
+
+
+def _adopt(layer: nn.Module, source: nn.Module) -> nn.Module:
+    """Make ``layer`` (built on the meta device) use ``source``'s parameters and training mode."""
+    layer.weight = source.weight
+    layer.bias = source.bias
+    layer.train(source.training)
+    return layer
+
+
+class DropConnectLinear(_DropConnectMixin, nn.Linear):
+    r"""A ``nn.Linear`` with DropConnect (Wan et al. 2013, "Regularization of Neural Networks using
+    DropConnect", ICML).
+
+    In training the weights (not the bias) are masked:
+
+    .. math:: y = x\,(W \odot M)^\top + b, \qquad M = m / (1 - p),\; m \sim \mathrm{Bernoulli}(1 - p)
+
+    elementwise, so ``E[y] = x W^T + b``, the plain layer's output. ``mask='batch'`` draws one ``M``
+    per forward call (per mini-batch); ``mask='sample'`` draws one per example, which needs
+    ``batch x weight elements x element size`` bytes for the per-example masked weights (about three
+    times that at peak in training) and is refused with :class:`MaskMemoryError` (a ``RuntimeError``)
+    past ``max_mask_bytes``.
+
+    At evaluation, ``inference='mean'`` uses the plain weights: ``y = x W^T + b``. ``'gaussian'`` is
+    the paper's moment-matching inference: ``u ~ N(x W^T + b, p/(1-p) (x^2)(W^2)^T)``, and the layer
+    returns the average of ``activation(u)`` over ``samples`` draws. The layer then outputs
+    *post-activation* values in evaluation (and pre-activation values in training): a ReLU after it
+    is a no-op at evaluation, since the average of ReLU draws is >= 0.
+
+    Masks are drawn from 16 random bits per weight (:mod:`sparsebench.nn.masks`, about 10x cheaper on
+    the CPU than ``bernoulli_``): the keep probability is ``1 - p`` rounded to a multiple of
+    ``2**-16`` (exact for p = 0.5, within 7.7e-6 otherwise) and kept weights are scaled by its
+    inverse, so the expectation is exact; the Gaussian variance uses the same realised ``p``.
+
+    Args:
+        in_features, out_features, bias, device, dtype: as ``nn.Linear`` (same initialisation).
+        p: drop probability of each weight, in [0, 1) (0: a plain linear layer).
+        mask: ``'batch'`` (default) or ``'sample'``.
+        inference: ``'mean'`` (default) or ``'gaussian'``.
+        samples: Gaussian draws per evaluation (``inference='gaussian'``), an integer >= 1.
+        activation: callable applied to each Gaussian draw (default ``torch.relu``; None: identity).
+        max_mask_bytes: memory budget in bytes for ``mask='sample'``, an integer >= 1 (default 1 GiB).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, p: float = 0.5,
+                 mask: str = "batch", inference: str = "mean", samples: int = DEFAULT_SAMPLES,
+                 activation: Activation | None = torch.relu, max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES,
+                 device=None, dtype=None):
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        self._set_options(p, mask, inference, samples, activation, max_mask_bytes)
+
+    @classmethod
+    def from_module(cls, linear: nn.Linear, **options) -> "DropConnectLinear":
+        """A DropConnectLinear that uses ``linear``'s weight and bias Parameters themselves (no copy,
+        no re-initialisation, no random numbers drawn); ``options`` are the DropConnect arguments."""
+        if not isinstance(linear, nn.Linear):
+            raise ValueError(f"linear={type(linear).__name__} is not allowed: give an nn.Linear")
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, device="meta",
+                    dtype=linear.weight.dtype, **options)
+        return _adopt(layer, linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropconnect_linear(x, self.weight, self.bias, self.p, self.training, self.mask,
+                                  self.inference, self.samples, self.activation, self.max_mask_bytes)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._options_repr()}"
+
+
+class DropConnectConv2d(_DropConnectMixin, nn.Conv2d):
+    r"""A ``nn.Conv2d`` with DropConnect (Wan et al. 2013, ICML): the filters (not the bias) are
+    masked, ``y = conv(x, W * M) + b`` with ``M = m / (1 - p)``, ``m ~ Bernoulli(1 - p)``.
+
+    Everything is as in :class:`DropConnectLinear`; ``mask='sample'`` runs one grouped convolution
+    with a masked copy of the filters per example, and ``inference='gaussian'`` uses
+    ``u ~ N(conv(x, W) + b, p/(1-p) conv(x^2, W^2))``.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+        device, dtype: as ``nn.Conv2d`` (same initialisation).
+        p, mask, inference, samples, activation, max_mask_bytes: as in :class:`DropConnectLinear`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", p: float = 0.5,
+                 mask: str = "batch", inference: str = "mean", samples: int = DEFAULT_SAMPLES,
+                 activation: Activation | None = torch.relu, max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES,
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+        self._set_options(p, mask, inference, samples, activation, max_mask_bytes)
+
+    @classmethod
+    def from_module(cls, conv: nn.Conv2d, **options) -> "DropConnectConv2d":
+        """A DropConnectConv2d that uses ``conv``'s weight and bias Parameters themselves (no copy, no
+        re-initialisation, no random numbers drawn); ``options`` are the DropConnect arguments."""
+        if not isinstance(conv, nn.Conv2d):
+            raise ValueError(f"conv={type(conv).__name__} is not allowed: give an nn.Conv2d")
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode, device="meta",
+                    dtype=conv.weight.dtype, **options)
+        return _adopt(layer, conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = _pair(0)
+        return dropconnect_conv2d(x, self.weight, self.bias, self.p, self.training, self.mask,
+                                  self.inference, self.samples, self.activation, self.max_mask_bytes,
+                                  self.stride, padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._options_repr()}"

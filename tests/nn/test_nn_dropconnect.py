@@ -1,0 +1,221 @@
+"""DropConnectLinear / DropConnectConv2d: Bernoulli(1 - p) masks on the weights, scaled 1 / (1 - p)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sparsebench.nn import (DropConnectConv2d, DropConnectLinear, MaskMemoryError, dropconnect_conv2d,
+                            dropconnect_linear, gaussian_moments)
+from sparsebench.nn.dropconnect import gaussian_samples
+from sparsebench.nn.masks import keep_probability, scaled_keep_mask
+
+
+def _x(shape, seed=0, dtype=torch.float32):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def _fourth_moment_terms(p):
+    """Var[M - 1] and the fourth cumulant of M - 1, M = m / keep, m ~ Bernoulli(keep)."""
+    keep = keep_probability(p)
+    var = (1 - keep) / keep
+    kappa4 = keep * (1 - keep) * (1 - 6 * keep * (1 - keep)) / keep ** 4
+    return var, kappa4
+
+
+def test_initialises_exactly_as_the_plain_layers():
+    torch.manual_seed(0)
+    plain = nn.Linear(7, 5)
+    torch.manual_seed(0)
+    dc = DropConnectLinear(7, 5)
+    assert isinstance(dc, nn.Linear)
+    assert torch.equal(dc.weight, plain.weight) and torch.equal(dc.bias, plain.bias)
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    torch.manual_seed(0)
+    dcc = DropConnectConv2d(3, 4, 3, padding=1)
+    assert isinstance(dcc, nn.Conv2d) and torch.equal(dcc.weight, conv.weight)
+
+
+def test_from_module_reuses_parameters_and_draws_no_random_numbers():
+    linear = nn.Linear(6, 4).eval()
+    conv = nn.Conv2d(2, 3, 3, bias=False, padding_mode="reflect", padding=1)
+    state = torch.get_rng_state()
+    dc = DropConnectLinear.from_module(linear, p=0.3, mask="sample")
+    dcc = DropConnectConv2d.from_module(conv, p=0.25)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert dc.weight is linear.weight and dc.bias is linear.bias and not dc.training
+    assert dcc.weight is conv.weight and dcc.bias is None and dcc.padding_mode == "reflect"
+    assert (dc.p, dc.mask) == (0.3, "sample")
+    assert [n for n, _ in dc.named_parameters()] == ["weight", "bias"]
+
+
+def test_mean_inference_is_the_plain_layer():
+    linear = nn.Linear(10, 6)
+    dc = DropConnectLinear.from_module(linear).eval()
+    x = _x((5, 10))
+    assert torch.equal(dc(x), linear(x))
+    conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")
+    dcc = DropConnectConv2d.from_module(conv, p=0.5).eval()
+    x = _x((2, 3, 6, 6))
+    assert torch.equal(dcc(x), conv(x))
+
+
+def test_batch_mask_is_shared_by_the_batch_and_masks_weights_not_bias():
+    dc = DropConnectLinear(8, 5, p=0.5)
+    with torch.no_grad():
+        dc.bias.fill_(0.25)
+    out = dc(torch.eye(8))  # row i is column i of (W * M)^T plus the bias
+    masked = (out - 0.25).t()
+    assert torch.allclose(masked[masked != 0], (2 * dc.weight)[masked != 0])
+    assert (masked == 0).any() and (masked != 0).any()
+    rows = dc(torch.ones(16, 8))
+    assert torch.equal(rows, rows[:1].expand(16, -1))  # one mask for the whole batch
+
+
+def test_gradient_flows_to_kept_weights_only():
+    dc = DropConnectLinear(12, 7, p=0.5)
+    x = _x((9, 12))
+    torch.manual_seed(4)
+    dc(x).sum().backward()
+    torch.manual_seed(4)
+    scaled = scaled_keep_mask(dc.weight.shape, 0.5)
+    plain_grad = torch.ones(9, 7).t() @ x
+    torch.testing.assert_close(dc.weight.grad, plain_grad * scaled)
+    torch.testing.assert_close(dc.bias.grad, torch.full((7,), 9.0))
+
+
+def test_sample_masks_differ_across_examples_and_match_a_per_example_loop():
+    dc = DropConnectLinear(10, 6, p=0.5, mask="sample")
+    rows = dc(torch.ones(32, 10))
+    assert not torch.equal(rows, rows[:1].expand(32, -1))
+    x = _x((5, 10))
+    torch.manual_seed(1)
+    out = dc(x)
+    torch.manual_seed(1)
+    masks = scaled_keep_mask((5, 6, 10), 0.5)
+    expected = torch.stack([F.linear(x[b], dc.weight * masks[b], dc.bias) for b in range(5)])
+    torch.testing.assert_close(out, expected)
+    # the same for convolutions (grouped), with stride and groups
+    dcc = DropConnectConv2d(4, 6, 3, stride=2, padding=1, groups=2, p=0.25, mask="sample")
+    x = _x((3, 4, 7, 7))
+    torch.manual_seed(2)
+    out = dcc(x)
+    torch.manual_seed(2)
+    masks = scaled_keep_mask((3,) + tuple(dcc.weight.shape), 0.25)
+    expected = torch.cat([F.conv2d(x[b:b + 1], dcc.weight * masks[b], dcc.bias, 2, 1, 1, 2) for b in range(3)])
+    torch.testing.assert_close(out, expected)
+
+
+def test_sample_masks_are_refused_past_the_budget():
+    dc = DropConnectLinear(100, 50, mask="sample", max_mask_bytes=100 * 50 * 4 * 8)
+    dc(torch.ones(8, 100))  # exactly at the budget
+    with pytest.raises(MaskMemoryError) as info:
+        dc(torch.ones(9, 100))
+    message = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    for part in ("batch size 9", "180,000 bytes", "max_mask_bytes=160,000", "batch size <= 8", "mask='batch'"):
+        assert part in message
+    with pytest.raises(ValueError, match="max_mask_bytes=100"):
+        DropConnectLinear(100, 50, mask="sample", max_mask_bytes=100)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_monte_carlo_mean_and_variance_match_the_plain_layer_and_the_formula(p):
+    """The sample mask gives n independent masks in one call; the batch mask is checked by a loop."""
+    torch.manual_seed(0)
+    linear = nn.Linear(20, 4).double()
+    x = _x((1, 20), dtype=torch.float64)
+    n = 20_000
+    dc = DropConnectLinear.from_module(linear, p=p, mask="sample")
+    out = dc(x.expand(n, -1))
+    mean, var = gaussian_moments(x, linear.weight, linear.bias, p)
+    assert torch.allclose(mean, linear(x))
+    torch.testing.assert_close(var, p / (1 - p) * (x ** 2) @ (linear.weight ** 2).t(), rtol=1e-4, atol=0)
+    r, kappa4 = _fourth_moment_terms(p)
+    terms = (x ** 2).t() * (linear.weight ** 2).t()  # (in, out): per-weight variance / r
+    var_of_sample_var = (kappa4 * (terms ** 2).sum(0) + 2 * var[0] ** 2) / n
+    assert ((out.mean(0) - mean[0]).abs() <= 5 * (var[0] / n).sqrt()).all()
+    assert ((out.var(0) - var[0]).abs() <= 5 * var_of_sample_var.sqrt()).all()
+    # batch masks: one per call
+    batch = DropConnectLinear.from_module(linear, p=p)
+    calls = 3000
+    draws = torch.cat([batch(x) for _ in range(calls)])
+    assert ((draws.mean(0) - mean[0]).abs() <= 5 * (var[0] / calls).sqrt()).all()
+
+
+def test_conv_batch_mask_expectation_is_the_plain_convolution():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3).double()
+    dcc = DropConnectConv2d.from_module(conv, p=0.5)
+    x = _x((1, 2, 5, 5), dtype=torch.float64)
+    calls = 2000
+    draws = torch.cat([dcc(x) for _ in range(calls)])
+    mean, var = gaussian_moments(x, conv.weight, conv.bias, 0.5,
+                                 lambda i, w, b=None: F.conv2d(i, w, b))
+    assert torch.allclose(mean, conv(x))
+    assert ((draws.mean(0) - mean[0]).abs() <= 5 * (var[0] / calls).sqrt()).all()
+    assert ((draws.var(0) / var[0] - 1).abs() < 0.2).all()
+
+
+def test_gaussian_draws_have_the_formula_mean_and_variance():
+    mean = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
+    var = torch.tensor([[0.25, 1.0, 4.0]], dtype=torch.float64)
+    n = 50_000
+    draws = gaussian_samples(mean, var, n)
+    assert draws.shape == (n, 1, 3)
+    assert ((draws.mean(0) - mean).abs() <= 5 * (var / n).sqrt()).all()
+    assert ((draws.var(0) - var).abs() <= 5 * var * math.sqrt(2 / n)).all()  # Gaussian: sd of s^2
+
+
+def test_gaussian_inference_averages_the_activation_over_draws():
+    torch.manual_seed(0)
+    linear = nn.Linear(30, 8).double()
+    x = _x((4, 30), dtype=torch.float64)
+    mean, var = gaussian_moments(x, linear.weight, linear.bias, 0.5)
+    sd = var.sqrt()
+    samples = 20_000
+    identity = DropConnectLinear.from_module(linear, inference="gaussian", activation=None,
+                                             samples=samples).eval()
+    assert ((identity(x) - mean).abs() <= 5 * sd / math.sqrt(samples)).all()
+    relu = DropConnectLinear.from_module(linear, inference="gaussian", samples=samples).eval()
+    out = relu(x)
+    z = mean / sd
+    normal = torch.distributions.Normal(0.0, 1.0)
+    expected = mean * normal.cdf(z) + sd * normal.log_prob(z).exp()  # E[relu(N(mean, sd^2))]
+    assert (out >= 0).all()
+    assert ((out - expected).abs() <= 5 * sd / math.sqrt(samples)).all()
+    conv = DropConnectConv2d(2, 3, 3, inference="gaussian", samples=10).eval()
+    assert (conv(_x((2, 2, 5, 5))) >= 0).all()
+
+
+def test_functional_forms_and_p_zero():
+    w, b, x = _x((4, 6)), _x((4,)), _x((3, 6))
+    assert torch.equal(dropconnect_linear(x, w, b, p=0.0), F.linear(x, w, b))
+    assert torch.equal(dropconnect_linear(x, w, b, training=False), F.linear(x, w, b))
+    wc, xc = _x((3, 2, 3, 3)), _x((1, 2, 5, 5))
+    assert torch.equal(dropconnect_conv2d(xc, wc, None, training=False, padding=1), F.conv2d(xc, wc, None, 1, 1))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"p": 1.5}, "p=1.5"), ({"p": 1.0}, "p=1.0"), ({"p": -0.5}, "p=-0.5"), ({"mask": "row"}, "mask='row'"),
+    ({"inference": "mc"}, "inference='mc'"), ({"samples": 0}, "samples=0"),
+    ({"activation": "relu"}, "activation='relu'"), ({"max_mask_bytes": 0}, "max_mask_bytes=0"),
+])
+def test_bad_arguments_raise(kwargs, name):
+    with pytest.raises(ValueError, match="is not allowed") as info:
+        DropConnectLinear(4, 3, **kwargs)
+    assert str(info.value).startswith(name)
+    with pytest.raises(ValueError, match="is not allowed"):
+        DropConnectConv2d(2, 3, 3, **kwargs)
+
+
+def test_from_module_rejects_other_layers():
+    with pytest.raises(ValueError, match="nn.Linear"):
+        DropConnectLinear.from_module(nn.Conv2d(1, 1, 1))
+    with pytest.raises(ValueError, match="nn.Conv2d"):
+        DropConnectConv2d.from_module(nn.Linear(1, 1))
