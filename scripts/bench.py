@@ -20,13 +20,13 @@ import time
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_module
 from torch import nn
 
-from sparsebench.config import register, validate
+from sparsebench.config import validate
 from sparsebench.data import load_splits
 from sparsebench.models import build_model
 from sparsebench.regularizers import build_regularizer
+from sparsebench.sweep import compose, hydra_configs
 from sparsebench.train import fit
 
 
@@ -57,9 +57,8 @@ def plain_epoch_seconds(model: nn.Module, inputs: torch.Tensor, labels: torch.Te
 
 
 def compose_run(overrides: list[str]):
-    register()
-    with initialize_config_module(config_module="sparsebench.conf", version_base="1.3"):
-        return validate(compose(config_name="config", overrides=overrides))
+    with hydra_configs():
+        return validate(compose(overrides))
 
 
 def bench_mlp(args) -> dict:

@@ -14,35 +14,16 @@ import sys
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from sparsebench.config import register, validate
 from sparsebench.errors import SparsebenchError
-
-CONFIG_MODULE = "sparsebench.conf"
-CONFIG_NAME = "config"
+from sparsebench.sweep import CONFIG_NAME, compose, hydra_configs, job_overrides
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 log = logging.getLogger("sparsebench")
 _statuses: list[str] = []  # outcomes of the jobs run in this process
-
-
-def sweep_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
-    """The override lists of every job a command line stands for (one list without ``-m``)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    if not multirun:
-        return [own]
-    parsed = OverridesParser.create().parse_overrides(own)
-    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
-
-
-def compose_run(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
-    """Compose one job's config with Hydra's Compose API (Hydra must be initialised)."""
-    return hydra.compose(config_name=config_name, overrides=overrides)
 
 
 def _options(group: str) -> list[str]:
@@ -98,20 +79,17 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
 
     Raises SparsebenchError with a one-line message for the first bad one.
     """
-    register()
-    GlobalHydra.instance().clear()
-    with hydra.initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+    with hydra_configs():
         try:
-            jobs = sweep_overrides(overrides, multirun)
+            jobs = job_overrides(overrides, multirun, config_name)
         except (HydraException, OmegaConfBaseException) as error:
             raise SparsebenchError(explain(error)) from None
         for job in jobs:
             try:
-                validate(compose_run(job, config_name))
+                validate(compose(job, config_name))
             except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
-                prefix = f"in job {' '.join(job)}: " if multirun and len(jobs) > 1 else ""
+                prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
                 raise SparsebenchError(prefix + explain(error)) from None
-    GlobalHydra.instance().clear()
     return len(jobs)
 
 

@@ -174,14 +174,18 @@ class PruneConfig:
 
     fractions: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
     scope: str = "global"  # global (one threshold over all weight matrices) | layerwise
-    finetune_epochs: int = 1  # masked fine-tune after pruning; 0 skips it
+    # Masked fine-tune after pruning, in epochs: 0 skips it; a fraction in (0, 1) is one pass over
+    # that share of the training set (drawn at random); a whole number is that many full epochs.
+    finetune_epochs: float = 0.25
     finetune_lr: float = 0.001
     margin: float = 1.0  # accuracy points: the largest fraction within this of the unpruned model
 
     def __post_init__(self) -> None:
         _fractions("fractions", self.fractions, low_closed=False, high_closed=False)
         _one_of("scope", self.scope, PRUNE_SCOPES)
-        check(self.finetune_epochs >= 0, "finetune_epochs", self.finetune_epochs, "must be >= 0 (0 skips it)")
+        check(self.finetune_epochs == 0 or 0 < self.finetune_epochs < 1 or float(self.finetune_epochs).is_integer(),
+              "finetune_epochs", self.finetune_epochs,
+              "must be 0 (skip), a fraction of an epoch in (0, 1), or a whole number of epochs")
         _positive("finetune_lr", self.finetune_lr)
         check(self.margin >= 0, "margin", self.margin, "must be >= 0 accuracy points")
 
@@ -262,7 +266,18 @@ def validate(cfg: DictConfig) -> RunConfig:
     check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
           "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
     check_model_fits(run.model, run.dataset)
-    REGULARIZERS[run.regularizer.name].check_fits(run.regularizer, run.model)
+    # Building the model on the meta device (no memory, no arithmetic) catches any mismatch between
+    # the model and the regularizer, e.g. a per-layer list of the wrong length, before any work.
+    import torch
+
+    from sparsebench.models import build_model
+    from sparsebench.regularizers import build_regularizer
+
+    regularizer = build_regularizer(run.regularizer)
+    with torch.device("meta"):
+        model = build_model(run.model, regularizer, tuple(run.dataset.shape), run.dataset.num_classes)
+    batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
+    regularizer.check_model(model, batch_size)
     return run
 
 

@@ -23,11 +23,13 @@ from sparsebench.config import RunConfig, result_relevant
 from sparsebench.data import DataSplits, load_splits
 from sparsebench.errors import ConfigError, RunError, SparsebenchError
 from sparsebench.metrics.activations import ActivationSparsity
-from sparsebench.metrics.evaluation import evaluate
+from sparsebench.metrics.evaluation import evaluate, with_dropout_on
+from sparsebench.metrics.noise import noise_robustness
 from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
 from sparsebench.models import Network, build_model
 from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text, environment, run_id
-from sparsebench.regularizers import build_regularizer
+from sparsebench.prune import prune_curve
+from sparsebench.regularizers import Regularizer, build_regularizer
 from sparsebench.train import FitResult, fit, progress_enabled
 
 log = logging.getLogger("sparsebench")
@@ -108,7 +110,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir) -> Outcome:
         if fitted.resumed_from:
             log.info("resumed after epoch %d of %d", fitted.resumed_from, cfg.train.epochs)
         train_seconds = time.perf_counter() - clock
-        metrics = measure(model, data, cfg, fitted, initial)
+        metrics = measure(model, regularizer, data, cfg, fitted, initial)
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
         record.update(status="completed", metrics=metrics, history=fitted.history, error=None)
         outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
@@ -142,8 +144,10 @@ def _weight_measurements(model: Network, cfg: RunConfig, reference_stds: dict | 
             "profile": magnitude_profile(model)}
 
 
-def measure(model: Network, data: DataSplits, cfg: RunConfig, fitted: FitResult, initial: dict) -> dict:
+def measure(model: Network, regularizer: Regularizer, data: DataSplits, cfg: RunConfig, fitted: FitResult,
+            initial: dict) -> dict:
     """Everything measured on the selected weights after training."""
+    started = time.perf_counter()
     batch = cfg.eval.batch_size
     with ActivationSparsity(model) as activations:
         test = evaluate(model, data.test.inputs, data.test.labels, batch)
@@ -163,6 +167,15 @@ def measure(model: Network, data: DataSplits, cfg: RunConfig, fitted: FitResult,
                           "init_std": initial["std"],
                           "init_profile": initial["profile"], "final_profile": final["profile"]}
     metrics["activations"] = activations.result()
+    if cfg.eval.train_mode_passes:
+        metrics["dropout_on"] = with_dropout_on(model, data.test.inputs, data.test.labels, batch,
+                                                cfg.eval.train_mode_passes, cfg.eval.noise_seed)
+    if cfg.eval.noise:
+        metrics["noise"] = noise_robustness(model, data, cfg.eval)
+    if cfg.prune.fractions:
+        metrics["prune"] = prune_curve(model, regularizer, data, cfg.prune, cfg.train, seed=cfg.seed,
+                                       eval_batch_size=batch)
+    metrics["speed"]["measure_seconds"] = time.perf_counter() - started
     return metrics
 
 

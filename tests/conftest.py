@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-
-from sparsebench.config import RunConfig, register, validate
+from sparsebench.config import RunConfig, validate
+from sparsebench.sweep import compose, hydra_configs
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -23,10 +21,8 @@ TINY = [
 
 
 def compose_config(overrides: list[str]):
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="sparsebench.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    with hydra_configs():
+        return compose(overrides)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from sparsebench.models import MODELS, build_model
+from sparsebench.nn import Dropout, Dropout2d
 from sparsebench.regularizers import REGULARIZERS, build_regularizer
 
 
@@ -48,8 +49,8 @@ def test_same_seed_gives_same_initial_weights_whatever_the_regularizer():
 def test_dropout_placement_and_eval_identity():
     torch.manual_seed(0)
     net = _build("mlp", "dropout", p=0.5, input_p=0.2)
-    assert isinstance(net.input, nn.Dropout) and net.input.p == 0.2
-    assert all(isinstance(block.activation[1], nn.Dropout) for _, block in net.hidden_blocks())
+    assert isinstance(net.input, Dropout) and net.input.p == 0.2
+    assert all(isinstance(block.activation[1], Dropout) for _, block in net.hidden_blocks())
     x = torch.randn(4, 1, 28, 28)
     net.eval()
     assert torch.equal(net(x), net(x))
@@ -61,10 +62,12 @@ def test_dropout_on_conv_nets_defaults_to_linear_layers_and_spatial_uses_dropout
     net = _build("mnist_cnn", "dropout", p=0.5)
     conv_block, linear_block = (block for _, block in net.hidden_blocks())
     assert isinstance(conv_block.activation, nn.ReLU)
-    assert isinstance(linear_block.activation[1], nn.Dropout)
+    assert isinstance(linear_block.activation[1], Dropout) and not linear_block.activation[1].spatial
     net = _build("mnist_cnn", "dropout", p=0.5, apply_to="conv", spatial=True)
     conv_block, linear_block = (block for _, block in net.hidden_blocks())
-    assert isinstance(conv_block.activation[1], nn.Dropout2d) and isinstance(linear_block.activation, nn.ReLU)
+    assert isinstance(conv_block.activation[1], Dropout2d) and isinstance(linear_block.activation, nn.ReLU)
+    net = _build("mnist_cnn", "dropout", p=0.5, rng="torch")
+    assert isinstance(list(net.hidden_blocks())[1][1].activation[1], nn.Dropout)
 
 
 def test_l1_and_l2_penalties_sum_weights_not_biases():

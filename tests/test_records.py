@@ -27,7 +27,7 @@ def test_a_run_writes_its_record_and_a_rerun_skips_it(make_config):
     record = json.loads((folder / "result.json").read_text())
     assert record["status"] == "completed" and record["seed"] == 0
     assert record["config"]["regularizer"] == {"name": "dropout", "p": 0.2, "input_p": 0.0, "apply_to": "linear",
-                                               "spatial": False, "max_norm": None}
+                                               "spatial": False, "max_norm": None, "rng": "fast"}
     metrics = record["metrics"]
     for key in ("test", "train", "generalization_gap", "speed", "weights", "activations", "selection"):
         assert key in metrics

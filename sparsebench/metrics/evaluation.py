@@ -42,3 +42,43 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
         model.train(was_training)
     count = len(labels)
     return Evaluation(100.0 * correct.item() / count, loss.item() / count)
+
+
+def stochastic_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers that act randomly in training mode and deterministically in evaluation mode:
+    dropout of every kind, Sparseout and DropConnect."""
+    from sparsebench.nn import DropConnectConv2d, DropConnectLinear, Dropout, Sparseout
+
+    kinds = (nn.modules.dropout._DropoutNd, Dropout, Sparseout, DropConnectLinear, DropConnectConv2d)
+    return [m for m in model.modules() if isinstance(m, kinds)]
+
+
+@torch.no_grad()
+def with_dropout_on(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                    passes: int, seed: int) -> dict | None:
+    """Accuracy over ``passes`` evaluations with the stochastic layers left in training mode (everything
+    else, batch norm and k-winners included, stays in evaluation mode), beside the evaluation-mode
+    accuracy. ``consistency`` is the share of examples given the same class in every pass.
+    None when the model has no stochastic layer."""
+    layers = stochastic_layers(model)
+    if not layers:
+        return None
+    was_training = model.training
+    deterministic = evaluate(model, inputs, labels, batch_size).accuracy
+    model.eval()
+    for layer in layers:
+        layer.train()
+    try:
+        with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            predictions = torch.stack([
+                torch.cat([model(inputs[s:s + batch_size]).argmax(1) for s in range(0, len(labels), batch_size)])
+                for _ in range(passes)])
+    finally:
+        model.train(was_training)
+    accuracy = (predictions == labels).double().mean(1) * 100.0
+    consistent = (predictions == predictions[0]).all(0).double().mean() * 100.0
+    return {"passes": passes, "eval_mode_accuracy": deterministic,
+            "accuracy_mean": accuracy.mean().item(), "accuracy_std": accuracy.std().item() if passes > 1 else 0.0,
+            "accuracy_min": accuracy.min().item(), "accuracy_max": accuracy.max().item(),
+            "consistency": consistent.item()}

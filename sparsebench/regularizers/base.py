@@ -40,9 +40,9 @@ class Regularizer:
     def __init__(self, cfg: RegularizerConfig):
         self.cfg = cfg
 
-    @classmethod
-    def check_fits(cls, cfg: RegularizerConfig, model_cfg) -> None:
-        """Reject, with a ConfigError, a combination of this regularizer's config and a model config."""
+    def check_model(self, model: Network, batch_size: int) -> None:
+        """Reject, with a ConfigError, a built model (or training batch size) this regularizer's
+        settings do not fit; called by validation on a model built on the meta device."""
 
     def input_layer(self, shape: tuple[int, ...]) -> nn.Module:
         """What the input passes through before the first weight layer."""

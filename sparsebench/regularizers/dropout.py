@@ -10,6 +10,9 @@ from torch import nn
 
 from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import check
+from sparsebench.nn import Dropout as DropoutLayer
+from sparsebench.nn import Dropout2d
+from sparsebench.nn.dropout import RNGS
 from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
 
 
@@ -24,6 +27,9 @@ class DropoutConfig(RegularizerConfig):
     # Cap on the L2 norm of each hidden unit's incoming weight vector, enforced after every step
     # (the dropout paper's max-norm constraint); null: no cap.
     max_norm: Optional[float] = None
+    # Mask source: fast (cheap exact-law masks from a few random bits per element, ~3x cheaper on the
+    # CPU; keep probability resolved to 2**-16, exact for p = 0.5) | torch (torch.nn.Dropout itself).
+    rng: str = "fast"
 
     def __post_init__(self) -> None:
         for key in ("p", "input_p"):
@@ -31,19 +37,24 @@ class DropoutConfig(RegularizerConfig):
             check(0 <= value < 1, key, value, "a drop probability must lie in [0, 1)")
         check(self.apply_to in LAYER_KINDS, "apply_to", self.apply_to, f"choose one of {', '.join(LAYER_KINDS)}")
         check(self.max_norm is None or self.max_norm > 0, "max_norm", self.max_norm, "must be > 0 or null")
+        check(self.rng in RNGS, "rng", self.rng, f"choose one of {', '.join(RNGS)}")
 
 
 class Dropout(Regularizer):
     Config = DropoutConfig
 
+    def _dropout(self, p: float, spatial: bool) -> nn.Module:
+        if self.cfg.rng == "torch":
+            return nn.Dropout2d(p) if spatial else nn.Dropout(p)
+        return Dropout2d(p) if spatial else DropoutLayer(p)
+
     def input_layer(self, shape):
-        return nn.Dropout(self.cfg.input_p) if self.cfg.input_p > 0 else nn.Identity()
+        return self._dropout(self.cfg.input_p, spatial=False) if self.cfg.input_p > 0 else nn.Identity()
 
     def activation(self, shape, index):
         if not applies_to(self.cfg.apply_to, shape) or self.cfg.p == 0:
             return nn.ReLU()
-        drop = nn.Dropout2d(self.cfg.p) if self.cfg.spatial and len(shape) == 3 else nn.Dropout(self.cfg.p)
-        return nn.Sequential(nn.ReLU(), drop)
+        return nn.Sequential(nn.ReLU(), self._dropout(self.cfg.p, spatial=self.cfg.spatial and len(shape) == 3))
 
     @torch.no_grad()
     def after_step(self, model, lr):

@@ -1,0 +1,110 @@
+"""Magnitude pruning of a trained model, one-shot and after a short masked fine-tune.
+
+Each fraction starts from a copy of the trained model, which itself is never changed. Pruning goes
+through ``torch.nn.utils.prune``: ``global_unstructured`` (one magnitude threshold over every weight
+matrix) or ``l1_unstructured`` per layer. A fraction is a share of all weights, structural zeros of
+fixed sparse connectivity included: having magnitude 0 they are pruned first, and their mask is
+added to the pruning mask so that fine-tuning cannot revive them. The masks are forward pre-hooks
+of ``torch.nn.utils.prune``, so the pruned weights stay zero while fine-tuning.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+from torch.nn.utils import prune
+
+from sparsebench.config import PruneConfig, TrainConfig
+from sparsebench.data import DataSplits, ImageSet
+from sparsebench.metrics.evaluation import evaluate
+from sparsebench.models import Network
+from sparsebench.regularizers import Regularizer
+from sparsebench.train import Diverged, fit
+
+
+def apply_pruning(model: Network, fraction: float, scope: str) -> None:
+    """Prune ``fraction`` of the weights of ``model``'s weight layers by magnitude, in place."""
+    layers = model.weight_layers()
+    targets = [(layer.module, "weight") for layer in layers]
+    if scope == "global":
+        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=fraction)
+    else:
+        for module, name in targets:
+            prune.l1_unstructured(module, name, amount=fraction)
+    for layer in layers:
+        if layer.structural_mask is not None:
+            prune.custom_from_mask(layer.module, "weight", ~layer.structural_mask)
+
+
+def sparsity(model: Network, structural: list[torch.Tensor | None]) -> tuple[float, float]:
+    """(zero share of all weights, zero share of the learnable ones), counted from the effective weights."""
+    zeros = total = learnable_zeros = learnable = 0
+    for layer, mask in zip(model.weight_layers(), structural):
+        weight = layer.module.weight.detach()
+        is_zero = weight == 0
+        zeros += int(is_zero.sum())
+        total += weight.numel()
+        keep = ~mask if mask is not None else torch.ones_like(is_zero)
+        learnable_zeros += int((is_zero & keep).sum())
+        learnable += int(keep.sum())
+    return zeros / total, learnable_zeros / learnable
+
+
+def finetune_data(data: DataSplits, epochs: float, seed: int) -> tuple[DataSplits, int]:
+    """The data and whole epochs of a fine-tune: a fraction of an epoch is one pass over a random
+    share of the training set of that size."""
+    if epochs >= 1:
+        return dataclasses.replace(data, val=None), int(epochs)
+    count = max(1, round(epochs * len(data.train)))
+    index = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:count]
+    index = index.to(data.train.labels.device)
+    train = ImageSet(data.train.images[index], data.train.inputs[index], data.train.labels[index])
+    return dataclasses.replace(data, train=train, val=None), 1
+
+
+def largest_within(fractions: list[float], accuracies: list[float | None], reference: float,
+                   margin: float) -> float | None:
+    """The largest fraction whose accuracy is within ``margin`` points of ``reference``, or None."""
+    within = [f for f, a in zip(fractions, accuracies) if a is not None and a >= reference - margin]
+    return max(within) if within else None
+
+
+def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg: PruneConfig,
+                train_cfg: TrainConfig, *, seed: int, eval_batch_size: int) -> dict:
+    """Accuracy against pruned fraction, one-shot and fine-tuned, with the sparsity achieved at each."""
+    unpruned = evaluate(model, data.test.inputs, data.test.labels, eval_batch_size).accuracy
+    structural = [layer.structural_mask for layer in model.weight_layers()]
+    weights_total = sum(layer.module.weight.numel() for layer in model.weight_layers())
+    structural_share = sum(int(m.sum()) for m in structural if m is not None) / weights_total
+    tune_cfg = dataclasses.replace(train_cfg, lr=cfg.finetune_lr, schedule="none", select="last",
+                                   first_epoch_batch_size=None, compile=False)
+    tune_data, tune_epochs = finetune_data(data, cfg.finetune_epochs, seed) if cfg.finetune_epochs else (None, 0)
+    tune_cfg = dataclasses.replace(tune_cfg, epochs=max(tune_epochs, 1))
+
+    curve = {"achieved": [], "learnable_achieved": [], "one_shot_accuracy": [], "finetuned_accuracy": []}
+    for fraction in cfg.fractions:
+        pruned = copy.deepcopy(model)
+        apply_pruning(pruned, fraction, cfg.scope)
+        achieved, learnable = sparsity(pruned, structural)
+        curve["achieved"].append(achieved)
+        curve["learnable_achieved"].append(learnable)
+        curve["one_shot_accuracy"].append(evaluate(pruned, data.test.inputs, data.test.labels, eval_batch_size).accuracy)
+        if tune_epochs:
+            try:
+                history = fit(pruned, regularizer, tune_data, tune_cfg, seed=seed, eval_batch_size=eval_batch_size).history
+                curve["finetuned_accuracy"].append(history[-1]["test_accuracy"])
+            except Diverged:
+                curve["finetuned_accuracy"].append(None)
+    within = {"one_shot": largest_within(cfg.fractions, curve["one_shot_accuracy"], unpruned, cfg.margin)}
+    if tune_epochs:
+        within["finetuned"] = largest_within(cfg.fractions, curve["finetuned_accuracy"], unpruned, cfg.margin)
+    else:
+        curve["finetuned_accuracy"] = None
+    return {"scope": cfg.scope, "fractions": list(cfg.fractions), "unpruned_accuracy": unpruned,
+            "structural": structural_share, **curve, "margin": cfg.margin,
+            "finetune_epochs": cfg.finetune_epochs, "largest_within_margin": within}
+
+
+__all__ = ["apply_pruning", "largest_within", "prune_curve", "sparsity"]

@@ -1,0 +1,62 @@
+"""DropConnect (Wan et al. 2013): a Bernoulli mask on the weights of hidden layers, scaled in training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from sparsebench.config import LAYER_KINDS
+from sparsebench.errors import ConfigError, check
+from sparsebench.nn import DropConnectConv2d, DropConnectLinear, MaskMemoryError
+from sparsebench.nn.dropconnect import check_sample_budget
+from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+
+MASKS = ("batch", "sample")
+INFERENCES = ("mean", "gaussian")
+
+
+@dataclass
+class DropConnectConfig(RegularizerConfig):
+    name: str = "dropconnect"
+    p: float = 0.5  # drop probability of a weight
+    mask: str = "batch"  # batch: one mask per mini-batch | sample: one per example (memory-bound)
+    # Inference: mean (the plain weights) | gaussian (moment matching, the activation averaged over
+    # `samples` draws of each unit's Gaussian pre-activation, as in the paper).
+    inference: str = "mean"
+    samples: int = 100
+    apply_to: str = "linear"  # hidden layers whose weights are masked: linear, conv or both
+    max_mask_bytes: int = 1 << 30  # mask: sample refuses batches whose masks would exceed this
+
+    def __post_init__(self) -> None:
+        check(0 <= self.p < 1, "p", self.p, "a drop probability must lie in [0, 1)")
+        check(self.mask in MASKS, "mask", self.mask, f"choose one of {', '.join(MASKS)}")
+        check(self.inference in INFERENCES, "inference", self.inference, f"choose one of {', '.join(INFERENCES)}")
+        check(self.samples > 0, "samples", self.samples, "must be a positive count of draws")
+        check(self.apply_to in LAYER_KINDS, "apply_to", self.apply_to, f"choose one of {', '.join(LAYER_KINDS)}")
+        check(self.max_mask_bytes > 0, "max_mask_bytes", self.max_mask_bytes, "must be a positive byte count")
+
+
+class DropConnect(Regularizer):
+    Config = DropConnectConfig
+
+    def check_model(self, model, batch_size):
+        if self.cfg.mask != "sample":
+            return
+        for layer in model.weight_layers(hidden_only=True):
+            if isinstance(layer.module, (DropConnectLinear, DropConnectConv2d)):
+                try:
+                    check_sample_budget(batch_size, layer.module.weight, self.cfg.max_mask_bytes)
+                except MaskMemoryError as error:
+                    raise ConfigError("regularizer.mask", "sample", str(error).split("; ")[0].replace(
+                        "DropConnect mask='sample' needs", "per-example masks need"),
+                        "lower train.batch_size, use regularizer.mask=batch, or raise regularizer.max_mask_bytes"
+                    ) from None
+
+    def weight_layer(self, layer, index):
+        shape = (1, 1, 1) if isinstance(layer, nn.Conv2d) else (1,)
+        if self.cfg.p == 0 or not applies_to(self.cfg.apply_to, shape):
+            return layer
+        kind = DropConnectConv2d if isinstance(layer, nn.Conv2d) else DropConnectLinear
+        return kind.from_module(layer, p=self.cfg.p, mask=self.cfg.mask, inference=self.cfg.inference,
+                                samples=self.cfg.samples, max_mask_bytes=self.cfg.max_mask_bytes)

@@ -1,0 +1,255 @@
+"""Intervals over seeds and the one generic verdict function that every claim goes through.
+
+- ``t_interval``: mean of one group's values with its Student-t interval,
+  mean ± t_{(1+level)/2, n-1} · std / sqrt(n) (std with n - 1 in the denominator); undefined (NaN) for n < 2.
+- ``welch_interval``: the difference of two means (A − B) with its Welch t interval (unequal variances,
+  Welch–Satterthwaite degrees of freedom).
+- ``compare``: a verdict on one metric between the runs selected as A and as B, from that interval:
+
+  ``greater`` (A > B): supported when the interval of A − B lies wholly above 0, refuted when wholly below
+  0, inconclusive otherwise. With ``margin`` m, "A exceeds B by more than m": above m / below m.
+  ``less`` (A < B): the mirror; supported when the interval lies wholly below 0 (or below −m).
+  ``within`` (A costs little or nothing against B; needs ``margin``): the loss is B − A; supported when the
+  whole interval of the loss lies under the margin, refuted when it lies wholly above it, else inconclusive.
+
+  Fewer than 2 runs with a value on either side: inconclusive, saying so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _scipy
+
+from sparsebench.report.aggregate import display, select
+
+TESTS = ("greater", "less", "within")
+VERDICTS = ("supported", "refuted", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of ``n`` values with the two-sided ``level`` Student-t interval [low, high]."""
+
+    mean: float
+    std: float
+    n: int
+    low: float
+    high: float
+    level: float = 0.95
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def _values(values: Iterable[Any]) -> np.ndarray:
+    array = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+    return array[np.isfinite(array)]
+
+
+def t_quantile(n: int | np.ndarray, level: float = 0.95) -> float | np.ndarray:
+    """t_{(1+level)/2, n-1}; NaN where n < 2."""
+    n = np.asarray(n, dtype=float)
+    dof = np.where(n >= 2, n - 1, np.nan)
+    result = _scipy.t.ppf((1 + level) / 2, dof)
+    return float(result) if result.ndim == 0 else result
+
+
+def t_interval(values: Iterable[Any], level: float = 0.95) -> Interval:
+    """Mean, sample std and Student-t interval of the finite ``values``; std and interval NaN for n < 2."""
+    x = _values(values)
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, 0, math.nan, math.nan, level)
+    mean = float(x.mean())
+    if n < 2:
+        return Interval(mean, math.nan, 1, math.nan, math.nan, level)
+    std = float(x.std(ddof=1))
+    half = t_quantile(n, level) * std / math.sqrt(n)
+    return Interval(mean, std, n, mean - half, mean + half, level)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A − B of two means, its Welch t interval and degrees of freedom (NaN when both spreads are 0)."""
+
+    effect: float
+    low: float
+    high: float
+    dof: float
+    a: Interval
+    b: Interval
+
+
+def welch_interval(a: Iterable[Any], b: Iterable[Any], level: float = 0.95) -> Difference:
+    """mean(A) − mean(B) with its Welch interval; NaN interval when either side has fewer than 2 values.
+    Two sides without any spread give the degenerate interval [effect, effect]."""
+    ia, ib = t_interval(a, level), t_interval(b, level)
+    effect = ia.mean - ib.mean
+    if ia.n < 2 or ib.n < 2:
+        return Difference(effect, math.nan, math.nan, math.nan, ia, ib)
+    va, vb = ia.std**2 / ia.n, ib.std**2 / ib.n
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Difference(effect, effect, effect, math.nan, ia, ib)
+    dof = (va + vb) ** 2 / (va**2 / (ia.n - 1) + vb**2 / (ib.n - 1))
+    half = float(_scipy.t.ppf((1 + level) / 2, dof)) * se
+    return Difference(effect, effect - half, effect + half, dof, ia, ib)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one comparison, with every number it rests on.
+
+    ``effect`` = mean_a − mean_b, [``low``, ``high``] its ``level`` Welch interval (for ``within`` the loss is
+    −effect = mean_b − mean_a, with interval [−high, −low]). ``reason`` says why a verdict is inconclusive
+    when that is not the interval (too few runs, no rows). ``description``: one line for a report.
+    """
+
+    metric: str
+    test: str
+    verdict: str
+    effect: float
+    low: float
+    high: float
+    mean_a: float
+    std_a: float
+    n_a: int
+    mean_b: float
+    std_b: float
+    n_b: int
+    margin: float | None = None
+    level: float = 0.95
+    dof: float = math.nan
+    a: dict = field(default_factory=dict)
+    b: dict = field(default_factory=dict)
+    groups_a: tuple[str, ...] = ()
+    groups_b: tuple[str, ...] = ()
+    reason: str = ""
+    description: str = ""
+
+    @property
+    def loss(self) -> tuple[float, float, float]:
+        """(mean_b − mean_a, its low, its high): the loss of A against B, as ``within`` reads it."""
+        return -self.effect, -self.high, -self.low
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["groups_a"], out["groups_b"] = list(self.groups_a), list(self.groups_b)
+        return out
+
+
+def _number(x: float, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    return f"{x:.{digits}g}"
+
+
+def _signed(x: float, digits: int = 4) -> str:
+    return ("+" if x > 0 else "") + _number(x, digits)
+
+
+def _selector(where: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={display(v)}" for k, v in where.items()) or "all runs"
+
+
+def decide(test: str, low: float, high: float, margin: float | None) -> str:
+    """The verdict that the interval [low, high] of A − B gives under ``test`` (see the module docstring)."""
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
+    if test == "within" and margin is None:
+        raise ValueError("the 'within' test needs a margin (the largest acceptable loss B − A)")
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    threshold = 0.0 if margin is None else float(margin)
+    if test == "greater":
+        return "supported" if low > threshold else "refuted" if high < threshold else "inconclusive"
+    if test == "less":
+        return "supported" if high < -threshold else "refuted" if low > -threshold else "inconclusive"
+    loss_low, loss_high = -high, -low
+    return "supported" if loss_high < threshold else "refuted" if loss_low > threshold else "inconclusive"
+
+
+def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any], test: str,
+            margin: float | None = None, *, level: float = 0.95) -> Verdict:
+    """Verdict on ``metric`` between the runs matching ``a`` and those matching ``b`` (column -> value,
+    matched as by ``aggregate.select``). Every run of a side counts as one sample, whatever its group;
+    ``groups_a``/``groups_b`` name the groups pooled, and the description warns when a side pools several."""
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
+    if test == "within" and margin is None:
+        raise ValueError("the 'within' test needs a margin (the largest acceptable loss B − A)")
+    base = dict(metric=metric, test=test, margin=margin, level=level, a=dict(a), b=dict(b))
+    problems = []
+    if metric not in df.columns:
+        problems.append(f"no column {metric!r} in the results")
+    sides = {}
+    for name, where in (("A", a), ("B", b)):
+        missing = [k for k in where if k not in df.columns]
+        if missing:
+            problems.append(f"{name} ({_selector(where)}): no run has {', '.join(map(repr, missing))}")
+            sides[name] = df.iloc[0:0]
+        else:
+            sides[name] = select(df, where)
+    if problems:
+        return Verdict(verdict="inconclusive", effect=math.nan, low=math.nan, high=math.nan, mean_a=math.nan,
+                       std_a=math.nan, n_a=0, mean_b=math.nan, std_b=math.nan, n_b=0, reason="; ".join(problems),
+                       description=f"{metric}: inconclusive: " + "; ".join(problems), **base)
+    rows_a, rows_b = sides["A"], sides["B"]
+    diff = welch_interval(rows_a[metric], rows_b[metric], level)
+    groups = {}
+    for name, rows in (("A", rows_a), ("B", rows_b)):
+        valid = rows[pd.to_numeric(rows[metric], errors="coerce").notna()] if len(rows) else rows
+        labels = valid["label"] if "label" in valid.columns else pd.Series([], dtype=object)
+        groups[name] = tuple(dict.fromkeys(str(x) for x in labels))
+    reasons = []
+    for name, where, interval in (("A", a, diff.a), ("B", b, diff.b)):
+        if interval.n == 0:
+            reasons.append(f"no run matches {name} ({_selector(where)}) with a value of {metric}")
+        elif interval.n < 2:
+            reasons.append(f"{name} has {interval.n} run: an interval over seeds needs at least 2")
+    verdict = decide(test, diff.low, diff.high, margin) if not reasons else "inconclusive"
+    shared = rows_a.index.intersection(rows_b.index)
+    if len(shared):
+        reasons.append(f"A and B select {len(shared)} of the same runs")
+        verdict = "inconclusive"
+    result = Verdict(verdict=verdict, effect=diff.effect, low=diff.low, high=diff.high,
+                     mean_a=diff.a.mean, std_a=diff.a.std, n_a=diff.a.n, mean_b=diff.b.mean, std_b=diff.b.std,
+                     n_b=diff.b.n, dof=diff.dof, groups_a=groups["A"], groups_b=groups["B"], reason="; ".join(reasons),
+                     **base)
+    return _described(result)
+
+
+def _described(v: Verdict) -> Verdict:
+    from dataclasses import replace
+
+    def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
+        pooled = f", pooling {len(groups)} groups" if len(groups) > 1 else ""
+        return f"{name} [{_selector(where)}] {_number(mean)} ± {_number(std, 2)} sd (n={n}{pooled})"
+
+    pct = f"{v.level * 100:g}%"
+    head = f"{v.metric}: {side('A', v.a, v.mean_a, v.std_a, v.n_a, v.groups_a)} vs " \
+           f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
+    dof = f", Welch df {v.dof:.1f}" if not math.isnan(v.dof) else ""
+    if v.test == "within":
+        loss, low, high = v.loss
+        numbers = f"loss B − A = {_signed(loss)}, {pct} CI [{_signed(low)}, {_signed(high)}]{dof}"
+        rule = f"supported if the CI lies under margin {_number(v.margin)}"
+    else:
+        numbers = f"A − B = {_signed(v.effect)}, {pct} CI [{_signed(v.low)}, {_signed(v.high)}]{dof}"
+        threshold = 0.0 if v.margin is None else v.margin
+        where = {"greater": "above", "less": "below"}[v.test]
+        bound = _number(threshold if v.test == "greater" else -threshold) if threshold else "0"
+        rule = f"supported if the CI lies {where} {bound}"
+    tail = f" ({v.reason})" if v.reason else ""
+    return replace(v, description=f"{head}; {numbers}; {rule}: {v.verdict}{tail}")
+
+
+__all__ = ["Difference", "Interval", "TESTS", "VERDICTS", "Verdict", "compare", "decide", "t_interval", "t_quantile",
+           "welch_interval"]

@@ -1,0 +1,136 @@
+"""Records -> DataFrame: columns, groups, labels, and every bad file skipped with its reason."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from report_records import make_record, regularizer_config, write_record
+
+from sparsebench.report.aggregate import config_columns, load_records, make_labels, metric_columns, select
+
+
+def test_one_row_per_run_with_config_and_metric_columns(results):
+    df, skipped = load_records(results)
+    assert skipped == []
+    assert len(df) == 9 and df["group"].nunique() == 3
+    for column in ("run_id", "experiment", "seed", "group", "label", "path", "regularizer.name", "regularizer.p",
+                   "train.lr", "dataset.name", "model.hidden", "test/accuracy", "generalization_gap",
+                   "weights/final/global/abs_0.001", "noise/pixels/score", "activations/hidden1/hoyer",
+                   "prune/largest_within_margin/one_shot", "history"):
+        assert column in df.columns, column
+    assert "regularizer.name" in config_columns(df) and "test/accuracy" in metric_columns(df)
+    assert "seed" not in metric_columns(df) and "regularizer.p" not in metric_columns(df)
+    row = df[(df["regularizer.name"] == "none") & (df["seed"] == 1)].iloc[0]
+    assert row["test/accuracy"] == 98.2
+    assert math.isnan(row["regularizer.p"])  # another regularizer's parameter: missing
+    assert row["model.hidden"] == [128, 128]  # lists stay lists
+    assert isinstance(row["weights/final_profile/curve_fractions"], list)
+    assert isinstance(row["history"], list) and row["history"][0]["epoch"] == 1
+    assert row["weights/change/global/abs_0.001"] == pytest.approx(0.021 - 0.01)
+    assert pd.api.types.is_float_dtype(df["test/accuracy"])
+
+
+def test_labels_name_what_varies_between_groups(results):
+    df, _ = load_records(results)
+    assert sorted(df["label"].unique()) == ["regularizer=dropout p=0.2", "regularizer=dropout p=0.5",
+                                            "regularizer=none"]
+    # Within each group the label and group id are shared, and groups differ only in the seed.
+    assert (df.groupby("group")["label"].nunique() == 1).all()
+    assert (df.groupby("group")["seed"].apply(sorted).map(tuple) == (0, 1, 2)).all()
+    # A subset: only what varies inside it.
+    subset = df[df["regularizer.name"] == "dropout"]
+    assert sorted(make_labels(subset).unique()) == ["p=0.2", "p=0.5"]
+
+
+def test_group_ignores_paths_devices_and_seed_but_not_settings(tmp_path):
+    folder = tmp_path / "r"
+    write_record(folder, make_record({"name": "none"}, 0, 90.0, results_dir="/a", device="cpu"), name="a")
+    write_record(folder, make_record({"name": "none"}, 1, 91.0, results_dir="/b", device="cuda"), name="b")
+    write_record(folder, make_record({"name": "none"}, 0, 92.0, **{"train.lr": 0.1}), name="c")
+    df, _ = load_records(folder)
+    assert df["group"].nunique() == 2
+    assert sorted(df["label"].unique()) == ["lr=0.01", "lr=0.1"]
+
+
+def test_new_regularizer_keys_become_columns_and_label_parts(tmp_path):
+    folder = tmp_path / "r"
+    for q in (1.5, 2.0, 3.0):
+        for seed in (0, 1):
+            record = make_record({"name": "sparseout", "q": q, "p": 0.5}, seed, 90.0 + q)
+            write_record(folder, record, name=f"{q}_{seed}")
+    write_record(folder, make_record(regularizer_config("dropout", 0.5), 0, 91.0), name="dropout")
+    df, _ = load_records(folder)
+    assert "regularizer.q" in df.columns
+    assert set(df["label"]) == {"regularizer=sparseout q=1.5", "regularizer=sparseout q=2",
+                                "regularizer=sparseout q=3", "regularizer=dropout"}
+    assert len(select(df, {"regularizer.q": 2})) == 2
+
+
+def test_labels_stay_distinct_when_groups_differ_only_by_a_key_one_lacks(tmp_path):
+    folder = tmp_path / "r"
+    write_record(folder, make_record({"name": "x"}, 0, 90.0), name="a")
+    write_record(folder, make_record({"name": "x", "extra": 3}, 0, 90.0), name="b")
+    df, _ = load_records(folder)
+    assert df["group"].nunique() == 2 and df["label"].nunique() == 2
+
+
+def test_bad_files_are_skipped_and_named_without_crashing(messy_results):
+    df, skipped = load_records(messy_results)
+    assert len(df) == 9  # the good runs only
+    reasons = {item.path.parent.name: item.reason for item in skipped}
+    assert set(reasons) == {"truncated", "a_list", "binary", "empty_file", "failed", "running", "no_metrics"}
+    assert "not valid JSON" in reasons["truncated"]
+    assert "list" in reasons["a_list"]
+    assert "binary" in reasons["binary"]
+    assert "empty" in reasons["empty_file"]
+    assert "failed" in reasons["failed"] and "loss is nan" in reasons["failed"]
+    assert "not completed" in reasons["running"]
+    assert "no metrics" in reasons["no_metrics"]
+    assert all(str(item).startswith(str(item.path)) for item in skipped)
+    assert not any("_hydra" in str(item.path) for item in skipped)
+
+
+def test_a_duplicate_run_is_counted_once(results):
+    source = next(results.rglob("result.json"))
+    copy = results / "copy" / "same_run"
+    copy.mkdir(parents=True)
+    (copy / "result.json").write_text(source.read_text())
+    df, skipped = load_records(results)
+    assert len(df) == 9
+    assert len(skipped) == 1 and "duplicate" in skipped[0].reason
+    df_all, _ = load_records(results, deduplicate=False)
+    assert len(df_all) == 10
+
+
+def test_missing_metrics_leave_gaps_not_errors(tmp_path):
+    folder = tmp_path / "r"
+    record = make_record({"name": "none"}, 0, 90.0)
+    del record["metrics"]["noise"], record["metrics"]["prune"], record["history"]
+    write_record(folder, record, name="a")
+    write_record(folder, make_record({"name": "none"}, 1, 91.0), name="b")
+    df, skipped = load_records(folder)
+    assert skipped == [] and len(df) == 2
+    first = df[df["seed"] == 0].iloc[0]
+    assert pd.isna(first["noise/pixels/score"]) and not isinstance(first["history"], list)
+
+
+def test_an_empty_or_foreign_folder_gives_an_empty_frame(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.yaml").write_text("a: 1\n")
+    (tmp_path / "notes.json").write_text(json.dumps({"status": "completed"}))
+    df, skipped = load_records(tmp_path)
+    assert df.empty and skipped == []
+
+
+def test_select_matches_numbers_missing_values_and_lists(results):
+    df, _ = load_records(results)
+    assert len(select(df, {"regularizer.name": "dropout"})) == 6
+    assert len(select(df, {"regularizer.name": "dropout", "regularizer.p": 0.5})) == 3
+    assert len(select(df, {"regularizer.p": None})) == 3
+    assert len(select(df, {"regularizer.p": [0.2, 0.5]})) == 6
+    assert len(select(df, {"model.hidden": [128, 128]})) == 9
+    with pytest.raises(KeyError, match="regularizer.q"):
+        select(df, {"regularizer.q": 2})

@@ -1,0 +1,128 @@
+"""Intervals and verdicts on constructed data, checked against hand computations and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sparsebench.report.stats import Verdict, compare, decide, t_interval, welch_interval
+
+T_975_2 = 4.302652729749462  # t_{0.975, 2} (tables: 4.303)
+
+
+def frame(a: list[float], b: list[float], metric: str = "test/accuracy") -> pd.DataFrame:
+    """Runs of two groups: regularizer A = 'kw' with values a, B = 'none' with values b."""
+    rows = [{"regularizer.name": "kw", "seed": i, metric: v, "label": "regularizer=kw", "group": "g1"}
+            for i, v in enumerate(a)]
+    rows += [{"regularizer.name": "none", "seed": i, metric: v, "label": "regularizer=none", "group": "g2"}
+             for i, v in enumerate(b)]
+    return pd.DataFrame(rows)
+
+
+A = {"regularizer.name": "kw"}
+B = {"regularizer.name": "none"}
+
+
+def test_t_interval_matches_the_hand_computation():
+    interval = t_interval([1.0, 2.0, 4.0])
+    mean, std = 7 / 3, math.sqrt(7 / 3)  # sum of squared deviations 42/9, over n - 1 = 2
+    assert interval.n == 3 and interval.mean == pytest.approx(mean) and interval.std == pytest.approx(std)
+    half = T_975_2 * std / math.sqrt(3)
+    assert interval.low == pytest.approx(mean - half) and interval.high == pytest.approx(mean + half)
+    assert interval.half_width == pytest.approx(half)
+
+
+def test_t_interval_of_one_value_is_undefined_and_missing_values_are_dropped():
+    one = t_interval([5.0, None, float("nan")])
+    assert one.n == 1 and one.mean == 5.0 and math.isnan(one.std) and math.isnan(one.low) and math.isnan(one.high)
+    assert t_interval([]).n == 0
+
+
+def test_welch_interval_matches_scipy():
+    a, b = [10.0, 11.0, 12.5, 10.4], [9.0, 9.7, 8.1, 10.3, 9.9]
+    diff = welch_interval(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff.effect == pytest.approx(np.mean(a) - np.mean(b))
+    assert (diff.low, diff.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_a_clear_difference_is_supported_and_its_reverse_refuted():
+    df = frame([98.0, 98.2, 98.1, 97.9], [96.0, 96.3, 96.1, 96.2])
+    greater = compare(df, "test/accuracy", A, B, "greater")
+    assert isinstance(greater, Verdict) and greater.verdict == "supported"
+    assert greater.effect == pytest.approx(98.05 - 96.15) and greater.low > 0
+    assert (greater.n_a, greater.n_b) == (4, 4) and greater.mean_a == pytest.approx(98.05)
+    assert greater.std_b == pytest.approx(np.std([96.0, 96.3, 96.1, 96.2], ddof=1))
+    assert "supported" in greater.description and "n=4" in greater.description
+    assert compare(df, "test/accuracy", B, A, "greater").verdict == "refuted"
+    assert compare(df, "test/accuracy", A, B, "less").verdict == "refuted"
+    assert compare(df, "test/accuracy", B, A, "less").verdict == "supported"
+
+
+def test_overlapping_noise_is_inconclusive():
+    rng = np.random.default_rng(0)
+    df = frame(list(97 + rng.normal(0, 1, 5)), list(97 + rng.normal(0, 1, 5)))
+    verdict = compare(df, "test/accuracy", A, B, "greater")
+    assert verdict.low < 0 < verdict.high and verdict.verdict == "inconclusive"
+
+
+def test_within_margin_both_ways():
+    # A loses about 0.2 points against B, with a tight interval: under a margin of 1, over a margin of 0.05.
+    df = frame([97.8, 97.9, 97.85, 97.95], [98.0, 98.1, 98.05, 98.15])
+    supported = compare(df, "test/accuracy", A, B, "within", margin=1.0)
+    assert supported.verdict == "supported"
+    loss, low, high = supported.loss
+    assert loss == pytest.approx(0.2) and high < 1.0 and "loss B − A" in supported.description
+    assert compare(df, "test/accuracy", A, B, "within", margin=0.05).verdict == "refuted"
+    # An interval that straddles the margin.
+    wide = frame([97.0, 98.5, 96.5, 98.0], [98.0, 98.1, 98.05, 98.15])
+    assert compare(wide, "test/accuracy", A, B, "within", margin=1.0).verdict == "inconclusive"
+
+
+def test_one_seed_on_a_side_is_inconclusive_and_says_why():
+    df = frame([99.0], [90.0, 90.1, 90.2])
+    verdict = compare(df, "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive" and verdict.n_a == 1
+    assert "at least 2" in verdict.reason and "at least 2" in verdict.description
+
+
+def test_missing_columns_or_rows_are_inconclusive_not_errors():
+    df = frame([1.0, 2.0], [1.0, 2.0])
+    assert "no run has" in compare(df, "test/accuracy", {"regularizer.q": 2}, B, "greater").reason
+    assert compare(df, "missing/metric", A, B, "greater").verdict == "inconclusive"
+    no_rows = compare(df, "test/accuracy", {"regularizer.name": "sparseout"}, B, "greater")
+    assert no_rows.verdict == "inconclusive" and "no run matches A" in no_rows.reason
+
+
+def test_selecting_the_same_runs_on_both_sides_is_inconclusive():
+    df = frame([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])
+    assert compare(df, "test/accuracy", {}, B, "less").verdict == "inconclusive"
+
+
+def test_bad_arguments_raise():
+    df = frame([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="margin"):
+        compare(df, "test/accuracy", A, B, "within")
+    with pytest.raises(ValueError, match="unknown test"):
+        compare(df, "test/accuracy", A, B, "bigger")
+
+
+def test_decide_with_a_margin_on_greater():
+    assert decide("greater", 0.5, 1.5, margin=0.2) == "supported"
+    assert decide("greater", 0.1, 1.5, margin=0.2) == "inconclusive"
+    assert decide("greater", -0.5, 0.1, margin=0.2) == "refuted"
+    assert decide("less", -1.5, -0.5, margin=None) == "supported"
+    assert decide("greater", math.nan, math.nan, None) == "inconclusive"
+
+
+def test_verdict_as_dict_has_the_numbers():
+    verdict = compare(frame([3.0, 3.1, 3.2], [1.0, 1.1, 1.2]), "test/accuracy", A, B, "greater")
+    data = verdict.as_dict()
+    for key in ("effect", "low", "high", "mean_a", "std_a", "n_a", "mean_b", "std_b", "n_b", "test", "verdict",
+                "description"):
+        assert key in data
+    assert data["groups_a"] == ["regularizer=kw"]
