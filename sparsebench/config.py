@@ -118,7 +118,9 @@ class TrainConfig:
     select: str = "last"  # last | best_val (needs dataset.val_size > 0) | best_test (the k-winners paper)
     precision: str = "float32"  # float32 | bf16 (autocast; CUDA only)
     compile: bool = False  # torch.compile the model (CUDA only; not part of the run identity)
-    channels_last: bool = False  # channels_last memory format for conv nets (not part of the run identity)
+    # channels_last memory format; null: on for models with convolutions (measured 11-25% faster
+    # training and ~40% faster evaluation of the MNIST CNNs on 2 CPU cores). Not part of the run identity.
+    channels_last: Optional[bool] = None
 
     def __post_init__(self) -> None:
         _positive("epochs", self.epochs, "a positive whole number")
@@ -141,7 +143,7 @@ class TrainConfig:
 class EvalConfig:
     """What is measured after training (and, for model selection, after every epoch)."""
 
-    batch_size: int = 1000
+    batch_size: int = 256  # evaluation batch (no effect on the numbers); 256 suits CPU caches
     near_zero_abs: list[float] = field(default_factory=lambda: [1e-3, 1e-2])
     near_zero_rel: list[float] = field(default_factory=lambda: [0.01, 0.1])  # x the layer's initial std
     # Noise robustness: which kinds to run ([] turns it off), their levels and the seed of the draws.

@@ -100,7 +100,8 @@ def _execute(cfg: RunConfig, run_dir: RunDir) -> Outcome:
         torch.manual_seed(cfg.seed)
         regularizer = build_regularizer(cfg.regularizer)
         model = build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes).to(device)
-        if cfg.train.channels_last:
+        has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+        if cfg.train.channels_last or (cfg.train.channels_last is None and has_conv):
             model = model.to(memory_format=torch.channels_last)
         initial = _weight_measurements(model, cfg, reference_stds=None)
         trained = torch.compile(model) if cfg.train.compile else model

@@ -82,6 +82,7 @@ def test_activation_sparsity_is_measured_on_each_hidden_block():
     # relu outputs: [1, 0, 1, 0] and [0, 1, 2, 0]
     assert result["zero_fraction"] == 0.5 and result["units"] == 4
     assert math.isclose(result["hoyer"], float(hoyer(torch.tensor([[1.0, 0, 1, 0], [0, 1, 2, 0]])).mean()), rel_tol=1e-6)
+    assert recorder.result()["mean"] == {"zero_fraction": 0.5, "hoyer": result["hoyer"]}  # one layer: itself
     net(x)  # outside the context: hooks removed, nothing more counted
     assert recorder.result()["hidden1"] == result
 

@@ -31,7 +31,7 @@ def test_a_run_writes_its_record_and_a_rerun_skips_it(make_config):
     metrics = record["metrics"]
     for key in ("test", "train", "generalization_gap", "speed", "weights", "activations", "selection"):
         assert key in metrics
-    assert set(metrics["activations"]) == {"hidden1", "hidden2"}
+    assert set(metrics["activations"]) == {"hidden1", "hidden2", "mean"}
     assert metrics["weights"]["init"]["global"]["count"] == metrics["weights"]["final"]["global"]["count"]
     assert record["environment"]["versions"]["torch"] == torch.__version__.split("+")[0] or \
         record["environment"]["versions"]["torch"].startswith(torch.__version__.split("+")[0])

@@ -55,11 +55,15 @@ class ActivationSparsity:
         return record
 
     def result(self) -> dict[str, dict[str, float]]:
-        """Per hidden block: ``zero_fraction``, ``hoyer`` and ``units``."""
+        """Per hidden block: ``zero_fraction``, ``hoyer`` and ``units``; and ``mean``: the average of the
+        blocks' zero fractions and Hoyer sparsities (each layer counting once)."""
         out = {}
         for name, (zeros, hoyer_sum, examples) in self._stats.items():
             units = self._units[name]
             examples = float(examples)
             out[name] = {"zero_fraction": float(zeros) / (examples * units), "hoyer": float(hoyer_sum) / examples,
                          "units": units}
+        if out:
+            layers = list(out.values())
+            out["mean"] = {key: sum(layer[key] for layer in layers) / len(layers) for key in ("zero_fraction", "hoyer")}
         return out

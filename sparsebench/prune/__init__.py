@@ -85,7 +85,8 @@ def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg:
 
     curve = {"achieved": [], "learnable_achieved": [], "one_shot_accuracy": [], "finetuned_accuracy": []}
     for fraction in cfg.fractions:
-        pruned = copy.deepcopy(model)
+        # torch.nn.utils.prune flattens weights with .view(-1), which channels_last conv weights refuse.
+        pruned = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
         apply_pruning(pruned, fraction, cfg.scope)
         achieved, learnable = sparsity(pruned, structural)
         curve["achieved"].append(achieved)

@@ -11,8 +11,18 @@
   ``less`` (A < B): the mirror; supported when the interval lies wholly below 0 (or below −m).
   ``within`` (A costs little or nothing against B; needs ``margin``): the loss is B − A; supported when the
   whole interval of the loss lies under the margin, refuted when it lies wholly above it, else inconclusive.
+  ``at_most`` (A exceeds B by at most the margin; needs ``margin``): supported when the interval of A − B
+  lies wholly below the margin, refuted when wholly above it (e.g. "costs at most 15% more time").
+  ``equivalent`` (A equals B to within the margin; needs ``margin``): supported when the interval of A − B
+  lies inside [−margin, margin], refuted when it lies wholly outside it, else inconclusive.
 
   Fewer than 2 runs with a value on either side: inconclusive, saying so.
+
+  Options of ``compare``: ``relative`` reads the margin as a fraction of B's mean; ``paired`` matches
+  the runs of A and B by seed (runs with the same seed share their initial weights and data order)
+  and takes the Student-t interval of the per-seed differences; ``metric_b`` compares another metric
+  on B's side (with ``b`` omitted: of the same runs, paired run by run); ``against`` compares A's mean
+  with a constant (the one-sample interval of mean(A) − constant).
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ from scipy import stats as _scipy
 
 from sparsebench.report.aggregate import display, select
 
-TESTS = ("greater", "less", "within")
+TESTS = ("greater", "less", "within", "at_most", "equivalent")
+NEEDS_MARGIN = ("within", "at_most", "equivalent")
 VERDICTS = ("supported", "refuted", "inconclusive")
 
 
@@ -161,10 +172,7 @@ def _selector(where: Mapping[str, Any]) -> str:
 
 def decide(test: str, low: float, high: float, margin: float | None) -> str:
     """The verdict that the interval [low, high] of A − B gives under ``test`` (see the module docstring)."""
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
-    if test == "within" and margin is None:
-        raise ValueError("the 'within' test needs a margin (the largest acceptable loss B − A)")
+    _check_test(test, margin)
     if math.isnan(low) or math.isnan(high):
         return "inconclusive"
     threshold = 0.0 if margin is None else float(margin)
@@ -172,23 +180,53 @@ def decide(test: str, low: float, high: float, margin: float | None) -> str:
         return "supported" if low > threshold else "refuted" if high < threshold else "inconclusive"
     if test == "less":
         return "supported" if high < -threshold else "refuted" if low > -threshold else "inconclusive"
+    if test == "at_most":
+        return "supported" if high < threshold else "refuted" if low > threshold else "inconclusive"
+    if test == "equivalent":
+        inside = -threshold < low and high < threshold
+        return "supported" if inside else "refuted" if low > threshold or high < -threshold else "inconclusive"
     loss_low, loss_high = -high, -low
     return "supported" if loss_high < threshold else "refuted" if loss_low > threshold else "inconclusive"
 
 
-def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any], test: str,
-            margin: float | None = None, *, level: float = 0.95) -> Verdict:
-    """Verdict on ``metric`` between the runs matching ``a`` and those matching ``b`` (column -> value,
-    matched as by ``aggregate.select``). Every run of a side counts as one sample, whatever its group;
-    ``groups_a``/``groups_b`` name the groups pooled, and the description warns when a side pools several."""
+def _check_test(test: str, margin: float | None) -> None:
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}: choose one of {', '.join(TESTS)}")
-    if test == "within" and margin is None:
-        raise ValueError("the 'within' test needs a margin (the largest acceptable loss B − A)")
-    base = dict(metric=metric, test=test, margin=margin, level=level, a=dict(a), b=dict(b))
+    if test in NEEDS_MARGIN and margin is None:
+        raise ValueError(f"the {test!r} test needs a margin")
+
+
+def paired_interval(a: pd.Series, b: pd.Series, level: float = 0.95) -> Difference:
+    """mean(A − B) over the pairs (index labels present, with a finite value, on both sides) and the
+    Student-t interval of those differences; the sides' own intervals over the paired values."""
+    a = pd.to_numeric(a, errors="coerce")
+    b = pd.to_numeric(b, errors="coerce")
+    shared = [k for k in a.index.intersection(b.index) if math.isfinite(a[k]) and math.isfinite(b[k])]
+    diff = t_interval([a[k] - b[k] for k in shared], level)
+    ia, ib = t_interval([a[k] for k in shared], level), t_interval([b[k] for k in shared], level)
+    if diff.n >= 2 and diff.std == 0:
+        return Difference(diff.mean, diff.mean, diff.mean, math.nan, ia, ib)
+    return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if diff.n >= 2 else math.nan, ia, ib)
+
+
+def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any] | None, test: str,
+            margin: float | None = None, *, level: float = 0.95, relative: bool = False, paired: bool = False,
+            metric_b: str | None = None, against: float | None = None) -> Verdict:
+    """Verdict on ``metric`` between the runs matching ``a`` and those matching ``b`` (column -> value,
+    matched as by ``aggregate.select``). Every run of a side counts as one sample, whatever its group;
+    ``groups_a``/``groups_b`` name the groups pooled, and the description warns when a side pools several.
+    ``relative``, ``paired``, ``metric_b`` and ``against``: see the module docstring."""
+    _check_test(test, margin)
+    metric_b = metric_b or metric
+    same_runs = b is None and against is None
+    paired = paired or same_runs
+    b = dict(a) if same_runs else dict(b or {})
+    base = dict(metric=metric if metric_b == metric else f"{metric} − {metric_b}", test=test, margin=margin,
+                level=level, a=dict(a), b=b if against is None else {"constant": against})
     problems = []
-    if metric not in df.columns:
-        problems.append(f"no column {metric!r} in the results")
+    for column in dict.fromkeys((metric, metric_b)):
+        if column not in df.columns:
+            problems.append(f"no column {column!r} in the results")
     sides = {}
     for name, where in (("A", a), ("B", b)):
         missing = [k for k in where if k not in df.columns]
@@ -202,21 +240,41 @@ def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str,
                        std_a=math.nan, n_a=0, mean_b=math.nan, std_b=math.nan, n_b=0, reason="; ".join(problems),
                        description=f"{metric}: inconclusive: " + "; ".join(problems), **base)
     rows_a, rows_b = sides["A"], sides["B"]
-    diff = welch_interval(rows_a[metric], rows_b[metric], level)
+    if against is not None:
+        one = t_interval(rows_a[metric], level)
+        diff = Difference(one.mean - against, one.low - against, one.high - against,
+                          one.n - 1 if one.n >= 2 else math.nan, one, Interval(float(against), 0.0, 0, against, against))
+    elif paired:
+        key = "seed" if not same_runs and "seed" in df.columns else None
+        values_a = rows_a.set_index(key)[metric] if key else rows_a[metric]
+        values_b = rows_b.set_index(key)[metric_b] if key else rows_b[metric_b]
+        if not (values_a.index.is_unique and values_b.index.is_unique):
+            reason = "pairing by seed needs one run per seed on each side"
+            return Verdict(verdict="inconclusive", effect=math.nan, low=math.nan, high=math.nan, mean_a=math.nan,
+                           std_a=math.nan, n_a=len(rows_a), mean_b=math.nan, std_b=math.nan, n_b=len(rows_b),
+                           reason=reason, description=f"{base['metric']}: inconclusive: {reason}", **base)
+        diff = paired_interval(values_a, values_b, level)
+    else:
+        diff = welch_interval(rows_a[metric], rows_b[metric_b], level)
+    if relative and margin is not None:
+        margin = margin * abs(diff.b.mean)
+        base["margin"] = margin
     groups = {}
-    for name, rows in (("A", rows_a), ("B", rows_b)):
-        valid = rows[pd.to_numeric(rows[metric], errors="coerce").notna()] if len(rows) else rows
+    for name, rows, column in (("A", rows_a, metric), ("B", rows_b, metric_b)):
+        valid = rows[pd.to_numeric(rows[column], errors="coerce").notna()] if len(rows) else rows
         labels = valid["label"] if "label" in valid.columns else pd.Series([], dtype=object)
         groups[name] = tuple(dict.fromkeys(str(x) for x in labels))
     reasons = []
-    for name, where, interval in (("A", a, diff.a), ("B", b, diff.b)):
+    sides_checked = (("A", a, diff.a),) if against is not None else (("A", a, diff.a), ("B", b, diff.b))
+    for name, where, interval in sides_checked:
         if interval.n == 0:
-            reasons.append(f"no run matches {name} ({_selector(where)}) with a value of {metric}")
+            what = "paired runs" if paired else f"a value of {metric}"
+            reasons.append(f"no run matches {name} ({_selector(where)}) with {what}")
         elif interval.n < 2:
             reasons.append(f"{name} has {interval.n} run: an interval over seeds needs at least 2")
     verdict = decide(test, diff.low, diff.high, margin) if not reasons else "inconclusive"
     shared = rows_a.index.intersection(rows_b.index)
-    if len(shared):
+    if len(shared) and not same_runs and against is None:
         reasons.append(f"A and B select {len(shared)} of the same runs")
         verdict = "inconclusive"
     result = Verdict(verdict=verdict, effect=diff.effect, low=diff.low, high=diff.high,
@@ -236,7 +294,7 @@ def _described(v: Verdict) -> Verdict:
     pct = f"{v.level * 100:g}%"
     head = f"{v.metric}: {side('A', v.a, v.mean_a, v.std_a, v.n_a, v.groups_a)} vs " \
            f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
-    dof = f", Welch df {v.dof:.1f}" if not math.isnan(v.dof) else ""
+    dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
     if v.test == "within":
         loss, low, high = v.loss
         numbers = f"loss B − A = {_signed(loss)}, {pct} CI [{_signed(low)}, {_signed(high)}]{dof}"
@@ -244,12 +302,15 @@ def _described(v: Verdict) -> Verdict:
     else:
         numbers = f"A − B = {_signed(v.effect)}, {pct} CI [{_signed(v.low)}, {_signed(v.high)}]{dof}"
         threshold = 0.0 if v.margin is None else v.margin
-        where = {"greater": "above", "less": "below"}[v.test]
-        bound = _number(threshold if v.test == "greater" else -threshold) if threshold else "0"
-        rule = f"supported if the CI lies {where} {bound}"
+        if v.test == "equivalent":
+            rule = f"supported if the CI lies inside ±{_number(threshold)}"
+        else:
+            where = {"greater": "above", "less": "below", "at_most": "below"}[v.test]
+            bound = _number(-threshold if v.test == "less" else threshold) if threshold else "0"
+            rule = f"supported if the CI lies {where} {bound}"
     tail = f" ({v.reason})" if v.reason else ""
     return replace(v, description=f"{head}; {numbers}; {rule}: {v.verdict}{tail}")
 
 
-__all__ = ["Difference", "Interval", "TESTS", "VERDICTS", "Verdict", "compare", "decide", "t_interval", "t_quantile",
-           "welch_interval"]
+__all__ = ["Difference", "Interval", "TESTS", "VERDICTS", "Verdict", "compare", "decide", "paired_interval",
+           "t_interval", "t_quantile", "welch_interval"]

@@ -126,3 +126,41 @@ def test_verdict_as_dict_has_the_numbers():
                 "description"):
         assert key in data
     assert data["groups_a"] == ["regularizer=kw"]
+
+
+def test_equivalence_within_a_margin():
+    df = frame([97.0, 97.4, 97.2, 97.1], [97.1, 97.3, 97.2, 97.2])
+    assert compare(df, "test/accuracy", A, B, "equivalent", margin=0.5).verdict == "supported"
+    far = frame([99.0, 99.2, 99.1], [97.0, 97.1, 97.2])
+    assert compare(far, "test/accuracy", A, B, "equivalent", margin=0.5).verdict == "refuted"
+    with pytest.raises(ValueError):
+        compare(df, "test/accuracy", A, B, "equivalent")
+
+
+def test_pairing_by_seed_sees_identical_runs_as_identical():
+    values = [96.0, 97.5, 98.1, 96.9]  # a large spread over seeds, no difference within a seed
+    df = frame(values, values)
+    welch = compare(df, "test/accuracy", A, B, "equivalent", margin=0.1)
+    paired = compare(df, "test/accuracy", A, B, "equivalent", margin=0.1, paired=True)
+    assert welch.verdict == "inconclusive"  # the spread over seeds swamps the margin
+    assert paired.verdict == "supported" and paired.low == paired.high == 0
+    shifted = frame([v + 1.0 for v in values], values)
+    assert compare(shifted, "test/accuracy", A, B, "greater", paired=True).verdict == "supported"
+    assert compare(shifted, "test/accuracy", A, B, "greater").verdict == "inconclusive"
+
+
+def test_two_metrics_of_the_same_runs_are_compared_run_by_run():
+    df = frame([98.0, 97.0, 96.0], [90.0, 91.0, 92.0])
+    df["eval_mode"] = df["test/accuracy"] + 2.0 + np.array([0.1, -0.1, 0.0, 0.2, 0.1, 0.0])
+    verdict = compare(df, "test/accuracy", A, None, "less", metric_b="eval_mode")
+    assert verdict.verdict == "supported" and verdict.n_a == 3
+    assert verdict.effect == pytest.approx(-2.0, abs=1e-9)
+
+
+def test_against_a_constant_and_relative_margins():
+    df = frame([99.5, 99.6, 99.4], [1.0, 1.0, 1.0])
+    assert compare(df, "test/accuracy", A, None, "less", against=100.0).verdict == "supported"
+    assert compare(df, "test/accuracy", A, None, "greater", against=100.0).verdict == "refuted"
+    times = frame([1.10, 1.12, 1.11], [1.00, 1.01, 0.99], metric="speed")
+    assert compare(times, "speed", A, B, "at_most", margin=0.15, relative=True).verdict == "supported"
+    assert compare(times, "speed", A, B, "at_most", margin=0.05, relative=True).verdict == "refuted"

@@ -1,0 +1,116 @@
+"""``sparsebench-claims``: run what the claims need, then write the claims report.
+
+    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N] [out=DIR] [OVERRIDE ...]
+
+Every other ``key=value`` is an override passed to every run (``dataset.root=...``, ``device=cpu``,
+``results_dir=...``, ``retry_failed=true``). Completed records are reused; the report is written
+to ``out`` (default ``<results_dir>/claims-<profile>``): CLAIMS.md, claims.html, claims.json and figures/.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+import time
+from pathlib import Path
+
+from sparsebench import __version__
+from sparsebench.claims.catalogue import PROFILES, load_catalogue
+from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, evaluate
+from sparsebench.claims.page import effect_text, write_html, write_json, write_markdown
+from sparsebench.claims.plan import execute, plan
+from sparsebench.errors import SparsebenchError
+from sparsebench.report.aggregate import load_records
+
+log = logging.getLogger("sparsebench")
+OWN_KEYS = ("profile", "claims", "jobs", "out")
+
+
+def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(the command's own settings, the overrides for every run)."""
+    own, overrides = {"profile": "smoke", "claims": "", "jobs": "1", "out": ""}, []
+    for token in argv:
+        key, sep, value = token.partition("=")
+        if not sep:
+            raise SparsebenchError(f"{token!r} is not key=value; see sparsebench-claims --help")
+        if key in OWN_KEYS:
+            own[key] = value
+        else:
+            overrides.append(token)
+    if own["profile"] not in PROFILES:
+        raise SparsebenchError(f"profile={own['profile']!r} is not allowed: choose one of {', '.join(PROFILES)}")
+    if not own["jobs"].isdigit() or int(own["jobs"]) < 1:
+        raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs")
+    return own, overrides
+
+
+def results_dir(overrides: list[str]) -> Path:
+    for token in reversed(overrides):
+        if token.startswith("results_dir="):
+            return Path(token.partition("=")[2]).expanduser().resolve()
+    return Path("results").resolve()
+
+
+def choose(catalogue: dict, wanted: str, profile: str) -> tuple[list, list]:
+    """(claims to run under the profile, claims named or listed that the profile leaves out)."""
+    if wanted:
+        ids = [i.strip() for i in wanted.split(",") if i.strip()]
+        unknown = [i for i in ids if i not in catalogue]
+        if unknown:
+            raise SparsebenchError(f"claims={','.join(unknown)} is not in the catalogue: choose among "
+                                   f"{', '.join(catalogue)} (files in conf/claims/)")
+        chosen = [catalogue[i] for i in ids]
+    else:
+        chosen = [c for c in catalogue.values() if c.kind == "claim" or profile == "paper"]
+    return [c for c in chosen if profile in c.profiles], [c for c in chosen if profile not in c.profiles]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    started = time.perf_counter()
+    try:
+        own, overrides = parse(argv)
+        profile = own["profile"]
+        selected, left_out = choose(load_catalogue(), own["claims"], profile)
+        the_plan = plan(selected, profile, overrides)
+    except SparsebenchError as error:
+        print(f"sparsebench-claims: error: {error}", file=sys.stderr)
+        return 2
+
+    counts = execute(the_plan, jobs=int(own["jobs"]))
+    folder = results_dir(overrides)
+    out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
+    df, _ = load_records(folder, deduplicate=False) if folder.exists() else (None, [])
+    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs()}
+    if df is not None and not df.empty:
+        df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
+    results = [evaluate(claim, df, out / "figures", the_plan.unavailable) if df is not None else
+               ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
+    results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
+
+    minutes = (time.perf_counter() - started) / 60
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    runs = len(the_plan.all_jobs())
+    header = (f"Profile `{profile}`, {runs} runs ({counts.get('reused', 0)} reused) in {folder}; "
+              f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = [write_markdown(results, out, header), write_html(results, out, header.replace("`", "")),
+               write_json(results, out, {"profile": profile, "runs": runs, "wall_minutes": minutes,
+                                         "sparsebench": __version__, "date": stamp, "counts": counts})]
+    width = max(len(r.claim.id) for r in results) if results else 4
+    for result in results:
+        first = result.checks[0] if result.checks else None
+        detail = f"{first.metric}: {effect_text(first)}" if first else result.reason
+        print(f"{result.claim.id:<{width}}  {result.verdict:<12}  {detail}")
+    print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
+          f"wall time {minutes:.1f} min", file=sys.stderr)
+    return 1 if counts.get("failed") or counts.get("error") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

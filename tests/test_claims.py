@@ -1,0 +1,106 @@
+"""The claims catalogue, the runs it plans, and sparsebench-claims end to end on the smoke profile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sparsebench.claims.catalogue import PROFILES, Check, Claim, _check_claim, _experiments, load_catalogue
+from sparsebench.claims.cli import choose, parse
+from sparsebench.claims.plan import plan
+from sparsebench.errors import ConfigError, SparsebenchError
+
+CLAIM_IDS = {"D1", "D2", "D3", "D4", "D5", "K1", "K2", "K3", "S1", "S2", "S3", "S4", "G1", "G2"}
+
+
+def test_catalogue_covers_every_claim_but_k4_and_the_paper_protocols():
+    catalogue = load_catalogue()
+    claims = {i for i, c in catalogue.items() if c.kind == "claim"}
+    assert CLAIM_IDS <= claims and "K4" not in claims
+    assert {"P-KW", "P-DO", "P-DC"} <= {i for i, c in catalogue.items() if c.kind == "protocol"}
+    assert list(catalogue)[:3] == ["D1", "D2", "D3"]
+    assert all(c.checks for c in catalogue.values() if c.kind == "claim")
+
+
+def test_a_bad_catalogue_entry_names_the_file_and_field():
+    experiments = _experiments()
+    good = Check(label="x", metric="test/accuracy", a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"})
+    with pytest.raises(ConfigError, match=r"claims/X1.experiments='nope'"):
+        _check_claim(Claim("X1", "s", "src", ["nope"], [good], []), experiments)
+    with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].margin"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [Check("x", "m", {}, {}, test="within")], []),
+                     experiments)
+    with pytest.raises(ConfigError, match=r"claims/X1.figure"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [good], [], figure="pie_chart"), experiments)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_claim_plans_under_every_profile(profile):
+    catalogue = load_catalogue()
+    selected, left_out = choose(catalogue, "", profile)
+    the_plan = plan(selected, profile, [])
+    assert set(the_plan.jobs) == {e for c in selected for e in c.experiments}
+    seeds = {job.config.seed for job in the_plan.all_jobs()}
+    assert seeds == ({0, 1} if profile == "smoke" else {0, 1, 2} if profile == "quick" else set(range(10)))
+    if profile != "paper":
+        assert {"D4-CIFAR", "S4-CIFAR"} <= {c.id for c in left_out}
+        assert all(job.config.train.first_epoch_batch_size is None for job in the_plan.all_jobs())
+    else:
+        assert any(job.config.train.first_epoch_batch_size == 4 for job in the_plan.all_jobs())
+
+
+def test_command_line_parsing_and_bad_input():
+    own, overrides = parse(["profile=quick", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
+    assert own == {"profile": "quick", "claims": "D1,K1", "jobs": "2", "out": ""} and overrides == ["dataset.root=/data"]
+    with pytest.raises(SparsebenchError, match="profile='fast'"):
+        parse(["profile=fast"])
+    with pytest.raises(SparsebenchError, match="jobs='0'"):
+        parse(["jobs=0"])
+    with pytest.raises(SparsebenchError, match="claims=Z9"):
+        choose(load_catalogue(), "D1,Z9", "smoke")
+
+
+def test_smoke_claims_end_to_end(tmp_path):
+    """Every claim of the smoke profile, on a budget shrunk further: the report is written, every check
+    found its metric and both sides of runs, and every figure exists."""
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={results}",
+                           "dataset.train_subset=400", "dataset.test_subset=200", "eval.pixel_levels=[0.0,0.2]",
+                           "eval.gaussian_levels=[0.0,0.3]", "eval.salt_pepper_levels=[0.0,0.2]",
+                           "prune.fractions=[0.5,0.9]"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = results / "claims-smoke"
+    report = json.loads((out / "claims.json").read_text())
+    verdicts = {c["id"]: c for c in report["claims"]}
+    for claim_id in CLAIM_IDS:
+        claim = verdicts[claim_id]
+        assert claim["verdict"] in ("supported", "refuted", "inconclusive"), (claim_id, claim["reason"])
+        for check in claim["checks"]:
+            assert "no column" not in check["reason"] and "no run matches" not in check["reason"], (claim_id, check)
+            assert check["n_a"] == 2
+        for figure in claim["figures"]:
+            assert (out / figure).stat().st_size > 1000
+    assert verdicts["S2"]["verdict"] == "supported"  # q = 2 trains exactly like dropout, seed by seed
+    assert verdicts["D4-CIFAR"]["verdict"] == "not run"
+    text = (out / "CLAIMS.md").read_text()
+    assert "| D1 |" in text and "## K2:" in text and "![D1](figures/D1_near_zero_curves.png)" in text
+    assert "data:image/png;base64," in (out / "claims.html").read_text()
+    # A second call reuses every record.
+    again = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={results}",
+                            "claims=D1", "dataset.train_subset=400", "dataset.test_subset=200",
+                            "eval.pixel_levels=[0.0,0.2]", "eval.gaussian_levels=[0.0,0.3]",
+                            "eval.salt_pepper_levels=[0.0,0.2]", "prune.fractions=[0.5,0.9]"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "8 completed before, 0 to run" in again.stderr
+
+
+def test_a_bad_override_stops_the_command_before_any_run(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=D1",
+                           f"results_dir={tmp_path}", "train.lr=-1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "train.lr=-1" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
