@@ -1,6 +1,9 @@
-"""Training speed: sparsebench against a plain PyTorch loop, and each regularizer against none.
+"""Speed figures: sparsebench against plain PyTorch loops, regularizers against none, achieved FLOP/s
+against the machine's matmul peak, the smoke claims' wall time, and a parallel sweep against a
+sequential one.
 
-    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,regularizers] [--json out.json]
+    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,claims,sweep]
+                            [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
 data already on the device; evaluation is excluded. Each round runs every contender on the same
@@ -10,25 +13,39 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
 
 - loop: sparsebench's training loop against a textbook loop (shuffle, slice, forward, loss,
   backward, step) on the same model, batch size and data. Ratio = sparsebench samples/s / plain.
+- cnn: the same for the MNIST CNN (Dense CNN-2 of the k-winners paper, batch 64); the plain loop
+  uses PyTorch's default memory format, sparsebench its channels_last default for conv nets.
 - regularizers: the seconds per step of the same MLP under each regularizer, as a ratio to none.
+- flops: the training FLOP/s of the MLP and the CNN in sparsebench's loop (FLOPs of one step counted by
+  torch.utils.flop_counter), as a fraction of the matmul peak measured here (float32 torch.mm of
+  4096 x 4096 matrices, best of 5, same threads).
+- claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
+- sweep: 8 small runs (MLP 784-256-256-10, 2 epochs on the embedded data) as one ``sparsebench -m``
+  sweep run one after another and with ``hydra/launcher=joblib`` (2 processes), wall times of the
+  whole commands in fresh results folders.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from sparsebench.config import validate
 from sparsebench.data import load_splits
-from sparsebench.models import build_model
+from sparsebench.models import build_model, place
 from sparsebench.regularizers import build_regularizer
 from sparsebench.sweep import compose, hydra_configs
 from sparsebench.train import fit
@@ -54,12 +71,18 @@ def plain_mlp(sizes: list[int]) -> nn.Module:
     return nn.Sequential(*layers[:-1])
 
 
+def plain_cnn2() -> nn.Module:
+    """Dense CNN-2 of the k-winners paper, written out as a textbook model."""
+    return nn.Sequential(nn.Conv2d(1, 30, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(30, 30, 5), nn.MaxPool2d(2),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(480, 1000), nn.ReLU(), nn.Linear(1000, 10))
+
+
 class PlainLoop:
     """The textbook training loop, timed over one pass of the given tensors."""
 
-    def __init__(self, sizes: list[int], lr: float, momentum: float, seed: int):
+    def __init__(self, model: nn.Module, lr: float, momentum: float, seed: int):
         torch.manual_seed(seed)
-        self.model = plain_mlp(sizes)
+        self.model = model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -85,44 +108,127 @@ class Contender:
         torch.manual_seed(seed)
         self.cfg, self.data, self.seed = cfg, data, seed
         self.regularizer = build_regularizer(cfg.regularizer)
-        self.model = build_model(cfg.model, self.regularizer, tuple(cfg.dataset.shape),
-                                 cfg.dataset.num_classes).to(data.train.labels.device)
+        self.model = place(build_model(cfg.model, self.regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes),
+                           data.train.labels.device, cfg.train.channels_last)
 
     def epoch_seconds(self) -> float:
         result = fit(self.model, self.regularizer, self.data, self.cfg.train, seed=self.seed, eval_batch_size=10_000)
         return result.history[-1]["seconds"]
 
 
-def common_overrides(args) -> list[str]:
+def common_overrides(args, batch_size: int | None = None) -> list[str]:
+    batch_size = batch_size or args.batch_size
     overrides = [f"dataset={args.dataset}", "model=mlp", f"model.hidden={args.hidden}",
-                 f"dataset.train_subset={args.steps * args.batch_size}", "dataset.test_subset=1000",
-                 f"train.batch_size={args.batch_size}", "train.epochs=1", f"device={args.device}", "progress=off"]
+                 f"dataset.train_subset={args.steps * batch_size}", "dataset.test_subset=1000",
+                 f"train.batch_size={batch_size}", "train.epochs=1", f"device={args.device}", "progress=off"]
     return overrides + ([f"dataset.root={args.root}"] if args.root else [])
 
 
-def bench_loop(args) -> dict:
-    cfg = compose_run(common_overrides(args))
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
-    data = load_splits(cfg.dataset, device)
+CNN2 = ["model=mnist_cnn", "model.channels=[30,30]", "model.hidden=[1000]"]
+
+
+def _device(args) -> torch.device:
+    return torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def loop_against_plain(args, overrides: list[str], plain_model: nn.Module, batch_size: int) -> dict:
+    cfg = compose_run(common_overrides(args, batch_size) + overrides)
+    data = load_splits(cfg.dataset, _device(args))
     ours = Contender(cfg, data, seed=0)
-    plain = PlainLoop([784, *cfg.model.hidden, cfg.dataset.num_classes], cfg.train.lr, cfg.train.momentum, seed=0)
+    plain = PlainLoop(plain_model, cfg.train.lr, cfg.train.momentum, seed=0)
     ours_times, plain_times = [], []
     for _ in range(args.rounds):
         ours_times.append(ours.epoch_seconds())
-        plain_times.append(plain.epoch_seconds(data.train.inputs, data.train.labels, args.batch_size))
+        plain_times.append(plain.epoch_seconds(data.train.inputs, data.train.labels, batch_size))
     samples = len(data.train)
     ours_rate = samples / statistics.median(ours_times)
     plain_rate = samples / statistics.median(plain_times)
     per_round = sorted(p / o for o, p in zip(ours_times, plain_times))
-    return {"model": f"mlp 784-{'-'.join(map(str, cfg.model.hidden))}-{cfg.dataset.num_classes}",
-            "dataset": cfg.dataset.name, "batch_size": args.batch_size, "steps_per_round": args.steps,
+    return {"dataset": cfg.dataset.name, "batch_size": batch_size, "steps_per_round": args.steps,
             "rounds": args.rounds, "sparsebench_samples_per_second": ours_rate,
             "plain_samples_per_second": plain_rate, "ratio": ours_rate / plain_rate,
             "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]]}
 
 
+def bench_loop(args) -> dict:
+    sizes = [784, *json.loads(args.hidden), 10]
+    return {"model": "mlp " + "-".join(map(str, sizes)),
+            **loop_against_plain(args, [], plain_mlp(sizes), args.batch_size)}
+
+
+def bench_cnn(args) -> dict:
+    return {"model": "mnist_cnn 30-30-1000 (Dense CNN-2)", **loop_against_plain(args, CNN2, plain_cnn2(), 64)}
+
+
+def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
+    """FLOP/s of float32 torch.mm on square matrices, best of ``repeats``."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
+def _timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def training_flops(args, overrides: list[str], batch_size: int) -> dict:
+    """FLOPs of one training step of the configured model (forward and backward, counted by PyTorch),
+    and the FLOP/s sparsebench's loop reaches with it."""
+    cfg = compose_run(common_overrides(args, batch_size) + overrides)
+    data = load_splits(cfg.dataset, _device(args))
+    contender = Contender(cfg, data, seed=0)
+    model = contender.model
+    inputs, labels = data.train.inputs[:batch_size], data.train.labels[:batch_size]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        F.cross_entropy(model(inputs), labels).backward()
+    model.zero_grad(set_to_none=True)
+    step_flops = counter.get_total_flops()
+    seconds = statistics.median(contender.epoch_seconds() for _ in range(args.rounds)) / args.steps
+    return {"flops_per_step": step_flops, "seconds_per_step": seconds, "flops_per_second": step_flops / seconds}
+
+
+def bench_flops(args) -> dict:
+    peak = matmul_peak()
+    mlp = training_flops(args, [], args.batch_size)
+    cnn = training_flops(args, CNN2, 64)
+    return {"matmul_peak_flops_per_second": peak, "threads": torch.get_num_threads(),
+            "mlp": {**mlp, "fraction_of_peak": mlp["flops_per_second"] / peak},
+            "cnn": {**cnn, "fraction_of_peak": cnn["flops_per_second"] / peak}}
+
+
+def _wall(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-1000:]}")
+    return time.perf_counter() - started
+
+
+def bench_claims(args) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        seconds = _wall([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={folder}"],
+                        Path(folder))
+    return {"command": "sparsebench-claims profile=smoke", "wall_seconds": seconds}
+
+
+def bench_sweep(args) -> dict:
+    sweep = ["-m", "dataset=embedded", "model.hidden=[256,256]", "train.epochs=2", "seed=range(8)", "progress=off"]
+    times = {}
+    for name, launcher in (("sequential", []), ("joblib_2_processes", ["hydra/launcher=joblib",
+                                                                       "hydra.launcher.n_jobs=2"])):
+        with tempfile.TemporaryDirectory() as folder:
+            times[name] = _wall([sys.executable, "-m", "sparsebench", *sweep, *launcher, f"results_dir={folder}"],
+                                Path(folder))
+    return {"runs": 8, "cpu_count": os.cpu_count(), "wall_seconds": times,
+            "speedup": times["sequential"] / times["joblib_2_processes"]}
+
+
 def bench_regularizers(args) -> dict:
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    device = _device(args)
     contenders, data = {}, None
     for name, overrides in REGULARIZERS.items():
         cfg = compose_run(common_overrides(args) + overrides)
@@ -147,7 +253,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="mini-batches per contender and round")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", default="loop,regularizers", help="sections to run, comma-separated")
+    parser.add_argument("--only", default="loop,cnn,regularizers,flops,claims,sweep",
+                        help="sections to run, comma-separated")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     sections = args.only.split(",")
@@ -155,20 +262,36 @@ def main() -> None:
     figures = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "torch": torch.__version__, "threads": torch.get_num_threads(),
                            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
-    if "loop" in sections:
-        figures["loop"] = loop = bench_loop(args)
-        print(f"{loop['model']} on {loop['dataset']}, batch {loop['batch_size']}, median of {loop['rounds']} "
-              f"rounds of {loop['steps_per_round']} steps:", file=sys.stderr)
-        print(f"  sparsebench  {loop['sparsebench_samples_per_second']:9.0f} samples/s", file=sys.stderr)
-        print(f"  plain loop   {loop['plain_samples_per_second']:9.0f} samples/s", file=sys.stderr)
-        print(f"  ratio        {loop['ratio']:.3f} (per-round quartiles {loop['ratio_quartiles'][0]:.3f}"
-              f"-{loop['ratio_quartiles'][1]:.3f})", file=sys.stderr)
+    for name in ("loop", "cnn"):
+        if name in sections:
+            figures[name] = loop = (bench_loop if name == "loop" else bench_cnn)(args)
+            print(f"{loop['model']} on {loop['dataset']}, batch {loop['batch_size']}, median of {loop['rounds']} "
+                  f"rounds of {loop['steps_per_round']} steps:", file=sys.stderr)
+            print(f"  sparsebench  {loop['sparsebench_samples_per_second']:9.0f} samples/s", file=sys.stderr)
+            print(f"  plain loop   {loop['plain_samples_per_second']:9.0f} samples/s", file=sys.stderr)
+            print(f"  ratio        {loop['ratio']:.3f} (per-round quartiles {loop['ratio_quartiles'][0]:.3f}"
+                  f"-{loop['ratio_quartiles'][1]:.3f})", file=sys.stderr)
     if "regularizers" in sections:
         figures["regularizers"] = regs = bench_regularizers(args)
         print(f"seconds per training step, batch {regs['batch_size']}, median of {regs['rounds']} rounds:",
               file=sys.stderr)
         for name, ms in regs["ms_per_step"].items():
             print(f"  {name:12s} {ms:7.2f} ms  {regs['ratio_to_none'][name]:.3f} x none", file=sys.stderr)
+    if "flops" in sections:
+        figures["flops"] = flops = bench_flops(args)
+        print(f"matmul peak {flops['matmul_peak_flops_per_second'] / 1e9:.1f} GFLOP/s ({flops['threads']} threads)",
+              file=sys.stderr)
+        for name in ("mlp", "cnn"):
+            f = flops[name]
+            print(f"  {name} training {f['flops_per_second'] / 1e9:6.1f} GFLOP/s = {100 * f['fraction_of_peak']:.0f}% "
+                  f"of peak ({f['flops_per_step'] / 1e9:.2f} GFLOP per step)", file=sys.stderr)
+    if "claims" in sections:
+        figures["claims"] = claims = bench_claims(args)
+        print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
+    if "sweep" in sections:
+        figures["sweep"] = sweep = bench_sweep(args)
+        print(f"sweep of 8 runs: sequential {sweep['wall_seconds']['sequential']:.1f} s, joblib 2 processes "
+              f"{sweep['wall_seconds']['joblib_2_processes']:.1f} s, speed-up {sweep['speedup']:.2f}", file=sys.stderr)
     print(json.dumps(figures, indent=1))
     if args.json:
         with open(args.json, "w") as stream:

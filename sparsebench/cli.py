@@ -14,13 +14,23 @@ import sys
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from sparsebench.config import register, validate
 from sparsebench.errors import SparsebenchError
-from sparsebench.sweep import CONFIG_NAME, compose, hydra_configs, job_overrides
+from sparsebench.sweep import (
+    CONFIG_NAME,
+    SweepSummary,
+    compose,
+    hydra_configs,
+    job_overrides,
+    parallel_share,
+    record_outcome,
+)
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 log = logging.getLogger("sparsebench")
 _statuses: list[str] = []  # outcomes of the jobs run in this process
@@ -95,14 +105,30 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
 
 @hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)
 def _job(cfg: DictConfig) -> str:
+    import os
+
+    import torch
+
     from sparsebench.runner import run
 
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    threads, device = (parallel_share(hydra_cfg.launcher, hydra_cfg.job.num, os.cpu_count() or 1,
+                                      torch.cuda.device_count()) if multirun else (None, None))
+    message = ""
     try:
-        status = run(validate(cfg)).status
+        run_cfg = validate(cfg)
+        if threads and not run_cfg.threads:
+            torch.set_num_threads(threads)
+        outcome = run(run_cfg, device=device if run_cfg.device in ("auto", "cuda") else None)
+        status, message = outcome.status, outcome.message
     except SparsebenchError as error:
         log.error("%s", error)
-        status = "error"
-    _statuses.append(status)
+        status, message = "error", str(error)
+    if multirun:
+        record_outcome(hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task), status, message)
+    else:
+        _statuses.append(status)
     return status
 
 
@@ -119,5 +145,6 @@ def main() -> None:
             sys.exit(2)
     register()
     _job()
-    if any(status in ("failed", "error") for status in _statuses):
+    failed = SweepSummary.failures + sum(status in ("failed", "error") for status in _statuses)
+    if failed:
         sys.exit(1)

@@ -12,6 +12,8 @@ Models and regularizers are pluggable: each one defines its own schema next to i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -281,6 +283,12 @@ def validate(cfg: DictConfig) -> RunConfig:
     batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
     regularizer.check_model(model, batch_size)
     return run
+
+
+def config_hash(tree: dict) -> str:
+    """A short, stable hash of a config tree (key order does not matter): run ids and group ids."""
+    canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def result_relevant(cfg: RunConfig | DictConfig) -> dict:

@@ -26,7 +26,7 @@ from sparsebench.metrics.activations import ActivationSparsity
 from sparsebench.metrics.evaluation import evaluate, with_dropout_on
 from sparsebench.metrics.noise import noise_robustness
 from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
-from sparsebench.models import Network, build_model
+from sparsebench.models import Network, build_model, place
 from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text, environment, run_id
 from sparsebench.prune import prune_curve
 from sparsebench.regularizers import Regularizer, build_regularizer
@@ -57,8 +57,11 @@ def run_dir_for(cfg: RunConfig) -> RunDir:
     return RunDir(Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(result_relevant(cfg)))
 
 
-def run(cfg: RunConfig) -> Outcome:
-    """Run ``cfg`` unless its record says it is done; never raises for a failure of the run itself."""
+def run(cfg: RunConfig, device: str | None = None) -> Outcome:
+    """Run ``cfg`` unless its record says it is done; never raises for a failure of the run itself.
+
+    ``device`` (e.g. ``cuda:1``) places the run on one device of several; it overrides ``cfg.device``
+    and, like it, is not part of the run's identity."""
     run_dir = run_dir_for(cfg)
     try:
         with run_dir.lock():
@@ -69,7 +72,7 @@ def run(cfg: RunConfig) -> Outcome:
                 reason = (result.get("error") or {}).get("message", "")
                 return _said(Outcome("skipped", run_dir.path,
                                      f"failed before ({reason}); pass retry_failed=true to run it again"))
-            return _said(_execute(cfg, run_dir))
+            return _said(_execute(cfg, run_dir, torch.device(device) if device else resolve_device(cfg.device)))
     except RunBusy:
         return _said(Outcome("busy", run_dir.path, "another process is running this config now"))
 
@@ -80,10 +83,9 @@ def _said(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _execute(cfg: RunConfig, run_dir: RunDir) -> Outcome:
+def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.perf_counter()
-    device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
@@ -99,10 +101,8 @@ def _execute(cfg: RunConfig, run_dir: RunDir) -> Outcome:
                  cfg.regularizer.name, cfg.seed, device)
         torch.manual_seed(cfg.seed)
         regularizer = build_regularizer(cfg.regularizer)
-        model = build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes).to(device)
-        has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-        if cfg.train.channels_last or (cfg.train.channels_last is None and has_conv):
-            model = model.to(memory_format=torch.channels_last)
+        model = place(build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes),
+                      device, cfg.train.channels_last)
         initial = _weight_measurements(model, cfg, reference_stds=None)
         trained = torch.compile(model) if cfg.train.compile else model
         fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,

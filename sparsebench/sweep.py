@@ -7,16 +7,22 @@ a key given in both, as in Hydra's own basic sweeper, whose expansion is used he
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import hydra
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sparsebench.config import RunConfig, register, validate
+
+log = logging.getLogger("sparsebench")
 
 CONFIG_MODULE = "sparsebench.conf"
 CONFIG_NAME = "config"
@@ -64,3 +70,58 @@ def compose_jobs(overrides: list[str], multirun: bool, config_name: str = CONFIG
     Raises whatever composing or validating raises first (Hydra, OmegaConf or ConfigError).
     """
     return [(job, validate(compose(job, config_name))) for job in job_overrides(overrides, multirun, config_name)]
+
+
+# --- running sweeps --------------------------------------------------------------------------------
+
+OUTCOMES = "outcomes.jsonl"  # one line per job of a multirun, in the sweep folder
+
+
+def parallel_share(launcher: DictConfig | None, job_number: int, cpu_count: int, gpu_count: int
+                   ) -> tuple[int | None, str | None]:
+    """(torch threads, device) for one job of a sweep run by ``launcher`` (Hydra's launcher config):
+    jobs that run side by side on one machine share its cores instead of each taking them all, and on
+    a machine with several GPUs take one GPU each. (None, None) for jobs that run one at a time."""
+    n_jobs = OmegaConf.select(launcher, "n_jobs") if launcher is not None else None
+    if not n_jobs:
+        return None, None
+    parallel = cpu_count if n_jobs < 0 else min(int(n_jobs), cpu_count)
+    device = f"cuda:{job_number % gpu_count}" if gpu_count > 1 else None
+    return max(1, cpu_count // max(parallel, 1)), device
+
+
+def record_outcome(sweep_dir: str | Path, overrides: list[str], status: str, message: str) -> None:
+    """Append one job's outcome to the sweep's outcomes file (one short line: an atomic append)."""
+    line = json.dumps({"overrides": overrides, "status": status, "message": message})
+    with open(Path(sweep_dir) / OUTCOMES, "a") as stream:
+        stream.write(line + "\n")
+
+
+def summarize_outcomes(sweep_dir: str | Path) -> tuple[dict[str, int], list[dict]]:
+    """(count per status, the failed jobs) of a finished sweep."""
+    counts: dict[str, int] = {}
+    failed = []
+    path = Path(sweep_dir) / OUTCOMES
+    for line in path.read_text().splitlines() if path.exists() else []:
+        outcome = json.loads(line)
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+        if outcome["status"] in ("failed", "error"):
+            failed.append(outcome)
+    return counts, failed
+
+
+class SweepSummary(Callback):
+    """Says, when a multirun ends, how many runs completed, were skipped, failed or were busy; and
+    makes the command's exit status non-zero when any failed. Works with every launcher: the jobs
+    append their outcome to a file in the sweep folder, which this reads in the launching process."""
+
+    failures = 0  # failed runs of the last multirun in this process
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        counts, failed = summarize_outcomes(config.hydra.sweep.dir)
+        total = sum(counts.values())
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        log.info("sweep: %d runs: %s", total, parts or "none")
+        for outcome in failed:
+            log.error("failed: %s: %s", " ".join(outcome["overrides"]), outcome["message"])
+        SweepSummary.failures = len(failed)

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from sparsebench.claims.evaluate import ClaimResult
-from sparsebench.report._io import atomic_write_text
+from sparsebench.atomic import atomic_write_text
 from sparsebench.report.stats import Verdict
 from sparsebench.report.tables import markdown_table
 
@@ -108,11 +108,12 @@ def _image(path: Path) -> str:
 def write_html(results: list[ClaimResult], out: Path, header: str) -> Path:
     e = html.escape
     claims = [r for r in results if r.claim.kind == "claim"]
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{e(c) if i != 4 else f'<b class={chr(34)}{e(r.verdict)}{chr(34)}>{e(r.verdict)}</b>'}</td>"
-                         for i, c in enumerate(row[:5])) +
-        (f'<td><a href="#{e(r.claim.id)}">figure</a></td>' if r.figures else "<td>–</td>") + "</tr>"
-        for r, row in zip(claims, _summary_rows(claims, out)))
+    rows = []
+    for result, (claim_id, statement, effect, seeds, _, _) in zip(claims, _summary_rows(claims, out)):
+        cells = [e(claim_id), e(statement), e(effect), e(seeds), f'<b class="{e(result.verdict)}">{e(result.verdict)}</b>',
+                 f'<a href="#{e(claim_id)}">figure</a>' if result.figures else "–"]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    rows = "".join(rows)
     sections = []
     for result in results:
         claim = result.claim

@@ -9,10 +9,8 @@ A run whose ``result.json`` says completed is done; a folder without one was int
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from typing import Any
 
 import torch
 
+from sparsebench.atomic import atomic_write, atomic_write_json, atomic_write_text
+from sparsebench.config import config_hash
 from sparsebench.records.environment import environment
 
 RESULT = "result.json"
@@ -29,43 +29,14 @@ CHECKPOINT = "checkpoint.pt"
 STATE = "state.pt"
 LOCK = "run.lock"
 
-# mkstemp creates files readable by their owner only; records should get the usual permissions.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 def run_id(relevant_config: dict) -> str:
     """A short hash of the result-relevant config: the same settings always map to the same folder."""
-    canonical = json.dumps(relevant_config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o666 & ~_UMASK)
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda stream: stream.write(text.encode()))
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n")
+    return config_hash(relevant_config)
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda stream: torch.save(obj, stream))
+    atomic_write(path, lambda stream: torch.save(obj, stream))
 
 
 def read_json(path: Path) -> dict | None:

@@ -22,7 +22,6 @@ List values (curves, histograms, levels, ``model.hidden``, ``history``) stay Pyt
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -127,9 +126,10 @@ def relevant_config(config: Mapping) -> dict:
 
 
 def group_id(relevant: Mapping) -> str:
-    """A short hash of a result-relevant config (the same formula as the runner's run ids)."""
-    text = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    """A short hash of a result-relevant config (the formula of the runner's run ids)."""
+    from sparsebench.config import config_hash
+
+    return config_hash(dict(relevant))
 
 
 # ----------------------------------------------------------------------------------------------------

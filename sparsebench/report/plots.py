@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from sparsebench.report._io import atomic_write  # noqa: E402
+from sparsebench.atomic import atomic_write  # noqa: E402
 from sparsebench.report.aggregate import (canonical, is_missing, make_labels, natural_key,  # noqa: E402
                                           relevant_columns, varies)
 from sparsebench.report.stats import t_quantile  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sparsebench.report._io import atomic_write_text
+from sparsebench.atomic import atomic_write_text
 from sparsebench.report.aggregate import (canonical, is_missing, metric_columns, ordered_groups, relevant_columns,
                                           varies)
 from sparsebench.report.stats import t_quantile

@@ -66,7 +66,10 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     continues after its last completed epoch and ends with the numbers an uninterrupted run gives.
     """
     device = data.train.labels.device
-    optimizer = build_optimizer(model, cfg)
+    # ``model`` may be torch.compile'd: it runs the forward passes; the module beneath it carries the
+    # parts the regularizer and the state dicts need.
+    network = getattr(model, "_orig_mod", model)
+    optimizer = build_optimizer(network, cfg)
     scheduler = build_scheduler(optimizer, cfg)
     order_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
@@ -74,7 +77,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     result, best_score, best_state = FitResult(), -math.inf, None
 
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        network.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(resume["scheduler"])
@@ -101,12 +104,12 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
             with autocast:
                 logits = model(inputs)
                 loss = F.cross_entropy(logits, labels)
-                penalty = regularizer.penalty(model)
+                penalty = regularizer.penalty(network)
                 objective = loss if penalty is None else loss + penalty
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            regularizer.after_step(model, lr)
+            regularizer.after_step(network, lr)
             loss_sum += loss.detach() * len(labels)
             correct += (logits.detach().argmax(1) == labels).sum()
             if progress and step % 50 == 0:
@@ -120,7 +123,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
             raise Diverged(epoch, train_loss)
         if scheduler is not None:
             scheduler.step()
-        regularizer.after_epoch(model)
+        regularizer.after_epoch(network)
 
         entry = {"epoch": epoch, "lr": lr, "batch_size": batch_size, "seconds": seconds,
                  "samples_per_second": samples / seconds, "train_loss": train_loss,
@@ -136,11 +139,11 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
 
         score = _score(entry, cfg.select)
         if score is not None and score > best_score:
-            best_score, best_state = score, copy.deepcopy(model.state_dict())
+            best_score, best_state = score, copy.deepcopy(network.state_dict())
         epochs.update(1)
         if save_state is not None:
             save_state({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": network.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "order_generator": order_generator.get_state(), "augment_generator": augment_generator.get_state(),
                 "rng": torch.get_rng_state(),
@@ -151,6 +154,6 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
 
     result.selected_epoch = len(result.history)
     if best_state is not None:
-        model.load_state_dict(best_state)
+        network.load_state_dict(best_state)
         result.selected_epoch = max(result.history, key=lambda e: _score(e, cfg.select))["epoch"]
     return result
