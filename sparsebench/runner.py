@@ -110,7 +110,6 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
                      save_state=run_dir.save_state)
         if fitted.resumed_from:
             log.info("resumed after epoch %d of %d", fitted.resumed_from, cfg.train.epochs)
-        train_seconds = time.perf_counter() - clock
         metrics = measure(model, regularizer, data, cfg, fitted, initial)
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
         record.update(status="completed", metrics=metrics, history=fitted.history, error=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sparsebench import __version__
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
-from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, evaluate
+from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.page import effect_text, write_html, write_json, write_markdown
 from sparsebench.claims.plan import execute, plan
 from sparsebench.errors import SparsebenchError
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                                          "sparsebench": __version__, "date": stamp, "counts": counts})]
     width = max(len(r.claim.id) for r in results) if results else 4
     for result in results:
-        first = result.checks[0] if result.checks else None
-        detail = f"{first.metric}: {effect_text(first)}" if first else result.reason
+        decisive = decisive_check(result)
+        detail = f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
         print(f"{result.claim.id:<{width}}  {result.verdict:<12}  {detail}")
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {minutes:.1f} min", file=sys.stderr)

@@ -31,10 +31,31 @@ class ClaimResult:
     reason: str = ""  # why a claim was not run
 
 
+def decisive_check(result: ClaimResult) -> Verdict | None:
+    """The check a one-line summary shows: the first whose verdict is the claim's (the refuting check of
+    a refuted claim, an undecided one of an inconclusive claim), else the first."""
+    for check in result.checks:
+        if check.verdict == result.verdict:
+            return check
+    return result.checks[0] if result.checks else None
+
+
 def combine(verdicts: list[str]) -> str:
     if any(v == "refuted" for v in verdicts):
         return "refuted"
     return "supported" if verdicts and all(v == "supported" for v in verdicts) else "inconclusive"
+
+
+def claim_labels(rows: pd.DataFrame) -> pd.Series:
+    """Readable group labels: what varies between the groups; for runs of several experiments, the
+    experiment's name followed by what varies within it (its settings differ in many keys at once)."""
+    if rows["experiment"].nunique() < 2:
+        return make_labels(rows)
+    labels = pd.Series(index=rows.index, dtype=object)
+    for experiment, members in rows.groupby("experiment", sort=False):
+        inner = make_labels(members) if members["group"].nunique() > 1 else pd.Series("", index=members.index)
+        labels[members.index] = [f"{experiment} {label}".strip() for label in inner]
+    return labels
 
 
 def claim_table(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame | None:
@@ -57,7 +78,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     rows = df[df["experiment"].isin(claim.experiments)] if "experiment" in df.columns else df.iloc[0:0]
     if rows.empty:
         return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(claim.experiments))
-    rows = rows.assign(label=make_labels(rows))
+    rows = rows.assign(label=claim_labels(rows))
+    rows.attrs[plots.KEEP_LABELS] = True
     checks = [compare(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
                       metric_b=c.metric_b, against=c.against) for c in claim.checks]
     verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])

@@ -8,12 +8,13 @@ import json
 import math
 from pathlib import Path
 
-from sparsebench.claims.evaluate import ClaimResult
+from sparsebench.claims.evaluate import ClaimResult, decisive_check
 from sparsebench.atomic import atomic_write_text
 from sparsebench.report.stats import Verdict
 from sparsebench.report.tables import markdown_table
 
-RULE = ("A verdict comes from the seeds, never from one run: for \"A is larger than B\", supported when the 95% "
+RULE = ("The measured effect shown for a claim is that of the check that decides its verdict. "
+        "A verdict comes from the seeds, never from one run: for \"A is larger than B\", supported when the 95% "
         "interval of the difference of means (Welch) lies above zero, refuted when it lies below, inconclusive "
         "otherwise; for \"little or no loss\", supported when the interval of the loss lies under the declared "
         "margin; checks marked paired compare runs of the same seed. A claim is supported when all its checks "
@@ -50,9 +51,9 @@ def _summary_rows(results: list[ClaimResult], out: Path) -> list[list[str]]:
     rows = []
     for result in results:
         claim = result.claim
-        if result.checks:
-            first = result.checks[0]
-            effect, seeds = f"{first.metric}: {effect_text(first)}", seeds_text(first)
+        decisive = decisive_check(result)
+        if decisive is not None:
+            effect, seeds = f"{decisive.metric}: {effect_text(decisive)}", seeds_text(decisive)
         else:
             effect, seeds = result.reason or "–", "–"
         link = _figure_link(result, out)

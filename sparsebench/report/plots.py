@@ -41,9 +41,13 @@ DPI = 130
 # Helpers
 
 
+KEEP_LABELS = "keep_labels"  # a df.attrs flag: the caller chose the labels, keep them
+
+
 def _relabelled(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with labels made for the groups it holds (a subset gets labels of what varies in it)."""
-    if df.empty or "group" not in df.columns:
+    """``df`` with labels made for the groups it holds (a subset gets labels of what varies in it),
+    unless the caller marked its own labels with ``df.attrs[KEEP_LABELS]``."""
+    if df.empty or "group" not in df.columns or df.attrs.get(KEEP_LABELS):
         return df
     out = df.copy()
     out["label"] = make_labels(out)
@@ -68,7 +72,8 @@ def _colors(count: int) -> list:
 def _figure(panels: int, width: float = 4.8, height: float = 3.6, columns: int = 3) -> tuple[Figure, list]:
     ncols = min(panels, columns)
     nrows = math.ceil(panels / ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows + 0.6), layout="constrained")
+    # At least two panels wide, so that a lone panel leaves room for the title and the legend.
+    fig = Figure(figsize=(max(width * ncols, 2 * width), height * nrows + 0.6), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[panels:]:
         ax.set_visible(False)
@@ -80,15 +85,16 @@ def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str]) -
     paths = []
     for fmt in formats:
         path = out / f"{name}.{fmt}"
-        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=DPI))
+        # A tight box grows the page to hold a title or legend wider than few panels.
+        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=DPI, bbox_inches="tight"))
         paths.append(path)
     return paths
 
 
 def _legend(fig: Figure, handles: list, labels: list[str]) -> None:
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize="small",
-                   frameon=False)
+        ncols = 1 if max(len(label) for label in labels) > 60 else min(len(labels), 3)
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", frameon=False)
 
 
 def _as_floats(values: Any) -> list[float] | None:
