@@ -17,12 +17,13 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   uses PyTorch's default memory format, sparsebench its channels_last default for conv nets.
 - regularizers: the seconds per step of the same MLP under each regularizer, as a ratio to none.
 - flops: the training FLOP/s of the MLP and the CNN in sparsebench's loop (FLOPs of one step counted by
-  torch.utils.flop_counter), as a fraction of the matmul peak measured here (float32 torch.mm of
-  4096 x 4096 matrices, best of 5, same threads).
+  torch.utils.flop_counter), as a fraction of the matmul peak measured here in the same rounds
+  (float32 torch.mm of 2048 x 2048 matrices, best of 3, same threads).
 - claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
-- sweep: 8 small runs (MLP 784-256-256-10, 2 epochs on the embedded data) as one ``sparsebench -m``
-  sweep run one after another and with ``hydra/launcher=joblib`` (2 processes), wall times of the
-  whole commands in fresh results folders.
+- sweep: 8 small runs (the default MLP, 2 epochs on the embedded data, every measurement) as one
+  ``sparsebench -m`` sweep: one after another, with ``hydra/launcher=joblib`` and with the
+  ``hydra/launcher=local`` preset (forked joblib workers, one per core); wall times of the whole
+  commands in fresh results folders, best of two.
 """
 
 from __future__ import annotations
@@ -160,12 +161,10 @@ def bench_cnn(args) -> dict:
     return {"model": "mnist_cnn 30-30-1000 (Dense CNN-2)", **loop_against_plain(args, CNN2, plain_cnn2(), 64)}
 
 
-def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
-    """FLOP/s of float32 torch.mm on square matrices, best of ``repeats``."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> float:
+    """Best time of float32 torch.mm of ``a`` and ``b``."""
     torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * size ** 3 / best
+    return min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
 
 
 def _timed(work) -> float:
@@ -174,30 +173,37 @@ def _timed(work) -> float:
     return time.perf_counter() - started
 
 
-def training_flops(args, overrides: list[str], batch_size: int) -> dict:
-    """FLOPs of one training step of the configured model (forward and backward, counted by PyTorch),
-    and the FLOP/s sparsebench's loop reaches with it."""
-    cfg = compose_run(common_overrides(args, batch_size) + overrides)
-    data = load_splits(cfg.dataset, _device(args))
-    contender = Contender(cfg, data, seed=0)
-    model = contender.model
-    inputs, labels = data.train.inputs[:batch_size], data.train.labels[:batch_size]
+def step_flops(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:
+    """FLOPs of one training step's forward and backward, as PyTorch's flop counter counts them."""
     counter = FlopCounterMode(display=False)
     with counter:
         F.cross_entropy(model(inputs), labels).backward()
     model.zero_grad(set_to_none=True)
-    step_flops = counter.get_total_flops()
-    seconds = statistics.median(contender.epoch_seconds() for _ in range(args.rounds)) / args.steps
-    return {"flops_per_step": step_flops, "seconds_per_step": seconds, "flops_per_second": step_flops / seconds}
+    return counter.get_total_flops()
 
 
 def bench_flops(args) -> dict:
-    peak = matmul_peak()
-    mlp = training_flops(args, [], args.batch_size)
-    cnn = training_flops(args, CNN2, 64)
-    return {"matmul_peak_flops_per_second": peak, "threads": torch.get_num_threads(),
-            "mlp": {**mlp, "fraction_of_peak": mlp["flops_per_second"] / peak},
-            "cnn": {**cnn, "fraction_of_peak": cnn["flops_per_second"] / peak}}
+    """Training FLOP/s against the matmul peak, both measured in every round (the load of a shared
+    machine drifts over minutes; a peak taken at another moment would skew the fraction)."""
+    size = 2048
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = {"matmul": f"float32 torch.mm {size}x{size}, best of 3 per round", "threads": torch.get_num_threads()}
+    for name, overrides, batch_size in (("mlp", [], args.batch_size), ("cnn", CNN2, 64)):
+        cfg = compose_run(common_overrides(args, batch_size) + overrides)
+        data = load_splits(cfg.dataset, _device(args))
+        contender = Contender(cfg, data, seed=0)
+        flops = step_flops(contender.model, data.train.inputs[:batch_size], data.train.labels[:batch_size])
+        peaks, rates = [], []
+        for _ in range(args.rounds):
+            peaks.append(2 * size ** 3 / matmul_seconds(a, b))
+            contender.epoch_seconds()  # untimed: the large product leaves the caches cold for a while
+            rates.append(flops * args.steps / contender.epoch_seconds())
+        fractions = sorted(r / p for r, p in zip(rates, peaks))
+        out[name] = {"flops_per_step": flops, "flops_per_second": statistics.median(rates),
+                     "matmul_peak_flops_per_second": statistics.median(peaks),
+                     "fraction_of_peak": statistics.median(fractions),
+                     "fraction_quartiles": [fractions[len(fractions) // 4], fractions[(3 * len(fractions)) // 4]]}
+    return out
 
 
 def _wall(command: list[str], cwd: Path) -> float:
@@ -216,15 +222,21 @@ def bench_claims(args) -> dict:
 
 
 def bench_sweep(args) -> dict:
-    sweep = ["-m", "dataset=embedded", "model.hidden=[256,256]", "train.epochs=2", "seed=range(8)", "progress=off"]
+    """8 runs of the default MLP on the embedded data (2 epochs, every measurement), as one sweep:
+    one after another, with joblib's default workers, and with the ``local`` preset (forked joblib
+    workers); each command twice in fresh folders, the faster time kept."""
+    sweep = ["-m", "dataset=embedded", "train.epochs=2", "seed=range(8)", "progress=off"]
+    launchers = {"sequential": [], "joblib": ["hydra/launcher=joblib"], "local": ["hydra/launcher=local"]}
     times = {}
-    for name, launcher in (("sequential", []), ("joblib_2_processes", ["hydra/launcher=joblib",
-                                                                       "hydra.launcher.n_jobs=2"])):
-        with tempfile.TemporaryDirectory() as folder:
-            times[name] = _wall([sys.executable, "-m", "sparsebench", *sweep, *launcher, f"results_dir={folder}"],
-                                Path(folder))
+    for name, launcher in launchers.items():
+        walls = []
+        for _ in range(2):
+            with tempfile.TemporaryDirectory() as folder:
+                walls.append(_wall([sys.executable, "-m", "sparsebench", *sweep, *launcher, f"results_dir={folder}"],
+                                   Path(folder)))
+        times[name] = min(walls)
     return {"runs": 8, "cpu_count": os.cpu_count(), "wall_seconds": times,
-            "speedup": times["sequential"] / times["joblib_2_processes"]}
+            "speedup": {name: times["sequential"] / t for name, t in times.items() if name != "sequential"}}
 
 
 def bench_regularizers(args) -> dict:
@@ -279,19 +291,23 @@ def main() -> None:
             print(f"  {name:12s} {ms:7.2f} ms  {regs['ratio_to_none'][name]:.3f} x none", file=sys.stderr)
     if "flops" in sections:
         figures["flops"] = flops = bench_flops(args)
-        print(f"matmul peak {flops['matmul_peak_flops_per_second'] / 1e9:.1f} GFLOP/s ({flops['threads']} threads)",
-              file=sys.stderr)
+        print(f"training FLOP/s against the matmul peak ({flops['matmul']}; {flops['threads']} threads), "
+              f"medians of {args.rounds} rounds:", file=sys.stderr)
         for name in ("mlp", "cnn"):
             f = flops[name]
-            print(f"  {name} training {f['flops_per_second'] / 1e9:6.1f} GFLOP/s = {100 * f['fraction_of_peak']:.0f}% "
-                  f"of peak ({f['flops_per_step'] / 1e9:.2f} GFLOP per step)", file=sys.stderr)
+            print(f"  {name} training {f['flops_per_second'] / 1e9:6.1f} GFLOP/s, peak "
+                  f"{f['matmul_peak_flops_per_second'] / 1e9:6.1f} GFLOP/s: {100 * f['fraction_of_peak']:.0f}% "
+                  f"(quartiles {100 * f['fraction_quartiles'][0]:.0f}-{100 * f['fraction_quartiles'][1]:.0f}%; "
+                  f"{f['flops_per_step'] / 1e9:.2f} GFLOP per step)", file=sys.stderr)
     if "claims" in sections:
         figures["claims"] = claims = bench_claims(args)
         print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
     if "sweep" in sections:
         figures["sweep"] = sweep = bench_sweep(args)
-        print(f"sweep of 8 runs: sequential {sweep['wall_seconds']['sequential']:.1f} s, joblib 2 processes "
-              f"{sweep['wall_seconds']['joblib_2_processes']:.1f} s, speed-up {sweep['speedup']:.2f}", file=sys.stderr)
+        walls, speedup = sweep["wall_seconds"], sweep["speedup"]
+        print(f"sweep of 8 runs on {sweep['cpu_count']} cores: sequential {walls['sequential']:.1f} s, "
+              f"joblib {walls['joblib']:.1f} s ({speedup['joblib']:.2f}x), local (forked joblib workers) "
+              f"{walls['local']:.1f} s ({speedup['local']:.2f}x)", file=sys.stderr)
     print(json.dumps(figures, indent=1))
     if args.json:
         with open(args.json, "w") as stream:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sparsebench.claims.catalogue import PROFILES, Check, Claim, _check_claim, _experiments, load_catalogue
-from sparsebench.claims.cli import choose, parse
+from sparsebench.claims.cli import choose, parallel_jobs, parse
 from sparsebench.claims.plan import plan
 from sparsebench.errors import ConfigError, SparsebenchError
 
@@ -59,6 +59,8 @@ def test_command_line_parsing_and_bad_input():
         parse(["profile=fast"])
     with pytest.raises(SparsebenchError, match="jobs='0'"):
         parse(["jobs=0"])
+    assert parse([])[0]["jobs"] == "auto" and parallel_jobs("3", []) == 3
+    assert 1 <= parallel_jobs("auto", ["device=cpu"]) <= 8
     with pytest.raises(SparsebenchError, match="claims=Z9"):
         choose(load_catalogue(), "D1,Z9", "smoke")
 

@@ -60,6 +60,15 @@ def test_joblib_sweep_with_one_diverging_run(tmp_path):
     assert "2 failed, 2 skipped" in retried.stderr and retried.returncode == 1
 
 
+def test_local_preset_forks_one_run_per_core(tmp_path):
+    """The recommended local launcher: joblib with forked workers, each run with its share of threads."""
+    results = tmp_path / "results"
+    done = sparsebench("-m", "hydra/launcher=local", *TINY, "seed=0,1", f"results_dir={results}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted((r["seed"], r["status"]) for r in records(results)) == [(0, "completed"), (1, "completed")]
+    assert "sweep: 2 runs: 2 completed" in done.stderr
+
+
 def test_submitit_local_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     results = tmp_path / "results"

@@ -1,6 +1,9 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N] [out=DIR] [OVERRIDE ...]
+    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
+
+``jobs``: runs at a time, each with its share of the cores; ``auto`` (default): one when a GPU is
+used, else one per core up to 8 (the small models of the claims use cores better side by side).
 
 Every other ``key=value`` is an override passed to every run (``dataset.root=...``, ``device=cpu``,
 ``results_dir=...``, ``retry_failed=true``). Completed records are reused; the report is written
@@ -29,7 +32,7 @@ OWN_KEYS = ("profile", "claims", "jobs", "out")
 
 def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """(the command's own settings, the overrides for every run)."""
-    own, overrides = {"profile": "smoke", "claims": "", "jobs": "1", "out": ""}, []
+    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "out": ""}, []
     for token in argv:
         key, sep, value = token.partition("=")
         if not sep:
@@ -40,9 +43,21 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             overrides.append(token)
     if own["profile"] not in PROFILES:
         raise SparsebenchError(f"profile={own['profile']!r} is not allowed: choose one of {', '.join(PROFILES)}")
-    if not own["jobs"].isdigit() or int(own["jobs"]) < 1:
-        raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs")
+    if own["jobs"] != "auto" and (not own["jobs"].isdigit() or int(own["jobs"]) < 1):
+        raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs or auto")
     return own, overrides
+
+
+def parallel_jobs(setting: str, overrides: list[str]) -> int:
+    """How many runs at a time: ``setting`` as given, or for ``auto`` one on a GPU, else one per core (at most 8)."""
+    if setting != "auto":
+        return int(setting)
+    import os
+
+    import torch
+
+    on_cpu = any(o in ("device=cpu", "device=mps") for o in overrides) or not torch.cuda.is_available()
+    return min(os.cpu_count() or 1, 8) if on_cpu else 1
 
 
 def results_dir(overrides: list[str]) -> Path:
@@ -82,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
-    counts = execute(the_plan, jobs=int(own["jobs"]))
+    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides))
     folder = results_dir(overrides)
     out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
     df, _ = load_records(folder, deduplicate=False) if folder.exists() else (None, [])
