@@ -62,6 +62,11 @@ def _groups(df: pd.DataFrame, key: pd.Series | None = None, label: pd.Series | N
     return sorted(out, key=lambda item: natural_key(item[1]))
 
 
+def _labelled_groups(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """The groups of ``df`` in plotting order, labelled by what varies among them."""
+    return _groups(_relabelled(df))
+
+
 def _colors(count: int) -> list:
     import matplotlib as mpl
 
@@ -170,8 +175,7 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
     init_e, init_f = "weights/init_profile/histogram_edges", "weights/init_profile/histogram_fractions"
     if df.empty or not _has_lists(df, final_e, final_f):
         return []
-    df = _relabelled(df)
-    groups = [g for g in _groups(df) if _has_lists(g[2], final_e, final_f)]
+    groups = [g for g in _labelled_groups(df) if _has_lists(g[2], final_e, final_f)]
     colors = _colors(len(groups))
     fig, axes = _figure(len(groups), width=4.4, height=3.2)
     for ax, (_, label, rows), color in zip(axes, groups, colors):
@@ -232,8 +236,7 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
     x_i, y_i = "weights/init_profile/curve_thresholds", "weights/init_profile/curve_fractions"
     if df.empty or not _has_lists(df, x_f, y_f):
         return []
-    df = _relabelled(df)
-    groups = _groups(df)
+    groups = _labelled_groups(df)
     fig, axes = _figure(1, width=7.0, height=4.6)
     ax = axes[0]
     handles, labels = [], []
@@ -270,8 +273,7 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
              if _has_lists(df, x, c)]
     if df.empty or not kinds:
         return []
-    df = _relabelled(df)
-    groups = _groups(df)
+    groups = _labelled_groups(df)
     colors = _colors(len(groups))
     fig, axes = _figure(len(kinds), width=5.2, height=3.9)
     fractions = sorted({f for v in df[x] for f in (_as_floats(v) or []) if math.isfinite(f)})
@@ -315,8 +317,7 @@ def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noi
     kinds = noise_kinds(df) if not df.empty else []
     if not kinds:
         return []
-    df = _relabelled(df)
-    groups = _groups(df)
+    groups = _labelled_groups(df)
     colors = _colors(len(groups))
     fig, axes = _figure(len(kinds), width=4.6, height=3.6)
     handles, labels = {}, {}
@@ -479,8 +480,7 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
                                       ("train_loss", "Training loss", "training loss")) if k in present]
     if not keys:
         return []
-    df = _relabelled(df)
-    groups = _groups(df)
+    groups = _labelled_groups(df)
     colors = _colors(len(groups))
     fig, axes = _figure(len(keys), width=5.0, height=3.7)
     handles: dict[str, Any] = {}

@@ -1,8 +1,8 @@
 """The training loop: epochs of mini-batch steps, the regularizer's penalty and hooks, per-epoch
 evaluation for model selection, divergence detection, and a resumable state after every epoch.
 
-Nothing in a step waits for the host: losses and correct counts are summed on the device and read
-once per epoch (which is also when a NaN or infinite loss is detected).
+Nothing in a step waits for the host: each step's loss and predictions stay on the device and are
+reduced and read once per epoch (which is also when a NaN or infinite loss is detected).
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
         batch_size = cfg.first_epoch_batch_size if epoch == 1 and cfg.first_epoch_batch_size else cfg.batch_size
         batches = data.train_batches(batch_size, order_generator, augment_generator)
         lr = optimizer.param_groups[0]["lr"]
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        # Reduced once per epoch rather than summed per step: a step then launches one small kernel
+        # for its metrics (argmax) instead of five, which measured 1% of a step of the default MLP.
+        losses, predictions, targets = [], [], []
 
         model.train()
         _sync(device)
@@ -110,15 +111,19 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
             objective.backward()
             optimizer.step()
             regularizer.after_step(network, lr)
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.detach().argmax(1) == labels).sum()
+            losses.append(loss.detach())
+            predictions.append(logits.detach().argmax(1))
+            targets.append(labels)
             if progress and step % 50 == 0:
                 epochs.set_postfix(loss=f"{loss.item():.4f}")
         _sync(device)
         seconds = time.perf_counter() - started
 
         samples = len(data.train)
-        train_loss = loss_sum.item() / samples
+        sizes = torch.tensor([len(t) for t in targets], dtype=torch.float64, device=device)
+        train_loss = (torch.stack(losses).double() @ sizes).item() / samples
+        correct = (torch.cat(predictions) == torch.cat(targets)).sum()
+        del losses, predictions, targets
         if not math.isfinite(train_loss):
             raise Diverged(epoch, train_loss)
         if scheduler is not None:
