@@ -11,7 +11,9 @@ from torch import nn
 from sparsebench.config import PruneConfig
 from sparsebench.data import load_splits
 from sparsebench.models import build_model
-from sparsebench.prune import apply_pruning, largest_within, prune_curve, sparsity
+from torch.nn.utils import prune
+
+from sparsebench.prune import SmallestMagnitude, apply_pruning, largest_within, prune_curve, sparsity
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
 
@@ -49,6 +51,21 @@ def test_global_pruning_removes_the_smallest_magnitudes(make_config):
     kept = torch.cat([(l.module.weight != 0).flatten() for l in pruned.weight_layers()])
     magnitudes = torch.cat([l.module.weight.abs().flatten() for l in model.weight_layers()])
     assert magnitudes[kept].min() >= magnitudes[~kept].max()
+
+
+def test_selection_matches_torch_l1_unstructured_and_prunes_exactly_amount_with_ties():
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.randn(300, 70, generator=generator)
+    everything = torch.ones_like(weights)
+    for amount in (0.0, 0.3, 0.77, 0.99, 1.0, 123):
+        ours = SmallestMagnitude(amount).compute_mask(weights, everything)
+        theirs = prune.L1Unstructured(amount).compute_mask(weights, everything)
+        assert torch.equal(ours, theirs), amount
+    tied = torch.randint(-3, 4, (50, 40), generator=generator).float()  # many equal magnitudes and zeros
+    for amount in (0.1, 0.5, 0.9):
+        mask = SmallestMagnitude(amount).compute_mask(tied, torch.ones_like(tied))
+        assert int((mask == 0).sum()) == round(amount * tied.numel())
+        assert tied.abs()[mask == 1].min() >= tied.abs()[mask == 0].max()
 
 
 def test_curve_keeps_masks_through_finetuning_and_leaves_the_model_alone(make_config):
