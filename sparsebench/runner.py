@@ -13,6 +13,7 @@ import logging
 import statistics
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,16 +168,28 @@ def measure(model: Network, regularizer: Regularizer, data: DataSplits, cfg: Run
                           "init_std": initial["std"],
                           "init_profile": initial["profile"], "final_profile": final["profile"]}
     metrics["activations"] = activations.result()
+    parts = {"evaluation": time.perf_counter() - started}
     if cfg.eval.train_mode_passes:
-        metrics["dropout_on"] = with_dropout_on(model, data.test.inputs, data.test.labels, batch,
-                                                cfg.eval.train_mode_passes, cfg.eval.noise_seed)
+        with _timed(parts, "dropout_on"):
+            metrics["dropout_on"] = with_dropout_on(model, data.test.inputs, data.test.labels, batch,
+                                                    cfg.eval.train_mode_passes, cfg.eval.noise_seed)
     if cfg.eval.noise:
-        metrics["noise"] = noise_robustness(model, data, cfg.eval)
+        with _timed(parts, "noise"):
+            metrics["noise"] = noise_robustness(model, data, cfg.eval)
     if cfg.prune.fractions:
-        metrics["prune"] = prune_curve(model, regularizer, data, cfg.prune, cfg.train, seed=cfg.seed,
-                                       eval_batch_size=batch)
+        with _timed(parts, "prune"):
+            metrics["prune"] = prune_curve(model, regularizer, data, cfg.prune, cfg.train, seed=cfg.seed,
+                                           eval_batch_size=batch)
     metrics["speed"]["measure_seconds"] = time.perf_counter() - started
+    metrics["speed"]["measure_seconds_by_part"] = parts
     return metrics
+
+
+@contextmanager
+def _timed(seconds: dict, part: str):
+    started = time.perf_counter()
+    yield
+    seconds[part] = time.perf_counter() - started
 
 
 def _selection(fitted: FitResult, rule: str) -> dict:

@@ -111,3 +111,6 @@ def test_run_record_holds_prune_noise_and_dropout_on(make_config):
     on = metrics["dropout_on"]
     assert on["passes"] == 3 and on["eval_mode_accuracy"] == metrics["test"]["accuracy"]
     assert on["accuracy_std"] > 0 and on["consistency"] < 100
+    parts = metrics["speed"]["measure_seconds_by_part"]
+    assert set(parts) == {"evaluation", "dropout_on", "noise", "prune"} and all(v > 0 for v in parts.values())
+    assert sum(parts.values()) <= metrics["speed"]["measure_seconds"]
