@@ -2,7 +2,7 @@
 against the machine's matmul peak, the smoke claims' wall time, and a parallel sweep against a
 sequential one.
 
-    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,claims,sweep]
+    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,variants,claims,sweep]
                             [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
@@ -19,6 +19,10 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
 - flops: the training FLOP/s of the MLP and the CNN in sparsebench's loop (FLOPs of one step counted by
   torch.utils.flop_counter), as a fraction of the matmul peak measured here in the same rounds
   (float32 torch.mm of 2048 x 2048 matrices, best of 3, same threads).
+- variants: the MLP and the CNN in sparsebench's loop in float32, with bf16 autocast
+  (``train.precision=bf16``), with ``torch.compile`` (``train.compile=true``) and with both, and the
+  CNN without channels_last, as ratios to float32 eager; the first two epochs of each are not timed
+  (compilation). On by default on a GPU; on the CPU with ``--only variants``.
 - claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
 - sweep: 8 small runs (the default MLP, 2 epochs on the embedded data, every measurement) as one
   ``sparsebench -m`` sweep: one after another, with ``hydra/launcher=joblib`` and with the
@@ -111,6 +115,8 @@ class Contender:
         self.regularizer = build_regularizer(cfg.regularizer)
         self.model = place(build_model(cfg.model, self.regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes),
                            data.train.labels.device, cfg.train.channels_last)
+        if cfg.train.compile:  # as the runner does; the first epochs compile and are not timed
+            self.model = torch.compile(self.model)
 
     def epoch_seconds(self) -> float:
         result = fit(self.model, self.regularizer, self.data, self.cfg.train, seed=self.seed, eval_batch_size=10_000)
@@ -256,6 +262,41 @@ def bench_regularizers(args) -> dict:
             "ratio_to_none": {k: v / step["none"] for k, v in step.items()}}
 
 
+VARIANTS = {
+    "float32": [],
+    "bf16": ["train.precision=bf16"],
+    "compile": ["train.compile=true"],
+    "bf16+compile": ["train.precision=bf16", "train.compile=true"],
+}
+
+
+def bench_variants(args) -> dict:
+    """sparsebench's training of the MLP and the CNN in float32, with bf16 autocast, with
+    torch.compile and with both (and, for the CNN, in the default memory format instead of
+    channels_last), interleaved, as ratios to float32 eager."""
+    device = _device(args)
+    out = {}
+    for model, overrides, batch_size in (("mlp", [], args.batch_size), ("cnn", CNN2, 64)):
+        variants = dict(VARIANTS)
+        if model == "cnn":
+            variants["float32 contiguous"] = ["train.channels_last=false"]
+        data, contenders = None, {}
+        for name, extra in variants.items():
+            cfg = compose_run(common_overrides(args, batch_size) + overrides + extra)
+            data = data or load_splits(cfg.dataset, device)
+            contenders[name] = Contender(cfg, data, seed=0)
+            for _ in range(2):
+                contenders[name].epoch_seconds()
+        times = {name: [] for name in contenders}
+        for _ in range(args.rounds):
+            for name, contender in contenders.items():
+                times[name].append(contender.epoch_seconds())
+        rate = {name: len(data.train) / statistics.median(t) for name, t in times.items()}
+        out[model] = {"batch_size": batch_size, "samples_per_second": rate,
+                      "ratio_to_float32": {k: v / rate["float32"] for k, v in rate.items()}}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
@@ -265,11 +306,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="mini-batches per contender and round")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", default="loop,cnn,regularizers,flops,claims,sweep",
-                        help="sections to run, comma-separated")
+    parser.add_argument("--only", default=None,
+                        help="sections to run, comma-separated (default: loop,cnn,regularizers,flops,claims,"
+                             "sweep, and variants on a GPU)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
-    sections = args.only.split(",")
+    default = "loop,cnn,regularizers,flops,claims,sweep" + (",variants" if _device(args).type == "cuda" else "")
+    sections = (args.only or default).split(",")
 
     figures = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -299,6 +342,13 @@ def main() -> None:
                   f"{f['matmul_peak_flops_per_second'] / 1e9:6.1f} GFLOP/s: {100 * f['fraction_of_peak']:.0f}% "
                   f"(quartiles {100 * f['fraction_quartiles'][0]:.0f}-{100 * f['fraction_quartiles'][1]:.0f}%; "
                   f"{f['flops_per_step'] / 1e9:.2f} GFLOP per step)", file=sys.stderr)
+    if "variants" in sections:
+        figures["variants"] = variants = bench_variants(args)
+        for name, v in variants.items():
+            print(f"{name} training, batch {v['batch_size']}, median of {args.rounds} rounds, against float32 eager:",
+                  file=sys.stderr)
+            for variant, rate in v["samples_per_second"].items():
+                print(f"  {variant:20s} {rate:9.0f} samples/s  {v['ratio_to_float32'][variant]:.3f} x", file=sys.stderr)
     if "claims" in sections:
         figures["claims"] = claims = bench_claims(args)
         print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
