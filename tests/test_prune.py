@@ -13,7 +13,9 @@ from sparsebench.data import load_splits
 from sparsebench.models import build_model
 from torch.nn.utils import prune
 
-from sparsebench.prune import SmallestMagnitude, apply_pruning, largest_within, prune_curve, sparsity
+from sparsebench.models import place
+from sparsebench.prune import (SmallestMagnitude, apply_pruning, keep_channels_last, largest_within, prune_curve,
+                                 sparsity)
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
 
@@ -66,6 +68,27 @@ def test_selection_matches_torch_l1_unstructured_and_prunes_exactly_amount_with_
         mask = SmallestMagnitude(amount).compute_mask(tied, torch.ones_like(tied))
         assert int((mask == 0).sum()) == round(amount * tied.numel())
         assert tied.abs()[mask == 1].min() >= tied.abs()[mask == 0].max()
+
+
+def test_pruned_conv_nets_run_in_channels_last_with_the_same_outputs(make_config):
+    """A one-channel conv's pruned weight comes out in the default format; restrided, the net runs
+    in channels_last like the unpruned one, and computes the same function."""
+    cfg = make_config("model=mnist_cnn", "model.channels=[8,8]", "model.hidden=[32]")
+    torch.manual_seed(0)
+    model = place(build_model(cfg.model, build_regularizer(cfg.regularizer), (1, 28, 28), 10), torch.device("cpu"), None)
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    restrided = copy.deepcopy(plain)
+    apply_pruning(plain, 0.5, "global")
+    apply_pruning(restrided, 0.5, "global")
+    keep_channels_last(restrided)
+    formats = {}
+    for name, module in restrided.named_modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(lambda m, i, out, name=name: formats.__setitem__(
+                name, out.stride(1) == 1))  # channels innermost: channels_last
+    inputs = torch.randn(16, 1, 28, 28)
+    torch.testing.assert_close(restrided.eval()(inputs), plain.eval()(inputs))
+    assert formats and all(formats.values())
 
 
 def test_curve_keeps_masks_through_finetuning_and_leaves_the_model_alone(make_config):

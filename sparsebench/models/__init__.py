@@ -12,6 +12,7 @@ import pkgutil
 from types import ModuleType
 
 import torch
+from torch import nn
 
 from sparsebench.models.network import HiddenBlock, Network, WeightLayer
 from sparsebench.regularizers import Regularizer
@@ -31,13 +32,18 @@ def build_model(model_cfg, regularizer: Regularizer, shape: tuple[int, int, int]
     return MODELS[model_cfg.name].build(model_cfg, regularizer, tuple(shape), num_classes)
 
 
+def wants_channels_last(model: nn.Module, channels_last: bool | None) -> bool:
+    """The channels_last memory format when asked, or by default (None) when ``model`` has
+    convolutions, where that format is faster for training and evaluation."""
+    return bool(channels_last) or (channels_last is None and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+
+
 def place(model: Network, device: torch.device, channels_last: bool | None) -> Network:
-    """``model`` on ``device``, in the channels_last memory format when asked, or by default (None)
-    when it has convolutions, where that format is faster for training and evaluation."""
+    """``model`` on ``device``, in the memory format :func:`wants_channels_last` picks."""
     model = model.to(device)
-    if channels_last or (channels_last is None and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())):
+    if wants_channels_last(model, channels_last):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
-__all__ = ["MODELS", "HiddenBlock", "Network", "WeightLayer", "build_model", "check_model_fits", "place"]
+__all__ = ["MODELS", "HiddenBlock", "Network", "WeightLayer", "build_model", "check_model_fits", "place", "wants_channels_last"]

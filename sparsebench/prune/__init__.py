@@ -14,12 +14,13 @@ import copy
 import dataclasses
 
 import torch
+from torch import nn
 from torch.nn.utils import prune
 
 from sparsebench.config import PruneConfig, TrainConfig
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.metrics.evaluation import evaluate
-from sparsebench.models import Network
+from sparsebench.models import Network, wants_channels_last
 from sparsebench.regularizers import Regularizer
 from sparsebench.train import Diverged, fit
 
@@ -59,6 +60,22 @@ def apply_pruning(model: Network, fraction: float, scope: str) -> None:
     for layer in layers:
         if layer.structural_mask is not None:
             prune.custom_from_mask(layer.module, "weight", ~layer.structural_mask)
+
+
+def keep_channels_last(model: Network) -> None:
+    """Run a pruned conv net in the channels_last format, as the unpruned one runs.
+
+    torch.nn.utils.prune recomputes each weight as ``weight_orig * mask`` before every forward, in
+    the default format; a convolution then writes its output in that format too, and the pooling
+    after it is slow there: measured on Dense CNN-1 on 2 CPU cores, an evaluation of the test set
+    took 1.11 s against 0.72 s. A forward pre-hook, run after pruning's own, restrides the weight.
+    """
+    def restride(module: nn.Module, args) -> None:
+        module.weight = module.weight.to(memory_format=torch.channels_last)
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and hasattr(module, "weight_orig"):
+            module.register_forward_pre_hook(restride)
 
 
 def sparsity(model: Network, structural: list[torch.Tensor | None]) -> tuple[float, float]:
@@ -106,13 +123,14 @@ def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg:
     tune_data, tune_epochs = finetune_data(data, cfg.finetune_epochs, seed) if cfg.finetune_epochs else (None, 0)
     tune_cfg = dataclasses.replace(tune_cfg, epochs=max(tune_epochs, 1))
 
+    channels_last = wants_channels_last(model, train_cfg.channels_last)
     curve = {"achieved": [], "learnable_achieved": [], "one_shot_accuracy": [], "finetuned_accuracy": []}
     for fraction in cfg.fractions:
         # torch.nn.utils.prune flattens weights with .view(-1), which channels_last conv weights refuse.
-        # (Putting the pruned copy back in channels_last measured no faster: its weights are recomputed
-        # from the masks at every forward.)
         pruned = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
         apply_pruning(pruned, fraction, cfg.scope)
+        if channels_last:
+            keep_channels_last(pruned)
         achieved, learnable = sparsity(pruned, structural)
         curve["achieved"].append(achieved)
         curve["learnable_achieved"].append(learnable)
@@ -133,4 +151,4 @@ def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg:
             "finetune_epochs": cfg.finetune_epochs, "largest_within_margin": within}
 
 
-__all__ = ["SmallestMagnitude", "apply_pruning", "largest_within", "prune_curve", "sparsity"]
+__all__ = ["SmallestMagnitude", "apply_pruning", "keep_channels_last", "largest_within", "prune_curve", "sparsity"]
