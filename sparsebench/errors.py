@@ -33,6 +33,15 @@ class DataError(SparsebenchError):
     """A data set that is missing, truncated or malformed."""
 
 
+class EnvironmentFault(SparsebenchError):
+    """The machine, not the run, failed: a full disk, a folder that cannot be written, a lost device.
+    No record is written, so running the same command again resumes."""
+
+
+class DiskFull(EnvironmentFault):
+    """No space left where a file had to be written."""
+
+
 class RunError(SparsebenchError):
     """A run that cannot proceed (divergence, memory budget exceeded, ...)."""
 

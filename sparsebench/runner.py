@@ -1,13 +1,16 @@
 """One run, from a validated config to its record: find or skip the record, train, measure, write.
 
-Outcomes: ``completed``; ``skipped`` (a completed record exists, or a failed one and
-``retry_failed`` is off); ``failed`` (recorded with its reason: divergence, out of memory, a bug);
-``busy`` (another process holds the run). A problem with the user's input or environment (a missing
-data set, a bad value) raises SparsebenchError and leaves no record.
+Outcomes: ``completed``; ``skipped`` (a valid completed record exists); ``failed`` (recorded with its
+reason: divergence, out of memory, a bug; or recorded so before, and ``retry_failed`` is off);
+``busy`` (another process holds the run). A problem with the user's input or the machine (a missing
+data set, a bad value, a full disk, Ctrl-C) raises and leaves no record, so that running the same
+command again resumes. A record that does not validate (``records.schema``) does not count: the run
+is done again.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import statistics
@@ -20,9 +23,10 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from sparsebench.atomic import environment_fault
 from sparsebench.config import RunConfig, result_relevant
-from sparsebench.data import DataSplits, load_splits
-from sparsebench.errors import ConfigError, RunError, SparsebenchError
+from sparsebench.data import DataSplits, dataset_digest, load_splits
+from sparsebench.errors import ConfigError, EnvironmentFault, RunError, SparsebenchError
 from sparsebench.metrics.activations import ActivationSparsity
 from sparsebench.metrics.evaluation import evaluate, with_dropout_on
 from sparsebench.metrics.noise import noise_robustness
@@ -32,6 +36,7 @@ from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write
 from sparsebench.prune import prune_curve
 from sparsebench.regularizers import Regularizer, build_regularizer
 from sparsebench.train import FitResult, fit, progress_enabled
+from sparsebench.train.convergence import convergence
 
 log = logging.getLogger("sparsebench")
 
@@ -54,8 +59,12 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def run_dir_for(cfg: RunConfig) -> RunDir:
-    return RunDir(Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(result_relevant(cfg)))
+def run_dir_for(cfg: RunConfig, data_digest: str | None = None) -> RunDir:
+    """The run's folder: its id hashes the result-relevant config and the content digest of its data
+    (read, and cached, from the files when not given; raises DataError when they cannot be had)."""
+    digest = data_digest or dataset_digest(cfg.dataset)
+    folder = Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(result_relevant(cfg, digest))
+    return RunDir(folder, digest)
 
 
 def run(cfg: RunConfig, device: str | None = None) -> Outcome:
@@ -66,12 +75,15 @@ def run(cfg: RunConfig, device: str | None = None) -> Outcome:
     run_dir = run_dir_for(cfg)
     try:
         with run_dir.lock():
-            result = run_dir.result()
-            if result and result.get("status") == "completed":
+            result, problem = run_dir.checked_result()
+            if problem:
+                log.warning("%s does not count as a record (%s); running this config again", run_dir.result_path,
+                            problem)
+            elif result is not None and result["status"] == "completed":
                 return _said(Outcome("skipped", run_dir.path, "completed before"))
-            if result and result.get("status") == "failed" and not cfg.retry_failed:
-                reason = (result.get("error") or {}).get("message", "")
-                return _said(Outcome("skipped", run_dir.path,
+            elif result is not None and not cfg.retry_failed:
+                reason = result["error"]["message"]
+                return _said(Outcome("failed", run_dir.path,
                                      f"failed before ({reason}); pass retry_failed=true to run it again"))
             return _said(_execute(cfg, run_dir, torch.device(device) if device else resolve_device(cfg.device)))
     except RunBusy:
@@ -95,9 +107,11 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
-              "config": config, "environment": environment(device)}
+              "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
     try:
         data = load_splits(cfg.dataset, device)
+        record["data"].update(train_images=len(data.train), test_images=len(data.test),
+                              val_images=len(data.val) if data.val is not None else 0)
         log.info("run %s: %s, %s, %s, seed %d on %s", run_dir.path.name, cfg.dataset.name, cfg.model.name,
                  cfg.regularizer.name, cfg.seed, device)
         torch.manual_seed(cfg.seed)
@@ -108,9 +122,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         trained = torch.compile(model) if cfg.train.compile else model
         fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
                      progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
-                     save_state=run_dir.save_state)
-        if fitted.resumed_from:
-            log.info("resumed after epoch %d of %d", fitted.resumed_from, cfg.train.epochs)
+                     save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else ())
         metrics = measure(model, regularizer, data, cfg, fitted, initial)
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
         record.update(status="completed", metrics=metrics, history=fitted.history, error=None)
@@ -119,13 +131,15 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error),
                                               "epoch": getattr(error, "epoch", None)})
         outcome = Outcome("failed", run_dir.path, str(error))
-    except SparsebenchError:  # the user's input or environment: no record, the message says what to fix
+    except SparsebenchError:  # the user's input or the machine: no record, the message says what to fix
         raise
+    except OSError as error:  # a full disk or a lost folder is the machine's fault, not the run's
+        fault = environment_fault(error, Path(error.filename or run_dir.path))
+        if fault is not None:
+            raise fault from None
+        record, outcome = _failure(run_dir, record, error)
     except Exception as error:  # a failure of this run (out of memory, a bug): record it, keep the sweep going
-        (run_dir.path / "error.log").write_text(traceback.format_exc())
-        message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        record.update(status="failed", error={"type": type(error).__name__, "message": message, "epoch": None})
-        outcome = Outcome("failed", run_dir.path, f"{message} (traceback in error.log)")
+        record, outcome = _failure(run_dir, record, error)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -136,6 +150,13 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     if record["status"] == "completed":
         run_dir.drop_state()
     return outcome
+
+
+def _failure(run_dir: RunDir, record: dict, error: Exception) -> tuple[dict, Outcome]:
+    atomic_write_text(run_dir.path / "error.log", traceback.format_exc())
+    message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    record.update(status="failed", error={"type": type(error).__name__, "message": message, "epoch": None})
+    return record, Outcome("failed", run_dir.path, f"{message} (traceback in error.log)")
 
 
 def _weight_measurements(model: Network, cfg: RunConfig, reference_stds: dict | None) -> dict:
@@ -158,6 +179,7 @@ def measure(model: Network, regularizer: Regularizer, data: DataSplits, cfg: Run
     if data.val is not None:
         metrics["val"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
     metrics["selection"] = _selection(fitted, cfg.train.select)
+    metrics["convergence"] = convergence(fitted.history, cfg.train.convergence)
     steady = [e["seconds"] for e in fitted.history if e["batch_size"] == cfg.train.batch_size] or \
         [e["seconds"] for e in fitted.history]
     metrics["speed"] = {"seconds_per_epoch": statistics.mean(steady),
@@ -180,6 +202,9 @@ def measure(model: Network, regularizer: Regularizer, data: DataSplits, cfg: Run
         with _timed(parts, "prune"):
             metrics["prune"] = prune_curve(model, regularizer, data, cfg.prune, cfg.train, seed=cfg.seed,
                                            eval_batch_size=batch)
+    if "best_test" in fitted.kept:
+        with _timed(parts, "best_test"):
+            metrics["best_test"] = at_best_test(model, data, cfg, fitted)
     metrics["speed"]["measure_seconds"] = time.perf_counter() - started
     metrics["speed"]["measure_seconds_by_part"] = parts
     return metrics
@@ -194,7 +219,7 @@ def _timed(seconds: dict, part: str):
 
 def _selection(fitted: FitResult, rule: str) -> dict:
     """The chosen epoch, and the test accuracy each selection rule would have reported (so the
-    k-winners paper's best-test figure can be shown beside an honest validation-selected one)."""
+    k-winners paper's best-test figure can be shown beside the honest ones)."""
     history = fitted.history
     at = {"last": history[-1].get("test_accuracy")}
     for name, key in (("best_val", "val_accuracy"), ("best_test", "test_accuracy")):
@@ -202,6 +227,22 @@ def _selection(fitted: FitResult, rule: str) -> dict:
         if scored:
             at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
     return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
+
+
+def at_best_test(model: Network, data: DataSplits, cfg: RunConfig, fitted: FitResult) -> dict:
+    """Test accuracy and noise scores of the weights of the epoch with the best test accuracy, the
+    k-winners paper's rule (eval.best_test): for reproduction tables only. The model keeps its own
+    weights afterwards."""
+    epoch, state = fitted.kept["best_test"]
+    selected = copy.deepcopy(model.state_dict())
+    model.load_state_dict(state)
+    try:
+        out = {"epoch": epoch, "test": evaluate(model, data.test.inputs, data.test.labels, cfg.eval.batch_size).as_dict()}
+        if cfg.eval.noise:
+            out["noise"] = noise_robustness(model, data, cfg.eval)
+    finally:
+        model.load_state_dict(selected)
+    return out
 
 
 __all__ = ["Outcome", "measure", "resolve_device", "run", "run_dir_for"]

@@ -59,8 +59,22 @@ def test_best_val_selection_restores_the_chosen_epoch(make_config):
     assert abs(accuracy - best["val_accuracy"]) < 1e-6
 
 
+def test_best_test_weights_are_kept_beside_the_selected_ones(make_config):
+    cfg = make_config("train.epochs=3", "train.lr=0.2")
+    model, result = _fit(cfg, keep=("best_test",))
+    assert result.selected_epoch == 3  # select=last: the model holds the last epoch
+    epoch, state = result.kept["best_test"]
+    assert epoch == max(result.history, key=lambda e: e["test_accuracy"])["epoch"]
+    data = load_splits(cfg.dataset, torch.device("cpu"))
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        accuracy = 100.0 * (model(data.test.inputs).argmax(1) == data.test.labels).float().mean().item()
+    assert abs(accuracy - result.history[epoch - 1]["test_accuracy"]) < 1e-6
+
+
 def test_resuming_from_a_saved_epoch_matches_an_uninterrupted_run(make_config):
-    cfg = make_config("regularizer=dropout", "train.epochs=3", "train.select=best_test")
+    cfg = make_config("regularizer=dropout", "train.epochs=3", "train.select=best_val", "dataset.val_size=500")
     saved = []
 
     def save_state(state: dict) -> None:  # a copy through bytes, as the runner writes it to disk
@@ -68,10 +82,11 @@ def test_resuming_from_a_saved_epoch_matches_an_uninterrupted_run(make_config):
         torch.save(state, buffer)
         saved.append(buffer.getvalue())
 
-    full_model, full = _fit(cfg, save_state=save_state)
+    full_model, full = _fit(cfg, save_state=save_state, keep=("best_test",))
     after_epoch_one = torch.load(io.BytesIO(saved[0]), weights_only=False)
-    resumed_model, resumed = _fit(cfg, resume=after_epoch_one)
+    resumed_model, resumed = _fit(cfg, resume=after_epoch_one, keep=("best_test",))
     assert resumed.resumed_from == 1
+    assert resumed.selected_epoch == full.selected_epoch and resumed.kept["best_test"][0] == full.kept["best_test"][0]
     assert [e["test_accuracy"] for e in resumed.history] == [e["test_accuracy"] for e in full.history]
     assert all(torch.equal(x, y) for x, y in zip(full_model.state_dict().values(), resumed_model.state_dict().values()))
 
@@ -84,5 +99,14 @@ def test_divergence_is_recorded_as_failed_with_epoch_and_reason(make_config):
     assert record["status"] == "failed" and record["error"]["epoch"] == 1
     assert "nan" in record["error"]["message"] or "inf" in record["error"]["message"]
     assert not (outcome.path / "checkpoint.pt").exists()
-    # A failed run is not retried unless asked.
-    assert run(cfg).status == "skipped"
+    # A failed run is not retried unless asked, and it still counts as failed.
+    again = run(cfg)
+    assert again.status == "failed" and "retry_failed=true" in again.message
+
+
+def test_one_log_line_per_epoch_without_a_progress_bar(make_config, caplog):
+    caplog.set_level("INFO", logger="sparsebench")
+    _fit(make_config("train.epochs=2"), progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "left" in lines[0] and "test" in lines[0]

@@ -1,7 +1,8 @@
 """Data sets: files on disk -> one tensor per split on the device -> mini-batches.
 
-``load_splits`` is the entry point. The files are found, downloaded and checked by ``files``; the
-on-device batching, normalisation and augmentation live in ``batches``.
+``load_splits`` is the entry point. The files are found, downloaded and checked by ``files``; what
+data a run ran on (a content digest, part of the run's identity) and whether the files are the data set
+named, by ``identity``; the on-device batching, normalisation and augmentation live in ``batches``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DataSplits:
     std: torch.Tensor
     num_classes: int
     cfg: DatasetConfig
+    digest: str = ""  # content digest of the files' arrays (data.identity)
 
     def to_inputs(self, images01: torch.Tensor) -> torch.Tensor:
         """[0, 1] images (e.g. after adding noise) -> model inputs."""
@@ -60,14 +62,40 @@ def _image_set(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, 
     return ImageSet(images, normalize(to_unit_range(images), mean, std), labels[index].to(device))
 
 
+def read_data(cfg: DatasetConfig):
+    """(the four arrays of ``files.load_arrays``, their content digest), after checking that they are
+    the data set ``cfg`` names (``identity.check_content``)."""
+    from sparsebench.data import identity
+    from sparsebench.data.files import data_files, data_folder, load_arrays
+
+    arrays = load_arrays(cfg)
+    digest = identity.array_digest(arrays)
+    identity.check_content(cfg, digest, arrays, data_folder(cfg))
+    identity.remember(identity.fingerprint(data_files(cfg)), digest)
+    return arrays, digest
+
+
+def dataset_digest(cfg: DatasetConfig) -> str:
+    """The content digest of the data ``cfg`` points at: from the cache when its files are unchanged,
+    else by reading (and, if need be, downloading) and checking them. Raises DataError."""
+    from sparsebench.data import identity
+    from sparsebench.data.files import data_files
+
+    files = data_files(cfg)
+    found = identity.cached(identity.fingerprint(files)) if files else None
+    return found or read_data(cfg)[1]
+
+
 def load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
     """Read the data set, hold out ``val_size`` training images (seeded by ``split_seed``), apply the
     subsets, and put every split on ``device``."""
-    from sparsebench.data.files import load_arrays
-
-    train_images, train_labels, test_images, test_labels = load_arrays(cfg)
+    (train_images, train_labels, test_images, test_labels), digest = read_data(cfg)
     check(cfg.val_size < len(train_labels), "dataset.val_size", cfg.val_size,
           f"must be smaller than the {len(train_labels)} training images of {cfg.name}")
+    for key, size, available in (("train_subset", cfg.train_subset, len(train_labels) - cfg.val_size),
+                                 ("test_subset", cfg.test_subset, len(test_labels))):
+        check(size is None or size <= available, f"dataset.{key}", size,
+              f"{cfg.name} has only {available} images there", f"use at most {available}, or null for all")
     generator = torch.Generator().manual_seed(cfg.split_seed)
     order = torch.randperm(len(train_labels), generator=generator)
     val_index = order[:cfg.val_size].sort().values
@@ -81,8 +109,8 @@ def load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
         train=_image_set(train_images, train_labels, train_index, mean, std, device),
         val=_image_set(train_images, train_labels, val_index, mean, std, device) if cfg.val_size else None,
         test=_image_set(test_images, test_labels, test_index, mean, std, device),
-        mean=mean, std=std, num_classes=cfg.num_classes, cfg=cfg,
+        mean=mean, std=std, num_classes=cfg.num_classes, cfg=cfg, digest=digest,
     )
 
 
-__all__ = ["Batches", "DataSplits", "ImageSet", "load_splits"]
+__all__ = ["Batches", "DataSplits", "ImageSet", "dataset_digest", "load_splits", "read_data"]

@@ -56,6 +56,17 @@ def data_folder(cfg: DatasetConfig) -> pathlib.Path:
     return (base / cfg.folder).absolute()
 
 
+def data_files(cfg: DatasetConfig) -> list[pathlib.Path] | None:
+    """The files ``load_arrays`` reads for ``cfg``, or None while any of them is missing."""
+    folder = data_folder(cfg)
+    if cfg.format == "idx":
+        paths = [_find_idx(folder, _distributed_name(cfg, stem), stem) for stem in IDX_FILES.values()]
+    else:
+        batches = folder / cifar.BATCH_FOLDER
+        paths = None if cifar.missing_files(batches) else [batches / name for name in cifar.ALL_FILES]
+    return None if paths is None or None in paths else paths
+
+
 def load_arrays(cfg: DatasetConfig) -> Arrays:
     """(train_images uint8 N×C×H×W, train_labels int64 N, test_images, test_labels), CPU tensors, after locating
     the files under data_folder(cfg), downloading missing ones when cfg.download, and checking them."""

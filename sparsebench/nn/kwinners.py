@@ -220,18 +220,18 @@ class KWinnersBase(nn.Module):
         self.register_buffer("boost_strength", torch.tensor(float(boost_strength), dtype=torch.float))
         self.register_buffer("learning_iterations", torch.tensor(0, dtype=torch.long))
 
-    def _winner_counts(self, n: int) -> tuple[int, int]:
-        """``k = round(percent_on * n)`` and ``k_inference = round(k * k_inference_factor)``
-        (at most ``n``) for ``n`` competing units."""
+    def _winner_counts(self, n: int, k_inference: int) -> tuple[int, int]:
+        """``k = round(percent_on * n)`` for ``n`` competing units, checked, with ``k_inference``
+        (capped at ``n``), which each class computes as nupic.torch does."""
         k = int(round(self.percent_on * n))
         if k < 1:
             raise ValueError(f"percent_on={self.percent_on!r} is not allowed for {n} competing units: "
                              f"round(percent_on * {n}) = 0 winners; raise percent_on to at least "
                              f"{0.5 / n:.3g}")
-        k_inference = min(n, int(round(k * self.k_inference_factor)))
+        k_inference = min(n, k_inference)
         if k_inference < 1:
             raise ValueError(f"k_inference_factor={self.k_inference_factor!r} is not allowed with "
-                             f"k={k}: round(k * k_inference_factor) = 0 winners at evaluation")
+                             f"k={k}: it leaves 0 winners at evaluation")
         return k, k_inference
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -286,8 +286,9 @@ class KWinners(KWinnersBase):
     gradient flows through the winners only. In training exactly ``k`` units win (with the default
     ``break_ties=True``) and the duty cycles are updated (:func:`update_duty_cycle_`): ``d`` is a
     running mean over about ``duty_cycle_period`` examples of ``output > 0``. At evaluation
-    ``k_inference = round(k * k_inference_factor)`` units win, boosting still applies and nothing is
-    updated. :meth:`update_boost_strength` multiplies ``beta`` by ``boost_strength_factor``; call it
+    ``k_inference`` units win, boosting still applies and nothing is
+    updated (``k_inference = int(k * k_inference_factor)``, truncated, as nupic.torch's KWinners
+    computes it). :meth:`update_boost_strength` multiplies ``beta`` by ``boost_strength_factor``; call it
     after each epoch. The paper used ``boost_strength=1.5``, ``boost_strength_factor=0.85``,
     ``k_inference_factor=1.5``, ``duty_cycle_period=1000``.
 
@@ -321,7 +322,9 @@ class KWinners(KWinnersBase):
                          inplace=inplace)
         _check_count("n", n)
         self.n = int(n)
-        self.k, self.k_inference = self._winner_counts(self.n)
+        # nupic.torch's KWinners truncates: int(k * k_inference_factor) (k = 5, factor 1.5: 7).
+        self.k, self.k_inference = self._winner_counts(
+            self.n, int(int(round(self.n * self.percent_on)) * self.k_inference_factor))
         self.register_buffer("duty_cycle", torch.zeros(self.n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -345,7 +348,9 @@ class KWinners2d(KWinnersBase):
     each input's shape; or locally (``local=True``): the ``k = round(percent_on * C)`` largest boosted
     channels win at each of the ``H*W`` positions. Duty cycles are per channel, ``(1, C, 1, 1)``: the
     fraction of an example's positions at which the channel is active, averaged over examples.
-    At evaluation ``k_inference = round(k * k_inference_factor)``.
+    At evaluation ``k_inference = round(n * percent_on * k_inference_factor)`` (``n`` the competing
+    units: ``C*H*W``, or ``C`` with ``local``), rounded from the unit count as nupic.torch's
+    KWinners2d does.
 
     Buffers: ``duty_cycle`` ``(1, C, 1, 1)``, ``boost_strength``, ``learning_iterations``.
 
@@ -369,7 +374,7 @@ class KWinners2d(KWinnersBase):
         self.channels = int(channels)
         self.local = bool(local)
         if self.local:
-            self.k, self.k_inference = self._winner_counts(self.channels)
+            self.k, self.k_inference = self._winner_counts(self.channels, self._k_inference_2d(self.channels))
         self.register_buffer("duty_cycle", torch.zeros((1, self.channels, 1, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -380,13 +385,17 @@ class KWinners2d(KWinnersBase):
         if n != self.n:
             self.n = n
             if not self.local:
-                self.k, self.k_inference = self._winner_counts(n)
+                self.k, self.k_inference = self._winner_counts(n, self._k_inference_2d(n))
         k = self.k if self.training else self.k_inference
         out = kwinners2d(x, self.duty_cycle, k, self.boost_strength, self.local, self.break_ties,
                          self.relu, self.inplace)
         if self.training:
             self.update_duty_cycle(out)
         return out
+
+    def _k_inference_2d(self, n: int) -> int:
+        # nupic.torch's KWinners2d rounds from the unit count: round(n * percent_on * k_inference_factor).
+        return int(round(n * self.percent_on_inference))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, local={self.local}, {super().extra_repr()}"

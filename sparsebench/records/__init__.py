@@ -21,6 +21,7 @@ import torch
 
 from sparsebench.atomic import atomic_write, atomic_write_json, atomic_write_text
 from sparsebench.config import config_hash
+from sparsebench.records import schema
 from sparsebench.records.environment import environment
 
 RESULT = "result.json"
@@ -55,18 +56,30 @@ class RunBusy(Exception):
 @dataclass
 class RunDir:
     path: Path
+    data_digest: str = ""  # the content digest of the data the run's id was made with
 
     @property
     def result_path(self) -> Path:
         return self.path / RESULT
 
-    def result(self) -> dict | None:
-        return read_json(self.result_path)
+    def checked_result(self) -> tuple[dict | None, str | None]:
+        """(the record, None) for a valid record; (None, why it does not count) for a file that is not
+        one (unreadable, not JSON, not valid against ``records.schema``, of another run); (None, None)
+        when there is no record."""
+        if not self.result_path.exists():
+            return None, None
+        try:
+            record = json.loads(self.result_path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as error:
+            return None, f"unreadable: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        problem = schema.problem(record, self.path.name)
+        return (None, problem) if problem else (record, None)
 
     def status(self) -> str | None:
-        """completed, failed, or None (never finished here)."""
-        result = self.result()
-        return result.get("status") if result else None
+        """completed or failed for a valid record; None otherwise (never finished, or a record that
+        does not count)."""
+        record, _ = self.checked_result()
+        return record["status"] if record else None
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -19,7 +19,8 @@ from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applie
 class KWinnersConfig(RegularizerConfig):
     name: str = "kwinners"
     # Share of units that win, per hidden layer in the order data flows (one entry: every layer).
-    # k = round(percent_on * n), n = C*H*W after a conv block (or C with local: true).
+    # k = round(percent_on * n), n = C*H*W after a conv block (or C with local: true). 1.0: that layer
+    # keeps a plain ReLU (the k-winners paper's convention for its dense layers, "k = n").
     percent_on: list[float] = field(default_factory=lambda: [0.1])
     k_inference_factor: float = 1.5  # k is multiplied by this at evaluation
     boost_strength: float = 1.5  # beta: winners are ranked on x * exp(-beta * duty_cycle)
@@ -33,10 +34,10 @@ class KWinnersConfig(RegularizerConfig):
     conv_weight_density: float = 1.0
 
     def __post_init__(self) -> None:
-        check(len(self.percent_on) > 0 and all(0 < p < 1 for p in self.percent_on), "percent_on",
-              list(self.percent_on), "every entry must lie in (0, 1)")
+        check(len(self.percent_on) > 0 and all(0 < p <= 1 for p in self.percent_on), "percent_on",
+              list(self.percent_on), "every entry must lie in (0, 1] (1: a plain ReLU layer)")
         check(self.k_inference_factor > 0, "k_inference_factor", self.k_inference_factor, "must be > 0")
-        check(all(p * self.k_inference_factor < 1 for p in self.percent_on), "k_inference_factor",
+        check(all(p * self.k_inference_factor < 1 for p in self.percent_on if p < 1), "k_inference_factor",
               self.k_inference_factor, f"percent_on x k_inference_factor must stay below 1 (percent_on "
               f"{list(self.percent_on)})", "lower it or percent_on")
         check(self.boost_strength >= 0, "boost_strength", self.boost_strength, "must be >= 0")
@@ -73,7 +74,7 @@ class KWinners(Regularizer):
         return wrapper(layer, sparsity=1.0 - density, generator=generator)
 
     def activation(self, shape, index):
-        if not applies_to(self.cfg.apply_to, shape):
+        if not applies_to(self.cfg.apply_to, shape) or self._percent_on(index) >= 1:
             return nn.ReLU()
         args = dict(percent_on=self._percent_on(index), k_inference_factor=self.cfg.k_inference_factor,
                     boost_strength=self.cfg.boost_strength, boost_strength_factor=self.cfg.boost_strength_factor,

@@ -29,6 +29,38 @@ def test_k_is_rounded_from_percent_on_and_k_inference_from_k():
     assert (layer.k, layer.k_inference) == (8, 12)
 
 
+# The evaluation k of nupic.torch (modules/k_winners.py), written out by hand:
+#   KWinners:   k = int(round(n * percent_on)); k_inference = int(k * k_inference_factor)
+#   KWinners2d: k_inference = int(round(n * (percent_on * k_inference_factor))), n = C*H*W (or C if local)
+@pytest.mark.parametrize("n, percent_on, factor, k, k_inference", [
+    (50, 0.1, 1.5, 5, 7),      # 7.5 truncated; rounding half to even would give 8
+    (1000, 0.1, 1.5, 100, 150),
+    (150, 1 / 3, 1.5, 50, 75),
+    (30, 0.1, 1.5, 3, 4),      # 4.5 truncated
+    (70, 0.1, 1.7, 7, 11),     # 11.9 truncated
+])
+def test_evaluation_k_of_kwinners_matches_nupic(n, percent_on, factor, k, k_inference):
+    layer = KWinners(n, percent_on, k_inference_factor=factor).eval()
+    assert (layer.k, layer.k_inference) == (k, k_inference)
+    x = _distinct((3, n))
+    assert ((layer(x) != 0).sum(1) == k_inference).all()
+
+
+@pytest.mark.parametrize("channels, size, percent_on, factor, local, k_inference", [
+    (2, 5, 0.1, 1.5, False, 8),     # n = 50: round(7.5) = 8 (k = 5 would truncate to 7)
+    (4, 3, 0.2, 1.5, False, 11),    # n = 36: round(10.8) = 11 (k = 7 would give round(10.5) = 10)
+    (32, 12, 0.0868056, 1.5, False, 600),  # the k-winners paper's first conv layer: 400 -> 600 of 4608
+    (10, 2, 0.3, 1.5, True, 4),     # local, n = 10 channels: round(4.5) = 4
+])
+def test_evaluation_k_of_kwinners2d_matches_nupic(channels, size, percent_on, factor, local, k_inference):
+    layer = KWinners2d(channels, percent_on=percent_on, k_inference_factor=factor, local=local).eval()
+    x = _distinct((2, channels, size, size))
+    out = layer(x)
+    assert layer.k_inference == k_inference
+    per_row = (out != 0).sum(1).flatten() if local else (out != 0).flatten(1).sum(1)
+    assert (per_row == k_inference).all()
+
+
 @pytest.mark.parametrize("boost_strength", [0.0, 1.5])
 def test_exactly_k_winners_per_example_with_ties(boost_strength):
     layer = KWinners(200, 0.1, boost_strength=boost_strength)
@@ -187,12 +219,12 @@ def test_2d_global_and_local():
 
 def test_2d_gradient_and_evaluation_k():
     x = _distinct((2, 4, 3, 3)).requires_grad_()
-    layer = KWinners2d(4, percent_on=0.2)  # k = round(7.2) = 7, k_inference = round(10.5) = 10
+    layer = KWinners2d(4, percent_on=0.2)  # n = 36: k = round(7.2) = 7, k_inference = round(10.8) = 11
     out = layer(x)
     out.backward(torch.ones_like(out))
     assert torch.equal(x.grad != 0, out.detach() != 0)
     layer.eval()
-    assert ((layer(x.detach()) != 0).flatten(1).sum(1) == 10).all()
+    assert ((layer(x.detach()) != 0).flatten(1).sum(1) == 11).all()
     x = _distinct((2, 8, 3, 3)).requires_grad_()
     out = KWinners2d(8, percent_on=0.25, local=True)(x)
     upstream = _distinct((2, 8, 3, 3), seed=5)
