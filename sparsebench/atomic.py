@@ -47,6 +47,21 @@ def environment_fault(error: OSError, path: Path, needed: int | None = None) -> 
     return None
 
 
+def writable_folder(folder: str | Path, key: str) -> Path:
+    """``folder``, created if need be, after checking that files can be written in it; raises a
+    one-line EnvironmentFault naming ``key`` (the setting that chose it) before any work otherwise."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise EnvironmentFault(f"{key}={folder} cannot be written: {error.strerror or error}; choose a folder you "
+                               f"can write to") from None
+    return folder
+
+
 def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
     """Write ``data`` to ``path`` atomically. Raises EnvironmentFault (DiskFull for a full disk)
     when the machine refuses the write; nothing is left under ``path`` or beside it then."""

@@ -106,6 +106,9 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     handler = logging.FileHandler(run_dir.path / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
+    # A worker process (claims, launchers) may start with logging at WARNING: run.log wants every line.
+    level = log.level
+    log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
     record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
               "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
     try:
@@ -142,6 +145,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         record, outcome = _failure(run_dir, record, error)
     finally:
         log.removeHandler(handler)
+        log.setLevel(level)
         handler.close()
     finished = datetime.datetime.now(datetime.timezone.utc)
     record["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),

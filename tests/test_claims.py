@@ -35,6 +35,19 @@ def test_a_bad_catalogue_entry_names_the_file_and_field():
                      experiments)
     with pytest.raises(ConfigError, match=r"claims/X1.figure"):
         _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [good], [], figure="pie_chart"), experiments)
+    # A greater / less check must say the smallest effect that matters, and why.
+    banded = Check(label="x", metric="test/accuracy", a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"},
+                   smallest_effect=0.1, smallest_effect_reason="10 test images")
+    _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], []), experiments)
+    with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].smallest_effect"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [good], []), experiments)
+    # No check may decide on an epoch chosen on the test set.
+    selected_on_test = Check(label="x", metric="best_test/test/accuracy", a={"regularizer.name": "dropout"},
+                             b={"regularizer.name": "none"}, smallest_effect=0.1, smallest_effect_reason="r")
+    with pytest.raises(ConfigError, match="chosen on the test set"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [selected_on_test], []), experiments)
+    with pytest.raises(ConfigError, match=r"claims/X1.experiments='quick'"):
+        _check_claim(Claim("X1", "s", "src", {"quick": ["mlp_regularizers"]}, [banded], []), experiments)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -42,19 +55,24 @@ def test_every_claim_plans_under_every_profile(profile):
     catalogue = load_catalogue()
     selected, left_out = choose(catalogue, "", profile)
     the_plan = plan(selected, profile, [])
-    assert set(the_plan.jobs) == {e for c in selected for e in c.experiments}
+    assert set(the_plan.jobs) == {e for c in selected for e in c.experiments_for(profile)}
     seeds = {job.config.seed for job in the_plan.all_jobs()}
-    assert seeds == ({0, 1} if profile == "smoke" else {0, 1, 2} if profile == "quick" else set(range(10)))
+    assert seeds == ({0, 1} if profile == "smoke" else set(range(5)) if profile == "standard" else set(range(10)))
     if profile != "paper":
         assert {"D4-CIFAR", "S4-CIFAR"} <= {c.id for c in left_out}
-    # Budgets shrink epochs and data, never a protocol's own details: the sparse nets' batch-4 first epoch.
-    sparse = [job for job in the_plan.all_jobs() if job.experiment == "kwinners_sparse_cnn2"]
-    assert sparse and all(job.config.train.first_epoch_batch_size == 4 for job in sparse)
+    # The paper profile runs the papers' networks as the papers did: the sparse nets' batch-4 first epoch,
+    # all 60,000 training images.
+    if profile == "paper":
+        sparse = [job for job in the_plan.all_jobs() if job.experiment == "kwinners_sparse_cnn2"]
+        assert sparse and all(job.config.train.first_epoch_batch_size == 4 for job in sparse)
+        assert all(job.config.dataset.val_size == 0 and job.config.dataset.train_subset is None for job in sparse)
+    if profile == "standard":
+        assert all(job.config.dataset.name == "mnist" for job in the_plan.all_jobs())
 
 
 def test_command_line_parsing_and_bad_input():
-    own, overrides = parse(["profile=quick", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
-    assert own == {"profile": "quick", "claims": "D1,K1", "jobs": "2", "out": ""} and overrides == ["dataset.root=/data"]
+    own, overrides = parse(["profile=standard", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
+    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "out": ""} and overrides == ["dataset.root=/data"]
     with pytest.raises(SparsebenchError, match="profile='fast'"):
         parse(["profile=fast"])
     with pytest.raises(SparsebenchError, match="jobs='0'"):
@@ -72,7 +90,7 @@ def test_smoke_claims_end_to_end(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={results}",
                            "dataset.train_subset=400", "dataset.test_subset=200", "eval.pixel_levels=[0.0,0.2]",
                            "eval.gaussian_levels=[0.0,0.3]", "eval.salt_pepper_levels=[0.0,0.2]",
-                           "prune.fractions=[0.5,0.9]"],
+                           "prune.fractions=[0.5,0.9,0.99]"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = results / "claims-smoke"
@@ -87,6 +105,7 @@ def test_smoke_claims_end_to_end(tmp_path):
         for figure in claim["figures"]:
             assert (out / figure).stat().st_size > 1000
     assert verdicts["S2"]["verdict"] == "supported"  # q = 2 trains exactly like dropout, seed by seed
+    assert all(c["test"] == "identical" and c["largest_difference"] == 0.0 for c in verdicts["S2"]["checks"])
     assert verdicts["D4-CIFAR"]["verdict"] == "not run"
     text = (out / "CLAIMS.md").read_text()
     assert "| D1 |" in text and "## K2:" in text and "![D1](figures/D1_near_zero_curves.png)" in text
@@ -95,7 +114,7 @@ def test_smoke_claims_end_to_end(tmp_path):
     again = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={results}",
                             "claims=D1", "dataset.train_subset=400", "dataset.test_subset=200",
                             "eval.pixel_levels=[0.0,0.2]", "eval.gaussian_levels=[0.0,0.3]",
-                            "eval.salt_pepper_levels=[0.0,0.2]", "prune.fractions=[0.5,0.9]"],
+                            "eval.salt_pepper_levels=[0.0,0.2]", "prune.fractions=[0.5,0.9,0.99]"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "8 completed before, 0 to run" in again.stderr
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -137,3 +138,16 @@ def test_run_record_holds_prune_noise_and_dropout_on(make_config):
     parts = metrics["speed"]["measure_seconds_by_part"]
     assert set(parts) == {"evaluation", "dropout_on", "noise", "prune"} and all(v > 0 for v in parts.values())
     assert sum(parts.values()) <= metrics["speed"]["measure_seconds"]
+
+
+def test_margin_crossing_interpolates_between_the_grid_points():
+    from sparsebench.prune import margin_crossing
+
+    # Unpruned 98.0, margin 1: the line is 97.0. Accuracies 97.8 at 0.5 and 96.2 at 0.7:
+    # 0.5 + (97.8 - 97.0) / (97.8 - 96.2) * 0.2 = 0.6.
+    assert margin_crossing([0.5, 0.7, 0.9], [97.8, 96.2, 50.0], 98.0, 1.0) == pytest.approx(0.6)
+    # Below the line at the first fraction: from (0, 98.0) to (0.5, 96.0): 0.5 * 1 / 2 = 0.25.
+    assert margin_crossing([0.5, 0.9], [96.0, 40.0], 98.0, 1.0) == pytest.approx(0.25)
+    # Never below the line within the grid: censored, not imputed.
+    assert margin_crossing([0.5, 0.9], [97.9, 97.5], 98.0, 1.0) is None
+    assert margin_crossing([0.5, 0.9], [97.9, None], 98.0, 1.0) is None

@@ -1,8 +1,11 @@
 """The claims catalogue: one YAML file per claim in ``conf/claims/``, read into typed dataclasses.
 
 A claim names its statement and source, the experiments (``conf/experiment/``) whose runs it rests
-on, the checks that decide it (each a call of the one generic ``report.stats.compare``), the metrics
-of its table and the figure behind it. A claim is data: adding one is adding a YAML file.
+on (one list, or one per profile), the checks that decide it (each a call of the one generic
+``report.stats.compare``, each with the smallest effect that matters and why), the metrics of its
+table and the figure behind it. A paper protocol (``kind: protocol``) has no checks but the paper's
+published table (``table``), which the report puts beside ours. A claim is data: adding one is adding
+a YAML file.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.errors import ConfigError, SparsebenchError, check
 from sparsebench.report import plots
-from sparsebench.report.stats import NEEDS_MARGIN, TESTS
+from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "standard", "paper")
+# Metrics of an epoch chosen on the test set: paper tables may show them, no check may decide on them.
+TEST_SELECTED = ("best_test/", "selection/test_accuracy_by_rule/best_test")
 KINDS = ("claim", "protocol")
 SOURCE_ORDER = "DKSGP"  # the order of CLAIMS.md: the dropout essay, k-winners, Sparseout, glossary, protocols
 
@@ -38,6 +43,41 @@ class Check:
     paired: bool = False  # pair the runs of A and B by seed
     metric_b: Optional[str] = None  # another metric on B's side
     against: Optional[float] = None  # compare A's mean with this constant
+    # greater / less: the smallest effect that matters, in the metric's units (a fraction of B's mean
+    # with ``relative``), and in one line why; an interval wholly inside ±smallest_effect refutes.
+    smallest_effect: Optional[float] = None
+    smallest_effect_reason: str = ""
+
+
+@dataclass
+class Column:
+    """One column of a paper's table: what the paper reported and which metric of ours matches it."""
+
+    name: str  # as the paper heads it, with its unit
+    metric: str  # our metric measured as the paper measured it (e.g. at its best-test epoch)
+    honest: Optional[str] = None  # the same metric at an epoch not chosen on the test set, shown beside
+    error: bool = False  # the paper reports 100 - the metric (an error rate from an accuracy)
+
+
+@dataclass
+class Row:
+    label: str  # the paper's name of the network
+    runs: dict[str, Any]  # which of our runs it is (selected as checks select them)
+    published: list[Any]  # per column: [mean, spread] (spread null: none given)
+    note: str = ""
+
+
+@dataclass
+class Table:
+    """A paper's published table, as data."""
+
+    title: str
+    source: str  # where the numbers are: table and page, or file
+    spread: str  # what the paper's ± is ("standard deviation over 10 seeds"); ours is the same kind
+    columns: list[Column]
+    rows: list[Row]
+    confirmed: bool = True  # false: the numbers could not be checked against the paper's text
+    note: str = ""
 
 
 @dataclass
@@ -45,13 +85,26 @@ class Claim:
     id: str
     statement: str
     source: str
-    experiments: list[str]
+    # The experiments whose runs it rests on: a list for every profile, or a mapping from profile to
+    # list with an optional ``default`` (e.g. small networks by default, the paper's under ``paper``).
+    experiments: Any
     checks: list[Check]
     metrics: list[str]
     figure: Optional[str] = None  # a figure of sparsebench.report.plots, by name (plot_<figure>)
     profiles: list[str] = field(default_factory=lambda: list(PROFILES))
     kind: str = "claim"  # claim (with a verdict) | protocol (a paper's table, no verdict)
     note: str = ""
+    table: Optional[Table] = None  # protocols: the paper's published table
+
+    def experiments_for(self, profile: str) -> list[str]:
+        """The experiments this claim rests on under ``profile``."""
+        if isinstance(self.experiments, dict):
+            return list(self.experiments.get(profile, self.experiments.get("default", [])))
+        return list(self.experiments)
+
+    def all_experiments(self) -> list[str]:
+        values = self.experiments.values() if isinstance(self.experiments, dict) else [self.experiments]
+        return list(dict.fromkeys(e for group in values for e in group))
 
 
 def _experiments() -> set[str]:
@@ -66,7 +119,11 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
     check(claim.kind in KINDS, f"{key}.kind", claim.kind, f"choose one of {', '.join(KINDS)}")
     check(set(claim.profiles) <= set(PROFILES), f"{key}.profiles", list(claim.profiles),
           f"entries must be among {', '.join(PROFILES)}")
-    for experiment in claim.experiments:
+    if isinstance(claim.experiments, dict):
+        for profile in claim.experiments:
+            check(profile in (*PROFILES, "default"), f"{key}.experiments", profile,
+                  f"keys must be profiles ({', '.join(PROFILES)}) or default")
+    for experiment in claim.all_experiments():
         check(experiment in experiments, f"{key}.experiments", experiment,
               f"no conf/experiment/{experiment}.yaml; choose among {', '.join(sorted(experiments))}")
     check(claim.figure is None or hasattr(plots, f"plot_{claim.figure}"), f"{key}.figure", claim.figure,
@@ -79,6 +136,22 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
               f"the {item.test!r} test needs a margin")
         check(item.b is not None or item.metric_b is not None or item.against is not None, f"{where}.b", None,
               "give b (the runs compared with), metric_b (another metric of the same runs) or against (a constant)")
+        for metric in filter(None, (item.metric, item.metric_b)):
+            check(not metric.startswith(TEST_SELECTED), f"{where}.metric", metric,
+                  "no check may decide on an epoch chosen on the test set", "use the last or a best_val epoch's metric")
+        if item.test in SIGNED:
+            check(item.smallest_effect is not None and item.smallest_effect >= 0 and item.smallest_effect_reason.strip(),
+                  f"{where}.smallest_effect", item.smallest_effect,
+                  f"a {item.test!r} check needs the smallest effect that matters (>= 0) and smallest_effect_reason")
+        if item.test == "identical":
+            check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
+    if claim.table is not None:
+        for number, row in enumerate(claim.table.rows, start=1):
+            shapes_ok = len(row.published) == len(claim.table.columns) and all(
+                isinstance(cell, list) and len(cell) == 2 and isinstance(cell[0], (int, float))
+                and (cell[1] is None or isinstance(cell[1], (int, float))) for cell in row.published)
+            check(shapes_ok, f"{key}.table.rows[{number}].published", row.published,
+                  f"needs one [mean, spread] per column ({len(claim.table.columns)}), numbers (spread may be null)")
 
 
 def claim_order(claim_id: str) -> tuple:

@@ -1,6 +1,6 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
+    sparsebench-claims [profile=smoke|standard|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
 
 ``jobs``: runs at a time, each with its share of the cores; ``auto`` (default): one when a GPU is
 used, else one per core up to 8 (the small models of the claims use cores better side by side).
@@ -13,16 +13,21 @@ to ``out`` (default ``<results_dir>/claims-<profile>``): CLAIMS.md, claims.html,
 from __future__ import annotations
 
 import datetime
+import fcntl
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import pandas as pd
 
 from sparsebench import __version__
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.page import effect_text, write_html, write_json, write_markdown
 from sparsebench.claims.plan import execute, plan
+from sparsebench.atomic import writable_folder
 from sparsebench.errors import SparsebenchError
 from sparsebench.report.aggregate import load_records
 
@@ -92,39 +97,77 @@ def main(argv: list[str] | None = None) -> int:
         own, overrides = parse(argv)
         profile = own["profile"]
         selected, left_out = choose(load_catalogue(), own["claims"], profile)
+        folder = results_dir(overrides)
+        out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
         the_plan = plan(selected, profile, overrides)
+        writable_folder(out, "out")
     except SparsebenchError as error:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
     counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides))
-    folder = results_dir(overrides)
-    out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
-    df, _ = load_records(folder, deduplicate=False) if folder.exists() else (None, [])
-    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs()}
-    if df is not None and not df.empty:
-        df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
-    results = [evaluate(claim, df, out / "figures", the_plan.unavailable) if df is not None else
-               ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
-    results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
+    df, skipped = planned_records(folder, the_plan)
+    planned_runs = the_plan.planned_runs()
+    with report_lock(out):
+        results = [evaluate(claim, df, out / "figures", the_plan.unavailable, profile, planned_runs)
+                   if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
+        results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
+        written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
 
+    width = max(len(r.claim.id) for r in results) if results else 4
+    for result in results:
+        decisive = decisive_check(result)
+        detail = f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
+        verdict = result.verdict + (f" ({decisive.refuted_as})" if decisive is not None and decisive.refuted_as else "")
+        print(f"{result.claim.id:<{width}}  {verdict:<23}  {detail}")
+    runs = len(the_plan.all_jobs())
+    print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
+          f"wall time {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
+    return 1 if counts.get("failed") or counts.get("error") else 0
+
+
+@contextmanager
+def report_lock(out: Path):
+    """Hold the report folder alone: a second claims command writing the same report waits, so that
+    two processes never write one report folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another sparsebench-claims is writing %s; waiting for it", out)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_report(results, out: Path, profile: str, the_plan, counts: dict, folder: Path, started: float,
+                  skipped: list) -> list[Path]:
     minutes = (time.perf_counter() - started) / 60
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     runs = len(the_plan.all_jobs())
     header = (f"Profile `{profile}`, {runs} runs ({counts.get('reused', 0)} reused) in {folder}; "
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = [write_markdown(results, out, header), write_html(results, out, header.replace("`", "")),
-               write_json(results, out, {"profile": profile, "runs": runs, "wall_minutes": minutes,
-                                         "sparsebench": __version__, "date": stamp, "counts": counts})]
-    width = max(len(r.claim.id) for r in results) if results else 4
-    for result in results:
-        decisive = decisive_check(result)
-        detail = f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
-        print(f"{result.claim.id:<{width}}  {result.verdict:<12}  {detail}")
-    print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
-          f"wall time {minutes:.1f} min", file=sys.stderr)
-    return 1 if counts.get("failed") or counts.get("error") else 0
+    unused = [f"{s.path}: {s.reason}" for s in skipped]
+    return [write_markdown(results, out, header, unused), write_html(results, out, header.replace("`", ""), unused),
+            write_json(results, out, {"profile": profile, "runs": runs, "wall_minutes": minutes,
+                                      "sparsebench": __version__, "date": stamp, "counts": counts,
+                                      "records_not_used": unused})]
+
+
+def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
+    """The completed records of the planned runs, and the planned runs' record files that could not be
+    used (damaged, invalid, failed), with why."""
+    if not folder.exists():
+        return None, []
+    df, skipped = load_records(folder, deduplicate=False)
+    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs()}
+    if not df.empty:
+        df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
+    ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned]
+    return df, ours
 
 
 if __name__ == "__main__":

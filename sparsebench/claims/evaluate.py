@@ -1,23 +1,57 @@
-"""A claim's verdict from the records: its checks through ``report.stats.compare``, its table, its figure.
+"""A claim's verdict from the records: its checks through ``report.stats.compare``, its table, its figure;
+a protocol's reproduction table beside the paper's.
 
 A claim is supported when every check is supported, refuted when any check is refuted, and
 inconclusive otherwise. A protocol (a paper's table) has no checks and no verdict.
+
+Two things every check is held to, beside its interval: the runs it rests on are counted against the
+runs the profile plans for each side (a side with fewer says how many are missing: failed, busy in
+another process, or not run), and against convergence (``metrics.convergence``: a verdict that rests
+on runs whose training loss was still moving is marked).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sparsebench.claims.catalogue import Claim
+from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.report import plots
-from sparsebench.report.aggregate import make_labels
-from sparsebench.report.stats import Verdict, compare
+from sparsebench.report.aggregate import make_labels, select
+from sparsebench.report.stats import Verdict, compare, t_interval
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
+CONVERGED = "convergence/converged"
+
+
+@dataclass
+class CheckNotes:
+    """What a check's verdict row must say beside its interval."""
+
+    planned_a: int = 0  # runs the profile plans for each side
+    planned_b: int = 0
+    unconverged: int = 0  # runs used whose training had not converged
+    used: int = 0  # runs used, both sides
+
+    def text(self, verdict: Verdict) -> str:
+        notes = []
+        for side, have, planned in (("A", verdict.n_a, self.planned_a), ("B", verdict.n_b, self.planned_b)):
+            if planned and have < planned:
+                notes.append(f"{side} rests on {have} of the {planned} runs planned "
+                             f"({planned - have} failed, held by another process, or not run)")
+        if self.unconverged:
+            notes.append(f"{self.unconverged} of its {self.used} runs had not converged")
+        return "; ".join(notes)
+
+
+@dataclass
+class ReproductionRow:
+    label: str
+    cells: list[dict]  # per column: published, spread, ours (mean, std, n), honest (mean, std, n), z
 
 
 @dataclass
@@ -29,6 +63,19 @@ class ClaimResult:
     table: pd.DataFrame | None = None  # one row per group, one formatted column per metric
     figures: list[Path] = field(default_factory=list)
     reason: str = ""  # why a claim was not run
+    notes: list[CheckNotes] = field(default_factory=list)  # one per check
+    experiments: list[str] = field(default_factory=list)  # the experiments of the profile it ran under
+    reproduction: list[ReproductionRow] = field(default_factory=list)  # protocols: the rows of the paper's table
+
+    @property
+    def unconverged(self) -> int:
+        return sum(note.unconverged for note in self.notes)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether a check rests on fewer runs than the profile plans for it."""
+        return any(check.n_a < note.planned_a or check.n_b < note.planned_b
+                   for note, check in zip(self.notes, self.checks))
 
 
 def decisive_check(result: ClaimResult) -> Verdict | None:
@@ -38,6 +85,11 @@ def decisive_check(result: ClaimResult) -> Verdict | None:
         if check.verdict == result.verdict:
             return check
     return result.checks[0] if result.checks else None
+
+
+def decisive_notes(result: ClaimResult) -> CheckNotes | None:
+    check = decisive_check(result)
+    return result.notes[result.checks.index(check)] if check is not None and result.notes else None
 
 
 def combine(verdicts: list[str]) -> str:
@@ -70,21 +122,88 @@ def claim_table(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame | None:
     return table.reindex(index=order, columns=[m for m in present if m in table.columns]).fillna("–")
 
 
-def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str]) -> ClaimResult:
-    """The claim judged on ``df`` (the records of the runs planned for it; any experiment's)."""
-    missing = [e for e in claim.experiments if e in unavailable]
+def _planned_count(planned: pd.DataFrame | None, where: dict | None) -> int:
+    if planned is None or where is None or planned.empty:
+        return 0
+    try:
+        return len(select(planned, where))
+    except KeyError:
+        return 0
+
+
+def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFrame | None) -> CheckNotes:
+    same_runs = check.b is None and check.against is None
+    notes = CheckNotes(planned_a=_planned_count(planned, check.a),
+                       planned_b=_planned_count(planned, check.a if same_runs else check.b) if check.against is None else 0)
+    used = []
+    for where in (check.a, None if check.against is not None or same_runs else check.b):
+        if where is None:
+            continue
+        try:
+            used.append(select(rows, where))
+        except KeyError:
+            continue
+    if used and CONVERGED in rows.columns:
+        both = pd.concat(used)
+        notes.used = len(both)
+        notes.unconverged = int((both[CONVERGED] == False).sum())  # noqa: E712 - a column of booleans and NaN
+    return notes
+
+
+def reproduce(table: Table, rows: pd.DataFrame) -> list[ReproductionRow]:
+    """Each row of a paper's table with ours beside it: our mean and standard deviation over seeds (the
+    paper's kind of spread), the difference in units of the paper's spread, and the honest figure."""
+    out = []
+    for row in table.rows:
+        try:
+            runs = select(rows, row.runs)
+        except KeyError:
+            runs = rows.iloc[0:0]
+        cells = []
+        for column, published in zip(table.columns, row.published):
+            mean, spread = (published + [None, None])[:2] if published else (None, None)
+            ours = _spread(runs, column.metric, column.error)
+            honest = _spread(runs, column.honest, column.error) if column.honest else None
+            z = (ours["mean"] - mean) / spread if spread and mean is not None and ours["n"] else math.nan
+            cells.append({"published": mean, "spread": spread, "ours": ours, "honest": honest, "z": z,
+                          "disagrees": bool(math.isfinite(z) and abs(z) > 2)})
+        out.append(ReproductionRow(row.label, cells))
+    return out
+
+
+def _spread(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
+    if metric is None or metric not in runs.columns:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    values = pd.to_numeric(runs[metric], errors="coerce")
+    values = 100.0 - values if error else values
+    interval = t_interval(values)
+    return {"mean": interval.mean, "std": interval.std, "n": interval.n}
+
+
+def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,
+             planned: pd.DataFrame | None = None) -> ClaimResult:
+    """The claim judged on ``df`` (the records of the runs planned for it; any experiment's) under
+    ``profile``; ``planned``: one row per planned run (its flattened config, ``experiment``, ``seed``)."""
+    experiments = claim.experiments_for(profile)
+    missing = [e for e in experiments if e in unavailable]
     if missing:
-        return ClaimResult(claim, NOT_RUN, reason="; ".join(f"{e}: {unavailable[e]}" for e in missing))
-    rows = df[df["experiment"].isin(claim.experiments)] if "experiment" in df.columns else df.iloc[0:0]
+        return ClaimResult(claim, NOT_RUN, reason="; ".join(f"{e}: {unavailable[e]}" for e in missing),
+                           experiments=experiments)
+    rows = df[df["experiment"].isin(experiments)] if "experiment" in df.columns else df.iloc[0:0]
     if rows.empty:
-        return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(claim.experiments))
+        return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(experiments),
+                           experiments=experiments)
+    planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     rows = rows.assign(label=claim_labels(rows))
     rows.attrs[plots.KEEP_LABELS] = True
     checks = [compare(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
-                      metric_b=c.metric_b, against=c.against) for c in claim.checks]
+                      metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
+    notes = [_check_notes(c, v, rows, planned) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])
     figures = []
     if claim.figure:
         draw = getattr(plots, f"plot_{claim.figure}")
         figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}")
-    return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures)
+    reproduction = reproduce(claim.table, rows) if claim.table is not None else []
+    return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
+                       notes=notes, experiments=experiments, reproduction=reproduction)

@@ -41,6 +41,19 @@ class Plan:
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
 
+    def planned_runs(self) -> "pd.DataFrame":
+        """One row per planned run: its flattened config (the columns records have), experiment and seed,
+        so that a check's selectors can count the runs each side should have."""
+        import dataclasses
+
+        import pandas as pd
+
+        from sparsebench.report.aggregate import flatten
+
+        rows = [{**flatten(dataclasses.asdict(job.config), "."), "experiment": job.experiment, "seed": job.config.seed}
+                for job in self.all_jobs()]
+        return pd.DataFrame(rows)
+
 
 def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     """Compose and validate every job of every experiment the claims rest on (raises SparsebenchError
@@ -48,7 +61,7 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     from sparsebench.cli import explain
 
     result = Plan()
-    experiments = list(dict.fromkeys(e for claim in claims for e in claim.experiments))
+    experiments = list(dict.fromkeys(e for claim in claims for e in claim.experiments_for(profile)))
     with hydra_configs():
         for experiment in experiments:
             head = [f"experiment={experiment}", f"profile={profile}"]

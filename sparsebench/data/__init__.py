@@ -86,9 +86,27 @@ def dataset_digest(cfg: DatasetConfig) -> str:
     return found or read_data(cfg)[1]
 
 
+_LAST: dict = {}  # the splits last loaded in this process: a worker that runs a sweep reads its data once
+
+
 def load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
     """Read the data set, hold out ``val_size`` training images (seeded by ``split_seed``), apply the
-    subsets, and put every split on ``device``."""
+    subsets, and put every split on ``device``. The last splits loaded are kept, and given again while
+    the config, the device and the files are the same (nothing writes into them)."""
+    from sparsebench.data import identity
+    from sparsebench.data.files import data_files
+
+    files = data_files(cfg)
+    key = (repr(cfg), str(device), identity.fingerprint(files) if files else None)
+    if key[2] is not None and _LAST.get("key") == key:
+        return _LAST["splits"]
+    splits = _load_splits(cfg, device)
+    _LAST.clear()
+    _LAST.update(key=key, splits=splits)
+    return splits
+
+
+def _load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
     (train_images, train_labels, test_images, test_labels), digest = read_data(cfg)
     check(cfg.val_size < len(train_labels), "dataset.val_size", cfg.val_size,
           f"must be smaller than the {len(train_labels)} training images of {cfg.name}")

@@ -111,6 +111,27 @@ def largest_within(fractions: list[float], accuracies: list[float | None], refer
     return max(within) if within else None
 
 
+def margin_crossing(fractions: list[float], accuracies: list[float | None], reference: float,
+                    margin: float) -> float | None:
+    """The pruned fraction at which accuracy falls below ``reference - margin``, interpolated
+    linearly between the last fraction above that line and the first below it (the unpruned model
+    counts as fraction 0 at ``reference``): a continuous estimate where ``largest_within`` can only
+    give a grid value. None when no tested fraction falls below the line (the crossing lies beyond
+    the largest fraction: censored, never imputed) or an accuracy on the way is missing."""
+    line = reference - margin
+    previous_fraction, previous_accuracy = 0.0, reference
+    for fraction, accuracy in sorted(zip(fractions, accuracies)):
+        if accuracy is None:
+            return None
+        if accuracy < line:
+            if previous_accuracy == accuracy:
+                return fraction
+            share = (previous_accuracy - line) / (previous_accuracy - accuracy)
+            return previous_fraction + share * (fraction - previous_fraction)
+        previous_fraction, previous_accuracy = fraction, accuracy
+    return None
+
+
 def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg: PruneConfig,
                 train_cfg: TrainConfig, *, seed: int, eval_batch_size: int) -> dict:
     """Accuracy against pruned fraction, one-shot and fine-tuned, with the sparsity achieved at each."""
@@ -142,13 +163,16 @@ def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg:
             except Diverged:
                 curve["finetuned_accuracy"].append(None)
     within = {"one_shot": largest_within(cfg.fractions, curve["one_shot_accuracy"], unpruned, cfg.margin)}
+    crossing = {"one_shot": margin_crossing(cfg.fractions, curve["one_shot_accuracy"], unpruned, cfg.margin)}
     if tune_epochs:
         within["finetuned"] = largest_within(cfg.fractions, curve["finetuned_accuracy"], unpruned, cfg.margin)
+        crossing["finetuned"] = margin_crossing(cfg.fractions, curve["finetuned_accuracy"], unpruned, cfg.margin)
     else:
         curve["finetuned_accuracy"] = None
     return {"scope": cfg.scope, "fractions": list(cfg.fractions), "unpruned_accuracy": unpruned,
             "structural": structural_share, **curve, "margin": cfg.margin,
-            "finetune_epochs": cfg.finetune_epochs, "largest_within_margin": within}
+            "finetune_epochs": cfg.finetune_epochs, "largest_within_margin": within, "margin_crossing": crossing}
 
 
-__all__ = ["SmallestMagnitude", "apply_pruning", "keep_channels_last", "largest_within", "prune_curve", "sparsity"]
+__all__ = ["SmallestMagnitude", "apply_pruning", "keep_channels_last", "largest_within", "margin_crossing",
+           "prune_curve", "sparsity"]

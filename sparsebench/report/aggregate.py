@@ -181,11 +181,6 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
 
 def _metric_columns(metrics: Mapping) -> dict[str, Any]:
     flat = {k: v for k, v in flatten(metrics, "/").items() if v is not None and v != {}}
-    # A null "largest fraction within margin": no tested fraction kept the accuracy; 0 is then the largest.
-    within = metrics.get("prune", {}).get("largest_within_margin") if isinstance(metrics.get("prune"), dict) else None
-    if isinstance(within, dict):
-        for kind, value in within.items():
-            flat[f"prune/largest_within_margin/{kind}"] = 0.0 if value is None else value
     weights = metrics.get("weights")
     if isinstance(weights, dict) and isinstance(weights.get("init"), dict) and isinstance(weights.get("final"), dict):
         for layer, final in weights["final"].items():

@@ -6,9 +6,12 @@
   Welch–Satterthwaite degrees of freedom).
 - ``compare``: a verdict on one metric between the runs selected as A and as B, from that interval:
 
-  ``greater`` (A > B): supported when the interval of A − B lies wholly above 0, refuted when wholly below
-  0, inconclusive otherwise. With ``margin`` m, "A exceeds B by more than m": above m / below m.
-  ``less`` (A < B): the mirror; supported when the interval lies wholly below 0 (or below −m).
+  ``greater`` (A > B), with a smallest effect that matters s >= 0 (the negligible band [−s, s]):
+  supported when the interval of A − B lies wholly above 0 and not wholly inside the band; refuted when
+  it lies wholly below 0 (``opposite``) or wholly inside the band (``negligible``); inconclusive
+  otherwise, with a rough count of the seeds per group that would decide it at the observed spread.
+  With ``margin`` m, "A exceeds B by more than m": the same with m in place of 0.
+  ``less`` (A < B): the mirror.
   ``within`` (A costs little or nothing against B; needs ``margin``): the loss is B − A; supported when the
   whole interval of the loss lies under the margin, refuted when it lies wholly above it, else inconclusive.
   ``at_most`` (A exceeds B by at most the margin; needs ``margin``): supported when the interval of A − B
@@ -16,7 +19,12 @@
   ``equivalent`` (A equals B to within the margin; needs ``margin``): supported when the interval of A − B
   lies inside [−margin, margin], refuted when it lies wholly outside it, else inconclusive.
 
-  Fewer than 2 runs with a value on either side: inconclusive, saying so.
+  ``identical`` (A equals B run by run, an exact claim such as "q = 2 is dropout"; needs ``paired``):
+  supported when every pair differs by at most ``margin`` (default 0: bit for bit), refuted when any
+  pair differs by more. No interval is involved.
+
+  Fewer than 2 runs with a value on either side: inconclusive, saying so. Sides without any spread
+  (every run the same value) give no interval: inconclusive, saying so, never an interval of zero width.
 
   Options of ``compare``: ``relative`` reads the margin as a fraction of B's mean; ``paired`` matches
   the runs of A and B by seed (runs with the same seed share their initial weights and data order)
@@ -38,8 +46,10 @@ from scipy import stats as _scipy
 
 from sparsebench.report.aggregate import display, select
 
-TESTS = ("greater", "less", "within", "at_most", "equivalent")
+TESTS = ("greater", "less", "within", "at_most", "equivalent", "identical")
 NEEDS_MARGIN = ("within", "at_most", "equivalent")
+SIGNED = ("greater", "less")  # the tests a smallest effect that matters applies to
+MAX_SEEDS = 1000  # seed counts beyond this are reported as "more than"
 VERDICTS = ("supported", "refuted", "inconclusive")
 
 
@@ -73,7 +83,8 @@ def t_quantile(n: int | np.ndarray, level: float = 0.95) -> float | np.ndarray:
 
 
 def t_interval(values: Iterable[Any], level: float = 0.95) -> Interval:
-    """Mean, sample std and Student-t interval of the finite ``values``; std and interval NaN for n < 2."""
+    """Mean, sample std and Student-t interval of the finite ``values``; std and interval NaN for n < 2,
+    interval NaN when the values do not vary."""
     x = _values(values)
     n = len(x)
     if n == 0:
@@ -82,6 +93,8 @@ def t_interval(values: Iterable[Any], level: float = 0.95) -> Interval:
     if n < 2:
         return Interval(mean, math.nan, 1, math.nan, math.nan, level)
     std = float(x.std(ddof=1))
+    if std == 0:  # no interval from zero spread: it would claim a certainty that n runs cannot give
+        return Interval(mean, std, n, math.nan, math.nan, level)
     half = t_quantile(n, level) * std / math.sqrt(n)
     return Interval(mean, std, n, mean - half, mean + half, level)
 
@@ -96,11 +109,13 @@ class Difference:
     dof: float
     a: Interval
     b: Interval
+    spread: float = math.nan  # paired or one-sample: the std of the differences (or of A) that scales the interval
+    largest: float = math.nan  # paired: the largest |A − B| of a pair
 
 
 def welch_interval(a: Iterable[Any], b: Iterable[Any], level: float = 0.95) -> Difference:
-    """mean(A) − mean(B) with its Welch interval; NaN interval when either side has fewer than 2 values.
-    Two sides without any spread give the degenerate interval [effect, effect]."""
+    """mean(A) − mean(B) with its Welch interval; NaN interval when either side has fewer than 2 values
+    or when neither side has any spread (no interval can be estimated from zero spread)."""
     ia, ib = t_interval(a, level), t_interval(b, level)
     effect = ia.mean - ib.mean
     if ia.n < 2 or ib.n < 2:
@@ -108,7 +123,7 @@ def welch_interval(a: Iterable[Any], b: Iterable[Any], level: float = 0.95) -> D
     va, vb = ia.std**2 / ia.n, ib.std**2 / ib.n
     se = math.sqrt(va + vb)
     if se == 0:
-        return Difference(effect, effect, effect, math.nan, ia, ib)
+        return Difference(effect, math.nan, math.nan, math.nan, ia, ib)
     dof = (va + vb) ** 2 / (va**2 / (ia.n - 1) + vb**2 / (ib.n - 1))
     half = float(_scipy.t.ppf((1 + level) / 2, dof)) * se
     return Difference(effect, effect - half, effect + half, dof, ia, ib)
@@ -136,6 +151,10 @@ class Verdict:
     std_b: float
     n_b: int
     margin: float | None = None
+    smallest_effect: float | None = None  # the half-width of the negligible band (greater / less)
+    refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
+    seeds_needed: int | None = None  # inconclusive: seeds per group that would decide at the observed spread
+    largest_difference: float = math.nan  # identical: the largest |A − B| of a pair
     level: float = 0.95
     dof: float = math.nan
     a: dict = field(default_factory=dict)
@@ -170,23 +189,61 @@ def _selector(where: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={display(v)}" for k, v in where.items()) or "all runs"
 
 
-def decide(test: str, low: float, high: float, margin: float | None) -> str:
-    """The verdict that the interval [low, high] of A − B gives under ``test`` (see the module docstring)."""
+def decide(test: str, low: float, high: float, margin: float | None, smallest_effect: float | None = None
+           ) -> tuple[str, str]:
+    """(verdict, how it is refuted) that the interval [low, high] of A − B gives under ``test`` (see the
+    module docstring); the second part is ``opposite`` or ``negligible`` for a refuted greater / less
+    check, else empty."""
     _check_test(test, margin)
     if math.isnan(low) or math.isnan(high):
-        return "inconclusive"
+        return "inconclusive", ""
     threshold = 0.0 if margin is None else float(margin)
-    if test == "greater":
-        return "supported" if low > threshold else "refuted" if high < threshold else "inconclusive"
-    if test == "less":
-        return "supported" if high < -threshold else "refuted" if low > -threshold else "inconclusive"
+    if test in SIGNED:
+        band = float(smallest_effect or 0.0)
+        # Mirror "less" onto "greater": the claimed side is above the threshold.
+        lo, hi = (low, high) if test == "greater" else (-high, -low)
+        if lo > threshold and hi > threshold + band:
+            return "supported", ""
+        if hi < threshold:
+            return "refuted", "opposite"
+        if band > 0 and threshold - band < lo and hi < threshold + band:
+            return "refuted", "negligible"
+        return "inconclusive", ""
     if test == "at_most":
-        return "supported" if high < threshold else "refuted" if low > threshold else "inconclusive"
+        return ("supported" if high < threshold else "refuted" if low > threshold else "inconclusive"), ""
     if test == "equivalent":
         inside = -threshold < low and high < threshold
-        return "supported" if inside else "refuted" if low > threshold or high < -threshold else "inconclusive"
+        return ("supported" if inside else "refuted" if low > threshold or high < -threshold else "inconclusive"), ""
     loss_low, loss_high = -high, -low
-    return "supported" if loss_high < threshold else "refuted" if loss_low > threshold else "inconclusive"
+    return ("supported" if loss_high < threshold else "refuted" if loss_low > threshold else "inconclusive"), ""
+
+
+def seeds_to_decide(test: str, effect: float, spreads: tuple[float, ...], margin: float | None,
+                    smallest_effect: float | None, level: float = 0.95) -> int | None:
+    """Roughly how many runs per group would make the interval decide, were the effect and the spreads
+    what they are now: the least n whose half-width t_{n-1} · sqrt(sum(sd²) / n) is below the distance
+    from the observed effect to the bound that would decide (0 or the margin; the edge of the negligible
+    band when the effect lies inside it). None when no count can (the effect on a bound, or no spread)."""
+    if any(math.isnan(x) for x in (effect, *spreads)) or not any(spreads):
+        return None
+    threshold = 0.0 if margin is None else float(margin)
+    if test in SIGNED:
+        band = float(smallest_effect or 0.0)
+        signed = abs(effect - threshold if test == "greater" else threshold - effect)
+        distance = signed if signed >= band else band - signed
+    elif test == "within":
+        distance = abs(-effect - threshold)
+    elif test == "equivalent":
+        distance = abs(threshold - abs(effect))
+    else:
+        distance = abs(effect - threshold)
+    if distance <= 0:
+        return None
+    variance = sum(s * s for s in spreads)
+    for n in range(2, MAX_SEEDS + 1):
+        if t_quantile(n, level) * math.sqrt(variance / n) < distance:
+            return n
+    return MAX_SEEDS + 1
 
 
 def _check_test(test: str, margin: float | None) -> None:
@@ -196,22 +253,39 @@ def _check_test(test: str, margin: float | None) -> None:
         raise ValueError(f"the {test!r} test needs a margin")
 
 
+def _zero_spread(diff: Difference, paired: bool, against: float | None = None) -> str:
+    """Why no interval exists although both sides have two runs or more, or ''."""
+    if not (math.isnan(diff.low) and diff.a.n >= 2 and (paired or against is not None or diff.b.n >= 2)):
+        return ""
+    if against is not None:
+        return f"A is {_number(diff.a.mean)} in every run: with zero spread over seeds no interval can be estimated"
+    if paired:
+        return (f"every paired difference is {_signed(diff.effect)}: with zero spread over seeds no interval can be "
+                f"estimated")
+    return (f"neither side varies over seeds (A always {_number(diff.a.mean)}, B always {_number(diff.b.mean)}): "
+            f"no interval can be estimated from zero spread")
+
+
 def paired_interval(a: pd.Series, b: pd.Series, level: float = 0.95) -> Difference:
     """mean(A − B) over the pairs (index labels present, with a finite value, on both sides) and the
     Student-t interval of those differences; the sides' own intervals over the paired values."""
     a = pd.to_numeric(a, errors="coerce")
     b = pd.to_numeric(b, errors="coerce")
     shared = [k for k in a.index.intersection(b.index) if math.isfinite(a[k]) and math.isfinite(b[k])]
-    diff = t_interval([a[k] - b[k] for k in shared], level)
+    differences = [a[k] - b[k] for k in shared]
+    diff = t_interval(differences, level)
     ia, ib = t_interval([a[k] for k in shared], level), t_interval([b[k] for k in shared], level)
-    if diff.n >= 2 and diff.std == 0:
-        return Difference(diff.mean, diff.mean, diff.mean, math.nan, ia, ib)
-    return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if diff.n >= 2 else math.nan, ia, ib)
+    largest = max((abs(d) for d in differences), default=math.nan)
+    if diff.n >= 2 and diff.std == 0:  # no interval from zero spread (see _zero_spread)
+        return Difference(diff.mean, math.nan, math.nan, math.nan, ia, ib, 0.0, largest)
+    return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if diff.n >= 2 else math.nan, ia, ib, diff.std,
+                      largest)
 
 
 def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any] | None, test: str,
             margin: float | None = None, *, level: float = 0.95, relative: bool = False, paired: bool = False,
-            metric_b: str | None = None, against: float | None = None) -> Verdict:
+            metric_b: str | None = None, against: float | None = None,
+            smallest_effect: float | None = None) -> Verdict:
     """Verdict on ``metric`` between the runs matching ``a`` and those matching ``b`` (column -> value,
     matched as by ``aggregate.select``). Every run of a side counts as one sample, whatever its group;
     ``groups_a``/``groups_b`` name the groups pooled, and the description warns when a side pools several.
@@ -221,7 +295,10 @@ def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str,
     same_runs = b is None and against is None
     paired = paired or same_runs
     b = dict(a) if same_runs else dict(b or {})
+    if test == "identical" and not paired:
+        raise ValueError("the 'identical' test compares runs pair by pair: give paired=True")
     base = dict(metric=metric if metric_b == metric else f"{metric} − {metric_b}", test=test, margin=margin,
+                smallest_effect=smallest_effect if test in SIGNED else None,
                 level=level, a=dict(a), b=b if against is None else {"constant": against})
     problems = []
     for column in dict.fromkeys((metric, metric_b)):
@@ -243,7 +320,8 @@ def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str,
     if against is not None:
         one = t_interval(rows_a[metric], level)
         diff = Difference(one.mean - against, one.low - against, one.high - against,
-                          one.n - 1 if one.n >= 2 else math.nan, one, Interval(float(against), 0.0, 0, against, against))
+                          one.n - 1 if one.n >= 2 else math.nan, one, Interval(float(against), 0.0, 0, against, against),
+                          one.std)
     elif paired:
         key = "seed" if not same_runs and "seed" in df.columns else None
         values_a = rows_a.set_index(key)[metric] if key else rows_a[metric]
@@ -259,6 +337,8 @@ def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str,
     if relative and margin is not None:
         margin = margin * abs(diff.b.mean)
         base["margin"] = margin
+    if relative and base["smallest_effect"] is not None:
+        base["smallest_effect"] = base["smallest_effect"] * abs(diff.b.mean)
     groups = {}
     for name, rows, column in (("A", rows_a, metric), ("B", rows_b, metric_b)):
         valid = rows[pd.to_numeric(rows[column], errors="coerce").notna()] if len(rows) else rows
@@ -272,16 +352,34 @@ def compare(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str,
             reasons.append(f"no run matches {name} ({_selector(where)}) with {what}")
         elif interval.n < 2:
             reasons.append(f"{name} has {interval.n} run: an interval over seeds needs at least 2")
-    verdict = decide(test, diff.low, diff.high, margin) if not reasons else "inconclusive"
+    refuted_as, needed = "", None
+    if reasons:
+        verdict = "inconclusive"
+    elif test == "identical":
+        verdict = _identical(diff, margin)
+    elif _zero_spread(diff, paired, against):
+        verdict = "inconclusive"
+        reasons.append(_zero_spread(diff, paired, against))
+    else:
+        verdict, refuted_as = decide(test, diff.low, diff.high, margin, base["smallest_effect"])
     shared = rows_a.index.intersection(rows_b.index)
     if len(shared) and not same_runs and against is None:
         reasons.append(f"A and B select {len(shared)} of the same runs")
         verdict = "inconclusive"
+    if verdict == "inconclusive" and not reasons:
+        spreads = (diff.spread,) if paired or against is not None else (diff.a.std, diff.b.std)
+        needed = seeds_to_decide(test, diff.effect, spreads, margin, base["smallest_effect"], level)
     result = Verdict(verdict=verdict, effect=diff.effect, low=diff.low, high=diff.high,
                      mean_a=diff.a.mean, std_a=diff.a.std, n_a=diff.a.n, mean_b=diff.b.mean, std_b=diff.b.std,
                      n_b=diff.b.n, dof=diff.dof, groups_a=groups["A"], groups_b=groups["B"], reason="; ".join(reasons),
-                     **base)
+                     refuted_as=refuted_as, seeds_needed=needed,
+                     largest_difference=diff.largest if test == "identical" else math.nan, **base)
     return _described(result)
+
+
+def _identical(diff: Difference, margin: float | None) -> str:
+    """Every pair within ``margin`` (None: exactly equal)."""
+    return "supported" if diff.largest <= (0.0 if margin is None else float(margin)) else "refuted"
 
 
 def _described(v: Verdict) -> Verdict:
@@ -295,7 +393,10 @@ def _described(v: Verdict) -> Verdict:
     head = f"{v.metric}: {side('A', v.a, v.mean_a, v.std_a, v.n_a, v.groups_a)} vs " \
            f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
-    if v.test == "within":
+    if v.test == "identical":
+        numbers = f"A − B = {_signed(v.effect)} on average, largest |A − B| of a pair {_number(v.largest_difference)}"
+        rule = f"supported if every pair differs by at most {_number(v.margin or 0.0)}"
+    elif v.test == "within":
         loss, low, high = v.loss
         numbers = f"loss B − A = {_signed(loss)}, {pct} CI [{_signed(low)}, {_signed(high)}]{dof}"
         rule = f"supported if the CI lies under margin {_number(v.margin)}"
@@ -308,9 +409,17 @@ def _described(v: Verdict) -> Verdict:
             where = {"greater": "above", "less": "below", "at_most": "below"}[v.test]
             bound = _number(-threshold if v.test == "less" else threshold) if threshold else "0"
             rule = f"supported if the CI lies {where} {bound}"
-    tail = f" ({v.reason})" if v.reason else ""
-    return replace(v, description=f"{head}; {numbers}; {rule}: {v.verdict}{tail}")
+            if v.smallest_effect:
+                rule += (f" and not wholly inside the negligible band ±{_number(v.smallest_effect)}; refuted if it lies on "
+                         f"the other side (opposite) or wholly inside the band (negligible)")
+    outcome = v.verdict + (f" ({v.refuted_as})" if v.refuted_as else "")
+    notes = [v.reason] if v.reason else []
+    if v.seeds_needed is not None:
+        notes.append(f"about {v.seeds_needed if v.seeds_needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} "
+                     f"seeds per group would decide it at this spread")
+    tail = f" ({'; '.join(notes)})" if notes else ""
+    return replace(v, description=f"{head}; {numbers}; {rule}: {outcome}{tail}")
 
 
 __all__ = ["Difference", "Interval", "TESTS", "VERDICTS", "Verdict", "compare", "decide", "paired_interval",
-           "t_interval", "t_quantile", "welch_interval"]
+           "seeds_to_decide", "t_interval", "t_quantile", "welch_interval"]

@@ -56,7 +56,8 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None, *, level: 
                 continue
             mean = float(means.at[group, metric])
             std = float(stds.at[group, metric]) if n > 1 else math.nan
-            half = float(t_quantile(n, level)) * std / math.sqrt(n) if n > 1 else math.nan
+            # No interval from zero spread (every run the same value), as from a single run.
+            half = float(t_quantile(n, level)) * std / math.sqrt(n) if n > 1 and std > 0 else math.nan
             rows.append({"group": group, "label": label, **{c: first[c] for c in config}, "metric": metric, "n": n,
                          "mean": mean, "std": std, "half_width": half, "low": mean - half, "high": mean + half,
                          "note": NO_INTERVAL if n == 1 else ""})
@@ -146,9 +147,8 @@ def format_cell(mean: float, half_width: float, n: int, pm: str = "±") -> str:
     if n == 0 or mean is None or not math.isfinite(mean):
         return "–"
     digits = _decimals(half_width)
-    if digits is None:
-        text = f"{mean:.4g}" if half_width != 0 else f"{mean:.4g} {pm} 0"
-        return f"{text} ({n})"
+    if digits is None:  # one run, or runs that all gave the same value: no interval
+        return f"{mean:.4g} ({n}{', all equal' if n >= 2 else ''})"
     text = f"{mean:.{digits}f}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]

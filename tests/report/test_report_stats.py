@@ -112,11 +112,78 @@ def test_bad_arguments_raise():
 
 
 def test_decide_with_a_margin_on_greater():
-    assert decide("greater", 0.5, 1.5, margin=0.2) == "supported"
-    assert decide("greater", 0.1, 1.5, margin=0.2) == "inconclusive"
-    assert decide("greater", -0.5, 0.1, margin=0.2) == "refuted"
-    assert decide("less", -1.5, -0.5, margin=None) == "supported"
-    assert decide("greater", math.nan, math.nan, None) == "inconclusive"
+    assert decide("greater", 0.5, 1.5, margin=0.2) == ("supported", "")
+    assert decide("greater", 0.1, 1.5, margin=0.2) == ("inconclusive", "")
+    assert decide("greater", -0.5, 0.1, margin=0.2) == ("refuted", "opposite")
+    assert decide("less", -1.5, -0.5, margin=None) == ("supported", "")
+    assert decide("greater", math.nan, math.nan, None) == ("inconclusive", "")
+
+
+@pytest.mark.parametrize("test, low, high, outcome", [
+    # "greater" with the negligible band [-0.5, 0.5]:
+    ("greater", 0.2, 1.4, ("supported", "")),            # above 0 and reaching beyond the band
+    ("greater", 0.1, 0.4, ("refuted", "negligible")),    # above 0 but wholly inside the band
+    ("greater", -0.3, 0.3, ("refuted", "negligible")),   # straddles 0 inside the band: no effect that matters
+    ("greater", -1.2, -0.1, ("refuted", "opposite")),    # below 0
+    ("greater", -0.2, 0.9, ("inconclusive", "")),        # straddles 0 and leaves the band
+    ("greater", -0.2, 0.5, ("inconclusive", "")),        # touching the band's edge is not inside it
+    # "less" is the mirror image:
+    ("less", -1.4, -0.2, ("supported", "")),
+    ("less", -0.4, -0.1, ("refuted", "negligible")),
+    ("less", 0.1, 1.2, ("refuted", "opposite")),
+    ("less", -0.9, 0.2, ("inconclusive", "")),
+])
+def test_each_outcome_of_the_negligible_band(test, low, high, outcome):
+    assert decide(test, low, high, margin=None, smallest_effect=0.5) == outcome
+
+
+def test_the_band_reaches_compare_and_its_description():
+    # A − B = 0.1 with a tight interval: significantly above 0, yet negligible against a smallest effect of 1.
+    df = frame([98.10, 98.12, 98.08, 98.10], [98.00, 98.02, 97.98, 98.00])
+    verdict = compare(df, "test/accuracy", A, B, "greater", smallest_effect=1.0)
+    assert verdict.verdict == "refuted" and verdict.refuted_as == "negligible" and verdict.smallest_effect == 1.0
+    assert "negligible band ±1" in verdict.description and "refuted (negligible)" in verdict.description
+    assert compare(df, "test/accuracy", A, B, "greater").verdict == "supported"  # without a band
+
+
+def test_zero_spread_never_gives_an_interval_of_zero_width():
+    df = frame([97.0, 97.0, 97.0], [96.0, 96.0, 96.0])
+    verdict = compare(df, "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive" and math.isnan(verdict.low) and math.isnan(verdict.high)
+    assert "zero spread" in verdict.reason and verdict.effect == pytest.approx(1.0)
+    paired = compare(df, "test/accuracy", A, B, "greater", paired=True)
+    assert paired.verdict == "inconclusive" and "every paired difference is +1" in paired.reason
+    constant = compare(df, "test/accuracy", A, None, "less", against=100.0)
+    assert constant.verdict == "inconclusive" and "zero spread" in constant.reason
+
+
+def test_seeds_needed_matches_a_hand_computation():
+    # A − B = 0.3; sd 0.5 and 0.5: half-width t_{n-1} * sqrt(0.5 / n). Deciding needs it below 0.3:
+    # n = 24: t_23 = 2.0687, sqrt(0.5/24) = 0.14434 -> 0.2986 < 0.3; n = 23: t_22 = 2.0739, sqrt(0.5/23) = 0.14744 -> 0.3058.
+    a = [0.3 + x for x in (-0.5, 0.5, -0.5, 0.5)]  # mean 0.3, sd 0.57735
+    b = [-0.5, 0.5, -0.5, 0.5]
+    verdict = compare(frame(a, b), "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive"
+    sd = np.std(b, ddof=1)
+    expected = next(n for n in range(2, 1000)
+                    if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.3)
+    assert verdict.seeds_needed == expected
+    assert f"about {expected} seeds per group" in verdict.description
+    # Inside a band of 0.5 the edge decides: distance 0.5 - 0.3 = 0.2.
+    banded = compare(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.5)
+    assert banded.seeds_needed == next(n for n in range(2, 1000)
+                                       if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.2)
+
+
+def test_identical_is_exact_and_needs_pairs():
+    values = [96.0, 97.5, 98.1, 96.9]
+    same = compare(frame(values, values), "test/accuracy", A, B, "identical", paired=True)
+    assert same.verdict == "supported" and same.largest_difference == 0.0
+    off = compare(frame([v + (1e-6 if i == 2 else 0) for i, v in enumerate(values)], values), "test/accuracy",
+                  A, B, "identical", paired=True)
+    assert off.verdict == "refuted" and off.largest_difference == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="paired"):
+        compare(frame(values, values), "test/accuracy", A, B, "identical")
 
 
 def test_verdict_as_dict_has_the_numbers():
@@ -143,8 +210,8 @@ def test_pairing_by_seed_sees_identical_runs_as_identical():
     welch = compare(df, "test/accuracy", A, B, "equivalent", margin=0.1)
     paired = compare(df, "test/accuracy", A, B, "equivalent", margin=0.1, paired=True)
     assert welch.verdict == "inconclusive"  # the spread over seeds swamps the margin
-    assert paired.verdict == "supported" and paired.low == paired.high == 0
-    shifted = frame([v + 1.0 for v in values], values)
+    assert paired.verdict == "inconclusive" and "zero spread" in paired.reason  # no interval of zero width
+    shifted = frame([v + 1.0 + e for v, e in zip(values, (0.01, -0.02, 0.0, 0.015))], values)
     assert compare(shifted, "test/accuracy", A, B, "greater", paired=True).verdict == "supported"
     assert compare(shifted, "test/accuracy", A, B, "greater").verdict == "inconclusive"
 
