@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import re
 import sys
+import textwrap
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
@@ -65,7 +66,7 @@ def explain(error: BaseException) -> str:
         parent = key.rpartition(".")[0]
         where = f" of {parent}" if parent else ""
         return (f"{key} is not a setting{where}: " + (f"the settings are {known}; " if known else "")
-                + f"check the spelling, or add a new key with +{key}=...")
+                + "check the spelling")
     if isinstance(cause, ValidationError):
         detail = str(cause).splitlines()[0]
         converted = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", detail)
@@ -85,22 +86,66 @@ def explain(error: BaseException) -> str:
 
 
 def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME) -> int:
-    """Compose and validate every job of the command line; return how many there are.
+    """Compose and validate every job of the command line, and check what each needs of this machine
+    (a results folder it can write; its device, when the jobs run here); return how many there are.
 
     Raises SparsebenchError with a one-line message for the first bad one.
     """
+    from sparsebench.atomic import writable_folder
+    from sparsebench.runner import resolve_device
+
+    here = runs_here(overrides)
+    checked: set[str] = set()
     with hydra_configs():
         try:
             jobs = job_overrides(overrides, multirun, config_name)
         except (HydraException, OmegaConfBaseException) as error:
             raise SparsebenchError(explain(error)) from None
         for job in jobs:
+            prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
             try:
-                validate(compose(job, config_name))
+                run = validate(compose(job, config_name))
+                if run.results_dir not in checked:
+                    writable_folder(run.results_dir, "results_dir")
+                    checked.add(run.results_dir)
+                if here:
+                    resolve_device(run.device)
             except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
-                prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
                 raise SparsebenchError(prefix + explain(error)) from None
     return len(jobs)
+
+
+def runs_here(overrides: list[str]) -> bool:
+    """Whether the jobs run on this machine (not on a cluster's nodes, whose devices cannot be checked here)."""
+    launcher = next((o.partition("=")[2] for o in reversed(overrides) if o.lstrip("+").startswith("hydra/launcher=")), "")
+    return "slurm" not in launcher
+
+
+def help_text() -> str:
+    """``sparsebench --help``: what the command does, its config groups and their options (those a user
+    can choose: not the schemas or the claims catalogue), and where to read more."""
+    with hydra_configs():
+        loader = GlobalHydra.instance().config_loader()
+        groups = [g for g in sorted(loader.list_groups("")) if g not in ("claims", "schema", "hydra")]
+        groups.append("hydra/launcher")
+        lines = [textwrap.fill(", ".join(sorted(loader.get_group_options(group))), width=100,
+                               initial_indent=f"  {group:<15}", subsequent_indent=" " * 17) for group in groups]
+    return "\n".join([
+        "sparsebench: train, measure and record one run, or a sweep of runs (-m), of the configs in conf/.",
+        "",
+        "usage: sparsebench [-m] [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "       sparsebench --cfg job [...]   print the composed config (after checking it) without running",
+        "",
+        "Config groups (GROUP=OPTION):",
+        *lines,
+        "",
+        "Top-level keys: seed, device (auto/cpu/cuda/mps), results_dir, name, progress (auto/on/off), threads,",
+        "retry_failed. Every value of a group can be set too: regularizer.p=0.3, train.epochs=10, ...",
+        "Examples:",
+        "  sparsebench dataset=mnist dataset.root=/path/to/mnist regularizer=dropout seed=0",
+        "  sparsebench -m experiment=mlp_regularizers profile=smoke",
+        "The claims and their report: sparsebench-claims --help. README.md says more.",
+    ])
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)
@@ -136,15 +181,21 @@ def main() -> None:
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(sys.argv[1:])
-    informational = args.help or args.hydra_help or args.info or args.cfg or args.shell_completion
-    if not informational:
-        try:
+    if args.help:
+        print(help_text())
+        return
+    informational = args.hydra_help or args.info or args.shell_completion
+    try:
+        if not informational:  # --cfg too: a config that would be refused is not printed as if it were fine
             preflight(args.overrides, args.multirun, args.config_name or CONFIG_NAME)
-        except SparsebenchError as error:
-            print(f"sparsebench: error: {error}", file=sys.stderr)
-            sys.exit(2)
-    register()
-    _job()
+        register()
+        _job()
+    except SparsebenchError as error:
+        print(f"sparsebench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("sparsebench: interrupted; run the same command to resume", file=sys.stderr)
+        sys.exit(130)
     failed = SweepSummary.failures + sum(status in ("failed", "error") for status in _statuses)
     if failed:
         sys.exit(1)

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from sparsebench.errors import ConfigError, check
+from sparsebench.errors import ConfigError, SparsebenchError, check
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PROGRESS = ("auto", "on", "off")
@@ -296,6 +296,23 @@ def register() -> None:
         store.store(group="schema/regularizer", name=name, node=regularizer.Config)
 
 
+def _unknown_keys(node: Any, schema: type, prefix: str, what: str) -> None:
+    """Refuse keys that ``schema`` does not have (added with ``+key=...``, which Hydra allows, and
+    which would otherwise be ignored without a word)."""
+    if not isinstance(node, DictConfig):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node.keys():
+        if key not in fields:
+            raise ConfigError(f"{prefix}.{key}", OmegaConf.select(node, str(key)),
+                              f"{what} has no such setting; its settings are {', '.join(fields)}",
+                              "check the spelling (a setting cannot be added)")
+        # Field types are strings here (postponed annotations): the nested schemas by name.
+        nested = {"AugmentConfig": AugmentConfig, "ConvergenceConfig": ConvergenceConfig}.get(str(fields[key].type))
+        if nested is not None:
+            _unknown_keys(node[key], nested, f"{prefix}.{key}", f"{prefix}.{key}")
+
+
 def _to_object(node: DictConfig, key: str) -> Any:
     try:
         return OmegaConf.to_object(node)
@@ -314,6 +331,11 @@ def validate(cfg: DictConfig) -> RunConfig:
     for key, registry, kind in (("model", MODELS, "model"), ("regularizer", REGULARIZERS, "regularizer")):
         name = OmegaConf.select(cfg, f"{key}.name")
         check(name in registry, f"{key}.name", name, f"choose a {kind} among {', '.join(sorted(registry))}")
+    schemas = {"dataset": DatasetConfig, **GROUP_SCHEMAS, "model": MODELS[cfg.model.name].Config,
+               "regularizer": REGULARIZERS[cfg.regularizer.name].Config}
+    for key, schema in schemas.items():
+        what = f"{key} {cfg[key].name}" if key in ("model", "regularizer") else key
+        _unknown_keys(cfg[key], schema, key, what)
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
@@ -329,8 +351,15 @@ def validate(cfg: DictConfig) -> RunConfig:
     from sparsebench.regularizers import build_regularizer
 
     regularizer = build_regularizer(run.regularizer)
-    with torch.device("meta"):
-        model = build_model(run.model, regularizer, tuple(run.dataset.shape), run.dataset.num_classes)
+    try:
+        with torch.device("meta"):
+            model = build_model(run.model, regularizer, tuple(run.dataset.shape), run.dataset.num_classes)
+    except ValueError as error:  # a layer refusing its arguments (sparsebench.nn): name the setting
+        text = str(error)
+        field = text.partition("=")[0]
+        known = {f.name for f in dataclasses.fields(type(run.regularizer))}
+        raise SparsebenchError(f"regularizer.{text}" if field in known else
+                               f"the model cannot be built with these settings: {text}") from None
     batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
     regularizer.check_model(model, batch_size)
     return run

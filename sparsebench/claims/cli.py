@@ -2,16 +2,23 @@
 
     sparsebench-claims [profile=smoke|standard|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
 
-``jobs``: runs at a time, each with its share of the cores; ``auto`` (default): one when a GPU is
-used, else one per core up to 8 (the small models of the claims use cores better side by side).
+profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
+          MNIST claim on converged networks, 5 seeds, about an hour on 2 cores), paper (the papers' own
+          networks and budgets, and their tables beside ours: a GPU or a cluster).
+claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
+          P-KW, P-DO, P-DC under profile=paper).
+jobs      runs at a time, each with its share of the cores; auto (default): one when a GPU is used, else one
+          per core up to 8.
+out       where the report goes (default <results_dir>/claims-<profile>): CLAIMS.md, claims.html,
+          claims.json and figures/.
 
-Every other ``key=value`` is an override passed to every run (``dataset.root=...``, ``device=cpu``,
-``results_dir=...``, ``retry_failed=true``). Completed records are reused; the report is written
-to ``out`` (default ``<results_dir>/claims-<profile>``): CLAIMS.md, claims.html, claims.json and figures/.
+Every other key=value is an override given to every run: dataset.root=..., device=cpu, results_dir=...,
+retry_failed=true. Completed records are reused, so running the same command again resumes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import fcntl
 import logging
@@ -28,6 +35,7 @@ from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, ev
 from sparsebench.claims.page import effect_text, write_html, write_json, write_markdown
 from sparsebench.claims.plan import execute, plan
 from sparsebench.atomic import writable_folder
+from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError
 from sparsebench.report.aggregate import load_records
 
@@ -50,6 +58,12 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
         raise SparsebenchError(f"profile={own['profile']!r} is not allowed: choose one of {', '.join(PROFILES)}")
     if own["jobs"] != "auto" and (not own["jobs"].isdigit() or int(own["jobs"]) < 1):
         raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs or auto")
+    run_keys = {f.name for f in dataclasses.fields(RunConfig)} | {"hydra"}
+    for token in overrides:
+        root = token.lstrip("+~").partition("=")[0].split(".")[0].split("/")[0]
+        if root not in run_keys:
+            raise SparsebenchError(f"{token!r}: {root!r} is neither a setting of sparsebench-claims ({', '.join(OWN_KEYS)}) "
+                                   f"nor of a run ({', '.join(sorted(run_keys - {'hydra'}))}); check the spelling")
     return own, overrides
 
 
@@ -87,7 +101,17 @@ def choose(catalogue: dict, wanted: str, profile: str) -> tuple[list, list]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _claims(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("sparsebench-claims: interrupted; run the same command to resume (completed runs are kept)", file=sys.stderr)
+        return 130
+    except SparsebenchError as error:  # the machine failed a run (a full disk): one line, nothing recorded
+        print(f"sparsebench-claims: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _claims(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0

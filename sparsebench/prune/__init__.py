@@ -158,7 +158,8 @@ def prune_curve(model: Network, regularizer: Regularizer, data: DataSplits, cfg:
         curve["one_shot_accuracy"].append(evaluate(pruned, data.test.inputs, data.test.labels, eval_batch_size).accuracy)
         if tune_epochs:
             try:
-                history = fit(pruned, regularizer, tune_data, tune_cfg, seed=seed, eval_batch_size=eval_batch_size).history
+                history = fit(pruned, regularizer, tune_data, tune_cfg, seed=seed, eval_batch_size=eval_batch_size,
+                              log_epochs=False).history
                 curve["finetuned_accuracy"].append(history[-1]["test_accuracy"])
             except Diverged:
                 curve["finetuned_accuracy"].append(None)

@@ -23,7 +23,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["status", "run_id", "experiment", "seed", "config", "data", "environment", "timing"],
     "properties": {
         "status": {"enum": ["completed", "failed"]},
-        "run_id": {"type": "string", "pattern": "^[0-9a-f]{12}$"},
+        "run_id": {"type": "string", "minLength": 1},
         "experiment": {"type": "string", "minLength": 1},
         "seed": {"type": "integer", "minimum": 0},
         "config": {"type": "object", "required": list(SECTIONS),

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparsebench.records import schema
+
 RESULT = "result.json"
 IDENTITY = ["run_id", "experiment", "seed", "group", "label", "path"]
 SKIPPED_FOLDERS = ("_hydra",)  # Hydra's own bookkeeping under a sweep folder
@@ -147,7 +149,8 @@ def find_records(folder: Path) -> list[Path]:
 
 
 def read_record(path: Path) -> tuple[dict | None, str | None]:
-    """(record, None) for a completed record; (None, why not) for anything else."""
+    """(record, None) for a completed record that validates against ``records.schema``; (None, why not)
+    for anything else."""
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
@@ -169,13 +172,9 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
         return None, "failed run" + (f" ({message})" if message else "")
     if status != "completed":
         return None, f"not completed (status {status!r})"
-    if not isinstance(record.get("config"), dict) or not record["config"]:
-        return None, "completed, but holds no config"
-    if not isinstance(record.get("metrics"), dict) or not record["metrics"]:
-        return None, "completed, but holds no metrics"
-    seed = record.get("seed", record["config"].get("seed"))
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        return None, f"completed, but its seed is {seed!r}"
+    problem = schema.problem(record)
+    if problem:
+        return None, f"completed, but not a valid record: {problem}"
     return record, None
 
 

@@ -11,6 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from sparsebench.atomic import writable_folder
+from sparsebench.errors import SparsebenchError
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -23,7 +26,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _report(_parser().parse_args(argv))
+    except SparsebenchError as error:
+        print(f"sparsebench-report: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparsebench-report: interrupted; nothing half-written is left, run the same command again", file=sys.stderr)
+        return 130
+
+
+def _report(args: argparse.Namespace) -> int:
     results = Path(args.results_dir).expanduser()
     if not results.is_dir():
         problem = "is not a folder" if results.exists() else "does not exist"
@@ -33,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from sparsebench.report.aggregate import load_records
     from sparsebench.report.tables import write_tables
 
+    out = writable_folder(Path(args.out).expanduser() if args.out else results / "report", "--out")
     df, skipped = load_records(results)
     for item in skipped:
         print(f"skipped {item}")
@@ -44,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"read {len(df)} runs in {groups} group{'s' if groups != 1 else ''} from {results}"
           + (f"; skipped {len(skipped)} record{'s' if len(skipped) != 1 else ''}" if skipped else ""))
 
-    out = Path(args.out).expanduser() if args.out else results / "report"
     tables = write_tables(df, out, title=f"Summary of {results.resolve().name}")
     print(f"tables in {out}: " + ", ".join(p.name for p in tables))
     if args.no_figures:

@@ -66,13 +66,14 @@ SCORES = {"best_val": "val_accuracy", "best_test": "test_accuracy"}
 def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainConfig, *, seed: int,
         eval_batch_size: int, progress: bool = False, resume: dict | None = None,
         save_state: Callable[[dict], None] | None = None, keep: tuple[str, ...] = (),
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None, log_epochs: bool = True) -> FitResult:
     """Train ``model`` in place for ``cfg.epochs`` epochs and leave it holding the selected epoch's weights.
 
     ``resume`` is a state from ``save_state`` of an interrupted run with the same config: training
     continues after its last completed epoch and ends with the numbers an uninterrupted run gives.
     ``keep``: further rules of ``SCORES`` whose best epoch's weights are returned in ``FitResult.kept``.
-    ``on_epoch`` is called with each epoch's history entry (trackers, progress logs).
+    ``on_epoch`` is called with each epoch's history entry (trackers, progress logs). Without a
+    progress bar, each epoch is logged in one line, unless ``log_epochs`` is off (short inner fits).
     """
     device = data.train.labels.device
     # ``model`` may be torch.compile'd: it runs the forward passes; the module beneath it carries the
@@ -159,7 +160,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
             if entry.get(SCORES[rule], -math.inf) > score:
                 best[rule] = (entry[SCORES[rule]], epoch, copy.deepcopy(network.state_dict()))
         epochs.update(1)
-        if not progress:
+        if not progress and log_epochs:
             _log_epoch(entry, cfg.epochs, time.perf_counter() - fit_started, epoch - result.resumed_from)
         if on_epoch is not None:
             on_epoch(entry)

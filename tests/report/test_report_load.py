@@ -88,9 +88,19 @@ def test_bad_files_are_skipped_and_named_without_crashing(messy_results):
     assert "empty" in reasons["empty_file"]
     assert "failed" in reasons["failed"] and "loss is nan" in reasons["failed"]
     assert "not completed" in reasons["running"]
-    assert "no metrics" in reasons["no_metrics"]
+    assert "not a valid record" in reasons["no_metrics"] and "'metrics' is a required property" in reasons["no_metrics"]
     assert all(str(item).startswith(str(item.path)) for item in skipped)
     assert not any("_hydra" in str(item.path) for item in skipped)
+
+
+def test_a_record_that_says_completed_but_holds_nothing_is_not_used(results):
+    damaged = results / "damaged" / "run"
+    damaged.mkdir(parents=True)
+    (damaged / "result.json").write_text('{"status": "completed"}')
+    df, skipped = load_records(results)
+    assert len(df) == 9
+    [item] = [s for s in skipped if s.path.parent == damaged]
+    assert "not a valid record" in item.reason and "'run_id' is a required property" in item.reason
 
 
 def test_a_duplicate_run_is_counted_once(results):
@@ -108,13 +118,13 @@ def test_a_duplicate_run_is_counted_once(results):
 def test_missing_metrics_leave_gaps_not_errors(tmp_path):
     folder = tmp_path / "r"
     record = make_record({"name": "none"}, 0, 90.0)
-    del record["metrics"]["noise"], record["metrics"]["prune"], record["history"]
+    del record["metrics"]["noise"], record["metrics"]["prune"]  # measurements a run may leave out
     write_record(folder, record, name="a")
     write_record(folder, make_record({"name": "none"}, 1, 91.0), name="b")
     df, skipped = load_records(folder)
     assert skipped == [] and len(df) == 2
     first = df[df["seed"] == 0].iloc[0]
-    assert pd.isna(first["noise/pixels/score"]) and not isinstance(first["history"], list)
+    assert pd.isna(first["noise/pixels/score"]) and pd.isna(first["prune/unpruned_accuracy"])
 
 
 def test_an_empty_or_foreign_folder_gives_an_empty_frame(tmp_path):
