@@ -622,14 +622,14 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
             line = _plot_curve(ax, *curve, color=color, marker="o" if len(curve[0]) < 12 else None)
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={len(curve[1])})")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(y_label)
         ax.set_title(title)
         ax.grid(alpha=0.3)
     _x_label(axes, below, metric_label("history/epoch"))
     for row in below:
         for ax in row:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     _draw_differences(below, sides, [lambda rows, k=k: _history_curve(rows, k) for k, _, _ in keys],
                       [f"history/{k}" for k, _, _ in keys])
     _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
