@@ -69,10 +69,15 @@ def described(check: Verdict) -> str:
 
 
 def human_table(table: pd.DataFrame) -> pd.DataFrame:
-    """A claim's table (groups by metrics) turned for reading: one row per metric, named in words with its
-    unit (long names read well down a column, not across a header), one column per group of runs."""
-    out = table.T
-    out.insert(0, "metric", [metric_label(c) for c in out.index])
+    """A claim's table (groups by metrics) with its metrics named in words and units, the longer of the two
+    lists running down the page: one row per group of runs, or, when there are more metrics than groups,
+    one row per metric (long names read well down a column, not across many headers)."""
+    if len(table.columns) > len(table.index):
+        out = table.T
+        out.insert(0, "metric", [metric_label(c) for c in out.index])
+    else:
+        out = table.rename(columns=metric_label)
+        out.insert(0, "runs", list(table.index))
     out.columns.name = None  # the pivot's name would head a row of its own in HTML
     return out.reset_index(drop=True)
 
@@ -281,7 +286,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;paddi
          "td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
          "th{background:#f3f3f3;font-weight:600}.scroll{overflow-x:auto}"
          ".num,table.numbers td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-         "table.numbers th:not(:first-child){text-align:right}"
+         "table.numbers th:not(:first-child){text-align:right}table.numbers td:first-child{min-width:16em}"
          ".start{border-left:2px solid #999}th.group{text-align:center}table.reproduction td:first-child{white-space:nowrap}"
          "td.disagrees{background:#fbd9d3;color:#8b0f0f;font-weight:700}"
          "figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}img{max-width:100%}"

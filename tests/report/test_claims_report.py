@@ -175,8 +175,8 @@ def test_report_reads_like_a_results_section(report):
     # Tables and check descriptions name metrics in words: no metric path is left in the claim's section.
     section = text[text.index("## X1:"):text.index("## X2:")]
     assert "weights/final/global/abs_0.001" not in section and "test/accuracy" not in section
-    assert "| near-zero share, \\|w\\| < 0.001 (fraction of weights) |" in section
-    assert "| test accuracy (%) |" in section
+    # Three groups, two metrics: a row per group, the metrics' names and units heading the columns.
+    assert "| runs | near-zero share, \\|w\\| < 0.001 (fraction of weights) | test accuracy (%) |" in section
     accuracy = ACCURACY[("none", None)]
     # The paper's first row lies (98.1 − 95) / 0.5 = 6.2 spreads away: marked, in bold; the second agrees.
     assert f"{(sum(accuracy) / 3 - 95.0) / 0.5:+.1f}" == "+6.2"
@@ -204,3 +204,20 @@ def test_contrasts_are_the_distinct_pairs_of_a_claims_checks():
     assert contrasts(catalogue["K2"]) == [({"regularizer.name": "kwinners"}, {"regularizer.name": "none"}),
                                           ({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
     assert contrasts(catalogue["G2"]) == []  # another metric of the same runs, and a constant: no pair of sides
+
+
+def test_the_longer_list_of_a_claims_table_runs_down_the_page():
+    import pandas as pd
+
+    from sparsebench.claims.page import human_table
+
+    cells = pd.DataFrame({"test/accuracy": ["98 (3)", "96 (3)"], "train/loss": ["0.1 (3)", "0.2 (3)"],
+                          "activations/mean/hoyer": ["0.3 (3)", "0.4 (3)"]}, index=["none", "dropout"])
+    cells.columns.name = "metric"
+    turned = human_table(cells)  # three metrics, two groups: a row per metric
+    assert list(turned.columns) == ["metric", "none", "dropout"]
+    assert list(turned["metric"]) == ["test accuracy (%)", "training loss (cross-entropy, nats)",
+                                      "Hoyer sparsity of activations, mean over hidden layers (0 dense, 1 one-hot)"]
+    assert list(turned["dropout"]) == ["96 (3)", "0.2 (3)", "0.4 (3)"]
+    kept = human_table(cells[["test/accuracy"]])  # one metric, two groups: a row per group
+    assert list(kept.columns) == ["runs", "test accuracy (%)"] and list(kept["runs"]) == ["none", "dropout"]
