@@ -96,7 +96,8 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     assert any(t.startswith("no interval: neither side varies") for t in texts)
     assert any(t == "not run: not part of the smoke profile" for t in texts)
     assert any(t.startswith("identical run by run") for t in texts)
-    bars = [line for line in ax.get_lines() if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]
+    bars = [line for line in ax.get_lines()
+            if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]  # not the vertical 0 line
     ends = sorted(end for line in bars for end in line.get_xdata())
     assert ends == pytest.approx(sorted([1.0, 5.0, -0.1, 0.5, -300 / 1100, 900 / 1100, -0.8, 0.0]))
     side = drawn[0].axes[1]
@@ -125,7 +126,8 @@ NEAR_ZERO_CHECK = Check(label="dropout leaves more weights below 0.001", metric=
                         a={"regularizer.p": 0.5}, b={"regularizer.name": "none"}, test="greater",
                         smallest_effect=0.01, smallest_effect_reason="a point of the share")
 ACCURACY_CHECK = Check(label="dropout costs accuracy", metric="test/accuracy", a={"regularizer.p": 0.5},
-                       b={"regularizer.name": "none"}, test="less", smallest_effect=0.1, smallest_effect_reason="10 images")
+                       b={"regularizer.name": "none"}, test="less", smallest_effect=0.1,
+                       smallest_effect_reason="10 images")
 
 
 @pytest.fixture
