@@ -12,6 +12,7 @@ on runs whose training loss was still moving is marked).
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,13 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
     return notes
 
 
+def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
+    """The distinct (A, B) selector pairs of the claim's checks that compare two sets of runs: what its
+    figure shows as differences (checks against a constant or another metric of the same runs have none)."""
+    pairs = [(dict(c.a), dict(c.b)) for c in claim.checks if c.b is not None and c.against is None]
+    return [pair for number, pair in enumerate(pairs) if pair not in pairs[:number]]
+
+
 def reproduce(table: Table, rows: pd.DataFrame) -> list[ReproductionRow]:
     """Each row of a paper's table with ours beside it: our mean and standard deviation over seeds (the
     paper's kind of spread), the difference in units of the paper's spread, and the honest figure."""
@@ -203,7 +211,9 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     figures = []
     if claim.figure:
         draw = getattr(plots, f"plot_{claim.figure}")
-        figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}")
+        # Figures of curves take the check's selectors and draw A − B under them; the others do not.
+        extra = {"contrasts": contrasts(claim)} if "contrasts" in inspect.signature(draw).parameters else {}
+        figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}", **extra)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction)

@@ -6,12 +6,19 @@ import base64
 import html
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from sparsebench.atomic import atomic_write_text
 from sparsebench.claims.evaluate import ClaimResult, ReproductionRow, decisive_check, decisive_notes
+from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.stats import MAX_SEEDS, Verdict
 from sparsebench.report.tables import markdown_table
+
+# One colour per verdict, in the page's styles and the summary figure alike.
+VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "inconclusive": "#a07800", "not run": "#777777"}
 
 RULE = ("The measured effect shown for a claim is that of the check that decides its verdict. A verdict comes "
         "from the seeds, never from one run, and never from an epoch chosen on the test set. Each check declares "
@@ -24,9 +31,18 @@ RULE = ("The measured effect shown for a claim is that of the check that decides
         "supported when all its checks are, refuted when any is. A verdict marked * rests on runs whose training "
         "had not converged; one marked † on fewer runs than the profile plans.")
 
+OVERVIEW_CAPTION = (
+    "One row per claim, its deciding check: the measured effect (dot) and its 95% interval (bar), divided by the "
+    "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
+    "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
+    "less check is supported when its bar lies right of 0 and not wholly inside the band, refuted when it lies left "
+    "of 0 or wholly inside it; a within / at most check is supported when its bar lies right of −1; an equivalence "
+    "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
+    "verdict and the effect in the metric's own units.")
+
 
 def _number(x: float | None) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.4g}"
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+,.4g}"
 
 
 def effect_text(check: Verdict) -> str:
@@ -40,8 +56,30 @@ def effect_text(check: Verdict) -> str:
     if check.margin is not None and check.test in ("at_most", "equivalent"):
         text += f", margin {check.margin:.3g}"
     if check.smallest_effect:
-        text += f", negligible within ±{check.smallest_effect:.3g}"
+        text += f", negligible within ±{check.smallest_effect:,.4g}"
     return text
+
+
+def described(check: Verdict) -> str:
+    """The check's one-line description with its metric named in words rather than by its path."""
+    text = check.description
+    if text.startswith(check.metric + ":"):
+        text = metric_name(check.metric).name + text[len(check.metric):]
+    return text
+
+
+def human_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A claim's table (groups by metrics) with its metrics named in words and units, the longer of the two
+    lists running down the page: one row per group of runs, or, when there are more metrics than groups,
+    one row per metric (long names read well down a column, not across many headers)."""
+    if len(table.columns) > len(table.index):
+        out = table.T
+        out.insert(0, "metric", [metric_label(c) for c in out.index])
+    else:
+        out = table.rename(columns=metric_label)
+        out.insert(0, "runs", list(table.index))
+    out.columns.name = None  # the pivot's name would head a row of its own in HTML
+    return out.reset_index(drop=True)
 
 
 def seeds_text(check: Verdict) -> str:
@@ -71,7 +109,8 @@ def _why(result: ClaimResult) -> str:
             parts.append(decisive.reason)
         if decisive.verdict == "inconclusive" and decisive.seeds_needed is not None:
             needed = decisive.seeds_needed
-            parts.append(f"~{needed if needed <= MAX_SEEDS else f'>{MAX_SEEDS}'} seeds per group would decide it")
+            parts.append(f"{f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would "
+                         f"decide it")
     if notes is not None and decisive is not None and notes.text(decisive):
         parts.append(notes.text(decisive))
     return "; ".join(parts)
@@ -90,7 +129,7 @@ def _summary_rows(results: list[ClaimResult], out: Path) -> list[list[str]]:
         claim = result.claim
         decisive = decisive_check(result)
         if decisive is not None:
-            effect, seeds = f"{decisive.metric}: {effect_text(decisive)}", seeds_text(decisive)
+            effect, seeds = f"{metric_label(decisive.metric)}: {effect_text(decisive)}", seeds_text(decisive)
         else:
             effect, seeds = result.reason or "–", "–"
         link = _figure_link(result, out)
@@ -109,11 +148,16 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _plain(x: float, digits: int) -> str:
+    """``digits`` significant digits, but a number of more digits written out whole (74,569, not 7.457e+04)."""
+    return f"{x:,.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+
+
 def _cell(stats: dict | None, error: bool = False) -> str:
     if not stats or not stats["n"]:
         return "–"
-    spread = f" ± {stats['std']:.3g}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
-    return f"{stats['mean']:.4g}{spread} ({stats['n']})"
+    spread = f" ± {_plain(stats['std'], 3)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
+    return f"{_plain(stats['mean'], 4)}{spread} ({stats['n']})"
 
 
 def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
@@ -130,7 +174,7 @@ def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
         cells = [row.label]
         for column, cell in zip(table.columns, row.cells):
             published = "–" if cell["published"] is None else (
-                f"{cell['published']:.4g}" + (f" ± {cell['spread']:.3g}" if cell["spread"] else " (no spread given)"))
+                _plain(cell["published"], 4) + (f" ± {_plain(cell['spread'], 3)}" if cell["spread"] else " (no spread given)"))
             z = "–" if not math.isfinite(cell["z"]) else f"{cell['z']:+.1f}" + (" !" if cell["disagrees"] else "")
             cells += [published, _cell(cell["ours"]), z]
             if column.honest:
@@ -142,6 +186,7 @@ def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
 def _reproduction_md(result: ClaimResult) -> list[str]:
     table = result.claim.table
     header, rows = reproduction_rows(result)
+    rows = [[f"**{cell}**" if cell.endswith(" !") else cell for cell in row] for row in rows]  # let it stand out
     caveat = "" if table.confirmed else (" **Unconfirmed:** these published numbers could not be checked against the "
                                          "paper's text here; treat them as unverified until someone does.")
     return [f"**{table.title}** Source: {table.source}. The paper's ± is the {table.spread}; ours is the same kind "
@@ -166,21 +211,30 @@ def _section_md(result: ClaimResult, out: Path) -> str:
             why = f" Smallest effect that matters: {c.smallest_effect:g} ({c.smallest_effect_reason})." \
                 if c.smallest_effect is not None else ""
             parts.append(f"- {c.label}: **{v.verdict}{f' ({v.refuted_as})' if v.refuted_as else ''}**. "
-                         f"{v.description}.{why}{extra}")
+                         f"{described(v)}.{why}{extra}")
     if result.table is not None:
-        table = result.table.reset_index().rename(columns={"label": "runs"})
         parts += ["", "Mean ± half-width of the 95% interval over seeds (number of seeds):", "",
-                  markdown_table(table)]
+                  markdown_table(human_table(result.table))]
     link = _figure_link(result, out)
     if link:
         parts += ["", f"![{claim.id}]({link})"]
     return "\n".join(parts)
 
 
-def write_markdown(results: list[ClaimResult], out: Path, header: str, unused: list[str] = ()) -> Path:
+def _overview_png(overview: Sequence[Path]) -> Path | None:
+    return next((Path(p) for p in overview if Path(p).suffix == ".png"), None)
+
+
+def write_markdown(results: list[ClaimResult], out: Path, header: str, unused: list[str] = (),
+                   overview: Sequence[Path] = ()) -> Path:
+    """CLAIMS.md; ``overview``: the summary figure's files (``overview.plot_claims_overview``), shown first."""
     claims = [r for r in results if r.claim.kind == "claim"]
     protocols = [r for r in results if r.claim.kind == "protocol"]
-    text = [f"# Claims report\n\n{header}\n\n{RULE}\n", _md_table(SUMMARY_HEADER, _summary_rows(claims, out))]
+    text = [f"# Claims report\n\n{header}\n"]
+    png = _overview_png(overview)
+    if png is not None:
+        text.append(f"![Every claim's effect on a common scale]({png.relative_to(out)})\n\n{OVERVIEW_CAPTION}\n")
+    text += [f"{RULE}\n", _md_table(SUMMARY_HEADER, _summary_rows(claims, out))]
     if unused:
         text += ["", f"Records of planned runs that could not be used ({len(unused)}):", "",
                  *[f"- {line}" for line in unused]]
@@ -203,29 +257,73 @@ def _html_table(header: list[str], rows: list[list[str]], raw_columns: tuple[int
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[str] = ()) -> Path:
+def _reproduction_html(result: ClaimResult) -> str:
+    """A protocol's table with one header cell over each paper column's group of cells, numbers aligned
+    right, and each difference beyond twice the paper's spread (marked !) highlighted."""
+    e = html.escape
+    table = result.claim.table
+    header, rows = reproduction_rows(result)
+    top = ['<th rowspan="2">network</th>'] + [f'<th colspan="{3 + bool(c.honest)}" class="start group">{e(c.name)}</th>'
+                                              for c in table.columns]
+    sub, starts = [], set()
+    for c in table.columns:
+        starts.add(len(sub) + 1)
+        sub += ["paper", "ours", "Δ / paper's spread"] + (["ours, honest"] if c.honest else [])
+    subheads = "".join(f'<th class="num{" start" if i + 1 in starts else ""}">{e(h)}</th>' for i, h in enumerate(sub))
+    body = []
+    for row in rows:
+        cells = [f"<td>{e(row[0])}</td>"]
+        for i, cell in enumerate(row[1:], start=1):
+            classes = ["num"] + (["start"] if i in starts else []) + (["disagrees"] if cell.endswith(" !") else [])
+            cells.append(f'<td class="{" ".join(classes)}">{e(cell)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table class="reproduction"><tr>{"".join(top)}</tr><tr>{subheads}</tr>'
+            f'{"".join(body)}</table></div>')
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:1em;line-height:1.4;color:#222}"
+         "table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}table.numbers,table.reproduction{font-size:.85em}"
+         "td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
+         "th{background:#f3f3f3;font-weight:600}.scroll{overflow-x:auto}"
+         ".num,table.numbers td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+         "table.numbers th:not(:first-child){text-align:right}table.numbers td:first-child{min-width:16em}"
+         ".start{border-left:2px solid #999}th.group{text-align:center}table.reproduction td:first-child{white-space:nowrap}"
+         "td.disagrees{background:#fbd9d3;color:#8b0f0f;font-weight:700}"
+         "figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}img{max-width:100%}"
+         "section{border-top:1px solid #ddd;margin-top:2em}li{margin:.3em 0}"
+         + "".join(f".{v.replace(' ', '-')}{{color:{c}}}" for v, c in VERDICT_COLOURS.items()))
+
+
+def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[str] = (),
+               overview: Sequence[Path] = ()) -> Path:
+    """claims.html, figures inline; ``overview``: the summary figure's files, shown first."""
     e = html.escape
     claims = [r for r in results if r.claim.kind == "claim"]
     rows = []
     for result, (claim_id, statement, effect, seeds, _, why, _) in zip(claims, _summary_rows(claims, out)):
-        verdict = f'<b class="{e(result.verdict)}">{e(verdict_text(result))}</b>'
+        verdict = f'<b class="{e(result.verdict.replace(" ", "-"))}">{e(verdict_text(result))}</b>'
         link = f'<a href="#{e(claim_id)}">figure</a>' if result.figures else "–"
-        rows.append([e(claim_id), e(statement), e(effect), e(seeds), verdict, e(why), link])
+        rows.append([f'<a href="#{e(claim_id)}">{e(claim_id)}</a>', e(statement), e(effect), e(seeds), verdict, e(why),
+                     link])
     summary = _html_table(SUMMARY_HEADER, rows, raw_columns=tuple(range(7)))
+    png = _overview_png(overview)
+    top = (f"<figure>{_image(png)}<figcaption>{e(OVERVIEW_CAPTION)}</figcaption></figure>" if png is not None else "")
     sections = []
-    for result in results:
+    for number, result in enumerate(results):
         claim = result.claim
+        if claim.kind == "protocol" and all(r.claim.kind != "protocol" for r in results[:number]):
+            sections.append("<h1>Paper protocols</h1>")
         experiments = result.experiments or claim.all_experiments()
+        verdict_class = result.verdict.replace(" ", "-")
         body = [f'<h2 id="{e(claim.id)}">{e(claim.id)}: {e(claim.statement)}</h2>',
                 f"<p>Source: {e(claim.source)}. Experiments: {e(', '.join(experiments))}. "
-                f"Verdict: <b class=\"{e(result.verdict)}\">{e(verdict_text(result))}</b>"
+                f"Verdict: <b class=\"{e(verdict_class)}\">{e(verdict_text(result))}</b>"
                 + (f" ({e(result.reason)})" if result.reason else "") + ".</p>"]
         if claim.note:
             body.append(f"<p>{e(claim.note)}</p>")
         if result.reproduction:
-            caption, _, table = _reproduction_md(result)
-            header_row, table_rows = reproduction_rows(result)
-            body += [f"<p>{e(caption.replace('**', ''))}</p>", _html_table(header_row, table_rows)]
+            caption = _reproduction_md(result)[0].replace("**", "")
+            body += [f"<p>{e(caption)}</p>", _reproduction_html(result)]
         if result.checks:
             items = []
             for c, v, notes in zip(claim.checks, result.checks, result.notes or [None] * len(result.checks)):
@@ -233,20 +331,19 @@ def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[
                 why = f" Smallest effect that matters: {c.smallest_effect:g} ({c.smallest_effect_reason})." \
                     if c.smallest_effect is not None else ""
                 outcome = v.verdict + (f" ({v.refuted_as})" if v.refuted_as else "")
-                items.append(f"<li>{e(c.label)}: <b>{e(outcome)}</b>. {e(v.description)}.{e(why)}{e(extra)}</li>")
+                items.append(f'<li>{e(c.label)}: <b class="{e(v.verdict)}">{e(outcome)}</b>. '
+                             f"{e(described(v))}.{e(why)}{e(extra)}</li>")
             body.append("<ul>" + "".join(items) + "</ul>")
         if result.table is not None:
-            body.append(result.table.to_html(escape=True, border=0, classes="numbers"))
+            body.append('<div class="scroll">' + human_table(result.table).to_html(index=False, escape=True, border=0,
+                                                                                 classes="numbers") + "</div>")
         body += [_image(p) for p in result.figures if Path(p).suffix == ".png"]
         sections.append("<section>" + "".join(body) + "</section>")
     unused_html = ("<p>Records of planned runs that could not be used:</p><ul>"
                    + "".join(f"<li>{e(line)}</li>" for line in unused) + "</ul>") if unused else ""
-    style = ("body{font-family:sans-serif;max-width:75em;margin:auto;padding:1em}table{border-collapse:collapse}"
-             "td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
-             ".supported{color:#176117}.refuted{color:#a31515}.inconclusive{color:#8a6d00}img{max-width:100%}")
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>sparsebench claims</title>"
-            f"<style>{style}</style></head><body><h1>Claims report</h1><p>{e(header)}</p><p>{e(RULE)}</p>"
-            f"{summary}{unused_html}{''.join(sections)}</body></html>")
+            f"<style>{STYLE}</style></head><body><h1>Claims report</h1><p>{e(header)}</p>{top}<p>{e(RULE)}</p>"
+            f'<div class="scroll">{summary}</div>{unused_html}{"".join(sections)}</body></html>')
     return atomic_write_text(out / "claims.html", page)
 
 
@@ -261,7 +358,8 @@ def write_json(results: list[ClaimResult], out: Path, header: dict) -> Path:
         {"id": r.claim.id, "kind": r.claim.kind, "statement": r.claim.statement, "verdict": r.verdict,
          "verdict_text": verdict_text(r), "reason": r.reason, "runs": r.runs, "experiments": r.experiments,
          "figures": [str(Path(p).relative_to(out)) for p in r.figures],
-         "checks": [{"label": c.label, "smallest_effect_reason": c.smallest_effect_reason, **v.as_dict(),
+         "checks": [{"label": c.label, "metric_name": metric_label(v.metric),
+                     "smallest_effect_reason": c.smallest_effect_reason, **v.as_dict(),
                      "notes": n.text(v) if n is not None else ""}
                     for c, v, n in zip(r.claim.checks, r.checks, r.notes or [None] * len(r.checks))],
          "reproduction": _reproduction_json(r) if r.reproduction else None}

@@ -5,14 +5,21 @@ it writes ``out_dir/<name>.<format>`` (atomically) and returns the paths, or ret
 nothing when ``df`` lacks the data for it. Lines are means over seeds, one per group, named by the group's
 label (recomputed on the rows given, so a subset gets short labels) with its seed count; bands and error
 bars are the 95% Student-t interval over seeds (none where a group has a single seed).
+
+Figures of curves per group (near-zero share, pruning, noise, training) also take ``contrasts``: pairs of
+selectors ``(a, b)`` as a claim's check writes them (column -> value, matched by ``aggregate.select``).
+For each pair a panel under each curve panel shows the difference A − B per x with its 95% Welch
+interval (``difference_curve``): the effect a claim tests, where overlaid curves would hide it.
+Axis labels come from ``report.names``, never spelled out here.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +35,20 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sparsebench.atomic import atomic_write  # noqa: E402
 from sparsebench.report.aggregate import (canonical, is_missing, make_labels, natural_key,  # noqa: E402
-                                          relevant_columns, varies)
-from sparsebench.report.stats import t_quantile  # noqa: E402
+                                          relevant_columns, select, varies)
+from sparsebench.report.names import difference_label, metric_label, metric_name  # noqa: E402
+from sparsebench.report.stats import t_quantile, welch_interval  # noqa: E402
 
 FORMATS = ("png", "pdf")
 BAND = "mean over seeds; band: 95% t-interval"
 BARS = "mean over seeds; bars: 95% t-interval"
 DPI = 130
+DIFFERENCE = "A − B: difference of means; band: 95% Welch interval per point"
+
+# A pair of selectors (runs of A, runs of B) whose difference a figure shows under its curves.
+Contrast = tuple[Mapping[str, Any], Mapping[str, Any]]
+# A figure's curve of one panel, from the rows of one group or side: (x, runs x points matrix) or None.
+CurveOf = Callable[[pd.DataFrame], "tuple[np.ndarray, np.ndarray] | None"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -164,6 +178,100 @@ def _has_lists(df: pd.DataFrame, *columns: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Differences between the two sides of a claim's check
+
+
+def difference_curve(a_rows: pd.DataFrame, b_rows: pd.DataFrame, curve: CurveOf
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(x, A − B, low, high) at each x where both sides have a value: the difference of the means over
+    A's runs and B's runs with its 95% Welch interval (``stats.welch_interval``, NaN where a side has fewer
+    than two values or neither varies); None when a side has no curve."""
+    sides = [curve(rows) if len(rows) else None for rows in (a_rows, b_rows)]
+    if any(side is None for side in sides):
+        return None
+    (x_a, m_a), (x_b, m_b) = sides
+    shared = sorted(set(x_a.tolist()) & set(x_b.tolist()))
+    column_a = {x: i for i, x in enumerate(x_a.tolist())}
+    column_b = {x: i for i, x in enumerate(x_b.tolist())}
+    points = []
+    for x in shared:
+        diff = welch_interval(m_a[:, column_a[x]], m_b[:, column_b[x]])
+        if math.isfinite(diff.effect):
+            points.append((x, diff.effect, diff.low, diff.high))
+    if not points:
+        return None
+    return tuple(np.asarray(values, dtype=float) for values in zip(*points))
+
+
+def _side_name(rows: pd.DataFrame) -> str:
+    labels = list(dict.fromkeys(str(label) for label in rows["label"])) if "label" in rows.columns else []
+    if len(labels) == 1:
+        return labels[0]
+    return " + ".join(labels) if 1 < len(labels) <= 2 else f"{len(labels)} groups pooled"
+
+
+def _contrast_sides(df: pd.DataFrame, contrasts: Sequence[Contrast] | None
+                    ) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """(title "A − B", A's rows, B's rows) of each contrast whose two sides both select runs of ``df``."""
+    out = []
+    for a, b in contrasts or ():
+        try:
+            a_rows, b_rows = select(df, a), select(df, b)
+        except KeyError:  # a selector names a column these runs lack: nothing to compare
+            continue
+        if len(a_rows) and len(b_rows):
+            out.append((f"{_side_name(a_rows)} − {_side_name(b_rows)}", a_rows, b_rows))
+    return out
+
+
+def _figure_with_differences(panels: int, differences: int, width: float, height: float
+                             ) -> tuple[Figure, list, list[list]]:
+    """A figure of ``panels`` curve panels side by side and, under each, one shorter panel per difference
+    sharing its x axis: (figure, curve axes, [per difference: its axes per panel]). Without differences,
+    the layout of ``_figure``."""
+    if not differences:
+        fig, axes = _figure(panels, width=width, height=height)
+        return fig, axes, []
+    ratios = [1.0] + [0.62] * differences
+    fig = Figure(figsize=(max(width * panels, 2 * width), height * sum(ratios) + 0.9), layout="constrained")
+    grid = fig.subplots(1 + differences, panels, squeeze=False, sharex="col", height_ratios=ratios)
+    return fig, list(grid[0]), [list(row) for row in grid[1:]]
+
+
+def _draw_differences(below: list[list], sides: list[tuple[str, pd.DataFrame, pd.DataFrame]],
+                      curves: Sequence[CurveOf], y_path: str | Sequence[str]) -> None:
+    """Fill the difference panels: per contrast (a row of ``below``) and panel (``curves``), A − B with its
+    Welch band and the zero line; ``y_path``: the metric path (per panel, or one for all) naming the axis."""
+    paths = [y_path] * len(curves) if isinstance(y_path, str) else list(y_path)
+    for axes, (title, a_rows, b_rows) in zip(below, sides):
+        for ax, curve, path in zip(axes, curves, paths):
+            ax.axhline(0.0, color="0.35", linewidth=0.9)
+            points = difference_curve(a_rows, b_rows, curve)
+            if points is not None:
+                x, effect, low, high = points
+                ax.plot(x, effect, color="0.1", marker="o" if len(x) < 12 else None, markersize=3.5, linewidth=1.5)
+                if len(x) == 1 and np.isfinite(low).all():  # a band needs two points: one gets an error bar
+                    ax.errorbar(x, effect, yerr=[effect - low, high - effect], color="0.1", capsize=4)
+                elif np.isfinite(low).any():
+                    ax.fill_between(x, low, high, color="0.1", alpha=0.18, linewidth=0)
+            else:
+                ax.text(0.5, 0.5, "no shared points", transform=ax.transAxes, ha="center", va="center", color="0.4")
+            ax.set_title(textwrap.fill(f"difference: {title}", 64), fontsize="small")
+            ax.set_ylabel(textwrap.fill(difference_label(path), 28), fontsize="small")
+            ax.grid(alpha=0.3)
+
+
+def _difference_handle() -> Line2D:
+    return Line2D([], [], color="0.1", linewidth=1.5)
+
+
+def _x_label(axes: list, below: list[list], label: str) -> None:
+    """``label`` under each column: on its lowest panel (the panels above share its x axis)."""
+    for column, ax in enumerate(axes):
+        (below[-1][column] if below else ax).set_xlabel(label)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Weights
 
 
@@ -198,8 +306,8 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
         if nonzero:
             ax.set_xlim(min(nonzero) / 2, max(nonzero) * 2)
         ax.set_title(f"{label} (n={len(rows)})", fontsize="medium")
-        ax.set_xlabel("|w| (first bin: everything below its upper edge)")
-        ax.set_ylabel("share of weights in bin")
+        ax.set_xlabel(metric_label(final_e))
+        ax.set_ylabel(metric_label(final_f))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color="0.2", linestyle="-"), Line2D([], [], color="0.45", linestyle="--")]
     _legend(fig, handles, ["final (band: 95% t-interval over seeds)", "at initialisation"])
@@ -229,15 +337,17 @@ def _histograms(rows: pd.DataFrame, edges_column: str, fractions_column: str) ->
 
 
 def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "near_zero_curves",
-                          formats: Sequence[str] = FORMATS) -> list[Path]:
+                          formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
     """Share of learnable weights with |w| < t against the threshold t (log x), one colour per group:
-    after training solid (band over seeds), at initialisation dashed."""
+    after training solid (band over seeds), at initialisation dashed; under it, the difference of the
+    final shares of each contrast."""
     x_f, y_f = "weights/final_profile/curve_thresholds", "weights/final_profile/curve_fractions"
     x_i, y_i = "weights/init_profile/curve_thresholds", "weights/init_profile/curve_fractions"
     if df.empty or not _has_lists(df, x_f, y_f):
         return []
     groups = _labelled_groups(df)
-    fig, axes = _figure(1, width=7.0, height=4.6)
+    sides = _contrast_sides(df, contrasts)
+    fig, axes, below = _figure_with_differences(1, len(sides), width=7.0, height=4.6)
     ax = axes[0]
     handles, labels = [], []
     for (_, label, rows), color in zip(groups, _colors(len(groups))):
@@ -250,11 +360,15 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
         if init is not None:
             _plot_curve(ax, *init, color=color, linestyle="--", band=False, linewidth=1.0)
     ax.set_xscale("log")
-    ax.set_xlabel("threshold t on |w|")
-    ax.set_ylabel("share of weights with |w| < t")
+    _x_label(axes, below, metric_label(x_f))
+    ax.set_ylabel(metric_label(y_f))
     ax.grid(alpha=0.3, which="both")
     handles += [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", linestyle="--", linewidth=1.0)]
     labels += ["after training", "at initialisation"]
+    _draw_differences(below, sides, [lambda rows: _curve(rows, x_f, y_f)], y_f)
+    if sides:
+        handles.append(_difference_handle())
+        labels.append(DIFFERENCE)
     _legend(fig, handles, labels)
     fig.suptitle(f"Near-zero weights against threshold ({BAND})")
     return _save(fig, out_dir, name, formats)
@@ -265,9 +379,10 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
 
 
 def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "pruning_curves",
-                        formats: Sequence[str] = FORMATS) -> list[Path]:
+                        formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
     """Test accuracy against the fraction of weights pruned by magnitude: one-shot and after fine-tuning
-    (a panel each), with each group's unpruned accuracy as a dotted reference line."""
+    (a panel each), with each group's unpruned accuracy as a dotted reference line; under each, the
+    difference of accuracies of each contrast."""
     x = "prune/fractions"
     kinds = [(c, t) for c, t in (("prune/one_shot_accuracy", "one-shot"), ("prune/finetuned_accuracy", "fine-tuned"))
              if _has_lists(df, x, c)]
@@ -275,7 +390,8 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
         return []
     groups = _labelled_groups(df)
     colors = _colors(len(groups))
-    fig, axes = _figure(len(kinds), width=5.2, height=3.9)
+    sides = _contrast_sides(df, contrasts)
+    fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=5.2, height=3.9)
     fractions = sorted({f for v in df[x] for f in (_as_floats(v) or []) if math.isfinite(f)})
     logit = bool(fractions) and all(0 < f < 1 for f in fractions)
     handles: dict[str, Any] = {}
@@ -295,12 +411,13 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
             ax.set_xscale("logit")
             ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
             ax.minorticks_off()
-        ax.set_xlabel("fraction of weights pruned (by magnitude)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(metric_label(column))
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    _legend(fig, [*handles.values(), Line2D([], [], color="0.3", linestyle=":")],
-            [*labels.values(), "unpruned accuracy (dotted)"])
+    _x_label(axes, below, metric_label(x))
+    _draw_differences(below, sides, [lambda rows, c=c: _curve(rows, x, c) for c, _ in kinds], [c for c, _ in kinds])
+    _legend(fig, [*handles.values(), Line2D([], [], color="0.3", linestyle=":"), *([_difference_handle()] * bool(sides))],
+            [*labels.values(), f"{metric_name('prune/unpruned_accuracy').name} (dotted)", *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Pruning curves ({BAND})")
     return _save(fig, out_dir, name, formats)
 
@@ -312,14 +429,16 @@ def noise_kinds(df: pd.DataFrame) -> list[str]:
 
 
 def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noise_curves",
-                      formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Test accuracy against the noise level, one panel per kind of noise."""
+                      formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+    """Test accuracy against the noise level, one panel per kind of noise; under each, the difference of
+    accuracies of each contrast."""
     kinds = noise_kinds(df) if not df.empty else []
     if not kinds:
         return []
     groups = _labelled_groups(df)
     colors = _colors(len(groups))
-    fig, axes = _figure(len(kinds), width=4.6, height=3.6)
+    sides = _contrast_sides(df, contrasts)
+    fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=4.6, height=3.6)
     handles, labels = {}, {}
     for ax, kind in zip(axes, kinds):
         for (group, label, rows), color in zip(groups, colors):
@@ -329,11 +448,15 @@ def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noi
             line = _plot_curve(ax, *curve, color=color, marker="o")
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={_count(rows, f'noise/{kind}/accuracy')})")
-        ax.set_title(kind.replace("_", " & ") if kind == "salt_pepper" else kind)
-        ax.set_xlabel("noise level")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(metric_name(f"noise/{kind}/levels").name.removesuffix(" level"))
+        ax.set_ylabel(metric_label(f"noise/{kind}/accuracy"))
         ax.grid(alpha=0.3)
-    _legend(fig, list(handles.values()), list(labels.values()))
+    for column, (ax, kind) in enumerate(zip(axes, kinds)):
+        (below[-1][column] if below else ax).set_xlabel(metric_label(f"noise/{kind}/levels"))
+    _draw_differences(below, sides, [lambda rows, k=k: _curve(rows, f"noise/{k}/levels", f"noise/{k}/accuracy")
+                                     for k in kinds], [f"noise/{k}/accuracy" for k in kinds])
+    _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
+            [*labels.values(), *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Accuracy under input noise ({BAND})")
     return _save(fig, out_dir, name, formats)
 
@@ -391,7 +514,7 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
                                    alpha=0.7)
                         entries.setdefault(f"{label or 'runs'} without {parameter} (n={len(level)}; horizontal line)",
                                            Line2D([], [], color=color, linewidth=0.9, alpha=0.7))
-        ax.set_xlabel(parameter)
+        ax.set_xlabel(metric_label(parameter))
         ax.set_ylabel(y_label)
         ax.set_title(panel_title, fontsize="medium")
         ax.grid(alpha=0.3)
@@ -430,12 +553,17 @@ def plot_activation_sparsity_vs_q(df: pd.DataFrame, out_dir: str | Path, *, para
                                   ) -> list[Path]:
     """Hoyer sparsity and zero fraction of each hidden layer's activations against Sparseout's q (or
     ``parameter``); only when that column exists and takes two or more values."""
-    panels = [("Hoyer sparsity of hidden activations", "Hoyer sparsity (0 dense, 1 one-hot)",
-               [(f"activations/{layer}/hoyer", layer) for layer in _layers(df, "hoyer")]),
-              ("Share of exactly-zero activations", "zero fraction",
-               [(f"activations/{layer}/zero_fraction", layer) for layer in _layers(df, "zero_fraction")])]
+    panels = []
+    for stat in ("hoyer", "zero_fraction"):
+        layers = _layers(df, stat)
+        # The name of a layer's value is "<what>, <layer>": the panel shows <what>, a line per layer.
+        named = [metric_name(f"activations/{layer}/{stat}") for layer in layers]
+        what = named[0].name.split(", ")[0] if named else stat
+        unit = f" ({named[0].unit})" if named and named[0].unit else ""
+        panels.append((what.capitalize(), what + unit,
+                       [(f"activations/{layer}/{stat}", n.name.split(", ", 1)[-1]) for layer, n in zip(layers, named)]))
     return plot_sweep(df, parameter, panels, out_dir, name=name, formats=formats,
-                      title=f"Activation sparsity against {parameter}")
+                      title=f"Activation sparsity against {metric_name(parameter).name}")
 
 
 def plot_dropout_rate_sweep(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.p",
@@ -444,14 +572,13 @@ def plot_dropout_rate_sweep(df: pd.DataFrame, out_dir: str | Path, *, parameter:
     the dropout rate (or ``parameter``); only when it takes two or more values."""
     keys = sorted({c.rsplit("/", 1)[1] for c in df.columns if re.fullmatch(r"weights/final/global/(abs|rel)_.+", c)},
                   key=lambda k: (not k.startswith("abs"), natural_key(k)))
-    panels = [("Accuracy", "accuracy (%)", [("test/accuracy", "test"), ("train/accuracy", "train")])]
+    panels = [("Accuracy", "accuracy (%)", [("test/accuracy", metric_name("test/accuracy").name),
+                                            ("train/accuracy", metric_name("train/accuracy").name)])]
     for key in keys:
-        kind, _, t = key.partition("_")
-        threshold = f"|w| < {t}" if kind == "abs" else f"|w| < {t} x init std"
-        panels.append((f"Near-zero weights, {threshold}", "share of weights (global, final)",
-                       [(f"weights/final/global/{key}", "")]))
+        named = metric_name(f"weights/final/global/{key}")
+        panels.append((named.name.capitalize(), named.unit, [(f"weights/final/global/{key}", "")]))
     return plot_sweep(df, parameter, panels, out_dir, name=name, formats=formats,
-                      title=f"Accuracy and near-zero weights against {parameter}")
+                      title=f"Accuracy and near-zero weights against {metric_name(parameter).name}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -470,19 +597,21 @@ def _history_curve(rows: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray
 
 
 def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "training_curves",
-                         formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Test accuracy and training loss against the epoch, from each run's ``history``."""
+                         formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+    """Test accuracy and training loss against the epoch, from each run's ``history``; under each, the
+    difference of each contrast."""
     if df.empty or "history" not in df.columns:
         return []
     present = {key for history in df["history"] if isinstance(history, list)
                for epoch in history if isinstance(epoch, dict) for key in epoch}
-    keys = [(k, t, y) for k, t, y in (("test_accuracy", "Test accuracy", "test accuracy (%)"),
-                                      ("train_loss", "Training loss", "training loss")) if k in present]
+    keys = [(k, metric_name(f"history/{k}").name.capitalize(), metric_label(f"history/{k}"))
+            for k in ("test_accuracy", "train_loss") if k in present]
     if not keys:
         return []
     groups = _labelled_groups(df)
     colors = _colors(len(groups))
-    fig, axes = _figure(len(keys), width=5.0, height=3.7)
+    sides = _contrast_sides(df, contrasts)
+    fig, axes, below = _figure_with_differences(len(keys), len(sides), width=5.0, height=3.7)
     handles: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for ax, (key, title, y_label) in zip(axes, keys):
@@ -493,12 +622,18 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
             line = _plot_curve(ax, *curve, color=color, marker="o" if len(curve[0]) < 12 else None)
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={len(curve[1])})")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(y_label)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    _legend(fig, list(handles.values()), list(labels.values()))
+    _x_label(axes, below, metric_label("history/epoch"))
+    for row in below:
+        for ax in row:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    _draw_differences(below, sides, [lambda rows, k=k: _history_curve(rows, k) for k, _, _ in keys],
+                      [f"history/{k}" for k, _, _ in keys])
+    _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
+            [*labels.values(), *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Training curves ({BAND})")
     return _save(fig, out_dir, name, formats)
 

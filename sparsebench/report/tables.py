@@ -22,6 +22,7 @@ import pandas as pd
 from sparsebench.atomic import atomic_write_text
 from sparsebench.report.aggregate import (canonical, is_missing, metric_columns, ordered_groups, relevant_columns,
                                           varies)
+from sparsebench.report.names import metric_label
 from sparsebench.report.stats import t_quantile
 
 SUMMARY_COLUMNS = ["metric", "n", "mean", "std", "half_width", "low", "high", "note"]
@@ -68,14 +69,6 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None, *, level: 
 # The key metrics of the readable tables
 
 
-def _threshold_header(key: str) -> str | None:
-    match = re.fullmatch(r"(abs|rel)_(.+)", key)
-    if not match:
-        return None
-    kind, t = match.groups()
-    return f"|w|<{t}" if kind == "abs" else f"|w|<{t}·sd0"
-
-
 def _threshold_order(key: str) -> tuple:
     kind, _, t = key.partition("_")
     try:
@@ -85,34 +78,34 @@ def _threshold_order(key: str) -> tuple:
 
 
 def key_metrics(df: pd.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The metrics of the readable tables, found from the columns present: [(section, [(column, header)])]."""
+    """The metrics of the readable tables, found from the columns present: [(section, [(column, header)])];
+    headers are the metrics' names and units (``report.names``)."""
     columns = list(df.columns)
     have = set(columns)
     sections: list[tuple[str, list[tuple[str, str]]]] = []
 
-    accuracy = [(c, h) for c, h in (("test/accuracy", "test acc. (%)"),
-                                     ("generalization_gap", "train − test gap (points)"),
-                                     ("dropout_on/accuracy_mean", "test acc., dropout on (%)")) if c in have]
+    accuracy = [(c, metric_label(c)) for c in ("test/accuracy", "generalization_gap", "dropout_on/accuracy_mean")
+                if c in have]
     sections.append(("Accuracy", accuracy))
 
     keys = sorted({c.rsplit("/", 1)[1] for c in columns if c.startswith("weights/final/global/")
-                   and _threshold_header(c.rsplit("/", 1)[1])}, key=_threshold_order)
+                   and re.fullmatch(r"(abs|rel)_.+", c.rsplit("/", 1)[1])}, key=_threshold_order)
     near_zero = []
     for key in keys:
-        near_zero.append((f"weights/final/global/{key}", _threshold_header(key)))
+        near_zero.append((f"weights/final/global/{key}", metric_label(f"weights/final/global/{key}")))
         if f"weights/change/global/{key}" in have:
-            near_zero.append((f"weights/change/global/{key}", f"Δ {_threshold_header(key)}"))
-    sections.append(("Near-zero weights (global share, final; Δ: change from init)", near_zero))
+            near_zero.append((f"weights/change/global/{key}", metric_label(f"weights/change/global/{key}")))
+    sections.append(("Near-zero weights (all layers together)", near_zero))
 
     layers = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"activations/([^/]+)/\w+", c))))
     activations = []
     for layer in layers:
-        for stat, name in (("zero_fraction", "zero frac."), ("hoyer", "Hoyer")):
+        for stat in ("zero_fraction", "hoyer"):
             if f"activations/{layer}/{stat}" in have:
-                activations.append((f"activations/{layer}/{stat}", f"{layer} {name}"))
+                activations.append((f"activations/{layer}/{stat}", metric_label(f"activations/{layer}/{stat}")))
     sections.append(("Hidden activations (test set)", activations))
 
-    noise = [(c, f"{m.group(1)} score") for c in columns if (m := re.fullmatch(r"noise/([^/]+)/score", c))]
+    noise = [(c, metric_label(c)) for c in columns if re.fullmatch(r"noise/([^/]+)/score", c)]
     sections.append(("Noise robustness (correct predictions summed over levels)", noise))
 
     margin = ""
@@ -120,11 +113,10 @@ def key_metrics(df: pd.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
         margins = {canonical(v) for v in df["prune/margin"] if not is_missing(v)}
         if len(margins) == 1:
             margin = f" within {df['prune/margin'].dropna().iloc[0]:g} point(s) of the unpruned accuracy"
-    prune = [(c, f"largest fraction, {m.group(1).replace('_', '-')}") for c in columns
-             if (m := re.fullmatch(r"prune/largest_within_margin/([^/]+)", c))]
+    prune = [(c, metric_label(c)) for c in columns if re.fullmatch(r"prune/largest_within_margin/([^/]+)", c)]
     sections.append((f"Pruning (largest pruned fraction{margin or ' within the margin'})", prune))
 
-    speed = [(c, h) for c, h in (("speed/seconds_per_epoch", "s / epoch"),) if c in have]
+    speed = [(c, metric_label(c)) for c in ("speed/seconds_per_epoch",) if c in have]
     sections.append(("Speed", speed))
     numeric = set(metric_columns(df))
     return [(title, [(c, h) for c, h in items if c in numeric]) for title, items in sections

@@ -10,7 +10,8 @@ from report_records import make_record, write_record
 
 from sparsebench.report.aggregate import load_records
 from sparsebench.report.plots import (FIGURES, plot_activation_sparsity_vs_q, plot_all, plot_dropout_rate_sweep,
-                                      plot_noise_curves, plot_pruning_curves, plot_training_curves)
+                                      plot_near_zero_curves, plot_noise_curves, plot_pruning_curves,
+                                      plot_training_curves)
 
 
 def check_figure(paths: list[Path], name: str) -> None:
@@ -91,3 +92,83 @@ def test_one_seed_per_group_draws_without_bands(tmp_path):
     df, _ = load_records(folder)
     written = plot_all(df, tmp_path / "out")
     assert "noise_curves" in written and "weight_histograms" in written
+
+
+# ----------------------------------------------------------------------------------------------------
+# The difference panel: A − B per x with its Welch interval
+
+
+# Pixel-noise accuracy per level of each run: the spreads differ from level to level.
+NOISY = {("none", 0): [98.0, 90.0, 70.0], ("none", 1): [98.4, 91.0, 74.0], ("none", 2): [98.2, 92.5, 71.0],
+         ("dropout", 0): [97.0, 93.0, 80.0], ("dropout", 1): [97.6, 93.4, 86.0]}
+
+
+def welch_by_hand(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """mean(a) − mean(b) and its 95% Welch interval, written out from the textbook formula."""
+    from scipy.stats import t
+
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    var = lambda v: sum((x - mean(v)) ** 2 for x in v) / (len(v) - 1)  # noqa: E731
+    sa, sb = var(a) / len(a), var(b) / len(b)
+    dof = (sa + sb) ** 2 / (sa ** 2 / (len(a) - 1) + sb ** 2 / (len(b) - 1))
+    half = t.ppf(0.975, dof) * (sa + sb) ** 0.5
+    effect = mean(a) - mean(b)
+    return effect, effect - half, effect + half
+
+
+@pytest.fixture
+def noisy_df(tmp_path):
+    folder = tmp_path / "noisy"
+    for (name, seed), accuracies in NOISY.items():
+        record = make_record({"name": name} if name == "none" else {"name": name, "p": 0.5}, seed, accuracies[0])
+        record["metrics"]["noise"]["pixels"].update(levels=[0.0, 0.2, 0.4], accuracy=accuracies)
+        write_record(folder, record, name=f"{name}_{seed}")
+    return load_records(folder)[0]
+
+
+def test_difference_curve_is_welch_per_point(noisy_df):
+    from sparsebench.report.plots import _curve, difference_curve
+
+    a = noisy_df[noisy_df["regularizer.name"] == "dropout"]
+    b = noisy_df[noisy_df["regularizer.name"] == "none"]
+    x, effect, low, high = difference_curve(a, b, lambda rows: _curve(rows, "noise/pixels/levels",
+                                                                       "noise/pixels/accuracy"))
+    assert list(x) == [0.0, 0.2, 0.4]
+    for i in range(3):
+        expected = welch_by_hand([NOISY[("dropout", s)][i] for s in (0, 1)], [NOISY[("none", s)][i] for s in (0, 1, 2)])
+        assert (effect[i], low[i], high[i]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_noise_figure_draws_the_difference_of_the_checks_sides(noisy_df, tmp_path, monkeypatch):
+    """The panel under the curves holds exactly those numbers, titled by the two sides' labels."""
+    from sparsebench.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
+    contrast = ({"regularizer.name": "dropout"}, {"regularizer.name": "none"})
+    assert plot_noise_curves(noisy_df, tmp_path, contrasts=[contrast])
+    panels = [ax for ax in drawn[0].axes if ax.get_title().startswith("difference")]
+    assert len(panels) == 3  # one under each kind of noise; the pixel-noise one holds the numbers above
+    assert all(ax.get_title() == "difference: regularizer=dropout − regularizer=none" for ax in panels)
+    panels = [ax for ax in panels if ax.get_xlabel() == "pixel noise level"]
+    line = next(line for line in panels[0].get_lines() if len(line.get_xdata()) == 3)
+    expected = [welch_by_hand([NOISY[("dropout", s)][i] for s in (0, 1)],
+                              [NOISY[("none", s)][i] for s in (0, 1, 2)])[0] for i in range(3)]
+    assert list(line.get_ydata()) == pytest.approx(expected)
+    assert panels[0].get_ylabel().replace("\n", " ") == "Δ test accuracy under pixel noise (points)"
+    # A selector naming a column these runs lack leaves the curves alone, without a difference panel.
+    drawn.clear()
+    assert plot_noise_curves(noisy_df, tmp_path, contrasts=[({"regularizer.q": 2.0}, {"regularizer.name": "none"})])
+    assert not [ax for ax in drawn[0].axes if ax.get_title().startswith("difference")]
+
+
+def test_every_curve_figure_takes_contrasts_and_grows_a_row_per_contrast(results, tmp_path):
+    df, _ = load_records(results)
+    contrasts = [({"regularizer.p": 0.5}, {"regularizer.name": "none"}),
+                 ({"regularizer.p": 0.2}, {"regularizer.name": "none"})]
+    for function in (plot_noise_curves, plot_pruning_curves, plot_training_curves, plot_near_zero_curves):
+        plain = matplotlib.image.imread(function(df, tmp_path / "plain", formats=("png",))[0])
+        paths = function(df, tmp_path / "with", formats=("png",), contrasts=contrasts)
+        image = matplotlib.image.imread(paths[0])
+        assert image.shape[0] > plain.shape[0] * 1.5, function.__name__  # two rows of difference panels below
+

@@ -83,7 +83,8 @@ def test_write_tables_writes_four_readable_files(results, tmp_path):
     mean = sum(none) / 3
     half = T_975_2 * math.sqrt(sum((v - mean) ** 2 for v in none) / 2) / math.sqrt(3)
     assert f"| regularizer=none | 3 | {format_cell(mean, half, 3)} |" in markdown
-    assert "## Near-zero weights" in markdown and "\\|w\\|<0.001" in markdown
+    # Headed by the metric's name and unit (report.names), "|" escaped for Markdown.
+    assert "## Near-zero weights" in markdown and "near-zero share, \\|w\\| < 0.001 (fraction of weights)" in markdown
     block: list[str] = []
     for line in markdown.splitlines() + [""]:
         if line.startswith("|"):

@@ -1,0 +1,185 @@
+"""The summary figure at the top of the claims report: every claim's deciding check on one axis.
+
+Each row is one claim (``evaluate.decisive_check``): the measured effect with its 95% interval,
+divided by the check's smallest effect that matters (greater / less) or by its margin (within /
+at_most / equivalent), so that one band, [-1, 1], is the negligible band of every row, and turned so
+that the claimed direction points right:
+
+- greater / less: (A − B − margin) / smallest effect, negated for less. Supported when the interval lies
+  right of 0 and not wholly inside the band; refuted when it lies left of 0 or wholly inside the band.
+- within (A loses at most the margin against B): (A − B) / margin; supported when right of −1.
+- at_most (A exceeds B by at most the margin): (B − A) / margin; supported when right of −1.
+- equivalent: (A − B) / margin; supported when inside the band.
+
+The axis is linear inside the band and logarithmic outside it (matplotlib's symlog), since effects run
+from a fraction of the smallest effect to hundreds of it. Rows are coloured by verdict; a check without
+an interval shows its point estimate hollow with the reason; an ``identical`` check (run-by-run
+equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim not run
+says why.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
+
+from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
+from sparsebench.claims.page import VERDICT_COLOURS, verdict_text  # noqa: E402
+from sparsebench.report.names import metric_name  # noqa: E402
+from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+from sparsebench.report.stats import MAX_SEEDS, SIGNED, Verdict  # noqa: E402
+
+NAME = "claims_overview"
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A check's effect on the common axis: ``x`` in [``low``, ``high``], in units of ``scale``."""
+
+    x: float
+    low: float
+    high: float
+    scale: float  # the smallest effect or the margin, in the metric's units
+    scale_name: str  # "smallest effect" | "margin"
+
+
+def scaled(check: Verdict) -> Scaled | None:
+    """``check``'s effect and interval on the common axis (see the module docstring); None for an
+    ``identical`` check or one without a scale (a smallest effect or margin of 0 or missing)."""
+    if check.test in SIGNED:
+        scale, scale_name = check.smallest_effect, "smallest effect"
+        threshold = check.margin or 0.0
+        sign = 1.0 if check.test == "greater" else -1.0
+    elif check.test in ("within", "at_most", "equivalent"):
+        scale, scale_name, threshold = check.margin, "margin", 0.0
+        sign = -1.0 if check.test == "at_most" else 1.0
+    else:
+        return None
+    if not scale or not math.isfinite(scale):
+        return None
+    ends = sorted(sign * (end - threshold) / scale for end in (check.low, check.high))
+    return Scaled(sign * (check.effect - threshold) / scale, ends[0], ends[1], abs(scale), scale_name)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _sides(check: Verdict) -> str:
+    a = " + ".join(check.groups_a) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
+    if "constant" in check.b:
+        return f"{a} against {check.b['constant']:g}"
+    if check.b == check.a:
+        return f"{a}, run by run"
+    b = " + ".join(check.groups_b) or ", ".join(f"{k}={v}" for k, v in check.b.items())
+    return f"{a} vs {b}"
+
+
+def _row_label(result: ClaimResult, check: Verdict | None) -> str:
+    if check is None:
+        return f"{result.claim.id}  {_short(result.claim.statement, 52)}"
+    return f"{result.claim.id}  {_short(metric_name(check.metric).name, 50)}\n{_short(_sides(check), 56)}"
+
+
+def _g(x: float, sign: str = "+") -> str:
+    """Three significant digits; thousands written out (−4,260, not −4.26e+03)."""
+    text = f"{x:{sign},.0f}" if 1e3 <= abs(x) < 1e7 else f"{x:{sign}.3g}"
+    return text.replace("-", "−")
+
+
+def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None) -> str:
+    head = verdict_text(result)
+    if check is None:
+        return head
+    if check.test == "identical":
+        return head
+    numbers = f"Δ {_g(check.effect)}" if math.isfinite(check.effect) else ""
+    if math.isfinite(check.low):
+        numbers += f" [{_g(check.low)}, {_g(check.high)}]"
+    if where is not None:
+        numbers += f"; 1 = {where.scale_name} {_g(where.scale, '')}"
+    if check.verdict == "inconclusive" and check.seeds_needed is not None:
+        needed = check.seeds_needed
+        numbers += f"; {f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would decide"
+    return f"{head}\n{textwrap.fill(numbers, 50)}" if numbers else head
+
+
+def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
+                         formats: Sequence[str] = FORMATS) -> list[Path]:
+    """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim, in
+    the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim)."""
+    claims = [r for r in results if r.claim.kind == "claim"]
+    if not claims:
+        return []
+    rows = [(result, decisive_check(result)) for result in claims]
+    placed = [scaled(check) if check is not None else None for _, check in rows]
+    reach = max([3.0] + [abs(v) for p in placed if p is not None for v in (p.x, p.low, p.high) if math.isfinite(v)])
+    limit = reach * 1.6
+
+    fig = Figure(figsize=(13.0, 0.6 * len(rows) + 2.2), layout="constrained")
+    # The verdicts and raw numbers get a column of their own, so that their length never narrows the axis.
+    ax, side = fig.subplots(1, 2, sharey=True, width_ratios=[3.9, 1.6])
+    side.set_axis_off()
+    ax.axvspan(-1, 1, color="0.88", zorder=0)
+    ax.axvline(0, color="0.45", linewidth=0.9, linestyle=":", zorder=1)
+    for y, ((result, check), where) in enumerate(zip(rows, placed)):
+        colour = VERDICT_COLOURS.get(result.verdict, VERDICT_COLOURS["not run"])
+        note = ""
+        if check is None:
+            note = f"not run: {result.reason}" if result.reason else "not run"
+        elif check.test == "identical":
+            ax.plot([0], [y], marker="D", markersize=8, color=colour, zorder=3)
+            note = f"identical run by run: largest |A − B| of a pair {check.largest_difference:.3g}"
+        elif where is None:
+            note = f"no common scale: {check.test} check without a smallest effect or margin"
+        elif math.isfinite(where.low):
+            ax.plot([where.low, where.high], [y, y], color=colour, linewidth=2.6, solid_capstyle="butt", zorder=2)
+            ax.plot([where.x], [y], marker="o", markersize=7, color=colour, zorder=3)
+        else:
+            if math.isfinite(where.x):
+                ax.plot([max(-limit, min(limit, where.x))], [y], marker="o", markersize=7, markerfacecolor="white",
+                        markeredgecolor=colour, markeredgewidth=1.6, zorder=3)
+            note = "no interval: " + (check.reason or "too few runs")
+        if note:
+            x_note = where.x if where is not None and math.isfinite(where.x) and check is not None else 0.0
+            ax.annotate(_short(note, 90), (max(-limit, min(limit, x_note)), y), xytext=(8, 6),
+                        textcoords="offset points", fontsize="small", color=colour, style="italic", va="bottom")
+        side.text(0.0, y, _right_text(result, check, where), va="center", fontsize="small", color=colour)
+    ax.set_yticks(range(len(rows)), [_row_label(result, check) for result, check in rows], fontsize="small")
+    ax.set_ylim(len(rows) - 0.5, -0.7)
+    ax.set_xscale("symlog", linthresh=1.0, linscale=1.5)
+    ax.set_xlim(-limit, limit)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace("-", "−")))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("effect in the claimed direction, in units of the check's smallest effect that matters "
+                  "(greater / less) or of its margin (within / at most / equivalent)\n"
+                  "dot: measured effect; bar: its 95% interval; axis linear inside ±1, logarithmic beyond; "
+                  "* rests on unconverged runs, † on fewer runs than planned")
+    ax.annotate("← against the claim", (0.0, 1.0), xycoords="axes fraction", xytext=(4, 4),
+                textcoords="offset points", fontsize="small", color="0.35")
+    ax.annotate("as claimed →", (1.0, 1.0), xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",
+                ha="right", fontsize="small", color="0.35")
+    handles = [Line2D([], [], color=c, marker="o", linewidth=2.6) for c in VERDICT_COLOURS.values()]
+    handles += [Patch(color="0.88"), Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle=""),
+                Line2D([], [], color="0.3", marker="D", linestyle="")]
+    labels = [*VERDICT_COLOURS, "negligible band (± smallest effect) or the margin", "no interval",
+              "identical test (run by run)"]
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
+    fig.suptitle("Every claim's deciding check: measured effect and 95% interval on a common scale")
+    return _save(fig, out_dir, name, formats)
+
+
+__all__ = ["NAME", "Scaled", "plot_claims_overview", "scaled"]

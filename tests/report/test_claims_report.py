@@ -1,0 +1,225 @@
+"""The claims report as a reader sees it: the summary figure of every claim, and the report written from a
+small records fixture (human metric names, the summary figure first, difference panels, the paper table's
+marks), with every number checked against a hand computation."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from report_records import ACCURACY, NEAR_ZERO
+
+from sparsebench.claims import overview
+from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
+from sparsebench.claims.evaluate import ClaimResult, contrasts, evaluate
+from sparsebench.claims.overview import plot_claims_overview, scaled
+from sparsebench.claims.page import VERDICT_COLOURS, write_html, write_json, write_markdown
+from sparsebench.report.aggregate import load_records
+from sparsebench.report.stats import Verdict
+
+
+def verdict(test: str, effect: float, low: float, high: float, outcome: str, **extra) -> Verdict:
+    return Verdict(metric=extra.pop("metric", "test/accuracy"), test=test, verdict=outcome, effect=effect, low=low,
+                   high=high, mean_a=math.nan, std_a=math.nan, n_a=5, mean_b=math.nan, std_b=math.nan, n_b=5,
+                   a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"}, groups_a=("dropout",),
+                   groups_b=("none",), **extra)
+
+
+def claim(claim_id: str, kind: str = "claim", **fields) -> Claim:
+    return Claim(claim_id, f"statement of {claim_id}", "source", ["exp"], [], [], kind=kind, **fields)
+
+
+def test_each_test_lands_on_the_common_axis_in_the_claimed_direction():
+    """Divided by the smallest effect or the margin; less and at_most turned so that as claimed is right."""
+    greater = scaled(verdict("greater", 0.03, 0.01, 0.05, "supported", smallest_effect=0.01))
+    assert (greater.x, greater.low, greater.high) == pytest.approx((3.0, 1.0, 5.0))
+    less = scaled(verdict("less", -0.5, -0.8, -0.2, "supported", smallest_effect=0.1))
+    assert (less.x, less.low, less.high) == pytest.approx((5.0, 2.0, 8.0))
+    shifted = scaled(verdict("greater", 1.5, 1.2, 1.8, "supported", smallest_effect=0.2, margin=1.0))
+    assert (shifted.x, shifted.low, shifted.high) == pytest.approx((2.5, 1.0, 4.0))  # (A − B − margin) / s
+    within = scaled(verdict("within", -0.2, -0.4, 0.0, "supported", margin=0.5))
+    assert (within.x, within.low, within.high) == pytest.approx((-0.4, -0.8, 0.0)) and within.scale_name == "margin"
+    at_most = scaled(verdict("at_most", 0.01, -0.02, 0.03, "supported", margin=0.04))
+    assert (at_most.x, at_most.low, at_most.high) == pytest.approx((-0.25, -0.75, 0.5))
+    assert scaled(verdict("identical", 0.0, math.nan, math.nan, "supported")) is None
+    assert scaled(verdict("greater", 0.03, 0.01, 0.05, "supported", smallest_effect=0.0)) is None
+
+
+def constructed_results() -> list[ClaimResult]:
+    return [
+        ClaimResult(claim("D1"), "supported", [verdict("greater", 0.03, 0.01, 0.05, "supported", smallest_effect=0.01,
+                                                       metric="weights/final/global/rel_0.1")]),
+        ClaimResult(claim("D2"), "refuted", [verdict("greater", 0.002, -0.001, 0.005, "refuted", smallest_effect=0.01,
+                                                     refuted_as="negligible")]),
+        ClaimResult(claim("K3"), "inconclusive", [verdict("less", -300.0, -900.0, 300.0, "inconclusive",
+                                                          smallest_effect=1100.0, seeds_needed=12,
+                                                          metric="noise/pixels/score")]),
+        ClaimResult(claim("K2"), "supported", [verdict("within", -0.2, -0.4, 0.0, "supported", margin=0.5)]),
+        ClaimResult(claim("S2"), "supported", [verdict("identical", 0.0, math.nan, math.nan, "supported",
+                                                       largest_difference=0.0)]),
+        ClaimResult(claim("G1"), "inconclusive", [verdict("greater", 0.4, math.nan, math.nan, "inconclusive",
+                                                          smallest_effect=0.1,
+                                                          reason="neither side varies over seeds")]),
+        ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile"),
+        ClaimResult(claim("P-KW", kind="protocol"), "protocol"),  # no verdict: no row
+    ]
+
+
+def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkeypatch):
+    results = constructed_results()
+    paths = plot_claims_overview(results, tmp_path)
+    assert sorted(p.name for p in paths) == ["claims_overview.pdf", "claims_overview.png"]
+    height, width = matplotlib.image.imread(tmp_path / "claims_overview.png").shape[:2]
+    assert width > 1000 and height > 7 * 60  # seven rows of at least 60 pixels
+
+    drawn = []
+    monkeypatch.setattr(overview, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [])
+    plot_claims_overview(results, tmp_path)
+    ax = drawn[0].axes[0]
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    assert [label.split()[0] for label in labels] == ["D1", "D2", "K3", "K2", "S2", "G1", "D4-CIFAR"]
+    assert labels[0] == "D1  near-zero share, |w| < 0.1·σ_init\ndropout vs none"
+    dots = {round(line.get_ydata()[0]): line for line in ax.get_lines() if len(line.get_xdata()) == 1}
+    # The dot of each row at the effect on the common axis (hand-scaled), in its verdict's colour.
+    assert dots[0].get_xdata()[0] == pytest.approx(3.0) and dots[0].get_color() == VERDICT_COLOURS["supported"]
+    assert dots[1].get_xdata()[0] == pytest.approx(0.2) and dots[1].get_color() == VERDICT_COLOURS["refuted"]
+    assert dots[2].get_xdata()[0] == pytest.approx(300 / 1100)  # less: turned, so as claimed is right
+    assert dots[4].get_marker() == "D" and dots[4].get_xdata()[0] == 0.0  # identical: a diamond at 0
+    assert dots[5].get_markerfacecolor() == "white"  # no interval: hollow, at its point estimate 4
+    assert dots[5].get_xdata()[0] == pytest.approx(4.0)
+    assert 6 not in dots  # not run: no marker
+    texts = [text.get_text() for text in ax.texts]
+    assert any(t.startswith("no interval: neither side varies") for t in texts)
+    assert any(t == "not run: not part of the smoke profile" for t in texts)
+    assert any(t.startswith("identical run by run") for t in texts)
+    bars = [line for line in ax.get_lines()
+            if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]  # not the vertical 0 line
+    ends = sorted(end for line in bars for end in line.get_xdata())
+    assert ends == pytest.approx(sorted([1.0, 5.0, -0.1, 0.5, -300 / 1100, 900 / 1100, -0.8, 0.0]))
+    side = drawn[0].axes[1]
+    assert any(t.get_text().replace("\n", " ").startswith(
+        "inconclusive Δ −300 [−900, +300]; 1 = smallest effect 1,100; ~12 seeds per group") for t in side.texts)
+    assert plot_claims_overview([results[-1]], tmp_path / "none") == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# The report on a small records fixture
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """mean(a) − mean(b) with its 95% Welch interval, from the textbook formula."""
+    from scipy.stats import t
+
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    var = lambda v: sum((x - mean(v)) ** 2 for x in v) / (len(v) - 1)  # noqa: E731
+    sa, sb = var(a) / len(a), var(b) / len(b)
+    dof = (sa + sb) ** 2 / (sa ** 2 / (len(a) - 1) + sb ** 2 / (len(b) - 1))
+    half = t.ppf(0.975, dof) * math.sqrt(sa + sb)
+    return mean(a) - mean(b), mean(a) - mean(b) - half, mean(a) - mean(b) + half
+
+
+NEAR_ZERO_CHECK = Check(label="dropout leaves more weights below 0.001", metric="weights/final/global/abs_0.001",
+                        a={"regularizer.p": 0.5}, b={"regularizer.name": "none"}, test="greater",
+                        smallest_effect=0.01, smallest_effect_reason="a point of the share")
+ACCURACY_CHECK = Check(label="dropout costs accuracy", metric="test/accuracy", a={"regularizer.p": 0.5},
+                       b={"regularizer.name": "none"}, test="less", smallest_effect=0.1,
+                       smallest_effect_reason="10 images")
+
+
+@pytest.fixture
+def report(results, tmp_path):
+    """The claims report of the 9-run fixture: two claims (one with two checks on the same runs, one
+    without any run) and a paper protocol whose first row disagrees with ours."""
+    df, _ = load_records(results)
+    sparse = Claim("X1", "Dropout leaves more near-zero weights.", "fixture", ["exp"],
+                   [NEAR_ZERO_CHECK, ACCURACY_CHECK], ["weights/final/global/abs_0.001", "test/accuracy"],
+                   figure="noise_curves")
+    missing = Claim("X2", "Something never run.", "fixture", ["other"], [NEAR_ZERO_CHECK], [])
+    table = Table("Table 1: test accuracy (%).", "fixture", "standard deviation over 3 seeds",
+                  [Column("test accuracy (%)", "test/accuracy")],
+                  [Row("Plain", {"regularizer.name": "none"}, [[95.0, 0.5]]),
+                   Row("Dropout 0.5", {"regularizer.p": 0.5}, [[96.2, 0.5]])])
+    protocol = Claim("P-X", "A paper's table.", "fixture", ["exp"], [], ["test/accuracy"], kind="protocol",
+                     table=table)
+    out = tmp_path / "report"
+    results = [evaluate(c, df, out / "figures", {}, "smoke") for c in (sparse, missing, protocol)]
+    figure = plot_claims_overview(results, out / "figures")
+    header = "Profile smoke, fixture."
+    write_markdown(results, out, header, [], figure)
+    write_html(results, out, header, [], figure)
+    write_json(results, out, {"overview": [str(p.relative_to(out)) for p in figure]})
+    return out, results
+
+
+def test_report_numbers_and_verdicts_on_the_fixture(report):
+    out, (sparse, missing, protocol) = report
+    effect, low, high = welch(NEAR_ZERO[("dropout", 0.5)], NEAR_ZERO[("none", None)])
+    check = sparse.checks[0]
+    assert (check.effect, check.low, check.high) == pytest.approx((effect, low, high))
+    assert sparse.verdict == "supported" and missing.verdict == "not run"
+    text = (out / "CLAIMS.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| X1 |"))
+    # The deciding check's metric named in words with its unit, and its numbers.
+    assert (f"near-zero share, \\|w\\| < 0.001 (fraction of weights): Δ {effect:+,.4g} [{low:+,.4g}, {high:+,.4g}], "
+            f"negligible within ±0.01") in row
+    assert "weights/final/global" not in row and "**supported**" in row
+
+
+def test_report_reads_like_a_results_section(report):
+    out, (sparse, _, protocol) = report
+    text = (out / "CLAIMS.md").read_text()
+    # The summary figure comes first, before the table of claims.
+    assert text.index("![Every claim's effect on a common scale](figures/claims_overview.png)") < text.index("| X1 |")
+    # Tables and check descriptions name metrics in words: no metric path is left in the claim's section.
+    section = text[text.index("## X1:"):text.index("## X2:")]
+    assert "weights/final/global/abs_0.001" not in section and "test/accuracy" not in section
+    # Three groups, two metrics: a row per group, the metrics' names and units heading the columns.
+    assert "| runs | near-zero share, \\|w\\| < 0.001 (fraction of weights) | test accuracy (%) |" in section
+    accuracy = ACCURACY[("none", None)]
+    # The paper's first row lies (98.1 − 95) / 0.5 = 6.2 spreads away: marked, in bold; the second agrees.
+    assert f"{(sum(accuracy) / 3 - 95.0) / 0.5:+.1f}" == "+6.2"
+    assert "| Plain | 95 ± 0.5 | 98.1 ± 0.1 (3) | **+6.2 !** |" in text
+    assert "!" not in next(line for line in text.splitlines() if line.startswith("| Dropout 0.5 |"))
+    page = (out / "claims.html").read_text()
+    assert page.index('alt="claims_overview"') < page.index('<a href="#X1">X1</a>')
+    marked = re.findall(r'<td class="([^"]*)">([^<]*)</td>', page)
+    assert [value for classes, value in marked if "disagrees" in classes] == ["+6.2 !"]
+    assert '<th colspan="3" class="start group">test accuracy (%)</th>' in page
+    assert "near-zero share, |w| &lt; 0.001 (fraction of weights)" in page
+    # The claim's figure has the difference of its checks' sides under the curves.
+    assert contrasts(sparse.claim) == [({"regularizer.p": 0.5}, {"regularizer.name": "none"})]
+    assert sorted(Path(p).name for p in sparse.figures) == ["X1_noise_curves.pdf", "X1_noise_curves.png"]
+    report_json = json.loads((out / "claims.json").read_text())
+    assert sorted(report_json["overview"]) == ["figures/claims_overview.pdf", "figures/claims_overview.png"]
+    assert report_json["claims"][0]["checks"][1]["metric_name"] == "test accuracy (%)"
+
+
+def test_contrasts_are_the_distinct_pairs_of_a_claims_checks():
+    from sparsebench.claims.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    assert contrasts(catalogue["D1"]) == [({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
+    assert contrasts(catalogue["K2"]) == [({"regularizer.name": "kwinners"}, {"regularizer.name": "none"}),
+                                          ({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
+    assert contrasts(catalogue["G2"]) == []  # another metric of the same runs, and a constant: no pair of sides
+
+
+def test_the_longer_list_of_a_claims_table_runs_down_the_page():
+    import pandas as pd
+
+    from sparsebench.claims.page import human_table
+
+    cells = pd.DataFrame({"test/accuracy": ["98 (3)", "96 (3)"], "train/loss": ["0.1 (3)", "0.2 (3)"],
+                          "activations/mean/hoyer": ["0.3 (3)", "0.4 (3)"]}, index=["none", "dropout"])
+    cells.columns.name = "metric"
+    turned = human_table(cells)  # three metrics, two groups: a row per metric
+    assert list(turned.columns) == ["metric", "none", "dropout"]
+    assert list(turned["metric"]) == ["test accuracy (%)", "training loss (cross-entropy, nats)",
+                                      "Hoyer sparsity of activations, mean over hidden layers (0 dense, 1 one-hot)"]
+    assert list(turned["dropout"]) == ["96 (3)", "0.2 (3)", "0.4 (3)"]
+    kept = human_table(cells[["test/accuracy"]])  # one metric, two groups: a row per group
+    assert list(kept.columns) == ["runs", "test accuracy (%)"] and list(kept["runs"]) == ["none", "dropout"]
