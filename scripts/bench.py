@@ -2,7 +2,7 @@
 against the machine's matmul peak, the smoke claims' wall time, and a parallel sweep against a
 sequential one.
 
-    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,variants,claims,sweep]
+    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,variants,memory,claims,sweep]
                             [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
@@ -24,6 +24,11 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   CNN without channels_last, as ratios to float32 eager; the first two epochs of each are not timed
   (compilation). On by default on a GPU; on the CPU with ``--only variants``.
 - claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
+- memory: each paper protocol's first epoch (``sparsebench experiment=<protocol> train.epochs=1``, seed 0,
+  on the data given by --root; measurements after training left out) and one whole run of
+  ``--whole-run`` (default the k-winners paper's Sparse CNN-2, the first-epoch-at-batch-4 protocol, as
+  written): the wall time and the peak resident memory of each command's process (getrusage of the
+  child). Runs in a fresh results folder, one at a time; ``--only memory`` (not a default section).
 - sweep: 8 small runs (the default MLP, 2 epochs on the embedded data, every measurement) as one
   ``sparsebench -m`` sweep: one after another, with ``hydra/launcher=joblib`` and with the
   ``hydra/launcher=local`` preset (forked joblib workers, one per core); wall times of the whole
@@ -245,6 +250,47 @@ def bench_sweep(args) -> dict:
             "speedup": {name: times["sequential"] / t for name, t in times.items() if name != "sequential"}}
 
 
+def _peak(command: list[str], cwd: Path) -> tuple[float, int]:
+    """(wall seconds, peak resident memory in bytes) of ``command`` run as a child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    error = process.stderr.read()
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {error[-1000:]}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def paper_protocol_experiments() -> list[str]:
+    from sparsebench.claims.catalogue import load_catalogue
+
+    protocols = [c for c in load_catalogue().values() if c.kind == "protocol"]
+    return list(dict.fromkeys(e for claim in protocols for e in claim.experiments_for("paper")
+                              if not e.endswith("cifar")))
+
+
+def bench_memory(args) -> dict:
+    """First epoch of every paper protocol's experiment, and one whole run, with peak memory."""
+    root = [f"dataset.root={args.root}"] if args.root else []
+    quiet = ["seed=0", "progress=off", "prune=none", "eval.noise=[]", "eval.train_mode_passes=0", "eval.best_test=false"]
+    figures = {"first_epoch": {}, "whole_run": {}}
+    for experiment in paper_protocol_experiments():
+        with tempfile.TemporaryDirectory() as folder:
+            seconds, peak = _peak([sys.executable, "-m", "sparsebench", f"experiment={experiment}", "train.epochs=1",
+                                   *quiet, *root, f"results_dir={folder}"], Path(folder))
+        figures["first_epoch"][experiment] = {"wall_seconds": seconds, "peak_rss_bytes": peak}
+        print(f"  {experiment:30s} first epoch {seconds:7.1f} s, peak {peak / 2**30:5.2f} GiB", file=sys.stderr)
+    if args.whole_run:
+        with tempfile.TemporaryDirectory() as folder:
+            seconds, peak = _peak([sys.executable, "-m", "sparsebench", f"experiment={args.whole_run}", "seed=0",
+                                   "progress=off", *root, f"results_dir={folder}"], Path(folder))
+        figures["whole_run"][args.whole_run] = {"wall_seconds": seconds, "peak_rss_bytes": peak}
+        print(f"  {args.whole_run:30s} whole run   {seconds:7.1f} s, peak {peak / 2**30:5.2f} GiB", file=sys.stderr)
+    return figures
+
+
 def bench_regularizers(args) -> dict:
     device = _device(args)
     contenders, data = {}, None
@@ -310,6 +356,8 @@ def main() -> None:
                         help="sections to run, comma-separated (default: loop,cnn,regularizers,flops,claims,"
                              "sweep, and variants on a GPU)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--whole-run", default="kwinners_sparse_cnn2",
+                        help="memory section: the experiment run whole (empty: none)")
     args = parser.parse_args()
     default = "loop,cnn,regularizers,flops,claims,sweep" + (",variants" if _device(args).type == "cuda" else "")
     sections = (args.only or default).split(",")
@@ -349,6 +397,9 @@ def main() -> None:
                   file=sys.stderr)
             for variant, rate in v["samples_per_second"].items():
                 print(f"  {variant:20s} {rate:9.0f} samples/s  {v['ratio_to_float32'][variant]:.3f} x", file=sys.stderr)
+    if "memory" in sections:
+        print("wall time and peak resident memory (whole process) of paper protocols:", file=sys.stderr)
+        figures["memory"] = bench_memory(args)
     if "claims" in sections:
         figures["claims"] = claims = bench_claims(args)
         print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
