@@ -17,6 +17,11 @@ class HiddenBlock(nn.Sequential):
     """One hidden layer: its weight layer, then optional normalisation and pooling, then its activation.
 
     The block's output is the hidden activation that activation-sparsity measurements look at.
+
+    A weight layer that infers by averaging over Gaussian draws of its pre-activation (DropConnect's
+    moment matching, Wan et al. 2013) says so with ``averages_gaussian_draws`` and takes what follows
+    it as ``then``: every draw goes through the rest of the block (normalisation, pooling,
+    activation) and the block's outputs are averaged.
     """
 
     def __init__(self, weight: nn.Module, activation: nn.Module, norm: nn.Module | None = None,
@@ -28,6 +33,18 @@ class HiddenBlock(nn.Sequential):
             parts["pool"] = pool
         parts["activation"] = activation
         super().__init__(parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        if getattr(weight, "averages_gaussian_draws", False):
+            return weight(x, then=self._after_weight)
+        return super().forward(x)
+
+    def _after_weight(self, x: torch.Tensor) -> torch.Tensor:
+        for name, part in self.named_children():
+            if name != "weight":
+                x = part(x)
+        return x
 
 
 @dataclass
