@@ -53,6 +53,23 @@ class WeightLayer:
     module: nn.Module  # the Linear / Conv2d that owns ``weight`` (inside any wrapper)
     structural_mask: torch.Tensor | None  # True where a weight is fixed at zero by sparse connectivity
 
+    # torch.nn.utils.prune turns ``weight`` into a plain tensor that a forward pre-hook recomputes as
+    # ``weight_orig * weight_mask`` before every forward: the optimizer trains ``weight_orig``, a write
+    # to ``weight`` is lost at the next forward, and ``weight`` lags one optimizer step behind until then.
+
+    @property
+    def trained(self) -> nn.Parameter:
+        """The parameter the optimizer updates for this layer's weight, which after-step hooks
+        (max-norm, decoupled decay) must change: ``weight_orig`` while the layer is pruned, else ``weight``."""
+        return getattr(self.module, "weight_orig", self.module.weight)
+
+    def effective(self) -> torch.Tensor:
+        """The weight the layer computes with, from the current parameter (pruned entries zero, and no
+        gradient through them): ``weight_orig * weight_mask`` while pruned, else ``weight`` itself."""
+        if hasattr(self.module, "weight_orig"):
+            return self.module.weight_orig * self.module.weight_mask
+        return self.module.weight
+
 
 def _unwrap(layer: nn.Module) -> tuple[nn.Module, torch.Tensor | None]:
     # Wrappers such as SparseWeights keep the wrapped layer as ``module`` and know their fixed zeros.
