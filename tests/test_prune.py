@@ -194,7 +194,10 @@ def test_run_record_holds_prune_noise_and_dropout_on(make_config):
                       "eval.noise=[pixels]", "eval.train_mode_passes=3")
     outcome = run(cfg)
     metrics = json.loads((outcome.path / "result.json").read_text())["metrics"]
-    assert metrics["prune"]["fractions"] == [0.5, 0.9] and metrics["prune"]["largest_within_margin"]
+    assert metrics["prune"]["fractions"] == [0.5, 0.9]
+    within = metrics["prune"]["largest_within_margin"]
+    assert set(within) == {"one_shot", "finetuned"} and all(v in (None, 0.5, 0.9) for v in within.values())
+    assert len(metrics["prune"]["finetuned_accuracy"]) == 2
     assert metrics["noise"]["pixels"]["levels"][0] == 0.0 and metrics["noise"]["pixels"]["score"] > 0
     on = metrics["dropout_on"]
     assert on["passes"] == 3 and on["eval_mode_accuracy"] == metrics["test"]["accuracy"]

@@ -230,8 +230,14 @@ def test_gaussian_inference_averages_the_activation_over_draws():
     expected = mean * normal.cdf(z) + sd * normal.log_prob(z).exp()  # E[relu(N(mean, sd^2))]
     assert (out >= 0).all()
     assert ((out - expected).abs() <= 5 * sd / math.sqrt(samples)).all()
-    conv = DropConnectConv2d(2, 3, 3, inference="gaussian", samples=10).eval()
-    assert (conv(_x((2, 2, 5, 5))) >= 0).all()
+    conv = nn.Conv2d(2, 3, 3).double()
+    images = _x((2, 2, 5, 5), dtype=torch.float64)
+    mean, var = gaussian_moments(images, conv.weight, conv.bias, 0.5, lambda i, w, b=None: F.conv2d(i, w, b))
+    sd = var.sqrt()
+    out = DropConnectConv2d.from_module(conv, inference="gaussian", samples=samples).eval()(images)
+    z = mean / sd
+    expected = mean * normal.cdf(z) + sd * normal.log_prob(z).exp()
+    assert ((out - expected).abs() <= 5 * sd / math.sqrt(samples)).all()
 
 
 def test_functional_forms_and_p_zero():
