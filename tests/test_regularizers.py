@@ -252,3 +252,21 @@ def test_gaussian_inference_of_a_block_matches_explicit_dropconnect_masks():
         expected, se = expected.view(2, 4, 2, 2), se.view(2, 4, 2, 2)
         scale = expected.abs().max()
     assert ((ours - expected).abs() <= 6 * se + 0.01 * scale).all(), (ours, expected, se)
+
+
+def test_dropconnect_paper_protocol_uses_per_example_masks_and_gaussian_inference(make_config):
+    from sparsebench.sweep import compose_jobs, hydra_configs
+
+    with hydra_configs():
+        jobs = compose_jobs(["experiment=dropconnect_paper_mlp", "dataset=embedded"], multirun=True)
+    arms = {}
+    for _, cfg in jobs:
+        arms.setdefault(cfg.regularizer.name, []).append(cfg)
+    assert sorted(arms) == ["dropconnect", "dropout", "none"]
+    assert all(sorted(c.seed for c in runs) == [0, 1, 2, 3, 4] for runs in arms.values())  # mean of 5 runs
+    for cfg in arms["dropconnect"]:
+        assert (cfg.regularizer.mask, cfg.regularizer.inference, cfg.regularizer.p) == ("sample", "gaussian", 0.5)
+    assert all(list(c.model.hidden) == [800, 800] for runs in arms.values() for c in runs)
+    # regularizer=dropconnect keeps its own defaults
+    plain = make_config("regularizer=dropconnect").regularizer
+    assert (plain.mask, plain.inference) == ("batch", "mean")
