@@ -198,7 +198,10 @@ def test_run_record_holds_prune_noise_and_dropout_on(make_config):
     within = metrics["prune"]["largest_within_margin"]
     assert set(within) == {"one_shot", "finetuned"} and all(v in (None, 0.5, 0.9) for v in within.values())
     assert len(metrics["prune"]["finetuned_accuracy"]) == 2
-    assert metrics["noise"]["pixels"]["levels"][0] == 0.0 and metrics["noise"]["pixels"]["score"] > 0
+    pixels = metrics["noise"]["pixels"]
+    assert pixels["levels"] == [round(0.05 * i, 2) for i in range(11)]
+    assert pixels["accuracy"][0] == metrics["test"]["accuracy"]  # level 0 is the clean test set
+    assert pixels["score"] == sum(pixels["correct"]) and pixels["correct"][-1] < pixels["correct"][0]
     on = metrics["dropout_on"]
     assert on["passes"] == 3 and on["eval_mode_accuracy"] == metrics["test"]["accuracy"]
     assert on["accuracy_std"] > 0 and on["consistency"] < 100
