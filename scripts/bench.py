@@ -2,7 +2,8 @@
 against the machine's matmul peak, the smoke claims' wall time, and a parallel sweep against a
 sequential one.
 
-    python scripts/bench.py [--root DIR] [--rounds 30] [--only loop,cnn,regularizers,flops,variants,memory,claims,sweep]
+    python scripts/bench.py [--root DIR] [--rounds 30]
+                            [--only loop,cnn,regularizers,flops,variants,memory,claims,sweep,dropconnect]
                             [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
@@ -33,6 +34,13 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   ``sparsebench -m`` sweep: one after another, with ``hydra/launcher=joblib`` and with the
   ``hydra/launcher=local`` preset (forked joblib workers, one per core); wall times of the whole
   commands in fresh results folders, best of two.
+- dropconnect: what the DropConnect paper's per-example masks cost: the training step of its
+  784-800-800-10 MLP at the experiment's batch size (``experiment=dropconnect_paper_mlp``) with
+  ``regularizer=dropconnect_paper`` (one mask per example) against the same with
+  ``regularizer.mask=batch``, interleaved in one process over ``--dropconnect-steps`` steps and
+  ``--dropconnect-rounds`` rounds (the per-example step takes seconds on a CPU); and the peak
+  resident memory of each, from a fresh child process that trains as many steps (ru_maxrss, beside
+  its resident memory before the first step). Only with ``--only dropconnect``.
 """
 
 from __future__ import annotations
@@ -308,6 +316,77 @@ def bench_regularizers(args) -> dict:
             "ratio_to_none": {k: v / step["none"] for k, v in step.items()}}
 
 
+def _dropconnect_overrides(args, mask: str) -> list[str]:
+    overrides = ["experiment=dropconnect_paper_mlp", f"dataset={args.dataset}", "regularizer=dropconnect_paper",
+                 f"regularizer.mask={mask}", "dataset.test_subset=1000", "train.epochs=1",
+                 f"device={args.device}", "progress=off"]
+    batch_size = compose_run(overrides + ([f"dataset.root={args.root}"] if args.root else [])).train.batch_size
+    overrides.append(f"dataset.train_subset={args.dropconnect_steps * batch_size}")
+    return overrides + ([f"dataset.root={args.root}"] if args.root else [])
+
+
+def _status_mib(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (VmRSS: now, VmHWM: peak), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def dropconnect_peak_memory(args, mask: str) -> dict:
+    """In this (fresh) process: resident memory once the data and model are loaded, then the peak
+    resident memory over one epoch of ``--dropconnect-steps`` steps of the paper's MLP with ``mask``.
+    Loading the data peaks higher than it leaves behind, so the peak is reset before training where
+    Linux allows it (``5`` written to /proc/self/clear_refs); elsewhere it is the process's peak."""
+    import resource
+
+    cfg = compose_run(_dropconnect_overrides(args, mask))
+    data = load_splits(cfg.dataset, _device(args))
+    contender = Contender(cfg, data, seed=0)
+    before = _status_mib("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        reset = True
+    except OSError:
+        reset = False
+    contender.epoch_seconds()
+    peak = _status_mib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"mask": mask, "rss_before_training_mib": before, "peak_rss_mib": peak,
+            "peak_covers": "training only" if reset else "the whole process"}
+
+
+def bench_dropconnect(args) -> dict:
+    device = _device(args)
+    contenders, data = {}, None
+    for mask in ("batch", "sample"):
+        cfg = compose_run(_dropconnect_overrides(args, mask))
+        data = data or load_splits(cfg.dataset, device)
+        contenders[mask] = Contender(cfg, data, seed=0)
+    batch_size = cfg.train.batch_size
+    times = {mask: [] for mask in contenders}
+    for _ in range(args.dropconnect_rounds):
+        for mask, contender in contenders.items():
+            times[mask].append(contender.epoch_seconds() / args.dropconnect_steps)
+    step = {mask: statistics.median(t) for mask, t in times.items()}
+    steps_per_epoch = -(-60_000 // batch_size)
+    memory = {}
+    for mask in contenders:  # a fresh process each: ru_maxrss is a process's peak
+        command = [sys.executable, __file__, "--dropconnect-peak", mask, "--dataset", args.dataset,
+                   "--dropconnect-steps", str(args.dropconnect_steps), "--device", args.device]
+        done = subprocess.run(command + (["--root", args.root] if args.root else []), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-1000:]}")
+        memory[mask] = json.loads(done.stdout)
+    return {"model": "mlp 784-800-800-10", "batch_size": batch_size, "steps_per_round": args.dropconnect_steps,
+            "rounds": args.dropconnect_rounds, "seconds_per_step": step,
+            "ratio_sample_to_batch": step["sample"] / step["batch"],
+            "minutes_per_60k_epoch": {mask: steps_per_epoch * t / 60 for mask, t in step.items()},
+            "memory": memory}
+
+
 VARIANTS = {
     "float32": [],
     "bf16": ["train.precision=bf16"],
@@ -358,7 +437,14 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--whole-run", default="kwinners_sparse_cnn2",
                         help="memory section: the experiment run whole (empty: none)")
+    parser.add_argument("--dropconnect-steps", type=int, default=10,
+                        help="training steps per contender and round in the dropconnect section")
+    parser.add_argument("--dropconnect-rounds", type=int, default=5)
+    parser.add_argument("--dropconnect-peak", default=None, help=argparse.SUPPRESS)  # the child of that section
     args = parser.parse_args()
+    if args.dropconnect_peak:
+        print(json.dumps(dropconnect_peak_memory(args, args.dropconnect_peak)))
+        return
     default = "loop,cnn,regularizers,flops,claims,sweep" + (",variants" if _device(args).type == "cuda" else "")
     sections = (args.only or default).split(",")
 
@@ -409,6 +495,19 @@ def main() -> None:
         print(f"sweep of 8 runs on {sweep['cpu_count']} cores: sequential {walls['sequential']:.1f} s, "
               f"joblib {walls['joblib']:.1f} s ({speedup['joblib']:.2f}x), local (forked joblib workers) "
               f"{walls['local']:.1f} s ({speedup['local']:.2f}x)", file=sys.stderr)
+    if "dropconnect" in sections:
+        figures["dropconnect"] = dc = bench_dropconnect(args)
+        print(f"DropConnect paper MLP ({dc['model']}), batch {dc['batch_size']}, median of {dc['rounds']} rounds of "
+              f"{dc['steps_per_round']} steps, interleaved:", file=sys.stderr)
+        for mask in ("batch", "sample"):
+            mem = dc["memory"][mask]
+            print(f"  mask={mask:6s} {1000 * dc['seconds_per_step'][mask]:8.1f} ms/step "
+                  f"({dc['minutes_per_60k_epoch'][mask]:6.1f} min per 60,000-image epoch); peak RSS "
+                  f"{mem['peak_rss_mib']:6.0f} MiB over {mem['peak_covers']} ({mem['rss_before_training_mib']:.0f} "
+                  f"MiB before training)",
+                  file=sys.stderr)
+        print(f"  per-example masks: {dc['ratio_sample_to_batch']:.1f}x the step time of one mask per batch",
+              file=sys.stderr)
     print(json.dumps(figures, indent=1))
     if args.json:
         with open(args.json, "w") as stream:

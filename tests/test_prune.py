@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+import sparsebench.prune as pruning
 from sparsebench.config import PruneConfig
 from sparsebench.data import load_splits
+from sparsebench.metrics.evaluation import evaluate
 from sparsebench.models import build_model
 from torch.nn.utils import prune
 
@@ -92,30 +94,93 @@ def test_pruned_conv_nets_run_in_channels_last_with_the_same_outputs(make_config
     assert formats and all(formats.values())
 
 
-def test_curve_keeps_masks_through_finetuning_and_leaves_the_model_alone(make_config):
+def _keep_finetuned_copies(monkeypatch) -> list:
+    """Let prune_curve run as it does, through the real fit, and keep each pruned copy after its
+    fine-tune (prune_curve itself throws them away)."""
+    copies, real_fit = [], pruning.fit
+
+    def fit_and_keep(model, *args, **kwargs):
+        result = real_fit(model, *args, **kwargs)
+        copies.append(model)
+        return result
+
+    monkeypatch.setattr(pruning, "fit", fit_and_keep)
+    return copies
+
+
+def test_curve_keeps_masks_through_finetuning_and_leaves_the_model_alone(make_config, monkeypatch):
     cfg, data, regularizer, model = _trained(make_config, "train.lr=0.05")
     before = copy.deepcopy(model.state_dict())
+    copies = _keep_finetuned_copies(monkeypatch)
 
     prune_cfg = PruneConfig(fractions=[0.5, 0.9], finetune_epochs=0.5, finetune_lr=0.05)
     result = prune_curve(model, regularizer, data, prune_cfg, cfg.train, seed=0, eval_batch_size=500)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert result["fractions"] == [0.5, 0.9] and len(result["finetuned_accuracy"]) == 2
-    assert all(abs(a - f) < 1e-3 for a, f in zip(result["achieved"], [0.5, 0.9]))
+    total = sum(layer.module.weight.numel() for layer in model.weight_layers())
+    assert result["achieved"] == [round(0.5 * total) / total, round(0.9 * total) / total]
 
-    # Fine-tune one pruned copy by hand as prune_curve does and check its pruned weights stay zero.
+    assert len(copies) == 2
+    magnitudes = torch.cat([layer.module.weight.detach().abs().flatten() for layer in model.weight_layers()])
+    for fraction, tuned, accuracy in zip([0.5, 0.9], copies, result["finetuned_accuracy"]):
+        # the smallest magnitudes of the trained model, and only those, are still exactly zero
+        pruned = magnitudes <= magnitudes.kthvalue(round(fraction * total)).values
+        weights = torch.cat([layer.module.weight.detach().flatten() for layer in tuned.weight_layers()])
+        assert torch.all(weights[pruned] == 0) and int(pruned.sum()) == round(fraction * total)
+        trained = torch.cat([layer.module.weight.detach().flatten() for layer in model.weight_layers()])
+        assert (weights[~pruned] != trained[~pruned]).float().mean() > 0.9  # the rest did learn
+        # the accuracy reported is the fine-tuned copy's
+        assert evaluate(tuned, data.test.inputs, data.test.labels, 500).accuracy == accuracy
+
+
+def _row_norms(weight: torch.Tensor) -> torch.Tensor:
+    return weight.detach().flatten(1).norm(dim=1)
+
+
+def test_max_norm_holds_during_the_pruning_finetune(make_config, monkeypatch):
+    """Dropout's max-norm hook caps the weights the pruned layers compute with, though
+    torch.nn.utils.prune recomputes them from weight_orig before every forward."""
+    cfg, data, regularizer, model = _trained(make_config, "regularizer=dropout", "regularizer.max_norm=0.2")
+    assert min(_row_norms(layer.module.weight).max() for layer in model.weight_layers(hidden_only=True)) > 0.4
+    copies = _keep_finetuned_copies(monkeypatch)
+    prune_curve(model, regularizer, data, PruneConfig(fractions=[0.5], finetune_epochs=0.5, finetune_lr=0.05),
+                cfg.train, seed=0, eval_batch_size=500)
+    [tuned] = copies
+    for layer in tuned.weight_layers(hidden_only=True):
+        norms = _row_norms(layer.module.weight)
+        assert norms.max() <= 0.2 + 1e-6 and norms.min() > 0.19  # every row was over the cap
+
+
+def test_decoupled_l2_decays_the_pruned_weights_during_the_finetune(make_config, monkeypatch):
+    """With a fine-tune learning rate of 1e-6 the gradient steps are negligible and each step
+    multiplies the weights by 1 - 2 * lr * lam = 0.5: after the 5 steps of the fine-tune (500 images,
+    batch 100) the weights are the pruned initial weights times 0.5**5."""
+    lr = 1e-6
+    cfg, data, regularizer, model = _trained(make_config, "regularizer=l2", "regularizer.decoupled=true",
+                                             f"regularizer.lam={0.25 / lr}")
+    copies = _keep_finetuned_copies(monkeypatch)
+    prune_curve(model, regularizer, data, PruneConfig(fractions=[0.5], finetune_epochs=0.5, finetune_lr=lr),
+                cfg.train, seed=0, eval_batch_size=500)
+    [tuned] = copies
+    for layer, initial in zip(tuned.weight_layers(), model.weight_layers()):
+        weight = layer.module.weight.detach()
+        kept = weight != 0
+        torch.testing.assert_close(weight[kept], initial.module.weight.detach()[kept] * 0.5 ** 5, rtol=1e-3, atol=1e-7)
+
+
+def test_penalties_see_the_weights_a_pruned_model_computes_with(make_config):
+    cfg, _, regularizer, model = _trained(make_config, "regularizer=l1", "regularizer.lam=0.001")
     pruned = copy.deepcopy(model)
-    apply_pruning(pruned, 0.9, "global")
-    zero = [(l.module.weight == 0).clone() for l in pruned.weight_layers()]
-    optimizer = torch.optim.SGD(pruned.parameters(), lr=0.1)
-    for start in range(0, 500, 100):
-        loss = nn.functional.cross_entropy(pruned(data.train.inputs[start:start + 100]), data.train.labels[start:start + 100])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    pruned(data.train.inputs[:1])  # the pre-hook recomputes weight = weight_orig * mask
-    for mask, layer, trained in zip(zero, pruned.weight_layers(), model.weight_layers()):
-        assert torch.all(layer.module.weight[mask] == 0)
-        assert not torch.equal(layer.module.weight[~mask], trained.module.weight[~mask])  # the rest did learn
+    apply_pruning(pruned, 0.7, "global")
+    magnitudes = torch.cat([layer.module.weight.detach().abs().flatten() for layer in model.weight_layers()])
+    kept = magnitudes.sort().values[round(0.7 * len(magnitudes)):]  # the largest 30%
+    penalty = regularizer.penalty(pruned)
+    torch.testing.assert_close(penalty, 0.001 * kept.sum(), rtol=1e-5, atol=0)
+    penalty.backward()
+    for layer in pruned.weight_layers():
+        gradient = layer.module.weight_orig.grad
+        assert torch.all(gradient[layer.module.weight_mask == 0] == 0)  # pruned weights are not penalised
+        assert torch.all(gradient[layer.module.weight_mask == 1].abs() == 0.001)
 
 
 def test_largest_fraction_within_margin():
@@ -130,8 +195,14 @@ def test_run_record_holds_prune_noise_and_dropout_on(make_config):
                       "eval.noise=[pixels]", "eval.train_mode_passes=3")
     outcome = run(cfg)
     metrics = json.loads((outcome.path / "result.json").read_text())["metrics"]
-    assert metrics["prune"]["fractions"] == [0.5, 0.9] and metrics["prune"]["largest_within_margin"]
-    assert metrics["noise"]["pixels"]["levels"][0] == 0.0 and metrics["noise"]["pixels"]["score"] > 0
+    assert metrics["prune"]["fractions"] == [0.5, 0.9]
+    within = metrics["prune"]["largest_within_margin"]
+    assert set(within) == {"one_shot", "finetuned"} and all(v in (None, 0.5, 0.9) for v in within.values())
+    assert len(metrics["prune"]["finetuned_accuracy"]) == 2
+    pixels = metrics["noise"]["pixels"]
+    assert pixels["levels"] == [round(0.05 * i, 2) for i in range(11)]
+    assert pixels["accuracy"][0] == metrics["test"]["accuracy"]  # level 0 is the clean test set
+    assert pixels["score"] == sum(pixels["correct"]) and pixels["correct"][-1] < pixels["correct"][0]
     on = metrics["dropout_on"]
     assert on["passes"] == 3 and on["eval_mode_accuracy"] == metrics["test"]["accuracy"]
     assert on["accuracy_std"] > 0 and on["consistency"] < 100

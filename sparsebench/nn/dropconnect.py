@@ -68,40 +68,54 @@ def gaussian_moments(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return mean, var
 
 
-def gaussian_samples(mean: torch.Tensor, var: torch.Tensor, samples: int,
+def gaussian_average(mean: torch.Tensor, var: torch.Tensor, samples: int, activation: Activation | None = None,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """``samples`` independent draws of ``N(mean, var)``, stacked along a new first dim."""
-    noise = torch.randn((samples,) + tuple(mean.shape), dtype=mean.dtype, device=mean.device,
-                        generator=generator)
-    return torch.addcmul(mean, noise, var.clamp_min(0.0).sqrt())
+    """The average of ``activation(u)`` over ``samples`` draws ``u ~ N(mean, var)``, independent for
+    every element of an example (Wan et al.'s moment-matching inference). ``activation=None``: identity.
 
-
-def gaussian_average(mean: torch.Tensor, var: torch.Tensor, samples: int,
-                     activation: Activation | None) -> torch.Tensor:
-    """The average of ``activation(u)`` over ``samples`` draws ``u ~ N(mean, var)`` (Wan et al.'s
-    moment-matching inference), drawn in chunks to bound memory. ``activation=None``: identity."""
+    The first dim of ``mean`` and ``var`` is the batch. ``activation`` receives a chunk of draws as one
+    batch (draws x examples, then the rest of ``mean``'s shape), so any per-example module can follow
+    the draws: batch norm in evaluation mode, pooling, an activation, or all of them in sequence; its
+    output may have another shape. The examples of a batch share the standard normal noise (``u = mean
+    + sd * z``): an example's output then depends neither on the other examples nor on the batch
+    size. The noise comes from ``generator`` (default: the global generator of ``mean``'s device);
+    chunks of draws bound the memory.
+    """
+    noise = torch.randn((samples, 1, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator)
+    sd = var.clamp_min(0.0).sqrt()
     per_chunk = max(1, _DRAW_CHUNK_ELEMENTS // max(1, mean.numel()))
-    total = torch.zeros_like(mean)
-    done = 0
-    while done < samples:
-        count = min(per_chunk, samples - done)
-        draws = gaussian_samples(mean, var, count)
+    total = None
+    for start in range(0, samples, per_chunk):
+        draws = torch.addcmul(mean, noise[start:start + per_chunk], sd)  # (count, batch, ...)
         if activation is not None:
-            draws = activation(draws)
-        total += draws.sum(dim=0)
-        done += count
+            count = draws.shape[0]
+            draws = activation(draws.flatten(0, 1))
+            draws = draws.unflatten(0, (count, draws.shape[0] // count))
+        part = draws.sum(dim=0)
+        total = part if total is None else total.add_(part)
     return total / samples
+
+
+def _gaussian_inference(x: torch.Tensor, batched: bool, moments: Callable[[torch.Tensor], tuple],
+                        samples: int, activation: Activation | None,
+                        generator: torch.Generator | None) -> torch.Tensor:
+    """:func:`gaussian_average` of the moments of ``x`` (given one batch dim when it has none)."""
+    mean, var = moments(x if batched else x.unsqueeze(0))
+    out = gaussian_average(mean, var, samples, activation, generator)
+    return out if batched else out.squeeze(0)
 
 
 def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float = 0.5,
                        training: bool = True, mask: str = "batch", inference: str = "mean",
                        samples: int = DEFAULT_SAMPLES, activation: Activation | None = torch.relu,
-                       max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES) -> torch.Tensor:
+                       max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
     """DropConnect for a linear layer; see :class:`DropConnectLinear` for the arguments.
 
     Training: ``x (W * M)^T + b`` (one ``M`` per call with ``mask='batch'``, one per row of ``x`` with
     ``mask='sample'``). Inference: ``x W^T + b`` (``'mean'``) or the average of ``activation`` over
-    Gaussian draws (``'gaussian'``, :func:`gaussian_average`).
+    Gaussian draws of the pre-activation (``'gaussian'``, :func:`gaussian_average`), drawn from
+    ``generator`` (default: the global generator).
     """
     if training:
         if p == 0.0:
@@ -120,8 +134,8 @@ def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         if inference == "gaussian" and activation is not None:
             out = activation(out)
         return out
-    mean, var = gaussian_moments(x, weight, bias, p, F.linear)
-    return gaussian_average(mean, var, samples, activation)
+    return _gaussian_inference(x, x.dim() > 1, lambda rows: gaussian_moments(rows, weight, bias, p, F.linear),
+                               samples, activation, generator)
 
 
 def _conv_function(stride, padding, dilation, groups) -> Callable[..., torch.Tensor]:
@@ -135,7 +149,7 @@ def dropconnect_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
                        training: bool = True, mask: str = "batch", inference: str = "mean",
                        samples: int = DEFAULT_SAMPLES, activation: Activation | None = torch.relu,
                        max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES, stride=1, padding=0, dilation=1,
-                       groups: int = 1) -> torch.Tensor:
+                       groups: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """DropConnect for a 2-d convolution of ``x`` ``(B, C, H, W)`` (zero padding; pad ``x`` yourself
     for other modes). Arguments as in :func:`dropconnect_linear`, plus the convolution's ``stride``,
     ``padding`` (int, pair or 'valid'/'same'), ``dilation`` and ``groups``."""
@@ -162,11 +176,11 @@ def dropconnect_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         if inference == "gaussian" and activation is not None:
             out = activation(out)
         return out
-    mean, var = gaussian_moments(x, weight, bias, p, conv)
-    return gaussian_average(mean, var, samples, activation)
+    return _gaussian_inference(x, x.dim() == 4, lambda images: gaussian_moments(images, weight, bias, p, conv),
+                               samples, activation, generator)
 
 
-def _check_options(p, mask, inference, samples, activation, max_mask_bytes) -> None:
+def _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed) -> None:
     check_drop_probability(p)
     if mask not in MASKS:
         raise ValueError(f"mask={mask!r} is not allowed: choose 'batch' (one mask per mini-batch) or "
@@ -183,19 +197,40 @@ def _check_options(p, mask, inference, samples, activation, max_mask_bytes) -> N
     if not is_int(max_mask_bytes) or max_mask_bytes < 1:
         raise ValueError(f"max_mask_bytes={max_mask_bytes!r} is not allowed: it must be an integer "
                          f"number of bytes >= 1")
+    if not is_int(seed) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed={seed!r} is not allowed: the seed of the Gaussian draws must be an integer "
+                         f"in [0, 2**63)")
 
 
 class _DropConnectMixin:
     """Options, checks and representation shared by the two DropConnect layers."""
 
-    def _set_options(self, p, mask, inference, samples, activation, max_mask_bytes) -> None:
-        _check_options(p, mask, inference, samples, activation, max_mask_bytes)
+    def _set_options(self, p, mask, inference, samples, activation, max_mask_bytes, seed) -> None:
+        _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed)
         self.p, self.mask, self.inference = float(p), mask, inference
         self.samples, self.activation, self.max_mask_bytes = int(samples), activation, int(max_mask_bytes)
+        self.seed = int(seed)
         if mask == "sample" and self.weight.numel() * self.weight.element_size() > max_mask_bytes:
             raise ValueError(f"max_mask_bytes={max_mask_bytes:,} is not allowed with mask='sample': "
                              f"even one example's masked weights need "
                              f"{self.weight.numel() * self.weight.element_size():,} bytes")
+
+    @property
+    def averages_gaussian_draws(self) -> bool:
+        """Whether a forward call now returns an average over Gaussian draws of the pre-activation
+        (evaluation with ``inference='gaussian'``) instead of the pre-activation itself."""
+        return not self.training and self.inference == "gaussian"
+
+    def _draw_generator(self, x: torch.Tensor) -> torch.Generator | None:
+        # A fresh generator seeded with ``seed`` for every call that draws: the layer is then a
+        # deterministic function at evaluation (the same model evaluated twice gives the same
+        # numbers) and never advances the global generator, whose stream the training masks use.
+        if not self.averages_gaussian_draws or self.p == 0.0:
+            return None
+        return torch.Generator(device=x.device).manual_seed(self.seed)
+
+    def _activation(self, then: Activation | None) -> Activation | None:
+        return self.activation if then is None else then
 
     @property
     def keep_probability(self) -> float:
@@ -207,7 +242,7 @@ class _DropConnectMixin:
         if self.inference == "gaussian":
             name = "None" if self.activation is None else getattr(
                 self.activation, "__name__", type(self.activation).__name__)
-            text += f", samples={self.samples}, activation={name}"
+            text += f", samples={self.samples}, activation={name}, seed={self.seed}"
         return text
 
 
@@ -237,7 +272,12 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
     the paper's moment-matching inference: ``u ~ N(x W^T + b, p/(1-p) (x^2)(W^2)^T)``, and the layer
     returns the average of ``activation(u)`` over ``samples`` draws. The layer then outputs
     *post-activation* values in evaluation (and pre-activation values in training): a ReLU after it
-    is a no-op at evaluation, since the average of ReLU draws is >= 0.
+    is a no-op at evaluation, since the average of ReLU draws is >= 0. Whatever must act on the
+    pre-activation before the activation (batch norm, pooling) belongs in ``activation``, or in the
+    ``then`` argument of ``forward``, which receives the draws as one batch (see
+    :func:`gaussian_average`); sparsebench's ``HiddenBlock`` passes it the rest of its block. The
+    draws come from a generator seeded with ``seed`` at every call, so evaluation is deterministic
+    and leaves the global random generator (and with it the training masks) alone.
 
     Masks are drawn from 16 random bits per weight (:mod:`sparsebench.nn.masks`, about 10x cheaper on
     the CPU than ``bernoulli_``): the keep probability is ``1 - p`` rounded to a multiple of
@@ -252,14 +292,15 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
         samples: Gaussian draws per evaluation (``inference='gaussian'``), an integer >= 1.
         activation: callable applied to each Gaussian draw (default ``torch.relu``; None: identity).
         max_mask_bytes: memory budget in bytes for ``mask='sample'``, an integer >= 1 (default 1 GiB).
+        seed: seed of the Gaussian draws, an integer in [0, 2**63) (default 0).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, p: float = 0.5,
                  mask: str = "batch", inference: str = "mean", samples: int = DEFAULT_SAMPLES,
                  activation: Activation | None = torch.relu, max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES,
-                 device=None, dtype=None):
+                 seed: int = 0, device=None, dtype=None):
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
-        self._set_options(p, mask, inference, samples, activation, max_mask_bytes)
+        self._set_options(p, mask, inference, samples, activation, max_mask_bytes, seed)
 
     @classmethod
     def from_module(cls, linear: nn.Linear, **options) -> "DropConnectLinear":
@@ -271,9 +312,12 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
                     dtype=linear.weight.dtype, **options)
         return _adopt(layer, linear)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, then: Activation | None = None) -> torch.Tensor:
+        """``then``: what each Gaussian draw goes through instead of ``activation`` (used only while
+        :attr:`averages_gaussian_draws`)."""
         return dropconnect_linear(x, self.weight, self.bias, self.p, self.training, self.mask,
-                                  self.inference, self.samples, self.activation, self.max_mask_bytes)
+                                  self.inference, self.samples, self._activation(then), self.max_mask_bytes,
+                                  generator=self._draw_generator(x))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, {self._options_repr()}"
@@ -285,22 +329,25 @@ class DropConnectConv2d(_DropConnectMixin, nn.Conv2d):
 
     Everything is as in :class:`DropConnectLinear`; ``mask='sample'`` runs one grouped convolution
     with a masked copy of the filters per example, and ``inference='gaussian'`` uses
-    ``u ~ N(conv(x, W) + b, p/(1-p) conv(x^2, W^2))``.
+    ``u ~ N(conv(x, W) + b, p/(1-p) conv(x^2, W^2))``, drawn independently at every position. The
+    positions of one filter share its mask, so their pre-activations are correlated under
+    DropConnect: the per-position moments are exact, but what pools over positions sees independent
+    draws instead.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
         device, dtype: as ``nn.Conv2d`` (same initialisation).
-        p, mask, inference, samples, activation, max_mask_bytes: as in :class:`DropConnectLinear`.
+        p, mask, inference, samples, activation, max_mask_bytes, seed: as in :class:`DropConnectLinear`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", p: float = 0.5,
                  mask: str = "batch", inference: str = "mean", samples: int = DEFAULT_SAMPLES,
                  activation: Activation | None = torch.relu, max_mask_bytes: int = DEFAULT_MAX_MASK_BYTES,
-                 device=None, dtype=None):
+                 seed: int = 0, device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device=device, dtype=dtype)
-        self._set_options(p, mask, inference, samples, activation, max_mask_bytes)
+        self._set_options(p, mask, inference, samples, activation, max_mask_bytes, seed)
 
     @classmethod
     def from_module(cls, conv: nn.Conv2d, **options) -> "DropConnectConv2d":
@@ -313,14 +360,15 @@ class DropConnectConv2d(_DropConnectMixin, nn.Conv2d):
                     dtype=conv.weight.dtype, **options)
         return _adopt(layer, conv)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, then: Activation | None = None) -> torch.Tensor:
+        """``then`` as in :meth:`DropConnectLinear.forward`."""
         padding = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = _pair(0)
         return dropconnect_conv2d(x, self.weight, self.bias, self.p, self.training, self.mask,
-                                  self.inference, self.samples, self.activation, self.max_mask_bytes,
-                                  self.stride, padding, self.dilation, self.groups)
+                                  self.inference, self.samples, self._activation(then), self.max_mask_bytes,
+                                  self.stride, padding, self.dilation, self.groups, self._draw_generator(x))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, {self._options_repr()}"

@@ -77,10 +77,21 @@ def applies_to(kinds: str, shape: tuple[int, ...]) -> bool:
 
 
 def weight_matrices(model: Network, include_bias: bool = False) -> list[torch.Tensor]:
-    """The trainable weights a penalty acts on: every weight layer's weight, and its bias if asked."""
+    """The weights a penalty acts on, as the layers compute with them (a pruned layer's pruned entries
+    are zero and take no gradient): every weight layer's weight, and its bias if asked."""
+    return _weights(model, include_bias, lambda layer: layer.effective())
+
+
+def trained_weights(model: Network, include_bias: bool = False) -> list[nn.Parameter]:
+    """The parameters behind :func:`weight_matrices`, the ones the optimizer updates: what after-step
+    hooks change in place (a pruned layer's ``weight_orig``; see ``WeightLayer.trained``)."""
+    return _weights(model, include_bias, lambda layer: layer.trained)
+
+
+def _weights(model: Network, include_bias: bool, weight) -> list[torch.Tensor]:
     tensors = []
     for layer in model.weight_layers():
-        tensors.append(layer.module.weight)
+        tensors.append(weight(layer))
         if include_bias and layer.module.bias is not None:
             tensors.append(layer.module.bias)
     return tensors

@@ -21,8 +21,10 @@ class DropConnectConfig(RegularizerConfig):
     name: str = "dropconnect"
     p: float = 0.5  # drop probability of a weight
     mask: str = "batch"  # batch: one mask per mini-batch | sample: one per example (memory-bound)
-    # Inference: mean (the plain weights) | gaussian (moment matching, the activation averaged over
-    # `samples` draws of each unit's Gaussian pre-activation, as in the paper).
+    # Inference: mean (the plain weights) | gaussian (moment matching, as in the paper: `samples` draws
+    # of each unit's Gaussian pre-activation go through what follows the weight layer in its block,
+    # batch norm and pooling included, and the block's outputs are averaged; the draws are seeded, so
+    # evaluation is reproducible and leaves the training masks' random stream alone).
     inference: str = "mean"
     samples: int = 100
     apply_to: str = "linear"  # hidden layers whose weights are masked: linear, conv or both
@@ -58,5 +60,8 @@ class DropConnect(Regularizer):
         if self.cfg.p == 0 or not applies_to(self.cfg.apply_to, shape):
             return layer
         kind = DropConnectConv2d if isinstance(layer, nn.Conv2d) else DropConnectLinear
+        # What follows the layer in its HiddenBlock acts on each Gaussian draw (``then``), so the layer's
+        # own activation is never used; each layer seeds its draws apart from the others.
         return kind.from_module(layer, p=self.cfg.p, mask=self.cfg.mask, inference=self.cfg.inference,
-                                samples=self.cfg.samples, max_mask_bytes=self.cfg.max_mask_bytes)
+                                samples=self.cfg.samples, max_mask_bytes=self.cfg.max_mask_bytes,
+                                activation=None, seed=index)

@@ -61,5 +61,6 @@ class Dropout(Regularizer):
         if self.cfg.max_norm is None:
             return
         for layer in model.weight_layers(hidden_only=True):
-            weight = layer.module.weight
-            weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=self.cfg.max_norm))
+            # Row norms of the weights the layer computes with, written to the parameter it trains; a
+            # pruned layer's weight_orig takes its zeros too, which its mask hides anyway.
+            layer.trained.copy_(torch.renorm(layer.effective(), p=2, dim=0, maxnorm=self.cfg.max_norm))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from sparsebench.errors import check
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, weight_matrices
+from sparsebench.regularizers.base import Regularizer, RegularizerConfig, trained_weights, weight_matrices
 
 
 @dataclass
@@ -37,4 +37,4 @@ class L2(Regularizer):
     def after_step(self, model, lr: float) -> None:
         if self.cfg.decoupled:
             # The factor 2 is the gradient of lam * w^2, so that lam means the same in both forms.
-            torch._foreach_mul_(weight_matrices(model, self.cfg.include_bias), 1.0 - 2.0 * lr * self.cfg.lam)
+            torch._foreach_mul_(trained_weights(model, self.cfg.include_bias), 1.0 - 2.0 * lr * self.cfg.lam)

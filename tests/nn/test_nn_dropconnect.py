@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsebench.nn import (DropConnectConv2d, DropConnectLinear, MaskMemoryError, dropconnect_conv2d,
-                            dropconnect_linear, gaussian_moments)
-from sparsebench.nn.dropconnect import gaussian_samples
+                            dropconnect_linear, gaussian_average, gaussian_moments)
 from sparsebench.nn.masks import keep_probability, scaled_keep_mask
 
 
@@ -166,10 +165,52 @@ def test_gaussian_draws_have_the_formula_mean_and_variance():
     mean = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
     var = torch.tensor([[0.25, 1.0, 4.0]], dtype=torch.float64)
     n = 50_000
-    draws = gaussian_samples(mean, var, n)
-    assert draws.shape == (n, 1, 3)
-    assert ((draws.mean(0) - mean).abs() <= 5 * (var / n).sqrt()).all()
-    assert ((draws.var(0) - var).abs() <= 5 * var * math.sqrt(2 / n)).all()  # Gaussian: sd of s^2
+    first = gaussian_average(mean, var, n)  # identity: the mean of the draws
+    second = gaussian_average(mean, var, n, torch.square)  # E[u^2] = mean^2 + var
+    assert first.shape == second.shape == (1, 3)
+    assert ((first - mean).abs() <= 5 * (var / n).sqrt()).all()
+    sd_of_square = (2 * var ** 2 + 4 * mean ** 2 * var).sqrt()  # sd of u^2 for a Gaussian u
+    assert ((second - (mean ** 2 + var)).abs() <= 5 * sd_of_square / math.sqrt(n)).all()
+
+
+def test_gaussian_inference_is_seeded_per_call_and_independent_of_the_batch():
+    torch.manual_seed(0)
+    layer = DropConnectLinear(30, 8, p=0.5, inference="gaussian", samples=50).eval()
+    x = _x((6, 30))
+    state = torch.get_rng_state()
+    out = layer(x)
+    assert torch.get_rng_state().equal(state)  # the global generator is not used
+    torch.manual_seed(123)
+    assert torch.equal(layer(x), out)  # the same numbers whatever the global state
+    # an example's output depends neither on the other examples nor on the batch size
+    torch.testing.assert_close(layer(x[2:3]), out[2:3])
+    torch.testing.assert_close(layer(x[2]), out[2])  # unbatched input
+    other = DropConnectLinear.from_module(layer, p=0.5, inference="gaussian", samples=50, seed=1).eval()
+    assert not torch.equal(other(x), out)  # another seed, other draws
+    conv = DropConnectConv2d(2, 3, 3, p=0.5, inference="gaussian", samples=20).eval()
+    images = _x((4, 2, 6, 6))
+    state = torch.get_rng_state()
+    conv_out = conv(images)
+    assert torch.get_rng_state().equal(state) and torch.equal(conv(images), conv_out)
+    torch.testing.assert_close(conv(images[1:2]), conv_out[1:2])
+    torch.testing.assert_close(conv(images[1]), conv_out[1])
+
+
+def test_then_receives_each_draw_as_a_batch_of_examples():
+    """``then`` (what a model applies after the layer) gets draws x examples as one batch, may change
+    the shape, and replaces the activation only while the layer averages Gaussian draws."""
+    conv = DropConnectConv2d(2, 3, 3, padding=1, p=0.5, inference="gaussian", samples=7).eval()
+    seen = []
+
+    def pool_then_relu(u):
+        seen.append(tuple(u.shape))
+        return F.relu(F.max_pool2d(u, 2))
+
+    out = conv(_x((4, 2, 6, 6)), then=pool_then_relu)
+    assert out.shape == (4, 3, 3, 3) and sum(shape[0] for shape in seen) == 7 * 4
+    assert all(shape[1:] == (3, 6, 6) for shape in seen)
+    assert conv.averages_gaussian_draws and not conv.train().averages_gaussian_draws
+    assert conv(_x((4, 2, 6, 6)), then=pool_then_relu).shape == (4, 3, 6, 6)  # training: pre-activation
 
 
 def test_gaussian_inference_averages_the_activation_over_draws():
@@ -189,8 +230,14 @@ def test_gaussian_inference_averages_the_activation_over_draws():
     expected = mean * normal.cdf(z) + sd * normal.log_prob(z).exp()  # E[relu(N(mean, sd^2))]
     assert (out >= 0).all()
     assert ((out - expected).abs() <= 5 * sd / math.sqrt(samples)).all()
-    conv = DropConnectConv2d(2, 3, 3, inference="gaussian", samples=10).eval()
-    assert (conv(_x((2, 2, 5, 5))) >= 0).all()
+    conv = nn.Conv2d(2, 3, 3).double()
+    images = _x((2, 2, 5, 5), dtype=torch.float64)
+    mean, var = gaussian_moments(images, conv.weight, conv.bias, 0.5, lambda i, w, b=None: F.conv2d(i, w, b))
+    sd = var.sqrt()
+    out = DropConnectConv2d.from_module(conv, inference="gaussian", samples=samples).eval()(images)
+    z = mean / sd
+    expected = mean * normal.cdf(z) + sd * normal.log_prob(z).exp()
+    assert ((out - expected).abs() <= 5 * sd / math.sqrt(samples)).all()
 
 
 def test_functional_forms_and_p_zero():
@@ -205,6 +252,7 @@ def test_functional_forms_and_p_zero():
     ({"p": 1.5}, "p=1.5"), ({"p": 1.0}, "p=1.0"), ({"p": -0.5}, "p=-0.5"), ({"mask": "row"}, "mask='row'"),
     ({"inference": "mc"}, "inference='mc'"), ({"samples": 0}, "samples=0"),
     ({"activation": "relu"}, "activation='relu'"), ({"max_mask_bytes": 0}, "max_mask_bytes=0"),
+    ({"seed": -1}, "seed=-1"), ({"seed": 0.5}, "seed=0.5"),
 ])
 def test_bad_arguments_raise(kwargs, name):
     with pytest.raises(ValueError, match="is not allowed") as info:

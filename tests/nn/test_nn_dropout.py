@@ -41,6 +41,10 @@ def test_spatial_drops_whole_channels_and_eval_is_identity():
     y = layer(x)
     per_channel = (y == 0).flatten(2)
     assert torch.all(per_channel.all(2) | (~per_channel).all(2))
+    dropped = per_channel.all(2).double().mean().item()  # 256 channels, each dropped with p = 0.5
+    assert abs(dropped - 0.5) < 5 * (0.25 / 256) ** 0.5
+    kept = ~per_channel.all(2)
+    torch.testing.assert_close(y[kept], 2 * x[kept])  # kept channels scaled by 1 / (1 - p)
     layer.eval()
     assert layer(x) is x
 
@@ -51,7 +55,7 @@ def test_sparseout_with_q_2_trains_identically_to_fast_dropout():
     a = Dropout(0.4)(x)
     torch.manual_seed(7)
     b = Sparseout(0.4, q=2.0, rng="fast")(x)
-    assert torch.equal(a, b)
+    assert torch.equal(a, b) and (a == 0).any() and (a != 0).any()
 
 
 def test_bad_arguments():
