@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from sparsebench.atomic import environment_fault
 from sparsebench.config import RunConfig, result_relevant
 from sparsebench.data import DataSplits, dataset_digest, load_splits
-from sparsebench.errors import ConfigError, EnvironmentFault, RunError, SparsebenchError
+from sparsebench.errors import ConfigError, RunError, SparsebenchError
 from sparsebench.metrics.activations import ActivationSparsity
 from sparsebench.metrics.evaluation import evaluate, with_dropout_on
 from sparsebench.metrics.noise import noise_robustness

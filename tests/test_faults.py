@@ -5,7 +5,6 @@ what" has its test here or in test_sweeps.py."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess

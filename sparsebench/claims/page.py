@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from sparsebench.atomic import atomic_write_text
-from sparsebench.claims.evaluate import ClaimResult, ReproductionRow, decisive_check, decisive_notes
+from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
 from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.stats import MAX_SEEDS, Verdict
 from sparsebench.report.tables import markdown_table

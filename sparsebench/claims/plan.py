@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
@@ -14,6 +15,9 @@ from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError
 from sparsebench.runner import run, run_dir_for
 from sparsebench.sweep import compose_jobs, hydra_configs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("sparsebench")
 

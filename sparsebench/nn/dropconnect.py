@@ -9,7 +9,6 @@ existing layer's parameters with ``from_module``.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
