@@ -25,6 +25,7 @@ from sparsebench.claims.page import effect_text, write_html, write_json, write_m
 from sparsebench.claims.plan import execute, plan
 from sparsebench.errors import SparsebenchError
 from sparsebench.report.aggregate import load_records
+from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")
 OWN_KEYS = ("profile", "claims", "jobs", "out")
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
+    mark_launcher()
     counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides))
     folder = results_dir(overrides)
     out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"

@@ -66,6 +66,9 @@ def _run_job(config: RunConfig, threads: int | None) -> str:
     """One job in a worker process: its outcome, or ``unavailable: <why>`` when its data set is missing."""
     import torch
 
+    from sparsebench.workers import die_with_launcher
+
+    die_with_launcher()
     if threads:
         torch.set_num_threads(threads)
     try:
