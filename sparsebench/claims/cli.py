@@ -1,9 +1,15 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
+    sparsebench-claims [profile=smoke|quick|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME] [out=DIR] [OVERRIDE ...]
 
 ``jobs``: runs at a time, each with its share of the cores; ``auto`` (default): one when a GPU is
 used, else one per core up to 8 (the small models of the claims use cores better side by side).
+
+``launcher``: send the missing runs through a Hydra launcher instead, as ``sparsebench -m
+hydra/launcher=NAME`` does (``slurm``, ``submitit_local``, ``joblib``, ``local``, ``ray`` where its plugin
+is installed), wait for them, then report; ``hydra.launcher.*=...`` settings go to the launcher
+(``hydra.launcher.partition=gpu``). Run the same command again after a lost node or a cancelled job:
+it runs what is missing. Runs that another process is running are waited for, never left out.
 
 Every other ``key=value`` is an override passed to every run (``dataset.root=...``, ``device=cpu``,
 ``results_dir=...``, ``retry_failed=true``). Completed records are reused; the report is written
@@ -28,12 +34,12 @@ from sparsebench.report.aggregate import load_records
 from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")
-OWN_KEYS = ("profile", "claims", "jobs", "out")
+OWN_KEYS = ("profile", "claims", "jobs", "launcher", "out")
 
 
 def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """(the command's own settings, the overrides for every run)."""
-    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "out": ""}, []
+    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "launcher": "", "out": ""}, []
     for token in argv:
         key, sep, value = token.partition("=")
         if not sep:
@@ -92,14 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         own, overrides = parse(argv)
         profile = own["profile"]
+        # Hydra's own settings (hydra.launcher.*) are the launcher's; the rest go to every run.
+        hydra_settings = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+        overrides = [o for o in overrides if o not in hydra_settings]
+        if hydra_settings and not own["launcher"]:
+            raise SparsebenchError(f"{hydra_settings[0]} is a launcher setting: give launcher=NAME with it")
         selected, left_out = choose(load_catalogue(), own["claims"], profile)
         the_plan = plan(selected, profile, overrides)
+        launcher = None
+        if own["launcher"]:
+            from sparsebench.launch import HydraLauncher
+
+            launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
     except SparsebenchError as error:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
     mark_launcher()
-    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides))
+    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
     folder = results_dir(overrides)
     out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
     df, _ = load_records(folder, deduplicate=False) if folder.exists() else (None, [])
@@ -126,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.claim.id:<{width}}  {result.verdict:<12}  {detail}")
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {minutes:.1f} min", file=sys.stderr)
-    return 1 if counts.get("failed") or counts.get("error") else 0
+    return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") else 0
 
 
 if __name__ == "__main__":
