@@ -142,3 +142,16 @@ def test_two_claims_commands_at_once_both_report_every_seed(tmp_path):
     for out in ("first", "second"):
         assert d4_seeds(tmp_path / out / "claims.json") == [(2, 2), (2, 2)]
     assert len(records(results)) == 8
+
+
+def test_claims_through_a_local_ray_instance(tmp_path):
+    """launcher=ray (hydra-ray-launcher): a real Ray instance started on this machine runs the eight runs."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install 'sparsebench[ray]'")
+    results = tmp_path / "results"
+    code, stderr = finished(claims("launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "threads=1", *SMALL,
+                                   f"results_dir={results}", cwd=tmp_path))
+    assert code == 0, stderr[-3000:]
+    assert "8 runs needed: 0 completed before, 8 to run through hydra/launcher=ray" in stderr
+    assert "Started a local Ray instance" in stderr
+    assert len(records(results)) == 8 and all(r["status"] == "completed" for r in records(results))
+    assert d4_seeds(results / "claims-smoke" / "claims.json") == [(2, 2), (2, 2)]
