@@ -1,6 +1,6 @@
 """What one job returns to a hyperparameter sweeper (e.g. Hydra's Optuna sweeper): one number of the
-run's record, named by its metric path (``objective=test/accuracy``, ``noise/pixels/score``), as the
-reporter flattens the record's metrics.
+run's record, named by its metric path (``objective=test/accuracy``, ``noise/pixels/score``: the record's
+metrics flattened as the reporter flattens them, ``sparsebench.records.paths``).
 
 A run that gives no number (it failed, its data is missing, another process holds it) returns the worst
 value for the direction (-inf when maximizing, +inf when minimizing): the sweeper goes on, its sampler
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sparsebench.errors import check
+from sparsebench.records import read_json
+from sparsebench.records.paths import flatten
 
 log = logging.getLogger("sparsebench")
 
@@ -51,9 +53,6 @@ def objective_value(objective: str, direction: str, status: str, run_folder: Pat
     """The objective's value in the record of a completed (or skipped: completed before) run; the worst
     value for ``direction`` otherwise, said in a log line."""
     if status in ("completed", "skipped") and run_folder is not None:
-        from sparsebench.records import read_json
-        from sparsebench.report.aggregate import flatten
-
         record = read_json(run_folder / "result.json") or {}
         values = flatten(record.get("metrics") or {}, "/")
         value = values.get(objective)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sparsebench.records.paths import flatten
+
 
 def own_folder(setting: str | None, run: "TrackedRun", name: str) -> Path:
     """Where a tracker writes a run's files: ``<run folder>/<name>`` by default, else
@@ -60,8 +62,6 @@ class Tracker:
 def hyperparameters(config: dict) -> dict[str, Any]:
     """The config flattened with dots, as Hydra override keys (``regularizer.p``), each value a number,
     a bool or a string (lists and nulls written as text), as trackers take hyperparameters."""
-    from sparsebench.report.aggregate import flatten
-
     return {key: value if isinstance(value, (bool, int, float, str)) else str(value)
             for key, value in flatten(config, ".").items() if not key.startswith("logger.")}
 
@@ -70,8 +70,6 @@ def scalars(tree: dict) -> dict[str, float]:
     """The numbers of a nested dict of measurements, flattened with ``/`` as the record's metric paths
     (``test/accuracy``, ``noise/pixels/score``): curves, histograms and other lists are left out, and
     booleans count as 0 / 1."""
-    from sparsebench.report.aggregate import flatten
-
     return {key: float(value) for key, value in flatten(tree, "/").items()
             if isinstance(value, (bool, int, float))}
 
