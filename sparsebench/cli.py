@@ -31,6 +31,7 @@ from sparsebench.sweep import (
     job_overrides,
     parallel_share,
     record_outcome,
+    search_overrides,
 )
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 log = logging.getLogger("sparsebench")
@@ -148,25 +149,29 @@ def help_text() -> str:
     ])
 
 
-@hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)
-def _job(cfg: DictConfig) -> str:
+def task(cfg: DictConfig) -> str | float:
+    """One job of the command (Hydra's task function, in whatever process a launcher runs it): the run's
+    outcome, or, when ``objective`` names a metric, its value for a sweeper that searches."""
     import os
 
     import torch
 
+    from sparsebench.objective import objective_value
     from sparsebench.runner import run
+    from sparsebench.workers import die_with_launcher
 
+    die_with_launcher()
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     threads, device = (parallel_share(hydra_cfg.launcher, hydra_cfg.job.num, os.cpu_count() or 1,
                                       torch.cuda.device_count()) if multirun else (None, None))
-    message = ""
+    message, folder = "", None
     try:
         run_cfg = validate(cfg)
         if threads and not run_cfg.threads:
             torch.set_num_threads(threads)
         outcome = run(run_cfg, device=device if run_cfg.device in ("auto", "cuda") else None)
-        status, message = outcome.status, outcome.message
+        status, message, folder = outcome.status, outcome.message, outcome.path
     except SparsebenchError as error:
         log.error("%s", error)
         status, message = "error", str(error)
@@ -174,11 +179,18 @@ def _job(cfg: DictConfig) -> str:
         record_outcome(hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task), status, message)
     else:
         _statuses.append(status)
-    return status
+    if not cfg.get("objective"):
+        return status
+    return objective_value(cfg.objective, cfg.get("objective_direction", "maximize"), status, folder)
+
+
+_job = hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)(task)
 
 
 def main() -> None:
     from hydra._internal.utils import get_args_parser
+
+    from sparsebench.workers import mark_launcher
 
     args, _ = get_args_parser().parse_known_args(sys.argv[1:])
     if args.help:
@@ -188,10 +200,14 @@ def main() -> None:
     try:
         if not informational:  # --cfg too: a config that would be refused is not printed as if it were fine
             preflight(args.overrides, args.multirun, args.config_name or CONFIG_NAME)
+            if args.multirun:
+                with hydra_configs():
+                    sys.argv += search_overrides(args.overrides, args.config_name or CONFIG_NAME)
         register()
+        mark_launcher()
         _job()
-    except SparsebenchError as error:
-        print(f"sparsebench: error: {error}", file=sys.stderr)
+    except (SparsebenchError, HydraException, OmegaConfBaseException) as error:
+        print(f"sparsebench: error: {explain(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("sparsebench: interrupted; run the same command to resume", file=sys.stderr)

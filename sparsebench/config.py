@@ -34,6 +34,7 @@ DATA_FORMATS = ("idx", "cifar10")
 NOISE_KINDS = ("pixels", "gaussian", "salt_pepper")
 PRUNE_SCOPES = ("global", "layerwise")
 LAYER_KINDS = ("linear", "conv", "both")  # which hidden layers a regularizer acts on
+DIRECTIONS = ("maximize", "minimize")  # of a search objective
 # Seeds feed torch.Generator.manual_seed (which takes 64 bits) after small offsets: keep well inside.
 MAX_SEED = 2**32 - 1
 
@@ -261,9 +262,17 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    # Trackers that also receive the run's config, per-epoch metrics and final measurements (conf/logger/):
+    # tracker name -> its settings. They change no number, so they are not part of the run's identity.
+    logger: Any = field(default_factory=dict)
+    # Hyperparameter search: the metric of the record (a path such as test/accuracy or noise/pixels/score)
+    # whose value each job returns to the sweeper, and whether larger is better. Not part of the identity.
+    objective: Optional[str] = "test/accuracy"
+    objective_direction: str = "maximize"
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)
+        _one_of("objective_direction", self.objective_direction, DIRECTIONS)
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
         _one_of("progress", self.progress, PROGRESS)
         check(self.threads is None or self.threads > 0, "threads", self.threads, "must be a positive count or null")
@@ -294,6 +303,10 @@ def register() -> None:
         store.store(group="schema/model", name=name, node=model.Config)
     for name, regularizer in REGULARIZERS.items():
         store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+    from sparsebench.trackers import TRACKERS
+
+    for name, tracker in TRACKERS.items():
+        store.store(group="schema/logger", name=name, node=tracker.Config)
 
 
 def _unknown_keys(node: Any, schema: type, prefix: str, what: str) -> None:
@@ -337,8 +350,14 @@ def validate(cfg: DictConfig) -> RunConfig:
         what = f"{key} {cfg[key].name}" if key in ("model", "regularizer") else key
         _unknown_keys(cfg[key], schema, key, what)
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
+    parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
+    from sparsebench.objective import check_objective
+    from sparsebench.trackers import check_trackers
+
+    check_trackers(run.logger)
+    check_objective(run)
 
     check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
           "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
@@ -381,7 +400,8 @@ def result_relevant(cfg: RunConfig | DictConfig | dict, data_digest: str | None 
     with ``data_digest`` (the content digest of the data it runs on) under the key ``data``.
 
     Left out: the experiment name and where things are written or read (paths), how fast they run (device, threads,
-    compilation, memory format), how they are shown (progress), how reruns are treated, what only checks
+    compilation, memory format), how they are shown (progress) and logged (trackers), what a search reads from
+    them (objective), how reruns are treated, what only checks
     the data (its expected digest and counts: the digest of the data itself counts) and the convergence
     criterion (a judgement of the history, not a number of the run).
     """
@@ -391,7 +411,8 @@ def result_relevant(cfg: RunConfig | DictConfig | dict, data_digest: str | None 
         tree = OmegaConf.to_container(cfg, resolve=True)
     else:
         tree = json.loads(json.dumps(cfg))
-    for key in ("results_dir", "device", "progress", "threads", "retry_failed", "name"):
+    for key in ("results_dir", "device", "progress", "threads", "retry_failed", "name", "logger", "objective",
+                "objective_direction"):
         tree.pop(key, None)
     for key in ("root", "folder", "download", "mirrors", "digest", "train_count", "test_count"):
         tree["dataset"].pop(key, None)

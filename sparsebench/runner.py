@@ -35,6 +35,7 @@ from sparsebench.models import Network, build_model, place
 from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text, environment, run_id
 from sparsebench.prune import prune_curve
 from sparsebench.regularizers import Regularizer, build_regularizer
+from sparsebench.trackers import TrackedRun, Trackers
 from sparsebench.train import FitResult, fit, progress_enabled
 from sparsebench.train.convergence import convergence
 
@@ -111,6 +112,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
     record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
               "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
+    trackers = Trackers(cfg.logger)
     try:
         data = load_splits(cfg.dataset, device)
         record["data"].update(train_images=len(data.train), test_images=len(data.test),
@@ -123,9 +125,12 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
                       device, cfg.train.channels_last)
         initial = _weight_measurements(model, cfg, reference_stds=None)
         trained = torch.compile(model) if cfg.train.compile else model
+        trackers.start(TrackedRun(run_dir.path.name, cfg.name, config, run_dir.path,
+                                  Path(cfg.results_dir).expanduser().resolve()))
         fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
                      progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
-                     save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else ())
+                     save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else (),
+                     on_epoch=trackers.log_epoch)
         metrics = measure(model, regularizer, data, cfg, fitted, initial)
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
         record.update(status="completed", metrics=metrics, history=fitted.history, error=None)
@@ -144,6 +149,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     except Exception as error:  # a failure of this run (out of memory, a bug): record it, keep the sweep going
         record, outcome = _failure(run_dir, record, error)
     finally:
+        trackers.finish(record.get("metrics"), record["status"] or "interrupted")
         log.removeHandler(handler)
         log.setLevel(level)
         handler.close()

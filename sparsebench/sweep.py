@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sparsebench.config import RunConfig, register, validate
+from sparsebench.errors import SparsebenchError
 
 log = logging.getLogger("sparsebench")
 
@@ -45,17 +46,40 @@ def _own(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
 
 
+def _corners(parser: OverridesParser, overrides: list[str]) -> list[str]:
+    """The overrides with each interval (a search space that a sweeper such as Optuna samples from,
+    ``interval(0.1,0.7)``, ``tag(log,interval(...))``) replaced by its two ends: checking the jobs of a
+    search means checking the corners of its space."""
+    out = []
+    for override in parser.parse_overrides(overrides):
+        if override.is_interval_sweep():
+            interval = override.value()
+            out.append(f"{override.get_key_element()}={interval.start},{interval.end}")
+        else:
+            out.append(override.input_line)
+    return out
+
+
+def base_config(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
+    """The command's config without its sweep values, Hydra's settings included (the launcher and
+    sweeper chosen, and the sweep declared by experiment and profile files). Hydra must be initialised."""
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    return hydra.compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
+
+
 def job_overrides(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME) -> list[list[str]]:
-    """The override list of every job (one without ``multirun``). Hydra must be initialised."""
+    """The override list of every job (one without ``multirun``); for a search, the jobs at the corners
+    of its space. Hydra must be initialised."""
     own = _own(overrides)
     if not multirun:
         return [own]
     parser = OverridesParser.create()
-    fixed = [o.input_line for o in parser.parse_overrides(own) if not o.is_sweep_override()]
-    base = hydra.compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
+    base = base_config(overrides, config_name)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     declared = [f"{key}={value}" for key, value in params.items()]
-    return BasicSweeper.split_arguments(parser.parse_overrides(declared + own), max_batch_size=None)[0]
+    return BasicSweeper.split_arguments(parser.parse_overrides(_corners(parser, declared + own)),
+                                        max_batch_size=None)[0]
 
 
 def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
@@ -125,3 +149,30 @@ class SweepSummary(Callback):
         for outcome in failed:
             log.error("failed: %s: %s", " ".join(outcome["overrides"]), outcome["message"])
         SweepSummary.failures = len(failed)
+
+
+def search_overrides(overrides: list[str], config_name: str = CONFIG_NAME) -> list[str]:
+    """What Hydra must be told besides the command line for a sweeper that searches (one with a
+    ``direction``, as Optuna's): it follows ``objective_direction`` unless the command line sets its
+    direction, which must then agree. Hydra must be initialised.
+
+    Raises SparsebenchError for a search without an objective or with contradicting directions."""
+    base = base_config(overrides, config_name)
+    direction = OmegaConf.select(base, "hydra.sweeper.direction")
+    if direction is None:
+        return []
+    direction = getattr(direction, "name", direction)
+    sweeper = base.hydra.sweeper._target_.rpartition(".")[2]
+    if not base.objective:
+        raise SparsebenchError(f"{sweeper} searches for the best value of a metric: set objective=test/accuracy "
+                               "(or another metric path of the record) and objective_direction")
+    if not isinstance(direction, str):
+        raise SparsebenchError(f"hydra.sweeper.direction={list(direction)} is not allowed: sparsebench returns "
+                               f"one objective ({base.objective}); give one direction")
+    if direction == base.objective_direction:
+        return []
+    if any(o.startswith("hydra.sweeper.direction=") for o in overrides):
+        raise SparsebenchError(f"hydra.sweeper.direction={direction} contradicts objective_direction="
+                               f"{base.objective_direction} (objective={base.objective}): make them agree, or leave "
+                               "hydra.sweeper.direction out (it follows objective_direction)")
+    return [f"hydra.sweeper.direction={base.objective_direction}"]

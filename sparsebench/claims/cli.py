@@ -1,6 +1,7 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|standard|paper] [claims=D1,K1,...] [jobs=N|auto] [out=DIR] [OVERRIDE ...]
+    sparsebench-claims [profile=smoke|standard|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME] [out=DIR]
+                       [OVERRIDE ...]
 
 profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
           MNIST claim on converged networks, 5 seeds, about an hour on 2 cores), paper (the papers' own
@@ -12,8 +13,14 @@ jobs      runs at a time, each with its share of the cores; auto (default): one 
 out       where the report goes (default <results_dir>/claims-<profile>): CLAIMS.md, claims.html,
           claims.json and figures/.
 
+launcher  send the missing runs through a Hydra launcher instead, as `sparsebench -m hydra/launcher=NAME`
+          does (slurm, submitit_local, joblib, local, ray where its plugin is installed), wait for them, then
+          report; hydra.launcher.*=... settings go to the launcher (hydra.launcher.partition=gpu). Run the same
+          command again after a lost node or a cancelled job: it runs what is missing.
+
 Every other key=value is an override given to every run: dataset.root=..., device=cpu, results_dir=...,
-retry_failed=true. Completed records are reused, so running the same command again resumes.
+retry_failed=true. Completed records are reused, so running the same command again resumes. Runs that
+another process is running are waited for, never left out.
 """
 
 from __future__ import annotations
@@ -39,14 +46,15 @@ from sparsebench.atomic import writable_folder
 from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError
 from sparsebench.report.aggregate import load_records
+from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")
-OWN_KEYS = ("profile", "claims", "jobs", "out")
+OWN_KEYS = ("profile", "claims", "jobs", "launcher", "out")
 
 
 def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """(the command's own settings, the overrides for every run)."""
-    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "out": ""}, []
+    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "launcher": "", "out": ""}, []
     for token in argv:
         key, sep, value = token.partition("=")
         if not sep:
@@ -121,16 +129,27 @@ def _claims(argv: list[str]) -> int:
     try:
         own, overrides = parse(argv)
         profile = own["profile"]
+        # Hydra's own settings (hydra.launcher.*) are the launcher's; the rest go to every run.
+        hydra_settings = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+        overrides = [o for o in overrides if o not in hydra_settings]
+        if hydra_settings and not own["launcher"]:
+            raise SparsebenchError(f"{hydra_settings[0]} is a launcher setting: give launcher=NAME with it")
         selected, left_out = choose(load_catalogue(), own["claims"], profile)
         folder = results_dir(overrides)
         out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
         the_plan = plan(selected, profile, overrides)
         writable_folder(out, "out")
+        launcher = None
+        if own["launcher"]:
+            from sparsebench.launch import HydraLauncher
+
+            launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
     except SparsebenchError as error:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
-    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides))
+    mark_launcher()
+    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):
@@ -148,7 +167,7 @@ def _claims(argv: list[str]) -> int:
     runs = len(the_plan.all_jobs())
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
-    return 1 if counts.get("failed") or counts.get("error") else 0
+    return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") else 0
 
 
 @contextmanager

@@ -1,10 +1,16 @@
-"""Which runs a set of claims needs under a profile, and running the missing ones."""
+"""Which runs a set of claims needs under a profile, and running the missing ones: here (one at a time or
+in parallel worker processes) or through a Hydra launcher (SLURM, submitit, joblib, Ray). Runs that
+another process is running are waited for and their records used; a run that ends without a record
+(a lost node, a cancelled job) is counted as missing, and running the same command again runs it."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from hydra.errors import HydraException
@@ -13,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sparsebench.claims.catalogue import Claim
 from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError
+from sparsebench.records import RunDir
 from sparsebench.runner import run, run_dir_for
 from sparsebench.sweep import compose_jobs, hydra_configs
 
@@ -27,14 +34,19 @@ class Job:
     experiment: str
     overrides: list[str]  # the sweep values that make this job (besides experiment and profile)
     config: RunConfig
+    command: list[str] = field(default_factory=list)  # every override that makes this job (for a launcher)
+
+    @cached_property
+    def run_dir(self) -> RunDir:
+        return run_dir_for(self.config)
 
     @property
     def run_id(self) -> str:
-        return run_dir_for(self.config).path.name
+        return self.run_dir.path.name
 
     @property
     def done(self) -> bool:
-        return run_dir_for(self.config).status() == "completed"
+        return self.run_dir.status() == "completed"
 
 
 @dataclass
@@ -74,15 +86,19 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
             except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
                 raise SparsebenchError(f"experiment {experiment}: {explain(error)}") from None
             given = {o.partition("=")[0] for o in [*head, *overrides]}
-            result.jobs[experiment] = [Job(experiment, [o for o in job if o.partition("=")[0] not in given], cfg)
+            result.jobs[experiment] = [Job(experiment, [o for o in job if o.partition("=")[0] not in given], cfg, job)
                                        for job, cfg in composed]
     return result
 
 
 def _run_job(config: RunConfig, threads: int | None) -> str:
-    """One job in a worker process: its outcome, or ``unavailable: <why>`` when its data set is missing."""
+    """One job in this process or a worker process: its outcome, or ``unavailable: <why>`` when its data
+    set is missing."""
     import torch
 
+    from sparsebench.workers import die_with_launcher
+
+    die_with_launcher()
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -91,33 +107,143 @@ def _run_job(config: RunConfig, threads: int | None) -> str:
         return f"unavailable: {error}"
 
 
-def execute(the_plan: Plan, jobs: int = 1) -> dict[str, int]:
-    """Run every job whose record is not completed, ``jobs`` at a time (each with its share of the CPU
-    cores); count the outcomes. An experiment whose data set is missing is marked unavailable (with
-    the reason) and its other jobs are not tried."""
+def execute(the_plan: Plan, jobs: int = 1, launcher=None, poll_seconds: float = 2.0) -> dict[str, int]:
+    """Run every job whose record is not completed, and count the outcomes: ``jobs`` at a time in this
+    machine's worker processes (each with its share of the CPU cores), or through ``launcher`` (a
+    ``sparsebench.launch.HydraLauncher``). An experiment whose data set is missing is marked
+    unavailable (with the reason). Runs held by another process are waited for, then their records
+    used (or, if that process let go without one, run here); a launched run that ends without a record
+    counts as missing."""
     counts: dict[str, int] = {"reused": sum(job.done for job in the_plan.all_jobs())}
     pending = [job for job in the_plan.all_jobs() if not job.done]
+    how = (f" through hydra/launcher={launcher.name}" if launcher is not None else
+           f", {jobs} at a time" if jobs > 1 else "")
     log.info("%d runs needed: %d completed before, %d to run%s", len(the_plan.all_jobs()), counts["reused"],
-             len(pending), f", {jobs} at a time" if jobs > 1 and pending else "")
+             len(pending), how if pending else "")
+    while pending:
+        if launcher is not None:
+            outcomes = _through_launcher(launcher, pending, poll_seconds)
+        else:
+            outcomes = _here(the_plan, pending, jobs)
+        held = []
+        for job in pending:
+            status = outcomes.get(id(job), "not run")
+            if status.startswith("unavailable: "):
+                the_plan.unavailable[job.experiment] = status.partition(": ")[2]
+                status = "unavailable"
+            if status == "busy":
+                held.append(job)
+            elif status != "not run":
+                counts[status] = counts.get(status, 0) + 1
+        pending = _wait_for(held, counts, poll_seconds) if held else []
+    if counts.get("missing"):
+        log.error("%d runs ended without a record (a lost node, a cancelled or killed job); run the same command "
+                  "again to run them", counts["missing"])
+    return counts
+
+
+def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
+    """Outcomes (by id of the job) of the pending jobs run in this process or its worker processes,
+    experiment by experiment (after a missing data set, the rest of that experiment is not tried)."""
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    outcomes: dict[int, str] = {}
+    wanted = {id(job) for job in pending}
     for experiment, experiment_jobs in the_plan.jobs.items():
-        todo = [job for job in experiment_jobs if not job.done]
+        todo = [job for job in experiment_jobs if id(job) in wanted]
         if not todo:
             continue
         if jobs > 1:
             from joblib import Parallel, delayed
 
-            outcomes = Parallel(n_jobs=jobs, return_as="generator")(
+            statuses = Parallel(n_jobs=jobs, return_as="generator")(
                 delayed(_run_job)(job.config, threads) for job in todo)
         else:
-            outcomes = (_run_job(job.config, None) for job in todo)
-        for number, (job, status) in enumerate(zip(todo, outcomes), start=1):
+            statuses = (_run_job(job.config, None) for job in todo)
+        for number, (job, status) in enumerate(zip(todo, statuses), start=1):
             log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
-            if status.startswith("unavailable: "):
-                the_plan.unavailable[experiment] = status.partition(": ")[2]
-                counts["unavailable"] = counts.get("unavailable", 0) + 1
-                if jobs == 1:
-                    break  # the same data set is missing for the rest
-                continue
-            counts[status] = counts.get(status, 0) + 1
-    return counts
+            outcomes[id(job)] = status
+            if status.startswith("unavailable: ") and jobs == 1:
+                break  # the same data set is missing for the rest
+    return outcomes
+
+
+def _through_launcher(launcher, pending: list[Job], poll_seconds: float) -> dict[int, str]:
+    """Outcomes (by id of the job) of the pending jobs sent through a Hydra launcher, from what each
+    job reported and, for a job that reported nothing (its process was lost), from its run folder."""
+    progress = _Progress(pending, poll_seconds)
+    progress.start()
+    try:
+        launcher.launch([job.command for job in pending])
+    except Exception as error:  # noqa: BLE001 - whatever the launcher raises for a lost or cancelled job
+        log.error("hydra/launcher=%s: %s: %s", launcher.name, type(error).__name__,
+                  str(error).strip().splitlines()[0] if str(error).strip() else "")
+    finally:
+        progress.stop()
+    reported = launcher.outcomes()
+    outcomes = {}
+    for job in pending:
+        status, message = reported.get(tuple(job.command), (None, ""))
+        if status == "error":
+            status = f"unavailable: {message}"
+        elif status is None:  # the job's process ended without a word
+            status = ("busy" if job.run_dir.held() else job.run_dir.status() or "missing")
+        outcomes[id(job)] = status
+    return outcomes
+
+
+def _wait_for(held: list[Job], counts: dict[str, int], poll_seconds: float) -> list[Job]:
+    """Wait until no other process holds these runs, saying how many are awaited; count the records
+    they leave, and return the runs left without one (to run here)."""
+    waiting, again = list(held), []
+    said, last = None, 0.0
+    started = time.perf_counter()
+    while waiting:
+        for job in [job for job in waiting if not job.run_dir.held()]:
+            waiting.remove(job)
+            status = job.run_dir.status()
+            if status == "completed":
+                counts["reused"] += 1
+            elif status == "failed":
+                counts["failed"] = counts.get("failed", 0) + 1
+            else:
+                again.append(job)
+        now = time.perf_counter()
+        if waiting and (len(waiting) != said or now - last > 30):
+            log.info("waiting for %d run%s that another process is running (%s); %.0f s so far", len(waiting),
+                     "s" if len(waiting) > 1 else "", ", ".join(job.run_id for job in waiting[:5])
+                     + (", ..." if len(waiting) > 5 else ""), now - started)
+            said, last = len(waiting), now
+        if waiting:
+            time.sleep(poll_seconds)
+    if again:
+        log.info("%d run%s left without a record by the other process: running %s here", len(again),
+                 "s" if len(again) > 1 else "", "them" if len(again) > 1 else "it")
+    return again
+
+
+class _Progress(threading.Thread):
+    """While a launcher runs jobs elsewhere, one line when their records change (and at least every
+    minute): how many are done, running, and not running (yet to start, or lost)."""
+
+    def __init__(self, jobs: list[Job], poll_seconds: float):
+        super().__init__(daemon=True, name="claims-progress")
+        self.jobs, self.poll_seconds = jobs, poll_seconds
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        started, said, last = time.perf_counter(), None, 0.0
+        while not self.stopped.wait(self.poll_seconds):
+            statuses = [job.run_dir.status() for job in self.jobs]
+            running = sum(status is None and job.run_dir.held() for job, status in zip(self.jobs, statuses))
+            done = {s: statuses.count(s) for s in ("completed", "failed")}
+            state = (done["completed"], done["failed"], running)
+            now = time.perf_counter()
+            if state != said or now - last > 60:
+                log.info("%d of %d runs done (%d completed, %d failed), %d running, %d not running; %.1f min",
+                         sum(done.values()), len(self.jobs), *state,
+                         len(self.jobs) - sum(done.values()) - running, (now - started) / 60)
+                said, last = state, now
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()

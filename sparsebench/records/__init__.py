@@ -100,6 +100,20 @@ class RunDir:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def held(self) -> bool:
+        """Whether another process holds the run now; looks without taking the run (a shared lock is
+        refused while an exclusive one is held)."""
+        path = self.path / LOCK
+        if not path.exists():
+            return False
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     def load_state(self) -> dict | None:
         """The resumable training state of an interrupted run, or None."""
         path = self.path / STATE

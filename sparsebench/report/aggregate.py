@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sparsebench.records import schema
+from sparsebench.records.paths import flatten
 
 RESULT = "result.json"
 IDENTITY = ["run_id", "experiment", "seed", "group", "label", "path"]
@@ -89,18 +90,6 @@ def display(value: Any) -> str:
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value, separators=(",", ":"), default=str)
     return str(value)
-
-
-def flatten(tree: Mapping, sep: str, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> one level with joined keys; lists and empty dicts stay values."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, sep, name))
-        else:
-            out[name] = value
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------

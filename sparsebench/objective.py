@@ -1,0 +1,68 @@
+"""What one job returns to a hyperparameter sweeper (e.g. Hydra's Optuna sweeper): one number of the
+run's record, named by its metric path (``objective=test/accuracy``, ``noise/pixels/score``: the record's
+metrics flattened as the reporter flattens them, ``sparsebench.records.paths``).
+
+A run that gives no number (it failed, its data is missing, another process holds it) returns the worst
+value for the direction (-inf when maximizing, +inf when minimizing): the sweeper goes on, its sampler
+learns to avoid such settings, and the sweep's summary and exit status still name the failure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from sparsebench.errors import check
+from sparsebench.records import read_json
+from sparsebench.records.paths import flatten
+
+log = logging.getLogger("sparsebench")
+
+SCORES = ("accuracy", "loss")  # what test/, train/ and val/ hold
+
+
+def metric_groups(cfg: Any) -> list[str]:
+    """The first parts of the metric paths that a run of ``cfg`` records (a RunConfig)."""
+    groups = ["test", "train", "generalization_gap", "selection", "convergence", "speed", "weights", "activations"]
+    optional = {"val": cfg.dataset.val_size > 0, "dropout_on": cfg.eval.train_mode_passes > 0,
+                "noise": bool(cfg.eval.noise), "prune": bool(cfg.prune.fractions), "best_test": cfg.eval.best_test}
+    return groups + [group for group, present in optional.items() if present]
+
+
+def check_objective(cfg: Any) -> None:
+    """Refuse, before any work, an objective that a run of ``cfg`` cannot record."""
+    if cfg.objective is None:
+        return
+    groups = metric_groups(cfg)
+    head, _, rest = cfg.objective.partition("/")
+    check(head in groups, "objective", cfg.objective,
+          f"a metric path of this run's record starts with one of {', '.join(groups)}",
+          "e.g. objective=test/accuracy (noise, prune, val, dropout_on and best_test need their measurement on)")
+    if head in ("test", "train", "val"):
+        check(rest in SCORES, "objective", cfg.objective, f"{head}/ holds {', '.join(f'{head}/{s}' for s in SCORES)}")
+
+
+def worst(direction: str) -> float:
+    return -math.inf if direction == "maximize" else math.inf
+
+
+def objective_value(objective: str, direction: str, status: str, run_folder: Path | None) -> float:
+    """The objective's value in the record of a completed (or skipped: completed before) run; the worst
+    value for ``direction`` otherwise, said in a log line."""
+    if status in ("completed", "skipped") and run_folder is not None:
+        record = read_json(run_folder / "result.json") or {}
+        values = flatten(record.get("metrics") or {}, "/")
+        value = values.get(objective)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+            return float(value)
+        numbers = [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        close = difflib.get_close_matches(objective, numbers, n=3)
+        log.error("objective=%s is not a number of the record %s%s; the sweeper gets %s", objective,
+                  run_folder / "result.json", f" (did you mean {', '.join(close)}?)" if close else "",
+                  worst(direction))
+        return worst(direction)
+    log.warning("objective %s: the run gave no value (%s); the sweeper gets %s", objective, status, worst(direction))
+    return worst(direction)

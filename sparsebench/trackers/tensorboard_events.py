@@ -1,0 +1,59 @@
+"""TensorBoard event files, written with PyTorch's own SummaryWriter (needs the tensorboard package)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sparsebench.trackers.base import (
+    TrackedRun,
+    Tracker,
+    TrackerConfig,
+    epoch_scalars,
+    hyperparameters,
+    own_folder,
+    scalars,
+)
+
+
+@dataclass
+class TensorboardConfig(TrackerConfig):
+    # Folder of the event files: null: <run folder>/tensorboard; else <dir>/<experiment>/<run id>
+    # (``tensorboard --logdir <results_dir>`` finds either).
+    dir: Optional[str] = None
+
+
+class TensorboardTracker(Tracker):
+    """Per-epoch scalars as ``epoch/<history key>`` at step = epoch; final measurements by their record
+    path (``test/accuracy``) at the last epoch; the config in the HParams dashboard."""
+
+    Config = TensorboardConfig
+    name = "tensorboard"
+    requires = "tensorboard"
+    extra = "tensorboard"
+
+    def start(self, run: TrackedRun) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(own_folder(self.cfg.dir, run, "tensorboard")))
+        self.hparams = hyperparameters(run.config)
+        self.last_epoch = 0
+
+    def log_epoch(self, entry: dict) -> None:
+        for key, value in epoch_scalars(entry).items():
+            self.writer.add_scalar(f"epoch/{key}", value, entry["epoch"])
+        self.writer.flush()
+        self.last_epoch = entry["epoch"]
+
+    def finish(self, metrics: dict | None, status: str) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        final = scalars(metrics or {})
+        for key, value in final.items():
+            self.writer.add_scalar(key, value, self.last_epoch)
+        # The HParams dashboard pairs the config with the final measurements; written into this run's
+        # own event file (SummaryWriter.add_hparams would open a separate run folder for them).
+        for summary in hparams(self.hparams, final):
+            self.writer._get_file_writer().add_summary(summary, self.last_epoch)
+        self.writer.add_text("status", status, self.last_epoch)
+        self.writer.close()

@@ -1,0 +1,103 @@
+"""Hyperparameter search: each job returns its objective (a metric path of its record) to Hydra's
+Optuna sweeper; a failed run returns the worst value instead of crashing the search; every corner of
+the search space is checked before the first trial."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparsebench.cli import preflight
+from sparsebench.errors import SparsebenchError
+from sparsebench.sweep import hydra_configs, search_overrides
+from tests.conftest import TINY
+
+
+def sparsebench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sparsebench", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(results.glob("*/*/result.json"))]
+
+
+def optimization_results(results: Path) -> dict:
+    [path] = results.glob("_hydra/*/optimization_results.yaml")
+    return yaml.safe_load(path.read_text())
+
+
+def test_a_search_checks_the_corners_of_its_space_before_any_run():
+    with pytest.raises(SparsebenchError, match=r"regularizer.p=1.5 is not allowed"):
+        preflight(["regularizer=dropout", "regularizer.p=interval(0.1,1.5)"], multirun=True)
+    assert preflight(["regularizer=dropout", "regularizer.p=interval(0.1,0.7)", "seed=0,1"], multirun=True) == 4
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["objective=test/acc"], "test/ holds test/accuracy, test/loss"),
+    (["objective=noise/pixels/score", "eval.noise=[]"], "starts with one of"),
+    (["objective=val/accuracy"], "starts with one of"),  # no validation split
+    (["objective_direction=up"], "choose one of maximize, minimize"),
+])
+def test_an_objective_the_record_cannot_hold_is_refused(overrides, expected):
+    with pytest.raises(SparsebenchError, match=expected):
+        preflight(overrides, multirun=False)
+
+
+def test_the_objective_of_a_search_is_found_in_the_records(tmp_path):
+    """The example search (conf/experiment/search_dropout_rate.yaml), three trials on the embedded data:
+    Optuna's best value and parameters are those of the record with the best validation accuracy; run
+    again, the same sampler seed proposes the same rates and the values come back from the records."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    results = tmp_path / "results"
+    args = ["-m", "experiment=search_dropout_rate", *TINY, "dataset.val_size=500", "hydra.sweeper.n_trials=3",
+            f"results_dir={results}"]
+    done = sparsebench(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = records(results)
+    assert len(found) == 3 and all(0.1 <= r["config"]["regularizer"]["p"] <= 0.7 for r in found)
+    best = max(found, key=lambda r: r["metrics"]["val"]["accuracy"])
+    result = optimization_results(results)
+    assert result["best_value"] == best["metrics"]["val"]["accuracy"]
+    assert result["best_params"] == {"regularizer.p": best["config"]["regularizer"]["p"]}
+
+    again = sparsebench(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "sweep: 3 runs: 3 skipped" in again.stderr, again.stderr[-3000:]
+    assert len(records(results)) == 3
+    assert [r["best_value"] for r in map(yaml.safe_load, (p.read_text() for p in sorted(
+        results.glob("_hydra/*/optimization_results.yaml"))))] == [result["best_value"]] * 2
+
+
+def test_a_failed_trial_gives_the_worst_value_and_the_search_goes_on(tmp_path):
+    """A grid over two learning rates, one of which diverges: the diverging trial returns -inf (the
+    objective is maximized), Optuna's best is the other run's test accuracy, the summary names the
+    failure and the exit status is 1; no traceback."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    results = tmp_path / "results"
+    done = sparsebench("-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=2",
+                       "train.lr=choice(0.05,1e12)", *TINY, f"results_dir={results}", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    [good] = [r for r in records(results) if r["status"] == "completed"]
+    [bad] = [r for r in records(results) if r["status"] == "failed"]
+    assert bad["config"]["train"]["lr"] == 1e12
+    assert "objective test/accuracy: the run gave no value (failed); the sweeper gets -inf" in done.stderr
+    assert optimization_results(results)["best_value"] == good["metrics"]["test"]["accuracy"]
+    assert "sweep: 2 runs: 1 completed, 1 failed" in done.stderr
+
+
+def test_the_sweeper_follows_the_objective_direction():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    with hydra_configs():
+        # Optuna's own default is to minimize: the objective's direction wins unless the command line says.
+        assert search_overrides(["hydra/sweeper=optuna"]) == ["hydra.sweeper.direction=maximize"]
+        assert search_overrides(["hydra/sweeper=optuna", "objective=test/loss", "objective_direction=minimize"]) == []
+        assert search_overrides(["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize"]) == []
+        with pytest.raises(SparsebenchError, match="contradicts objective_direction=maximize"):
+            search_overrides(["hydra/sweeper=optuna", "hydra.sweeper.direction=minimize"])
+        assert search_overrides([]) == []  # the basic sweeper does not search
