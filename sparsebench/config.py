@@ -261,6 +261,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    # A task sequence trained as one run (conf/continual/, sparsebench.continual); null: one task.
+    continual: Any = None
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)
@@ -283,6 +285,7 @@ def register() -> None:
     """Make the schemas and resolvers known to Hydra and OmegaConf (idempotent); call before composing."""
     if not OmegaConf.has_resolver("package_dir"):
         OmegaConf.register_new_resolver("package_dir", package_dir)
+    from sparsebench.continual import SEQUENCES
     from sparsebench.models import MODELS
     from sparsebench.regularizers import REGULARIZERS
 
@@ -294,6 +297,8 @@ def register() -> None:
         store.store(group="schema/model", name=name, node=model.Config)
     for name, regularizer in REGULARIZERS.items():
         store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+    for name, sequence in SEQUENCES.items():
+        store.store(group="schema/continual", name=name, node=sequence)
 
 
 def _to_object(node: DictConfig, key: str) -> Any:
@@ -315,12 +320,18 @@ def validate(cfg: DictConfig) -> RunConfig:
         name = OmegaConf.select(cfg, f"{key}.name")
         check(name in registry, f"{key}.name", name, f"choose a {kind} among {', '.join(sorted(registry))}")
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
+    parts["continual"] = _continual(cfg.get("continual"))
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
 
     check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
           "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
     check_model_fits(run.model, run.dataset)
+    if run.continual is not None:
+        try:
+            run.continual.check_fits(run.dataset)
+        except ConfigError as error:
+            raise error.under("continual") from None
     # Building the model on the meta device (no memory, no arithmetic) catches any mismatch between
     # the model and the regularizer, e.g. a per-layer list of the wrong length, before any work.
     import torch
@@ -336,6 +347,17 @@ def validate(cfg: DictConfig) -> RunConfig:
     return run
 
 
+def _continual(node: DictConfig | None) -> Any:
+    """The task sequence's schema object, or None for a run of one task."""
+    if node is None:
+        return None
+    from sparsebench.continual import SEQUENCES
+
+    name = OmegaConf.select(node, "name")
+    check(name in SEQUENCES, "continual.name", name, f"choose a task sequence among {', '.join(SEQUENCES)}")
+    return _to_object(node, "continual")
+
+
 def config_hash(tree: dict) -> str:
     """A short, stable hash of a config tree (key order does not matter): run ids and group ids."""
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
@@ -344,7 +366,7 @@ def config_hash(tree: dict) -> str:
 
 # Settings added after records existed, with the value that means "as before": left out of the
 # identity while they hold it, so that records made before they existed keep their run ids.
-IDENTITY_NEUTRAL: dict[tuple[str, ...], Any] = {}
+IDENTITY_NEUTRAL: dict[tuple[str, ...], Any] = {("continual",): None}
 
 
 def result_relevant(cfg: RunConfig | DictConfig | dict, data_digest: str | None = None) -> dict:
