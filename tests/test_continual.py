@@ -64,7 +64,8 @@ def test_a_permuted_task_moves_every_pixel_as_its_permutation_says(make_config):
             raw, moved = getattr(data, name), getattr(split, name)
             flat = raw.images.numpy().reshape(len(raw), -1)
             assert (moved.images.numpy().reshape(len(raw), -1) == flat[:, perm]).all()
-            assert np.allclose(moved.inputs.numpy().reshape(len(raw), -1), raw.inputs.numpy().reshape(len(raw), -1)[:, perm])
+            inputs = raw.inputs.numpy().reshape(len(raw), -1)
+            assert np.allclose(moved.inputs.numpy().reshape(len(raw), -1), inputs[:, perm])
             assert (moved.labels == raw.labels).all()
         assert split.num_classes == 10
     assert tasks.splits(0).train is data.train  # task 1: the data as it is
@@ -111,7 +112,8 @@ def test_bad_sequences_are_refused_before_any_work(make_config):
         make_config("continual=split", "continual.classes=[[0,1],[2,3,4]]", "continual.tasks=2")
     with pytest.raises(ConfigError, match=r"continual.classes=.*classes 0..9"):
         make_config("continual=split_class", "continual.classes=[[0,1],[10,11]]", "continual.tasks=2")
-    make_config("continual=split_class", "continual.classes=[[0],[1,2,3]]", "continual.tasks=2")  # fine without a shared head
+    # Tasks of different sizes are fine without a shared head.
+    make_config("continual=split_class", "continual.classes=[[0],[1,2,3]]", "continual.tasks=2")
 
 
 def test_a_run_of_one_task_keeps_its_identity(make_config):
@@ -324,7 +326,8 @@ def test_a_sequence_killed_inside_a_task_resumes_and_ends_as_an_uninterrupted_on
     assert resumed.returncode == 0 and "resuming task 2 of 3" in resumed.stderr, resumed.stderr[-2000:]
     clean = _sparsebench(*KILLED, f"results_dir={clean_dir}", cwd=tmp_path)
     assert clean.returncode == 0
-    [a], [b] = ([json.loads(p.read_text()) for p in folder.glob("*/*/result.json")] for folder in (killed_dir, clean_dir))
+    [a], [b] = ([json.loads(p.read_text()) for p in folder.glob("*/*/result.json")]
+                for folder in (killed_dir, clean_dir))
     assert a["run_id"] == b["run_id"]
     assert a["metrics"]["speed"]["resumed_epochs"] >= 3 + 1  # task 1's epochs and at least one of task 2's
     strip = lambda h: [{k: v for k, v in e.items() if k not in ("seconds", "samples_per_second")} for e in h]  # noqa: E731

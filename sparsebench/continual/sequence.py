@@ -86,7 +86,7 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     def save(state: dict) -> None:
         save_state({**state, STATE_KEY: done})
 
-    fitted = None
+    fitted = task_data = None
     for task in range(done["task"], len(tasks)):
         task_data = tasks.splits(task)
         if done["start"] is None:
@@ -107,11 +107,11 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
         log.info("task %d/%d learned: %.2f%% on it, %.2f%% on task 1, %.2f%% on average over the tasks so far",
                  task + 1, len(tasks), row[task], row[0], sum(row[:task + 1]) / (task + 1))
 
+    epochs = [sum(entry["task"] == task + 1 for entry in done["history"]) for task in range(len(tasks))]
     metrics = {**sequence_metrics(done["matrix"], done["initial"]),
-               "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"],
-               "epochs_per_task": [sum(entry["task"] == task + 1 for entry in done["history"]) for task in range(len(tasks))],
+               "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"], "epochs_per_task": epochs,
                "weights_changed": _changed_by_layer(done["changed"], spec.changed_threshold)}
-    return SequenceResult(fitted, tasks.splits(len(tasks) - 1), done["history"], metrics, resumed)
+    return SequenceResult(fitted, task_data, done["history"], metrics, resumed)
 
 
 def _changed_by_layer(per_task: list[dict[str, float]], threshold: float) -> dict:

@@ -150,8 +150,9 @@ class TaskData:
                 for name in ("train", "test"):
                     labels = getattr(data, name).labels
                     if not torch.isin(labels, torch.tensor(classes, device=labels.device)).any():
-                        raise DataError(f"task {task + 1} of continual={cfg.name} (classes {classes}) has no {name} "
-                                        f"images in {data.cfg.name}; use a larger dataset.{name}_subset or other classes")
+                        raise DataError(f"task {task + 1} of continual={cfg.name} (classes {classes}) has no "
+                                        f"{name} images in {data.cfg.name}; use a larger dataset.{name}_subset "
+                                        f"or other classes")
 
     def __len__(self) -> int:
         return self.cfg.tasks
