@@ -269,6 +269,8 @@ class RunConfig:
     # whose value each job returns to the sweeper, and whether larger is better. Not part of the identity.
     objective: Optional[str] = "test/accuracy"
     objective_direction: str = "maximize"
+    # A task sequence trained as one run (conf/continual/, sparsebench.continual); null: one task.
+    continual: Any = None
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)
@@ -292,6 +294,7 @@ def register() -> None:
     """Make the schemas and resolvers known to Hydra and OmegaConf (idempotent); call before composing."""
     if not OmegaConf.has_resolver("package_dir"):
         OmegaConf.register_new_resolver("package_dir", package_dir)
+    from sparsebench.continual import SEQUENCES
     from sparsebench.models import MODELS
     from sparsebench.regularizers import REGULARIZERS
 
@@ -303,6 +306,8 @@ def register() -> None:
         store.store(group="schema/model", name=name, node=model.Config)
     for name, regularizer in REGULARIZERS.items():
         store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+    for name, sequence in SEQUENCES.items():
+        store.store(group="schema/continual", name=name, node=sequence)
     from sparsebench.trackers import TRACKERS
 
     for name, tracker in TRACKERS.items():
@@ -351,6 +356,7 @@ def validate(cfg: DictConfig) -> RunConfig:
         _unknown_keys(cfg[key], schema, key, what)
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
     parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
+    parts["continual"] = _continual(cfg.get("continual"))
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
     from sparsebench.objective import check_objective
@@ -362,6 +368,11 @@ def validate(cfg: DictConfig) -> RunConfig:
     check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
           "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
     check_model_fits(run.model, run.dataset)
+    if run.continual is not None:
+        try:
+            run.continual.check_fits(run.dataset)
+        except ConfigError as error:
+            raise error.under("continual") from None
     # Building the model on the meta device (no memory, no arithmetic) catches any mismatch between
     # the model and the regularizer, e.g. a per-layer list of the wrong length, before any work.
     import torch
@@ -384,6 +395,17 @@ def validate(cfg: DictConfig) -> RunConfig:
     return run
 
 
+def _continual(node: DictConfig | None) -> Any:
+    """The task sequence's schema object, or None for a run of one task."""
+    if node is None:
+        return None
+    from sparsebench.continual import SEQUENCES
+
+    name = OmegaConf.select(node, "name")
+    check(name in SEQUENCES, "continual.name", name, f"choose a task sequence among {', '.join(SEQUENCES)}")
+    return _to_object(node, "continual")
+
+
 def config_hash(tree: dict) -> str:
     """A short, stable hash of a config tree (key order does not matter): run ids and group ids."""
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
@@ -392,7 +414,7 @@ def config_hash(tree: dict) -> str:
 
 # Settings added after records existed, with the value that means "as before": left out of the
 # identity while they hold it, so that records made before they existed keep their run ids.
-IDENTITY_NEUTRAL: dict[tuple[str, ...], Any] = {}
+IDENTITY_NEUTRAL: dict[tuple[str, ...], Any] = {("continual",): None}
 
 
 def result_relevant(cfg: RunConfig | DictConfig | dict, data_digest: str | None = None) -> dict:

@@ -121,19 +121,31 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
                  cfg.regularizer.name, cfg.seed, device)
         torch.manual_seed(cfg.seed)
         regularizer = build_regularizer(cfg.regularizer)
-        model = place(build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), cfg.dataset.num_classes),
+        head = cfg.continual.head_size(cfg.dataset) if cfg.continual is not None else cfg.dataset.num_classes
+        model = place(build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), head),
                       device, cfg.train.channels_last)
         initial = _weight_measurements(model, cfg, reference_stds=None)
         trained = torch.compile(model) if cfg.train.compile else model
         trackers.start(TrackedRun(run_dir.path.name, cfg.name, config, run_dir.path,
                                   Path(cfg.results_dir).expanduser().resolve()))
-        fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
-                     progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
-                     save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else (),
-                     on_epoch=trackers.log_epoch)
+        training = dict(progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
+                        save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else (),
+                        on_epoch=trackers.log_epoch)
+        if cfg.continual is None:
+            fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
+                         **training)
+            history = fitted.history
+        else:  # a task sequence: the record's scores and measurements are the last task's
+            from sparsebench.continual.sequence import fit_sequence
+
+            sequence = fit_sequence(trained, regularizer, data, cfg, **training)
+            fitted, data, history = sequence.last_fit, sequence.last_task, sequence.history
         metrics = measure(model, regularizer, data, cfg, fitted, initial)
+        if cfg.continual is not None:
+            metrics["continual"] = sequence.metrics
+            metrics["speed"]["resumed_epochs"] = sequence.resumed_epochs
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
-        record.update(status="completed", metrics=metrics, history=fitted.history, error=None)
+        record.update(status="completed", metrics=metrics, history=history, error=None)
         outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
     except RunError as error:  # the run itself cannot go on (diverged, over a memory budget)
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error),

@@ -639,6 +639,89 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
 
 
 # ----------------------------------------------------------------------------------------------------
+# Task sequences
+
+
+MATRIX = "continual/accuracy_matrix"
+
+
+def _matrices(rows: pd.DataFrame) -> np.ndarray | None:
+    """The runs' accuracy matrices stacked (runs x T x T), those of the most common size; None if none."""
+    if MATRIX not in rows.columns:
+        return None
+    found = [np.asarray(m, dtype=float) for m in rows[MATRIX] if isinstance(m, list) and m]
+    found = [m for m in found if m.ndim == 2 and m.shape[0] == m.shape[1]]
+    if not found:
+        return None
+    sizes = [len(m) for m in found]
+    size = max(set(sizes), key=sizes.count)
+    return np.stack([m for m in found if len(m) == size])
+
+
+def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "accuracy_matrix",
+                         formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Per group of task-sequence runs, the accuracy matrix as a heatmap: row i, column j holds the
+    test accuracy on task j after training task i, the mean over seeds (the lower triangle is what
+    was remembered, the diagonal what was just learned)."""
+    if df.empty or MATRIX not in df.columns:
+        return []
+    groups = [(label, rows, stack) for _, label, rows in _labelled_groups(df)
+              if (stack := _matrices(rows)) is not None]
+    if not groups:
+        return []
+    fig, axes = _figure(len(groups), width=4.4, height=4.0)
+    image = None
+    for ax, (label, rows, stack) in zip(axes, groups):
+        mean = stack.mean(axis=0)
+        tasks = len(mean)
+        image = ax.imshow(mean, vmin=0, vmax=100, cmap="viridis", origin="upper")
+        if tasks <= 12:
+            for i in range(tasks):
+                for j in range(tasks):
+                    ax.text(j, i, f"{mean[i, j]:.0f}", ha="center", va="center", fontsize="x-small",
+                            color="white" if mean[i, j] < 60 else "black")
+        ticks = range(0, tasks, max(1, math.ceil(tasks / 10)))
+        ax.set_xticks(list(ticks), [str(t + 1) for t in ticks])
+        ax.set_yticks(list(ticks), [str(t + 1) for t in ticks])
+        ax.set_xlabel("task evaluated")
+        ax.set_ylabel("after training task")
+        ax.set_title(f"{label} (n={len(stack)})", fontsize="medium")
+    fig.colorbar(image, ax=axes, label="test accuracy (%)", shrink=0.8)
+    fig.suptitle("Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)")
+    return _save(fig, out_dir, name, formats)
+
+
+def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str = "first_task_accuracy",
+                             formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Against the number of tasks learned: the test accuracy on the first task, and the average
+    accuracy over the tasks learned so far, one line per group of task-sequence runs."""
+    if df.empty or MATRIX not in df.columns:
+        return []
+    groups = [(group, label, stack) for group, label, rows in _labelled_groups(df)
+              if (stack := _matrices(rows)) is not None]
+    if not groups:
+        return []
+    fig, axes = _figure(2, width=5.0, height=3.7)
+    handles, labels = [], []
+    for (_, label, stack), color in zip(groups, _colors(len(groups))):
+        tasks = stack.shape[1]
+        learned = np.arange(1, tasks + 1)
+        so_far = np.stack([[run[i, :i + 1].mean() for i in range(tasks)] for run in stack])
+        handles.append(_plot_curve(axes[0], learned, stack[:, :, 0], color=color, marker="o"))
+        _plot_curve(axes[1], learned, so_far, color=color, marker="o")
+        labels.append(f"{label} (n={len(stack)})")
+    for ax, title in zip(axes, ("Accuracy on task 1", "Average accuracy over the tasks learned so far")):
+        ax.set_xlabel("tasks learned")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    _legend(fig, handles, labels)
+    fig.suptitle(f"Forgetting over a task sequence ({BAND})")
+    return _save(fig, out_dir, name, formats)
+
+
+# ----------------------------------------------------------------------------------------------------
 
 FIGURES: dict[str, Callable[..., list[Path]]] = {
     "weight_histograms": plot_weight_histograms,
@@ -648,6 +731,8 @@ FIGURES: dict[str, Callable[..., list[Path]]] = {
     "activation_sparsity_vs_q": plot_activation_sparsity_vs_q,
     "dropout_rate_sweep": plot_dropout_rate_sweep,
     "training_curves": plot_training_curves,
+    "accuracy_matrix": plot_accuracy_matrix,
+    "first_task_accuracy": plot_first_task_accuracy,
 }
 
 

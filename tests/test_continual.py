@@ -1,0 +1,337 @@
+"""Task sequences: the permutations and splits that make the tasks, the metrics read from the accuracy
+matrix (on numbers worked out by hand), short real sequences end to end on the embedded data, and a
+sequence killed inside a task and resumed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparsebench.config import ConfigError, result_relevant
+from sparsebench.continual.metrics import changed_fractions, sequence_metrics
+from sparsebench.continual.sequence import task_budget
+from sparsebench.continual.tasks import TaskData, permutations
+from sparsebench.data import load_splits
+from sparsebench.models import build_model
+from sparsebench.records.schema import problems
+from sparsebench.regularizers import build_regularizer
+from sparsebench.runner import run
+from sparsebench.sweep import compose_jobs, hydra_configs
+from tests.conftest import TINY
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "sparsebench" / "data" / "embedded"
+CPU = torch.device("cpu")
+
+
+def record(outcome) -> dict:
+    return json.loads((outcome.path / "result.json").read_text())
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tasks
+
+
+def test_permutations_are_seeded_bijections_that_start_with_the_data_as_it_is():
+    rows = permutations(5, 784, seed=42).numpy()
+    assert rows.shape == (5, 784)
+    assert (rows[0] == np.arange(784)).all()
+    for row in rows:  # each a bijection of the 784 pixel positions
+        assert (np.sort(row) == np.arange(784)).all()
+    assert len({tuple(row) for row in rows}) == 5
+    assert (permutations(5, 784, seed=42).numpy() == rows).all()
+    assert (permutations(3, 784, seed=42).numpy() == rows[:3]).all()  # a longer sequence extends a shorter one
+    assert not (permutations(5, 784, seed=43).numpy()[1:] == rows[1:]).all(axis=1).any()
+
+
+def test_a_permuted_task_moves_every_pixel_as_its_permutation_says(make_config):
+    cfg = make_config("continual=permuted", "continual.tasks=3")
+    data = load_splits(cfg.dataset, CPU)
+    tasks = TaskData(data, cfg.continual)
+    for task in (1, 2):
+        perm = tasks.permutations[task].numpy()
+        split = tasks.splits(task)
+        for name in ("train", "test"):
+            raw, moved = getattr(data, name), getattr(split, name)
+            flat = raw.images.numpy().reshape(len(raw), -1)
+            assert (moved.images.numpy().reshape(len(raw), -1) == flat[:, perm]).all()
+            inputs = raw.inputs.numpy().reshape(len(raw), -1)
+            assert np.allclose(moved.inputs.numpy().reshape(len(raw), -1), inputs[:, perm])
+            assert (moved.labels == raw.labels).all()
+        assert split.num_classes == 10
+    assert tasks.splits(0).train is data.train  # task 1: the data as it is
+
+
+def test_every_model_of_a_sweep_learns_the_same_permutations():
+    with hydra_configs():
+        jobs = compose_jobs(["experiment=continual_mlp", "profile=smoke", "regularizer=none,dropout", "seed=0,1,7"],
+                            multirun=True)
+        jobs += compose_jobs(["experiment=continual_mlp_kwinners", "profile=smoke", "seed=3",
+                              "model=mnist_cnn", "model.channels=[4]", "model.hidden=[16]"], multirun=True)
+    assert len(jobs) == 7 and len({cfg.seed for _, cfg in jobs}) == 4
+    made = [TaskData(load_splits(cfg.dataset, CPU), cfg.continual).permutations for _, cfg in jobs]
+    assert all(torch.equal(made[0], other) for other in made[1:])
+
+
+@pytest.mark.parametrize("head", ["shared", "all"])
+def test_split_tasks_hold_their_classes_only(make_config, head):
+    cfg = make_config("continual=split" if head == "shared" else "continual=split_class")
+    data = load_splits(cfg.dataset, CPU)
+    tasks = TaskData(data, cfg.continual)
+    assert len(tasks) == 5 and tasks.head == (2 if head == "shared" else 10)
+    for task, classes in enumerate([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]):
+        split = tasks.splits(task)
+        for name in ("train", "test"):
+            raw, part = getattr(data, name), getattr(split, name)
+            labels = raw.labels.numpy()
+            keep = np.isin(labels, classes)
+            assert len(part) == keep.sum() > 0
+            assert (part.images.numpy() == raw.images.numpy()[keep]).all()  # the same images, in order
+            expected = labels[keep] - classes[0] if head == "shared" else labels[keep]
+            assert (part.labels.numpy() == expected).all()
+            assert set(part.labels.tolist()) == ({0, 1} if head == "shared" else set(classes))
+
+
+def test_bad_sequences_are_refused_before_any_work(make_config):
+    with pytest.raises(ConfigError, match=r"continual.tasks=1 .*at least 2 tasks"):
+        make_config("continual=permuted", "continual.tasks=1")
+    with pytest.raises(ConfigError, match=r"continual.tasks=6 .*classes lists 5 tasks"):
+        make_config("continual=split", "continual.tasks=6")
+    with pytest.raises(ConfigError, match=r"continual.classes=.*one task only"):
+        make_config("continual=split", "continual.classes=[[0,1],[1,2]]", "continual.tasks=2")
+    with pytest.raises(ConfigError, match=r"continual.classes=.*same number of classes"):
+        make_config("continual=split", "continual.classes=[[0,1],[2,3,4]]", "continual.tasks=2")
+    with pytest.raises(ConfigError, match=r"continual.classes=.*classes 0..9"):
+        make_config("continual=split_class", "continual.classes=[[0,1],[10,11]]", "continual.tasks=2")
+    # Tasks of different sizes are fine without a shared head.
+    make_config("continual=split_class", "continual.classes=[[0],[1,2,3]]", "continual.tasks=2")
+
+
+def test_a_run_of_one_task_keeps_its_identity(make_config):
+    plain = make_config()
+    assert set(result_relevant(plain)) == {"seed", "dataset", "model", "regularizer", "train", "eval", "prune"}
+    assert result_relevant(make_config("continual=permuted"))["continual"]["name"] == "permuted"
+
+
+def test_small_data_raise_a_task_to_its_minimum_of_steps(make_config):
+    train = make_config().train  # batch 100, 1 epoch
+    assert task_budget(train, 0, 2000) is train
+    assert task_budget(train, 100, 60000).epochs == 1  # 600 steps an epoch
+    assert task_budget(train, 100, 2000).epochs == 5  # 20 steps an epoch
+    assert task_budget(train, 100, 2050).epochs == 5  # 21 steps an epoch: 105 in 5
+
+
+# ----------------------------------------------------------------------------------------------------
+# The metrics, on numbers worked out by hand
+
+
+def test_metrics_of_a_constructed_accuracy_matrix():
+    # Rows: after training task 1, 2, 3; columns: tasks 1, 2, 3.
+    matrix = [[90.0, 10.0, 12.0],
+              [70.0, 95.0, 11.0],
+              [60.0, 80.0, 97.0]]
+    found = sequence_metrics(matrix, initial=[10.0, 9.0, 10.0])
+    assert found["tasks"] == 3
+    assert found["average_accuracy"] == pytest.approx((60 + 80 + 97) / 3)  # 79
+    assert found["backward_transfer"] == pytest.approx(((60 - 90) + (80 - 95)) / 2)  # -22.5
+    assert found["forward_transfer"] == pytest.approx(((10 - 9) + (11 - 10)) / 2)  # 1
+    assert found["forgetting_per_task"] == pytest.approx([30.0, 15.0])
+    assert found["forgetting"] == pytest.approx(22.5)
+    assert found["learning_accuracy"] == pytest.approx((90 + 95 + 97) / 3)
+
+
+def test_forgetting_counts_from_the_best_earlier_accuracy_and_backward_transfer_from_the_diagonal():
+    # Task 1 improved while task 2 was learned (92 > 90); task 2 was at 96 before it was learned.
+    matrix = [[90.0, 96.0, 12.0],
+              [92.0, 95.0, 11.0],
+              [60.0, 80.0, 97.0]]
+    found = sequence_metrics(matrix, initial=[10.0, 9.0, 10.0])
+    assert found["backward_transfer"] == pytest.approx(((60 - 90) + (80 - 95)) / 2)  # -22.5, from the diagonal
+    # Chaudhry et al. 2018: the maximum over every earlier row, 92 for task 1 and 96 for task 2.
+    assert found["forgetting_per_task"] == pytest.approx([32.0, 16.0])
+    assert found["forgetting"] == pytest.approx(24.0)
+    assert found["forward_transfer"] == pytest.approx(((96 - 9) + (11 - 10)) / 2)
+    with pytest.raises(ValueError):
+        sequence_metrics([[1.0, 2.0]], [1.0, 2.0])
+
+
+def test_changed_fractions_count_moves_beyond_the_threshold_times_each_layers_std():
+    before = {"hidden1": torch.zeros(4), "output": torch.zeros(6)}
+    after = {"hidden1": torch.tensor([0.0, 0.005, 0.02, -0.5]),  # std 1: 0.02 and -0.5 moved past 0.01
+             "output": torch.tensor([0.0, 0.1, 0.3, -0.25, 0.19, 0.0])}  # std 10: 0.3, -0.25, 0.19 past 0.1
+    shares = changed_fractions(before, after, {"hidden1": 1.0, "output": 10.0}, threshold=0.01)
+    assert shares["hidden1"] == pytest.approx(2 / 4)
+    assert shares["output"] == pytest.approx(3 / 6)  # 0.1 is not above 0.1
+    assert shares["global"] == pytest.approx(5 / 10)
+    shares = changed_fractions(before, after, {"hidden1": 1.0, "output": 10.0}, threshold=0.02)
+    assert shares["hidden1"] == pytest.approx(1 / 4)  # 0.02 is not above 0.02
+    assert shares["output"] == pytest.approx(2 / 6)
+    assert shares["global"] == pytest.approx(3 / 10)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Real sequences on the embedded data
+
+
+def _accuracy(model, inputs: torch.Tensor, labels: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        return 100.0 * int((model(inputs).argmax(1) == labels).sum()) / len(labels)
+
+
+def test_a_permuted_sequence_end_to_end(make_config):
+    cfg = make_config("continual=permuted", "continual.tasks=3", "train.epochs=2", "dataset.train_subset=2000",
+                      "train.optimizer=adam", "train.lr=0.002")
+    outcome = run(cfg)
+    assert outcome.status == "completed", outcome.message
+    found = record(outcome)
+    assert problems(found, outcome.path.name) == []
+    continual = found["metrics"]["continual"]
+    matrix = np.asarray(continual["accuracy_matrix"])
+    assert matrix.shape == (3, 3) and continual["epochs_per_task"] == [2, 2, 2]
+    # The history: 6 epochs, counted on over the tasks; each task's last test accuracy is the diagonal.
+    history = found["history"]
+    assert [e["epoch"] for e in history] == [1, 2, 3, 4, 5, 6]
+    assert [(e["task"], e["task_epoch"]) for e in history] == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)]
+    assert [history[i]["test_accuracy"] for i in (1, 3, 5)] == pytest.approx(list(np.diag(matrix)))
+    # The last row, recomputed here from the saved weights and permutations made with numpy.
+    model = build_model(cfg.model, build_regularizer(cfg.regularizer), (1, 28, 28), 10)
+    model.load_state_dict(torch.load(outcome.path / "checkpoint.pt"))
+    test = load_splits(cfg.dataset, CPU).test
+    flat = test.inputs.numpy().reshape(len(test), -1)
+    generator = torch.Generator().manual_seed(42)
+    orders = [np.arange(784)] + [torch.randperm(784, generator=generator).numpy() for _ in range(2)]
+    permuted = [torch.from_numpy(np.ascontiguousarray(flat[:, order])).view(-1, 1, 28, 28) for order in orders]
+    last = [_accuracy(model, x, test.labels) for x in permuted]
+    assert matrix[-1] == pytest.approx(last, abs=1e-9)
+    # The tasks were learned, and learning the later ones cost the first.
+    assert (np.diag(matrix) > 60).all() and matrix[2, 0] < matrix[0, 0]
+    assert continual["forgetting"] > 0 and continual["backward_transfer"] < 0
+    # b (accuracy at initialisation, for forward transfer): a network built as the runner builds it.
+    torch.manual_seed(cfg.seed)
+    untrained = build_model(cfg.model, build_regularizer(cfg.regularizer), (1, 28, 28), 10)
+    assert continual["initial_accuracy"] == pytest.approx([_accuracy(untrained, x, test.labels) for x in permuted])
+    # The record's scores are the last task's; the weights each task changed, per layer, are shares.
+    assert found["metrics"]["test"]["accuracy"] == pytest.approx(matrix[2, 2])
+    changed = continual["weights_changed"]
+    assert set(changed["per_task"]) == {"hidden1", "hidden2", "output", "global"}
+    assert all(len(v) == 3 and all(0 <= x <= 1 for x in v) for v in changed["per_task"].values())
+
+
+@pytest.mark.parametrize("regularizer", ["none", "l1", "l2", "dropout", "dropconnect", "sparseout", "kwinners"])
+def test_every_regularizer_runs_a_sequence(make_config, regularizer):
+    extra = ["regularizer.weight_density=0.5"] if regularizer == "kwinners" else []
+    outcome = run(make_config("continual=permuted", "continual.tasks=2", f"regularizer={regularizer}",
+                              "dataset.train_subset=500", "dataset.test_subset=200", *extra))
+    assert outcome.status == "completed", outcome.message
+    found = record(outcome)
+    assert problems(found, outcome.path.name) == []
+    assert np.asarray(found["metrics"]["continual"]["accuracy_matrix"]).shape == (2, 2)
+
+
+def test_the_cnn_on_split_tasks_with_a_shared_head(make_config):
+    cfg = make_config("continual=split", "continual.tasks=2", "model=mnist_cnn", "model.channels=[4]",
+                      "model.hidden=[16]", "regularizer=kwinners", "regularizer.percent_on=[0.3]",
+                      "dataset.train_subset=3000", "continual.min_steps=30", "train.optimizer=adam", "train.lr=0.002")
+    outcome = run(cfg)
+    assert outcome.status == "completed", outcome.message
+    found = record(outcome)
+    assert problems(found, outcome.path.name) == []
+    assert found["metrics"]["continual"]["epochs_per_task"] == [5, 5]  # 6 steps an epoch, 30 at least
+    state = torch.load(outcome.path / "checkpoint.pt")
+    assert state["output.weight"].shape[0] == 2  # one output per position in a task's pair
+    # Chance on a pair is 50%; both tasks were learned well above it.
+    matrix = np.asarray(found["metrics"]["continual"]["accuracy_matrix"])
+    assert matrix[0, 0] > 80 and matrix[1, 1] > 80
+
+
+def test_class_incremental_split_keeps_the_ten_way_head(make_config):
+    outcome = run(make_config("continual=split_class", "continual.tasks=2", "dataset.train_subset=3000",
+                              "continual.min_steps=30", "train.optimizer=adam", "train.lr=0.002"))
+    assert outcome.status == "completed", outcome.message
+    assert torch.load(outcome.path / "checkpoint.pt")["output.weight"].shape[0] == 10
+    matrix = np.asarray(record(outcome)["metrics"]["continual"]["accuracy_matrix"])
+    # Without replay, a 10-way head trained on digits 2 and 3 last forgets 0 and 1 almost entirely.
+    assert matrix[0, 0] > 80 and matrix[1, 0] < 20
+
+
+def test_fashion_mnist_config_runs_a_sequence(make_config, tmp_path):
+    # Stand-in files under Fashion-MNIST's names (no copy of it here): the embedded MNIST subset with
+    # its pixels inverted (a data set of its own, which the data checks do not take for MNIST).
+    folder = tmp_path / "data" / "fashion_mnist"
+    folder.mkdir(parents=True)
+    for path in EMBEDDED.glob("*.gz"):
+        raw = gzip.decompress(path.read_bytes())
+        if "images" in path.name:  # after the 16-byte IDX header, one byte per pixel
+            pixels = 255 - np.frombuffer(raw[16:], dtype=np.uint8)
+            raw = raw[:16] + pixels.tobytes()
+            if path.name.startswith("train"):
+                mean, std = pixels.mean() / 255, pixels.std() / 255  # the stand-in's own statistics
+        (folder / path.name).write_bytes(gzip.compress(raw))
+    cfg = make_config("dataset=fashion_mnist", f"dataset.root={tmp_path / 'data'}", "dataset.download=false",
+                      "dataset.train_count=null", "dataset.test_count=null", f"dataset.mean=[{mean:.4f}]",
+                      f"dataset.std=[{std:.4f}]", "dataset.train_subset=500", "dataset.test_subset=200",
+                      "continual=split", "continual.tasks=2")
+    assert cfg.dataset.name == "fashion_mnist"
+    outcome = run(cfg)
+    assert outcome.status == "completed", outcome.message
+    assert problems(record(outcome), outcome.path.name) == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# Killed inside a task, resumed
+
+
+KILLED = [*TINY, "dataset.train_subset=3000", "continual=permuted", "continual.tasks=3", "train.epochs=3",
+          "train.optimizer=adam", "train.lr=0.001", "regularizer=dropout"]
+
+
+def _sparsebench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sparsebench", *args], capture_output=True, text=True, timeout=600,
+                          cwd=cwd)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
+def test_a_sequence_killed_inside_a_task_resumes_and_ends_as_an_uninterrupted_one(tmp_path, signal_number):
+    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    process = subprocess.Popen([sys.executable, "-m", "sparsebench", *KILLED, f"results_dir={killed_dir}"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, where = time.time() + 300, None
+    while time.time() < deadline and process.poll() is None:
+        states = list(killed_dir.glob("*/*/state.pt"))
+        if states:
+            try:
+                state = torch.load(states[0], weights_only=False)
+            except Exception:  # noqa: BLE001 - caught between two writes; look again
+                continue
+            where = (state["continual"]["task"], len(state["history"]))
+            if where[0] == 1:  # the second task is under way, with an epoch done and more to come
+                break
+        time.sleep(0.02)
+    assert where is not None and where[0] == 1 and 1 <= where[1] < 3, f"not caught inside task 2 (at {where})"
+    os.kill(process.pid, signal_number)
+    process.wait(timeout=60)
+    assert not list(killed_dir.glob("*/*/result.json"))
+
+    resumed = _sparsebench(*KILLED, f"results_dir={killed_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0 and "resuming task 2 of 3" in resumed.stderr, resumed.stderr[-2000:]
+    clean = _sparsebench(*KILLED, f"results_dir={clean_dir}", cwd=tmp_path)
+    assert clean.returncode == 0
+    [a], [b] = ([json.loads(p.read_text()) for p in folder.glob("*/*/result.json")]
+                for folder in (killed_dir, clean_dir))
+    assert a["run_id"] == b["run_id"]
+    assert a["metrics"]["speed"]["resumed_epochs"] >= 3 + 1  # task 1's epochs and at least one of task 2's
+    strip = lambda h: [{k: v for k, v in e.items() if k not in ("seconds", "samples_per_second")} for e in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"])
+    for key in set(a["metrics"]) - {"speed"}:
+        assert a["metrics"][key] == b["metrics"][key], key
+    assert not list(killed_dir.glob("*/*/state.pt"))
