@@ -72,7 +72,7 @@ def test_every_claim_plans_under_every_profile(profile):
 
 def test_command_line_parsing_and_bad_input():
     own, overrides = parse(["profile=standard", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
-    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": ""}
+    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": "", "run": "true"}
     assert overrides == ["dataset.root=/data"]
     with pytest.raises(SparsebenchError, match="profile='fast'"):
         parse(["profile=fast"])
@@ -126,3 +126,13 @@ def test_a_bad_override_stops_the_command_before_any_run(tmp_path):
     assert done.returncode == 2
     assert "train.lr=-1" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_run_false_reports_from_the_records_there_are_without_running(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=D4", "run=false",
+                           f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())
+    assert report["counts"] == {"reused": 0, "not run": 8}
+    assert [c["verdict"] for c in report["claims"]] == ["not run"]
+    assert not list(tmp_path.glob("mlp_regularizers/*/result.json"))  # nothing was run

@@ -12,6 +12,8 @@ jobs      runs at a time, each with its share of the cores; auto (default): one 
           per core up to 8.
 out       where the report goes (default <results_dir>/claims-<profile>): CLAIMS.md, claims.html,
           claims.json and figures/.
+run       true (default): run what is missing first; false: report from the records there are, every
+          planned run without one counted as missing.
 
 launcher  send the missing runs through a Hydra launcher instead, as `sparsebench -m hydra/launcher=NAME`
           does (slurm, submitit_local, joblib, local, ray where its plugin is installed), wait for them, then
@@ -49,12 +51,12 @@ from sparsebench.report.aggregate import load_records
 from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")
-OWN_KEYS = ("profile", "claims", "jobs", "launcher", "out")
+OWN_KEYS = ("profile", "claims", "jobs", "launcher", "out", "run")
 
 
 def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """(the command's own settings, the overrides for every run)."""
-    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "launcher": "", "out": ""}, []
+    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "launcher": "", "out": "", "run": "true"}, []
     for token in argv:
         key, sep, value = token.partition("=")
         if not sep:
@@ -65,6 +67,9 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             overrides.append(token)
     if own["profile"] not in PROFILES:
         raise SparsebenchError(f"profile={own['profile']!r} is not allowed: choose one of {', '.join(PROFILES)}")
+    if own["run"] not in ("true", "false"):
+        raise SparsebenchError(f"run={own['run']!r} is not allowed: true (run what is missing, the default) or false "
+                               f"(report from the records there are)")
     if own["jobs"] != "auto" and (not own["jobs"].isdigit() or int(own["jobs"]) < 1):
         raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs or auto")
     run_keys = {f.name for f in dataclasses.fields(RunConfig)} | {"hydra"}
@@ -148,8 +153,14 @@ def _claims(argv: list[str]) -> int:
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2
 
-    mark_launcher()
-    counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
+    if own["run"] == "true":
+        mark_launcher()
+        counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
+    else:  # a report of what is there: every planned run without a record is named as missing in its verdict
+        done = sum(job.done for job in the_plan.all_jobs())
+        counts = {"reused": done, "not run": len(the_plan.all_jobs()) - done}
+        log.info("%d runs planned: %d completed, %d not run (run=false)", len(the_plan.all_jobs()), done,
+                 counts["not run"])
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):
