@@ -225,6 +225,8 @@ def test_a_permuted_sequence_end_to_end(make_config):
     changed = continual["weights_changed"]
     assert set(changed["per_task"]) == {"hidden1", "hidden2", "output", "global"}
     assert all(len(v) == 3 and all(0 <= x <= 1 for x in v) for v in changed["per_task"].values())
+    # A set budget per task: convergence is not judged (not counted as unconverged either).
+    assert found["metrics"]["convergence"]["converged"] is None
 
 
 @pytest.mark.parametrize("regularizer", ["none", "l1", "l2", "dropout", "dropconnect", "sparseout", "kwinners"])

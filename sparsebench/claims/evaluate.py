@@ -36,6 +36,7 @@ class CheckNotes:
     planned_a: int = 0  # runs the profile plans for each side
     planned_b: int = 0
     unconverged: int = 0  # runs used whose training had not converged
+    unjudged: int = 0  # runs used whose convergence was not judged (task sequences: a set budget per task)
     used: int = 0  # runs used, both sides
 
     def text(self, verdict: Verdict) -> str:
@@ -46,6 +47,8 @@ class CheckNotes:
                              f"({planned - have} failed, held by another process, or not run)")
         if self.unconverged:
             notes.append(f"{self.unconverged} of its {self.used} runs had not converged")
+        if self.unjudged:
+            notes.append(f"convergence not judged for {self.unjudged} of its {self.used} runs (a set budget per task)")
         return "; ".join(notes)
 
 
@@ -148,6 +151,7 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
         both = pd.concat(used)
         notes.used = len(both)
         notes.unconverged = int((both[CONVERGED] == False).sum())  # noqa: E712 - a column of booleans and NaN
+        notes.unjudged = int(both[CONVERGED].isna().sum())
     return notes
 
 

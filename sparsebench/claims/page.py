@@ -88,11 +88,12 @@ def seeds_text(check: Verdict) -> str:
 
 def verdict_text(result: ClaimResult) -> str:
     """The verdict with its qualifiers: how it is refuted, * unconverged runs, † fewer runs than planned."""
-    decisive = decisive_check(result)
+    decisive, notes = decisive_check(result), decisive_notes(result)
     text = result.verdict
     if decisive is not None and decisive.refuted_as and result.verdict == "refuted":
         text += f" ({decisive.refuted_as})"
-    if result.unconverged:
+    # The row shows the deciding check, so its mark is that check's runs'
+    if (notes.unconverged if notes is not None else result.unconverged):
         text += " *"
     if result.incomplete:
         text += " †"

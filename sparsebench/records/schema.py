@@ -43,7 +43,7 @@ SCHEMA: dict[str, Any] = {
                              "properties": {"test": SCORE, "train": SCORE,
                                             "selection": {"type": "object", "required": ["rule", "epoch"]},
                                             "convergence": {"type": "object", "required": ["converged"],
-                                                            "properties": {"converged": {"type": "boolean"}}}}},
+                                                            "properties": {"converged": {"type": ["boolean", "null"]}}}}},
                  "history": {"type": "array", "minItems": 1,
                              "items": {"type": "object", "required": ["epoch", "train_loss", "train_accuracy", "seconds"]}},
              }}},

@@ -96,6 +96,14 @@ NAMES: list[tuple[str, str, str]] = [
     (r"dropout_on/accuracy_(?P<end>min|max)", "{end} test accuracy over passes with dropout left on", "%"),
     (r"dropout_on/eval_mode_accuracy", "test accuracy in evaluation mode", "%"),
     (r"dropout_on/consistency", "test images given the same class in every pass with dropout left on", "%"),
+    # Task sequences (Lopez-Paz & Ranzato 2017; forgetting as Chaudhry et al. 2018)
+    (r"continual/forgetting", "forgetting (best earlier accuracy − final accuracy, mean over earlier tasks)",
+     "points"),
+    (r"continual/average_accuracy", "average final accuracy over the tasks", "%"),
+    (r"continual/learning_accuracy", "accuracy on each task just after learning it (mean)", "%"),
+    (r"continual/backward_transfer", "backward transfer", "points"),
+    (r"continual/forward_transfer", "forward transfer", "points"),
+    (r"continual/tasks", "tasks in the sequence", ""),
     # Speed
     (r"speed/seconds_per_epoch", "training time per epoch", "s"),
     (r"speed/samples_per_second", "training throughput", "images/s"),

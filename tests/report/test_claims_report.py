@@ -15,9 +15,9 @@ from report_records import ACCURACY, NEAR_ZERO
 
 from sparsebench.claims import overview
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
-from sparsebench.claims.evaluate import ClaimResult, contrasts, evaluate
+from sparsebench.claims.evaluate import CheckNotes, ClaimResult, contrasts, evaluate
 from sparsebench.claims.overview import plot_claims_overview, scaled
-from sparsebench.claims.page import VERDICT_COLOURS, write_html, write_json, write_markdown
+from sparsebench.claims.page import VERDICT_COLOURS, verdict_text, write_html, write_json, write_markdown
 from sparsebench.report.aggregate import load_records
 from sparsebench.report.stats import Verdict
 
@@ -67,6 +67,25 @@ def constructed_results() -> list[ClaimResult]:
         ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile"),
         ClaimResult(claim("P-KW", kind="protocol"), "protocol"),  # no verdict: no row
     ]
+
+
+def test_the_unconverged_mark_is_the_deciding_checks_and_unjudged_runs_are_said_so():
+    refuting = verdict("within", 0.8, 0.7, 0.9, "refuted", margin=0.5)
+    other = verdict("less", -3.0, -5.0, -1.0, "supported", smallest_effect=0.1)
+    # The summary row shows the refuting check, whose runs all converged: no mark, though the other
+    # check's runs had not.
+    mixed = ClaimResult(claim("K2"), "refuted", [other, refuting],
+                        notes=[CheckNotes(5, 5, unconverged=3, used=10), CheckNotes(5, 5, unconverged=0, used=10)])
+    assert verdict_text(mixed) == "refuted"
+    mixed.notes.reverse()
+    assert verdict_text(mixed) == "refuted *"
+    # Task sequences: convergence not judged, which is neither converged nor a mark.
+    sequence = ClaimResult(claim("K4"), "inconclusive", [verdict("less", -1.0, -3.0, 1.0, "inconclusive",
+                                                                 smallest_effect=2.0)],
+                           notes=[CheckNotes(5, 5, unjudged=10, used=10)])
+    assert verdict_text(sequence) == "inconclusive"
+    assert sequence.notes[0].text(sequence.checks[0]) == \
+        "convergence not judged for 10 of its 10 runs (a set budget per task)"
 
 
 def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkeypatch):
