@@ -163,8 +163,11 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path):
 
 def _interrupt_once_running(args: list[str], results: Path, module: str = "sparsebench") -> subprocess.CompletedProcess:
     """Start the command, wait until a run has written its run.log (training under way), press Ctrl-C."""
+    # As a terminal's Ctrl-C finds it: a test session started in the background (`cmd &` in a script)
+    # passes SIGINT on ignored, and Python then keeps ignoring it.
     process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not list(results.glob("*/*/run.log")):
         time.sleep(0.1)
