@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from sparsebench.config import register, validate
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import SparsebenchError, interrupted
 from sparsebench.sweep import (
     CONFIG_NAME,
     SweepSummary,
@@ -210,8 +210,7 @@ def main() -> None:
         print(f"sparsebench: error: {explain(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("sparsebench: interrupted; run the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupted("sparsebench", "run the same command to resume"))
     failed = SweepSummary.failures + sum(status in ("failed", "error") for status in _statuses)
     if failed:
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -50,3 +51,13 @@ def check(condition: bool, key: str, value: Any, allowed: str, fix: str | None =
     """Raise ConfigError(key, value, allowed, fix) unless ``condition`` holds."""
     if not condition:
         raise ConfigError(key, value, allowed, fix)
+
+
+def interrupted(command: str, advice: str) -> int:
+    """Say that Ctrl-C stopped ``command`` and how to go on; the exit status for it (130, as shells use)."""
+    print(f"{command}: interrupted; {advice}", file=sys.stderr)
+    # CPython remembers a KeyboardInterrupt that escaped an exec() of a string (dataclasses build their
+    # methods that way, e.g. during torch's lazy imports) and, for `python -m`, ends the process by SIGINT
+    # in place of the status asked for, though the interrupt was handled. Each exec() of a string clears it.
+    exec("")
+    return 130

@@ -21,11 +21,17 @@ import time
 
 LAUNCHER = "SPARSEBENCH_LAUNCHER"  # "<host>:<pid>" of the command whose children die with it
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"  # a -W option: the warnings that begin so
 
 
 def mark_launcher() -> None:
     """Called by a command before it starts any worker."""
     os.environ[LAUNCHER] = f"{socket.gethostname()}:{os.getpid()}"
+    # When workers die with the command (Ctrl-C, kill), the resource tracker process that joblib's loky
+    # starts unlinks the semaphores they shared, then warns that they had "leaked", a note about its own
+    # bookkeeping that is no concern of the user's runs. The tracker takes its -W options from these.
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
 
 
 def _launcher_pid() -> int | None:

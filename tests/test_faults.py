@@ -5,6 +5,7 @@ what" has its test here or in test_sweeps.py."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -163,16 +164,17 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path):
 
 def _interrupt_once_running(args: list[str], results: Path, module: str = "sparsebench") -> subprocess.CompletedProcess:
     """Start the command, wait until a run has written its run.log (training under way), press Ctrl-C."""
-    # As a terminal's Ctrl-C finds it: a test session started in the background (`cmd &` in a script)
-    # passes SIGINT on ignored, and Python then keeps ignoring it.
+    # As a terminal's Ctrl-C finds it: SIGINT with its default disposition (a test session started in the
+    # background, `cmd &` in a script, passes SIGINT on ignored), sent to the command's whole process group,
+    # its worker processes included.
     process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not list(results.glob("*/*/run.log")):
         time.sleep(0.1)
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
@@ -258,3 +260,15 @@ def test_a_run_without_a_terminal_logs_one_line_per_epoch(tmp_path):
     assert [line.split("] - ")[1].split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     [log] = tmp_path.glob("*/*/run.log")
     assert log.read_text().count(" epoch ") >= 3
+
+
+def test_an_interrupt_that_escaped_an_exec_still_exits_with_130(tmp_path):
+    # dataclasses build methods with exec() of a string; a Ctrl-C landing there (as in torch's lazy imports)
+    # made CPython end the process by SIGINT (-2) after the command had handled it and asked for 130.
+    # Run with python -m, as the tests run the commands: CPython checks for that interrupt only then.
+    (tmp_path / "command.py").write_text("import sys\nfrom sparsebench.errors import interrupted\n"
+                      "try:\n    exec('raise KeyboardInterrupt')\n"
+                      "except KeyboardInterrupt:\n    sys.exit(interrupted('command', 'run it again'))\n")
+    done = subprocess.run([sys.executable, "-m", "command"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "command: interrupted; run it again"

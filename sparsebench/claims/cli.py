@@ -46,7 +46,7 @@ from sparsebench.claims.page import effect_text, write_html, write_json, write_m
 from sparsebench.claims.plan import execute, plan
 from sparsebench.atomic import writable_folder
 from sparsebench.config import RunConfig
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import SparsebenchError, interrupted
 from sparsebench.report.aggregate import load_records
 from sparsebench.workers import mark_launcher
 
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _claims(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        print("sparsebench-claims: interrupted; run the same command to resume (completed runs are kept)", file=sys.stderr)
-        return 130
+        return interrupted("sparsebench-claims", "run the same command to resume (completed runs are kept)")
     except SparsebenchError as error:  # the machine failed a run (a full disk): one line, nothing recorded
         print(f"sparsebench-claims: error: {error}", file=sys.stderr)
         return 2

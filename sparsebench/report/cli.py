@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sparsebench.atomic import writable_folder
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import SparsebenchError, interrupted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sparsebench-report: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("sparsebench-report: interrupted; nothing half-written is left, run the same command again", file=sys.stderr)
-        return 130
+        return interrupted("sparsebench-report", "nothing half-written is left, run the same command again")
 
 
 def _report(args: argparse.Namespace) -> int:

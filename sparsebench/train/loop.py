@@ -11,6 +11,7 @@ import copy
 import logging
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -29,6 +30,11 @@ from sparsebench.regularizers import Regularizer
 from sparsebench.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("sparsebench")
+
+# tqdm's default lock is a multiprocessing lock: in a spawned worker (loky) that is a named semaphore, and
+# when the worker dies with its command (Ctrl-C), the resource tracker prints a "leaked semaphore" warning.
+# Spawned workers share no lock anyway (each makes its own), so a thread lock does the same work.
+tqdm.set_lock(threading.RLock())
 
 
 class Diverged(RunError):
