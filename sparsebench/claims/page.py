@@ -190,9 +190,14 @@ def _reproduction_md(result: ClaimResult) -> list[str]:
     rows = [[f"**{cell}**" if cell.endswith(" !") else cell for cell in row] for row in rows]  # let it stand out
     caveat = "" if table.confirmed else (" **Unconfirmed:** these published numbers could not be checked against the "
                                          "paper's text here; treat them as unverified until someone does.")
-    return [f"**{table.title}** Source: {table.source}. The paper's ± is the {table.spread}; ours is the same kind "
-            f"over our seeds (count in brackets). Δ / paper's spread: (ours − paper) / the paper's spread, marked ! "
-            f"beyond 2.{caveat}" + (f" {table.note}" if table.note else ""), "", _md_table(header, rows)]
+    if any(spread is not None for row in table.rows for _, spread in row.published):
+        spreads = (f"The paper's ± is the {table.spread}; ours is the same kind over our seeds (count in brackets). "
+                   f"Δ / paper's spread: (ours − paper) / the paper's spread, marked ! beyond 2.")
+    else:  # nothing to measure a difference against
+        spreads = (f"The paper's spread: {table.spread}. Ours: standard deviation over our seeds (count in "
+                   f"brackets); no Δ in units of a spread the paper does not give.")
+    return [f"**{table.title}** Source: {table.source}. {spreads}{caveat}" + (f" {table.note}" if table.note else ""),
+            "", _md_table(header, rows)]
 
 
 def _section_md(result: ClaimResult, out: Path) -> str:
