@@ -202,7 +202,8 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
     minutes = (time.perf_counter() - started) / 60
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     runs = len(the_plan.all_jobs())
-    header = (f"Profile `{profile}`, {runs} runs ({counts.get('reused', 0)} reused) in {folder}; "
+    outcomes = ", ".join(f"{number} {outcome}" for outcome, number in counts.items() if number)
+    header = (f"Profile `{profile}`, {runs} runs planned ({outcomes or 'none run'}) in {folder}; "
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
     unused = [f"{s.path}: {s.reason}" for s in skipped]
     overview = plot_claims_overview(results, out / "figures")

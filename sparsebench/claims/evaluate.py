@@ -70,6 +70,8 @@ class ClaimResult:
     notes: list[CheckNotes] = field(default_factory=list)  # one per check
     experiments: list[str] = field(default_factory=list)  # the experiments of the profile it ran under
     reproduction: list[ReproductionRow] = field(default_factory=list)  # protocols: the rows of the paper's table
+    planned: int = 0  # protocols: the runs the profile plans
+    short: dict[str, list[int]] = field(default_factory=dict)  # protocols: experiment -> seeds short of records
 
     @property
     def unconverged(self) -> int:
@@ -77,8 +79,8 @@ class ClaimResult:
 
     @property
     def incomplete(self) -> bool:
-        """Whether a check rests on fewer runs than the profile plans for it."""
-        return any(check.n_a < note.planned_a or check.n_b < note.planned_b
+        """Whether a check, or a protocol's table, rests on fewer runs than the profile plans for it."""
+        return bool(self.short) or any(check.n_a < note.planned_a or check.n_b < note.planned_b
                    for note, check in zip(self.notes, self.checks))
 
 
@@ -219,5 +221,19 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         extra = {"contrasts": contrasts(claim)} if "contrasts" in inspect.signature(draw).parameters else {}
         figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}", **extra)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
+    # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
+    planned_count, short = (len(planned), seeds_short(rows, planned)) \
+        if claim.kind == "protocol" and planned is not None and not planned.empty else (0, {})
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
-                       notes=notes, experiments=experiments, reproduction=reproduction)
+                       notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
+                       short=short)
+
+
+def seeds_short(rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:
+    """Per experiment, the seeds that have fewer completed records than the runs planned for them."""
+    wanted = planned.groupby(["experiment", "seed"]).size()
+    have = rows.groupby(["experiment", "seed"]).size().reindex(wanted.index, fill_value=0)
+    short: dict[str, list[int]] = {}
+    for experiment, seed in wanted.index[(have < wanted).to_numpy()]:
+        short.setdefault(experiment, []).append(int(seed))
+    return short

@@ -184,6 +184,28 @@ def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def seed_ranges(seeds: Sequence[int]) -> str:
+    """Seeds written as runs of consecutive numbers: 0–2, 5, 7–9."""
+    groups: list[list[int]] = []
+    for seed in sorted(seeds):
+        if groups and seed == groups[-1][-1] + 1:
+            groups[-1].append(seed)
+        else:
+            groups.append([seed])
+    return ", ".join(f"{g[0]}–{g[-1]}" if len(g) > 1 else f"{g[0]}" for g in groups)
+
+
+def shortfall_text(result: ClaimResult) -> str:
+    """A protocol's runs without a record, in words: how many of the planned, and which seeds of which
+    experiment, so that a table on fewer seeds than the paper's never reads as complete."""
+    if not result.short:
+        return ""
+    where = "; ".join(f"`{experiment}` seed{'s' if len(seeds) > 1 else ''} {seed_ranges(seeds)}"
+                      for experiment, seeds in result.short.items())
+    return (f"† {result.runs} of the {result.planned} planned runs have a completed record; without one (not run "
+            f"yet, or failed): {where}.")
+
+
 def _reproduction_md(result: ClaimResult) -> list[str]:
     table = result.claim.table
     header, rows = reproduction_rows(result)
@@ -208,6 +230,8 @@ def _section_md(result: ClaimResult, out: Path) -> str:
              f"Verdict: **{verdict_text(result)}**" + (f" ({result.reason})" if result.reason else "") + "."]
     if claim.note:
         parts += ["", claim.note]
+    if shortfall_text(result):
+        parts += ["", shortfall_text(result)]
     if result.reproduction:
         parts += ["", *_reproduction_md(result)]
     if result.checks:
@@ -327,6 +351,8 @@ def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[
                 + (f" ({e(result.reason)})" if result.reason else "") + ".</p>"]
         if claim.note:
             body.append(f"<p>{e(claim.note)}</p>")
+        if shortfall_text(result):
+            body.append(f"<p>{e(shortfall_text(result).replace('`', ''))}</p>")
         if result.reproduction:
             caption = _reproduction_md(result)[0].replace("**", "")
             body += [f"<p>{e(caption)}</p>", _reproduction_html(result)]
@@ -368,6 +394,7 @@ def write_json(results: list[ClaimResult], out: Path, header: dict) -> Path:
                      "smallest_effect_reason": c.smallest_effect_reason, **v.as_dict(),
                      "notes": n.text(v) if n is not None else ""}
                     for c, v, n in zip(r.claim.checks, r.checks, r.notes or [None] * len(r.checks))],
-         "reproduction": _reproduction_json(r) if r.reproduction else None}
+         "reproduction": _reproduction_json(r) if r.reproduction else None,
+         **({"planned_runs": r.planned, "seeds_short": r.short} if r.planned else {})}
         for r in results]}
     return atomic_write_text(out / "claims.json", json.dumps(data, indent=1, default=str) + "\n")

@@ -243,3 +243,27 @@ def test_the_longer_list_of_a_claims_table_runs_down_the_page():
     assert list(turned["dropout"]) == ["96 (3)", "0.2 (3)", "0.4 (3)"]
     kept = human_table(cells[["test/accuracy"]])  # one metric, two groups: a row per group
     assert list(kept.columns) == ["runs", "test accuracy (%)"] and list(kept["runs"]) == ["none", "dropout"]
+
+
+def test_a_protocol_on_fewer_runs_than_planned_names_the_seeds_without_a_record(results, tmp_path):
+    """The fixture has seeds 0-2 of three settings; the plan here also wants seeds 3, 4 and 6 of the
+    plain net: 9 of 12 runs, seeds 3-4 and 6 short, and the verdict carries the † of a shortfall."""
+    import pandas as pd
+
+    df, _ = load_records(results)
+    table = Table("Table 1: test accuracy (%).", "fixture", "standard deviation over 3 seeds",
+                  [Column("test accuracy (%)", "test/accuracy")], [Row("Plain", {"regularizer.name": "none"}, [[95.0, 0.5]])])
+    protocol = Claim("P-X", "A paper's table.", "fixture", ["exp"], [], ["test/accuracy"], kind="protocol", table=table)
+    planned = pd.DataFrame([{"experiment": "exp", "seed": seed} for seed in [0, 1, 2] * 3 + [3, 4, 6]])
+    out = tmp_path / "report"
+    short = evaluate(protocol, df, out / "figures", {}, "smoke", planned)
+    assert (short.runs, short.planned, short.short) == (9, 12, {"exp": [3, 4, 6]})
+    assert verdict_text(short) == "protocol †"
+    write_markdown([short], out, "header")
+    write_html([short], out, "header")
+    sentence = "† 9 of the 12 planned runs have a completed record; without one (not run yet, or failed): `exp` seeds 3–4, 6."
+    assert sentence in (out / "CLAIMS.md").read_text()
+    assert sentence.replace("`", "") in (out / "claims.html").read_text()
+    # Every planned run there: no mark and no sentence.
+    whole = evaluate(protocol, df, out / "figures", {}, "smoke", planned.iloc[:9])
+    assert (whole.short, verdict_text(whole)) == ({}, "protocol")
