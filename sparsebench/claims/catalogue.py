@@ -57,6 +57,7 @@ class Column:
     metric: str  # our metric measured as the paper measured it (e.g. at its best-test epoch)
     honest: Optional[str] = None  # the same metric at an epoch not chosen on the test set, shown beside
     error: bool = False  # the paper reports 100 - the metric (an error rate from an accuracy)
+    decimals: int = 2  # as the paper prints its numbers (99.14, 1.60: 2; a noise score of 74,569: 0)
 
 
 @dataclass
@@ -146,6 +147,9 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
     if claim.table is not None:
+        for number, column in enumerate(claim.table.columns, start=1):
+            check(0 <= column.decimals <= 6, f"{key}.table.columns[{number}].decimals", column.decimals,
+                  "must be 0 to 6: the decimals the paper prints")
         for number, row in enumerate(claim.table.rows, start=1):
             shapes_ok = len(row.published) == len(claim.table.columns) and all(
                 isinstance(cell, list) and len(cell) == 2 and isinstance(cell[0], (int, float))

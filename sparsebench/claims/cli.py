@@ -42,7 +42,7 @@ from sparsebench import __version__
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.overview import plot_claims_overview
-from sparsebench.claims.page import effect_text, write_html, write_json, write_markdown
+from sparsebench.claims.page import effect_text, verdict_text, write_html, write_json, write_markdown
 from sparsebench.claims.plan import execute, plan
 from sparsebench.atomic import writable_folder
 from sparsebench.config import RunConfig
@@ -172,8 +172,7 @@ def _claims(argv: list[str]) -> int:
     for result in results:
         decisive = decisive_check(result)
         detail = f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
-        verdict = result.verdict + (f" ({decisive.refuted_as})" if decisive is not None and decisive.refuted_as else "")
-        print(f"{result.claim.id:<{width}}  {verdict:<23}  {detail}")
+        print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
     runs = len(the_plan.all_jobs())
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)

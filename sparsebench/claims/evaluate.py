@@ -71,7 +71,7 @@ class ClaimResult:
     experiments: list[str] = field(default_factory=list)  # the experiments of the profile it ran under
     reproduction: list[ReproductionRow] = field(default_factory=list)  # protocols: the rows of the paper's table
     planned: int = 0  # protocols: the runs the profile plans
-    short: dict[str, list[int]] = field(default_factory=dict)  # protocols: experiment -> seeds short of records
+    short: dict[str, list[int]] = field(default_factory=dict)  # protocols: row of the paper's table -> seeds short of records
 
     @property
     def unconverged(self) -> int:
@@ -222,18 +222,27 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}", **extra)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
-    planned_count, short = (len(planned), seeds_short(rows, planned)) \
-        if claim.kind == "protocol" and planned is not None and not planned.empty else (0, {})
+    planned_count, short = (len(planned), seeds_short(claim.table, rows, planned)) \
+        if claim.table is not None and planned is not None and not planned.empty else (0, {})
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
                        short=short)
 
 
-def seeds_short(rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:
-    """Per experiment, the seeds that have fewer completed records than the runs planned for them."""
-    wanted = planned.groupby(["experiment", "seed"]).size()
-    have = rows.groupby(["experiment", "seed"]).size().reindex(wanted.index, fill_value=0)
+def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:
+    """Per row of the paper's table, the seeds that have fewer completed records than runs planned."""
     short: dict[str, list[int]] = {}
-    for experiment, seed in wanted.index[(have < wanted).to_numpy()]:
-        short.setdefault(experiment, []).append(int(seed))
+    for row in table.rows:
+        try:
+            wanted = select(planned, row.runs).groupby("seed").size()
+        except KeyError:  # a selector no planned run has: nothing planned for the row
+            continue
+        try:
+            have = select(rows, row.runs).groupby("seed").size()
+        except KeyError:
+            have = pd.Series(dtype=int)
+        have = have.reindex(wanted.index, fill_value=0)
+        seeds = [int(seed) for seed in wanted.index[(have < wanted).to_numpy()]]
+        if seeds:
+            short[row.label] = seeds
     return short

@@ -149,16 +149,18 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _plain(x: float, digits: int) -> str:
-    """``digits`` significant digits, but a number of more digits written out whole (74,569, not 7.457e+04)."""
-    return f"{x:,.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+def _fixed(x: float, decimals: int) -> str:
+    return f"{x:,.{decimals}f}"
 
 
-def _cell(stats: dict | None, error: bool = False) -> str:
+def _cell(stats: dict | None, decimals: int) -> str:
+    """Our mean ± standard deviation (seeds): one decimal more than the paper prints, so that a difference
+    smaller than its last digit still shows; whole numbers stay whole."""
     if not stats or not stats["n"]:
         return "–"
-    spread = f" ± {_plain(stats['std'], 3)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
-    return f"{_plain(stats['mean'], 4)}{spread} ({stats['n']})"
+    places = decimals + 1 if decimals else 0
+    spread = f" ± {_fixed(stats['std'], places)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
+    return f"{_fixed(stats['mean'], places)}{spread} ({stats['n']})"
 
 
 def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
@@ -174,12 +176,13 @@ def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
     for row in result.reproduction:
         cells = [row.label]
         for column, cell in zip(table.columns, row.cells):
-            published = "–" if cell["published"] is None else (
-                _plain(cell["published"], 4) + (f" ± {_plain(cell['spread'], 3)}" if cell["spread"] else " (no spread given)"))
+            places = column.decimals
+            published = "–" if cell["published"] is None else (_fixed(cell["published"], places) + (
+                f" ± {_fixed(cell['spread'], places)}" if cell["spread"] else " (no spread given)"))
             z = "–" if not math.isfinite(cell["z"]) else f"{cell['z']:+.1f}" + (" !" if cell["disagrees"] else "")
-            cells += [published, _cell(cell["ours"]), z]
+            cells += [published, _cell(cell["ours"], places), z]
             if column.honest:
-                cells.append(_cell(cell["honest"]))
+                cells.append(_cell(cell["honest"], places))
         rows.append(cells)
     return header, rows
 
@@ -197,11 +200,11 @@ def seed_ranges(seeds: Sequence[int]) -> str:
 
 def shortfall_text(result: ClaimResult) -> str:
     """A protocol's runs without a record, in words: how many of the planned, and which seeds of which
-    experiment, so that a table on fewer seeds than the paper's never reads as complete."""
+    row of the paper's table, so that a table on fewer seeds than the paper's never reads as complete."""
     if not result.short:
         return ""
-    where = "; ".join(f"`{experiment}` seed{'s' if len(seeds) > 1 else ''} {seed_ranges(seeds)}"
-                      for experiment, seeds in result.short.items())
+    where = "; ".join(f"{label}, seed{'s' if len(seeds) > 1 else ''} {seed_ranges(seeds)}"
+                      for label, seeds in result.short.items())
     return (f"† {result.runs} of the {result.planned} planned runs have a completed record; without one (not run "
             f"yet, or failed): {where}.")
 
@@ -352,7 +355,7 @@ def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[
         if claim.note:
             body.append(f"<p>{e(claim.note)}</p>")
         if shortfall_text(result):
-            body.append(f"<p>{e(shortfall_text(result).replace('`', ''))}</p>")
+            body.append(f"<p>{e(shortfall_text(result))}</p>")
         if result.reproduction:
             caption = _reproduction_md(result)[0].replace("**", "")
             body += [f"<p>{e(caption)}</p>", _reproduction_html(result)]
