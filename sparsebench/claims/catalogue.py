@@ -80,6 +80,11 @@ class Table:
     confirmed: bool = True  # false: the numbers could not be checked against the paper's text
     note: str = ""
 
+    @property
+    def has_spread(self) -> bool:
+        """Whether the paper gives any spread to measure a difference against."""
+        return any(spread is not None for row in self.rows for _, spread in row.published)
+
 
 @dataclass
 class Claim:

@@ -215,7 +215,7 @@ def _reproduction_md(result: ClaimResult) -> list[str]:
     rows = [[f"**{cell}**" if cell.endswith(" !") else cell for cell in row] for row in rows]  # let it stand out
     caveat = "" if table.confirmed else (" **Unconfirmed:** these published numbers could not be checked against the "
                                          "paper's text here; treat them as unverified until someone does.")
-    if any(spread is not None for row in table.rows for _, spread in row.published):
+    if table.has_spread:
         spreads = (f"The paper's ± is the {table.spread}; ours is the same kind over our seeds (count in brackets). "
                    f"Δ / paper's spread: (ours − paper) / the paper's spread, marked ! beyond 2.")
     else:  # nothing to measure a difference against
