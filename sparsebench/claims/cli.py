@@ -171,7 +171,8 @@ def _claims(argv: list[str]) -> int:
     width = max(len(r.claim.id) for r in results) if results else 4
     for result in results:
         decisive = decisive_check(result)
-        detail = f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
+        detail = (f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
+                  or (f"{result.runs} of {result.planned} planned runs, table in the report" if result.planned else ""))
         print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
     runs = len(the_plan.all_jobs())
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
