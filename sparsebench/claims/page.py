@@ -267,7 +267,8 @@ def write_markdown(results: list[ClaimResult], out: Path, header: str, unused: l
     png = _overview_png(overview)
     if png is not None:
         text.append(f"![Every claim's effect on a common scale]({png.relative_to(out)})\n\n{OVERVIEW_CAPTION}\n")
-    text += [f"{RULE}\n", _md_table(SUMMARY_HEADER, _summary_rows(claims, out))]
+    if claims:  # a report of paper protocols alone has no verdicts to summarise
+        text += [f"{RULE}\n", _md_table(SUMMARY_HEADER, _summary_rows(claims, out))]
     if unused:
         text += ["", f"Records of planned runs that could not be used ({len(unused)}):", "",
                  *[f"- {line}" for line in unused]]
@@ -377,8 +378,9 @@ def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[
     unused_html = ("<p>Records of planned runs that could not be used:</p><ul>"
                    + "".join(f"<li>{e(line)}</li>" for line in unused) + "</ul>") if unused else ""
     page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>sparsebench claims</title>"
-            f"<style>{STYLE}</style></head><body><h1>Claims report</h1><p>{e(header)}</p>{top}<p>{e(RULE)}</p>"
-            f'<div class="scroll">{summary}</div>{unused_html}{"".join(sections)}</body></html>')
+            f"<style>{STYLE}</style></head><body><h1>Claims report</h1><p>{e(header)}</p>{top}"
+            + (f'<p>{e(RULE)}</p><div class="scroll">{summary}</div>' if claims else "")
+            + f'{unused_html}{"".join(sections)}</body></html>')
     return atomic_write_text(out / "claims.html", page)
 
 

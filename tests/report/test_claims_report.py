@@ -272,6 +272,8 @@ def test_a_protocol_on_fewer_runs_than_planned_names_the_seeds_each_row_lacks(re
                 "Plain, seeds 3–4, 6; Dropout 0.5, seed 3.")
     assert sentence in (out / "CLAIMS.md").read_text()
     assert sentence in (out / "claims.html").read_text()
+    # A report of a paper's table alone has no verdicts: no empty summary table of claims above it.
+    assert "| claim |" not in (out / "CLAIMS.md").read_text() and "<th>claim</th>" not in (out / "claims.html").read_text()
     # Every planned run there: no mark and no sentence.
     whole = evaluate(protocol, df, out / "figures", {}, "smoke", planned.iloc[:9])
     assert (whole.short, verdict_text(whole)) == ({}, "protocol")
