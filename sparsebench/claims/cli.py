@@ -171,8 +171,12 @@ def _claims(argv: list[str]) -> int:
     width = max(len(r.claim.id) for r in results) if results else 4
     for result in results:
         decisive = decisive_check(result)
-        detail = (f"{decisive.metric}: {effect_text(decisive)}" if decisive else result.reason
-                  or (f"{result.runs} of {result.planned} planned runs, table in the report" if result.planned else ""))
+        if decisive is not None:
+            detail = f"{decisive.metric}: {effect_text(decisive)}"
+        elif result.reason or not result.planned:
+            detail = result.reason
+        else:  # a paper's table: what it rests on
+            detail = f"{result.runs} of {result.planned} planned runs, table in the report"
         print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
     runs = len(the_plan.all_jobs())
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "

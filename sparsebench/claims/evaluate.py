@@ -233,16 +233,16 @@ def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict
     """Per row of the paper's table, the seeds that have fewer completed records than runs planned."""
     short: dict[str, list[int]] = {}
     for row in table.rows:
-        try:
-            wanted = select(planned, row.runs).groupby("seed").size()
-        except KeyError:  # a selector no planned run has: nothing planned for the row
-            continue
-        try:
-            have = select(rows, row.runs).groupby("seed").size()
-        except KeyError:
-            have = pd.Series(dtype=int)
-        have = have.reindex(wanted.index, fill_value=0)
+        wanted = _runs_per_seed(planned, row.runs)
+        have = _runs_per_seed(rows, row.runs).reindex(wanted.index, fill_value=0)
         seeds = [int(seed) for seed in wanted.index[(have < wanted).to_numpy()]]
         if seeds:
             short[row.label] = seeds
     return short
+
+
+def _runs_per_seed(frame: pd.DataFrame, where: dict) -> pd.Series:
+    try:
+        return select(frame, where).groupby("seed").size()
+    except KeyError:  # a selector on a column these runs lack: none of them is the row's
+        return pd.Series(dtype=int)

@@ -233,8 +233,9 @@ def _section_md(result: ClaimResult, out: Path) -> str:
              f"Verdict: **{verdict_text(result)}**" + (f" ({result.reason})" if result.reason else "") + "."]
     if claim.note:
         parts += ["", claim.note]
-    if shortfall_text(result):
-        parts += ["", shortfall_text(result)]
+    shortfall = shortfall_text(result)
+    if shortfall:
+        parts += ["", shortfall]
     if result.reproduction:
         parts += ["", *_reproduction_md(result)]
     if result.checks:
@@ -355,8 +356,9 @@ def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[
                 + (f" ({e(result.reason)})" if result.reason else "") + ".</p>"]
         if claim.note:
             body.append(f"<p>{e(claim.note)}</p>")
-        if shortfall_text(result):
-            body.append(f"<p>{e(shortfall_text(result))}</p>")
+        shortfall = shortfall_text(result)
+        if shortfall:
+            body.append(f"<p>{e(shortfall)}</p>")
         if result.reproduction:
             caption = _reproduction_md(result)[0].replace("**", "")
             body += [f"<p>{e(caption)}</p>", _reproduction_html(result)]
