@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from sparsebench.config import validate
+from sparsebench.configure import validate
 from sparsebench.data import load_splits
 from sparsebench.models import build_model, place
 from sparsebench.regularizers import build_regularizer

@@ -16,12 +16,17 @@ import textwrap
 import hydra
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.errors import HydraException, OverrideParseException
+from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
-from sparsebench.config import register, validate
+from sparsebench.configure import register, validate
 from sparsebench.errors import SparsebenchError, interrupted
 from sparsebench.sweep import (
     CONFIG_NAME,
@@ -33,6 +38,7 @@ from sparsebench.sweep import (
     record_outcome,
     search_overrides,
 )
+
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 log = logging.getLogger("sparsebench")
 _statuses: list[str] = []  # outcomes of the jobs run in this process

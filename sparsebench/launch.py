@@ -19,7 +19,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from sparsebench.config import register
+from sparsebench.configure import register
 from sparsebench.errors import SparsebenchError
 from sparsebench.sweep import CONFIG_MODULE, CONFIG_NAME, OUTCOMES
 

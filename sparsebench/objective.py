@@ -16,20 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from sparsebench.errors import check
+from sparsebench.measurements import metric_groups
 from sparsebench.records import read_json
 from sparsebench.records.paths import flatten
 
 log = logging.getLogger("sparsebench")
 
 SCORES = ("accuracy", "loss")  # what test/, train/ and val/ hold
-
-
-def metric_groups(cfg: Any) -> list[str]:
-    """The first parts of the metric paths that a run of ``cfg`` records (a RunConfig)."""
-    groups = ["test", "train", "generalization_gap", "selection", "convergence", "speed", "weights", "activations"]
-    optional = {"val": cfg.dataset.val_size > 0, "dropout_on": cfg.eval.train_mode_passes > 0,
-                "noise": bool(cfg.eval.noise), "prune": bool(cfg.prune.fractions), "best_test": cfg.eval.best_test}
-    return groups + [group for group, present in optional.items() if present]
 
 
 def check_objective(cfg: Any) -> None:

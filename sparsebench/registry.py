@@ -41,6 +41,10 @@ class Registry(Generic[T]):
             raise ValueError(f"two {self.kind}s registered as {name!r}: {self._entries[name]!r} and {entry!r}")
         self._entries[name] = entry
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a plug-in registered for a while, e.g. by a test)."""
+        self._entries.pop(name, None)
+
     def __getitem__(self, name: str) -> T:
         try:
             return self._entries[name]

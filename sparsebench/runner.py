@@ -10,13 +10,10 @@ is done again.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import logging
-import statistics
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,20 +21,24 @@ import torch
 from omegaconf import OmegaConf
 
 from sparsebench.atomic import environment_fault
-from sparsebench.config import RunConfig, result_relevant
-from sparsebench.data import DataSplits, dataset_digest, load_splits
+from sparsebench.continual.sequence import fit_sequence
+from sparsebench.data import dataset_digest, load_splits
 from sparsebench.errors import ConfigError, RunError, SparsebenchError
-from sparsebench.metrics.activations import ActivationSparsity
-from sparsebench.metrics.evaluation import evaluate, with_dropout_on
-from sparsebench.metrics.noise import noise_robustness
-from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
-from sparsebench.models import Network, build_model, place
-from sparsebench.records import RunBusy, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text, environment, run_id
-from sparsebench.prune import prune_curve
-from sparsebench.regularizers import Regularizer, build_regularizer
+from sparsebench.identity import run_id
+from sparsebench.measurements import Trained, measure, weight_measurements
+from sparsebench.models import build_model, place
+from sparsebench.records import (
+    RunBusy,
+    RunDir,
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+)
+from sparsebench.regularizers import build_regularizer
+from sparsebench.schemas import RunConfig
 from sparsebench.trackers import TrackedRun, Trackers
-from sparsebench.train import FitResult, fit, progress_enabled
-from sparsebench.train.convergence import convergence
+from sparsebench.train import fit, progress_enabled
 
 log = logging.getLogger("sparsebench")
 
@@ -64,7 +65,7 @@ def run_dir_for(cfg: RunConfig, data_digest: str | None = None) -> RunDir:
     """The run's folder: its id hashes the result-relevant config and the content digest of its data
     (read, and cached, from the files when not given; raises DataError when they cannot be had)."""
     digest = data_digest or dataset_digest(cfg.dataset)
-    folder = Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(result_relevant(cfg, digest))
+    folder = Path(cfg.results_dir).expanduser().resolve() / cfg.name / run_id(cfg, digest)
     return RunDir(folder, digest)
 
 
@@ -124,25 +125,23 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         head = cfg.continual.head_size(cfg.dataset) if cfg.continual is not None else cfg.dataset.num_classes
         model = place(build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), head),
                       device, cfg.train.channels_last)
-        initial = _weight_measurements(model, cfg, reference_stds=None)
+        initial = weight_measurements(model, cfg)
         trained = torch.compile(model) if cfg.train.compile else model
         trackers.start(TrackedRun(run_dir.path.name, cfg.name, config, run_dir.path,
                                   Path(cfg.results_dir).expanduser().resolve()))
         training = dict(progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
                         save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else (),
                         on_epoch=trackers.log_epoch)
+        sequence = None
         if cfg.continual is None:
             fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
                          **training)
             history = fitted.history
         else:  # a task sequence: the record's scores and measurements are the last task's
-            from sparsebench.continual.sequence import fit_sequence
-
             sequence = fit_sequence(trained, regularizer, data, cfg, **training)
             fitted, data, history = sequence.last_fit, sequence.last_task, sequence.history
-        metrics = measure(model, regularizer, data, cfg, fitted, initial)
-        if cfg.continual is not None:
-            metrics["continual"] = sequence.metrics
+        metrics = measure(Trained(model, regularizer, data, cfg, fitted, initial, sequence=sequence))
+        if sequence is not None:
             metrics["speed"]["resumed_epochs"] = sequence.resumed_epochs
             # Each task trains for a set budget (the protocol), so the last task's few epochs say nothing
             # of convergence: not judged, rather than counted as not converged.
@@ -185,90 +184,4 @@ def _failure(run_dir: RunDir, record: dict, error: Exception) -> tuple[dict, Out
     return record, Outcome("failed", run_dir.path, f"{message} (traceback in error.log)")
 
 
-def _weight_measurements(model: Network, cfg: RunConfig, reference_stds: dict | None) -> dict:
-    stds = reference_stds or weight_stds(model)
-    return {"std": stds,
-            "near_zero": near_zero_fractions(model, cfg.eval.near_zero_abs, cfg.eval.near_zero_rel, stds),
-            "profile": magnitude_profile(model)}
-
-
-def measure(model: Network, regularizer: Regularizer, data: DataSplits, cfg: RunConfig, fitted: FitResult,
-            initial: dict) -> dict:
-    """Everything measured on the selected weights after training."""
-    started = time.perf_counter()
-    batch = cfg.eval.batch_size
-    with ActivationSparsity(model) as activations:
-        test = evaluate(model, data.test.inputs, data.test.labels, batch)
-    train = evaluate(model, data.train.inputs, data.train.labels, batch)
-    metrics = {"test": test.as_dict(), "train": train.as_dict(),
-               "generalization_gap": train.accuracy - test.accuracy}
-    if data.val is not None:
-        metrics["val"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
-    metrics["selection"] = _selection(fitted, cfg.train.select)
-    metrics["convergence"] = convergence(fitted.history, cfg.train.convergence)
-    steady = [e["seconds"] for e in fitted.history if e["batch_size"] == cfg.train.batch_size] or \
-        [e["seconds"] for e in fitted.history]
-    metrics["speed"] = {"seconds_per_epoch": statistics.mean(steady),
-                        "samples_per_second": len(data.train) / statistics.mean(steady),
-                        "resumed_epochs": fitted.resumed_from}
-    final = _weight_measurements(model, cfg, reference_stds=initial["std"])
-    metrics["weights"] = {"init": initial["near_zero"], "final": final["near_zero"],
-                          "init_std": initial["std"],
-                          "init_profile": initial["profile"], "final_profile": final["profile"]}
-    metrics["activations"] = activations.result()
-    parts = {"evaluation": time.perf_counter() - started}
-    if cfg.eval.train_mode_passes:
-        with _timed(parts, "dropout_on"):
-            metrics["dropout_on"] = with_dropout_on(model, data.test.inputs, data.test.labels, batch,
-                                                    cfg.eval.train_mode_passes, cfg.eval.noise_seed)
-    if cfg.eval.noise:
-        with _timed(parts, "noise"):
-            metrics["noise"] = noise_robustness(model, data, cfg.eval)
-    if cfg.prune.fractions:
-        with _timed(parts, "prune"):
-            metrics["prune"] = prune_curve(model, regularizer, data, cfg.prune, cfg.train, seed=cfg.seed,
-                                           eval_batch_size=batch)
-    if "best_test" in fitted.kept:
-        with _timed(parts, "best_test"):
-            metrics["best_test"] = at_best_test(model, data, cfg, fitted)
-    metrics["speed"]["measure_seconds"] = time.perf_counter() - started
-    metrics["speed"]["measure_seconds_by_part"] = parts
-    return metrics
-
-
-@contextmanager
-def _timed(seconds: dict, part: str):
-    started = time.perf_counter()
-    yield
-    seconds[part] = time.perf_counter() - started
-
-
-def _selection(fitted: FitResult, rule: str) -> dict:
-    """The chosen epoch, and the test accuracy each selection rule would have reported (so the
-    k-winners paper's best-test figure can be shown beside the honest ones)."""
-    history = fitted.history
-    at = {"last": history[-1].get("test_accuracy")}
-    for name, key in (("best_val", "val_accuracy"), ("best_test", "test_accuracy")):
-        scored = [e for e in history if key in e]
-        if scored:
-            at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
-    return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
-
-
-def at_best_test(model: Network, data: DataSplits, cfg: RunConfig, fitted: FitResult) -> dict:
-    """Test accuracy and noise scores of the weights of the epoch with the best test accuracy, the
-    k-winners paper's rule (eval.best_test): for reproduction tables only. The model keeps its own
-    weights afterwards."""
-    epoch, state = fitted.kept["best_test"]
-    selected = copy.deepcopy(model.state_dict())
-    model.load_state_dict(state)
-    try:
-        out = {"epoch": epoch, "test": evaluate(model, data.test.inputs, data.test.labels, cfg.eval.batch_size).as_dict()}
-        if cfg.eval.noise:
-            out["noise"] = noise_robustness(model, data, cfg.eval)
-    finally:
-        model.load_state_dict(selected)
-    return out
-
-
-__all__ = ["Outcome", "measure", "resolve_device", "run", "run_dir_for"]
+__all__ = ["Outcome", "resolve_device", "run", "run_dir_for"]

@@ -20,8 +20,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sparsebench.config import RunConfig, register, validate
+from sparsebench.configure import register, validate
 from sparsebench.errors import SparsebenchError
+from sparsebench.schemas import RunConfig
 
 log = logging.getLogger("sparsebench")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sparsebench.config import RunConfig, validate
+
+from sparsebench.configure import validate
+from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose, hydra_configs
 
 REPO = Path(__file__).resolve().parents[1]

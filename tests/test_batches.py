@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from sparsebench.config import AugmentConfig
 from sparsebench.data.batches import Batches, augment
+from sparsebench.schemas import AugmentConfig
 
 
 def test_training_batches_are_a_seeded_permutation():

@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from sparsebench.cli import preflight
-from sparsebench.config import RunConfig, result_relevant, validate
+from sparsebench.configure import validate
 from sparsebench.errors import ConfigError, SparsebenchError
+from sparsebench.identity import result_relevant
+from sparsebench.schemas import RunConfig
 from tests.conftest import compose_config
 
 

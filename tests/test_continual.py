@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from sparsebench.config import ConfigError, result_relevant
 from sparsebench.continual.metrics import changed_fractions, sequence_metrics
 from sparsebench.continual.sequence import task_budget
 from sparsebench.continual.tasks import TaskData, permutations
 from sparsebench.data import load_splits
+from sparsebench.errors import ConfigError
+from sparsebench.identity import result_relevant
 from sparsebench.models import build_model
 from sparsebench.records.schema import problems
 from sparsebench.regularizers import build_regularizer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparsebench.config import ConvergenceConfig
+from sparsebench.schemas import ConvergenceConfig
 from sparsebench.train.convergence import convergence
 
 

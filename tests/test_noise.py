@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from sparsebench.config import EvalConfig
 from sparsebench.data import load_splits
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.metrics.noise import corrupted, draws, noise_robustness
 from sparsebench.models import build_model
 from sparsebench.regularizers import build_regularizer
+from sparsebench.schemas import EvalConfig
 
 
 def _setup(make_config, *overrides):

@@ -8,19 +8,23 @@ import json
 import pytest
 import torch
 from torch import nn
-
-import sparsebench.prune as pruning
-from sparsebench.config import PruneConfig
-from sparsebench.data import load_splits
-from sparsebench.metrics.evaluation import evaluate
-from sparsebench.models import build_model
 from torch.nn.utils import prune
 
-from sparsebench.models import place
-from sparsebench.prune import (SmallestMagnitude, apply_pruning, keep_channels_last, largest_within, prune_curve,
-                                 sparsity)
+import sparsebench.prune as pruning
+from sparsebench.data import load_splits
+from sparsebench.metrics.evaluation import evaluate
+from sparsebench.models import build_model, place
+from sparsebench.prune import (
+    SmallestMagnitude,
+    apply_pruning,
+    keep_channels_last,
+    largest_within,
+    prune_curve,
+    sparsity,
+)
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
+from sparsebench.schemas import PruneConfig
 
 
 def _trained(make_config, *overrides):

@@ -8,14 +8,15 @@ import os
 import pytest
 import torch
 
-from sparsebench.records import RunBusy, RunDir, atomic_write_json, run_id
+from sparsebench.identity import config_hash
+from sparsebench.records import RunBusy, RunDir, atomic_write_json
 from sparsebench.runner import run, run_dir_for
 
 
 def test_run_id_is_stable_and_order_independent():
-    assert run_id({"a": 1, "b": [1, 2]}) == run_id({"b": [1, 2], "a": 1})
-    assert run_id({"a": 1}) != run_id({"a": 2})
-    assert len(run_id({"a": 1})) == 12
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+    assert len(config_hash({"a": 1})) == 12
 
 
 def test_a_run_writes_its_record_and_a_rerun_skips_it(make_config):

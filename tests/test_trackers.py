@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparsebench.config import result_relevant
-from sparsebench.records import run_id
+from sparsebench.identity import config_hash, result_relevant
 from sparsebench.runner import run, run_dir_for
 from tests.conftest import TINY
 
@@ -60,7 +59,7 @@ def test_run_identity_does_not_depend_on_trackers_or_objective(make_config):
     for key in ("logger", "objective", "objective_direction"):
         del tree[key]
     digest = run_dir_for(plain).data_digest
-    assert run_id(result_relevant(tree, digest)) == run_dir_for(plain).path.name
+    assert config_hash(result_relevant(tree, digest)) == run_dir_for(plain).path.name
 
 
 def test_csv_files_match_the_record(make_config):

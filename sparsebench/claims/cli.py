@@ -39,15 +39,21 @@ from pathlib import Path
 import pandas as pd
 
 from sparsebench import __version__
+from sparsebench.atomic import writable_folder
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.overview import plot_claims_overview
-from sparsebench.claims.page import effect_text, verdict_text, write_html, write_json, write_markdown
+from sparsebench.claims.page import (
+    effect_text,
+    verdict_text,
+    write_html,
+    write_json,
+    write_markdown,
+)
 from sparsebench.claims.plan import execute, plan
-from sparsebench.atomic import writable_folder
-from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError, interrupted
 from sparsebench.report.aggregate import load_records
+from sparsebench.schemas import RunConfig
 from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")

@@ -17,10 +17,10 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.claims.catalogue import Claim
-from sparsebench.config import RunConfig
 from sparsebench.errors import SparsebenchError
 from sparsebench.records import RunDir
 from sparsebench.runner import run, run_dir_for
+from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose_jobs, hydra_configs
 
 if TYPE_CHECKING:

@@ -22,14 +22,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sparsebench.config import RunConfig, TrainConfig
-from sparsebench.continual.metrics import changed_fractions, sequence_metrics, weight_snapshot
+from sparsebench.continual.metrics import (
+    changed_fractions,
+    sequence_metrics,
+    weight_snapshot,
+)
 from sparsebench.continual.tasks import TaskData
 from sparsebench.data import DataSplits
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.metrics.weights import weight_stds
 from sparsebench.models import Network
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import RunConfig, TrainConfig
 from sparsebench.train import FitResult, fit
 
 log = logging.getLogger("sparsebench")

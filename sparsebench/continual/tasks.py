@@ -15,30 +15,32 @@ from the data set's splits.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from sparsebench.config import MAX_SEED, DatasetConfig
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.errors import DataError, check
+from sparsebench.registry import Registry
+from sparsebench.schemas import MAX_SEED, DatasetConfig, part
 
 HEADS = ("shared", "all")
+SEQUENCES: Registry[type] = Registry("task sequence", "continual.name")
 
 
 @dataclass
 class SequenceConfig:
     """What every task sequence has: its kind, its length and how weight changes are counted."""
 
-    name: str = "permuted"  # permuted | split
-    tasks: int = 10  # tasks trained in order, each for train.epochs epochs, with no replay
+    name: str = part("permuted")  # permuted | split
+    tasks: int = part(10)  # tasks trained in order, each for train.epochs epochs, with no replay
     # Each task trains for at least this many optimizer steps: train.epochs, raised to the fewest whole
     # epochs that make that many steps on a small data set (the smoke profile's 2,000 images), so that
     # a shrunk sequence still learns its tasks. 0: train.epochs as it is.
-    min_steps: int = 0
+    min_steps: int = part(0)
     # A weight counts as changed by a task when it moved by more than this times its layer's initial
     # weight std (the scale of eval.near_zero_rel) between the task's start and its end.
-    changed_threshold: float = 0.01
+    changed_threshold: float = part(0.01)
 
     def __post_init__(self) -> None:
         check(isinstance(self.tasks, int) and self.tasks >= 2, "tasks", self.tasks,
@@ -56,23 +58,25 @@ class SequenceConfig:
         """A ConfigError (key under ``continual``) when the tasks cannot be made from ``dataset``."""
 
 
+@SEQUENCES.register("permuted")
 @dataclass
 class PermutedConfig(SequenceConfig):
-    name: str = "permuted"
+    name: str = part("permuted")
     # Seeds the permutations, apart from the model's seed: every run of a sweep gets the same tasks.
-    seed: int = 42
+    seed: int = part(42)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
 
 
+@SEQUENCES.register("split")
 @dataclass
 class SplitConfig(SequenceConfig):
-    name: str = "split"
-    tasks: int = 5  # the first `tasks` entries of classes
-    classes: list[list[int]] = field(default_factory=lambda: [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]])
-    head: str = "shared"  # shared (domain-incremental) | all (class-incremental)
+    name: str = part("split")
+    tasks: int = part(5)  # the first `tasks` entries of classes
+    classes: list[list[int]] = part(factory=lambda: [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]])
+    head: str = part("shared")  # shared (domain-incremental) | all (class-incremental)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,9 +100,6 @@ class SplitConfig(SequenceConfig):
         flat = [label for group in self.used() for label in group]
         check(all(0 <= label < dataset.num_classes for label in flat), "classes", self.used(),
               f"{dataset.name} has classes 0..{dataset.num_classes - 1}")
-
-
-SEQUENCES: dict[str, type[SequenceConfig]] = {"permuted": PermutedConfig, "split": SplitConfig}
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
-from sparsebench.config import DatasetConfig
-from sparsebench.errors import check
+from sparsebench.data import identity
 from sparsebench.data.batches import Batches, normalize, pad_fill, to_unit_range
+from sparsebench.data.files import data_files, data_folder, load_arrays
+from sparsebench.errors import check
+from sparsebench.schemas import DatasetConfig
 
 
 @dataclass
@@ -65,9 +67,6 @@ def _image_set(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, 
 def read_data(cfg: DatasetConfig):
     """(the four arrays of ``files.load_arrays``, their content digest), after checking that they are
     the data set ``cfg`` names (``identity.check_content``)."""
-    from sparsebench.data import identity
-    from sparsebench.data.files import data_files, data_folder, load_arrays
-
     arrays = load_arrays(cfg)
     digest = identity.array_digest(arrays)
     identity.check_content(cfg, digest, arrays, data_folder(cfg))
@@ -78,9 +77,6 @@ def read_data(cfg: DatasetConfig):
 def dataset_digest(cfg: DatasetConfig) -> str:
     """The content digest of the data ``cfg`` points at: from the cache when its files are unchanged,
     else by reading (and, if need be, downloading) and checking them. Raises DataError."""
-    from sparsebench.data import identity
-    from sparsebench.data.files import data_files
-
     files = data_files(cfg)
     found = identity.cached(identity.fingerprint(files)) if files else None
     return found or read_data(cfg)[1]
@@ -93,9 +89,6 @@ def load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
     """Read the data set, hold out ``val_size`` training images (seeded by ``split_seed``), apply the
     subsets, and put every split on ``device``. The last splits loaded are kept, and given again while
     the config, the device and the files are the same (nothing writes into them)."""
-    from sparsebench.data import identity
-    from sparsebench.data.files import data_files
-
     files = data_files(cfg)
     key = (repr(cfg), str(device), identity.fingerprint(files) if files else None)
     if key[2] is not None and _LAST.get("key") == key:

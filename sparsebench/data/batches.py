@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from sparsebench.config import AugmentConfig
+from sparsebench.schemas import AugmentConfig
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

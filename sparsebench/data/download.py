@@ -23,8 +23,8 @@ import urllib.error
 import urllib.request
 from typing import Optional, Sequence
 
-from sparsebench.config import DatasetConfig
 from sparsebench.errors import DataError
+from sparsebench.schemas import DatasetConfig
 
 log = logging.getLogger(__name__)
 

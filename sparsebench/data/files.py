@@ -4,7 +4,8 @@
 (when ``dataset.download``), checks everything it reads, and returns four CPU tensors. Every problem is
 a single-line ``DataError`` naming the file or folder, what is wrong and how to fix it.
 
-Supported formats (``dataset.format``):
+Formats (``dataset.format``), each registered in ``FORMATS`` with the two things a format does: say
+which files it reads, and read them:
 - ``idx``: MNIST-style files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each either gzip-compressed (``.gz``, as
   distributed) or not.
@@ -17,13 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from sparsebench.config import DatasetConfig
 from sparsebench.data import cifar, download, idx
 from sparsebench.errors import DataError
+from sparsebench.registry import Registry
+from sparsebench.schemas import DatasetConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,17 @@ IDX_FILES = {
 }
 
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DataFormat:
+    # (cfg, folder) -> the files ``read`` reads, or None while any of them is missing
+    files: Callable[[DatasetConfig, pathlib.Path], list[pathlib.Path] | None]
+    # (cfg, folder) -> the four numpy arrays, downloading missing files when cfg.download
+    read: Callable[[DatasetConfig, pathlib.Path], tuple[np.ndarray, ...]]
+
+
+FORMATS: Registry[DataFormat] = Registry("data format", "dataset.format")
 
 
 def data_folder(cfg: DatasetConfig) -> pathlib.Path:
@@ -58,25 +73,14 @@ def data_folder(cfg: DatasetConfig) -> pathlib.Path:
 
 def data_files(cfg: DatasetConfig) -> list[pathlib.Path] | None:
     """The files ``load_arrays`` reads for ``cfg``, or None while any of them is missing."""
-    folder = data_folder(cfg)
-    if cfg.format == "idx":
-        paths = [_find_idx(folder, _distributed_name(cfg, stem), stem) for stem in IDX_FILES.values()]
-    else:
-        batches = folder / cifar.BATCH_FOLDER
-        paths = None if cifar.missing_files(batches) else [batches / name for name in cifar.ALL_FILES]
-    return None if paths is None or None in paths else paths
+    return FORMATS[cfg.format].files(cfg, data_folder(cfg))
 
 
 def load_arrays(cfg: DatasetConfig) -> Arrays:
     """(train_images uint8 N×C×H×W, train_labels int64 N, test_images, test_labels), CPU tensors, after locating
     the files under data_folder(cfg), downloading missing ones when cfg.download, and checking them."""
     folder = data_folder(cfg)
-    if cfg.format == "idx":
-        arrays = _load_idx(cfg, folder)
-    elif cfg.format == "cifar10":
-        arrays = _load_cifar10(cfg, folder)
-    else:  # DatasetConfig rejects other formats; kept for configs built without validation
-        raise DataError(f"dataset.format={cfg.format!r} is not a known format; choose idx or cifar10")
+    arrays = FORMATS[cfg.format].read(cfg, folder)
     train_images, train_labels, test_images, test_labels = arrays
     log.info("data set %s: %d training and %d test images of shape %s from %s", cfg.name, len(train_images),
              len(test_images), list(train_images.shape[1:]), folder)
@@ -136,6 +140,19 @@ def _load_idx(cfg: DatasetConfig, folder: pathlib.Path) -> tuple[np.ndarray, ...
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------------------------
 
+def _idx_files(cfg: DatasetConfig, folder: pathlib.Path) -> list[pathlib.Path] | None:
+    paths = [_find_idx(folder, _distributed_name(cfg, stem), stem) for stem in IDX_FILES.values()]
+    return None if None in paths else paths
+
+
+FORMATS.add("idx", DataFormat(_idx_files, _load_idx))
+
+
+def _cifar10_files(cfg: DatasetConfig, folder: pathlib.Path) -> list[pathlib.Path] | None:
+    batches = folder / cifar.BATCH_FOLDER
+    return None if cifar.missing_files(batches) else [batches / name for name in cifar.ALL_FILES]
+
+
 def _load_cifar10(cfg: DatasetConfig, folder: pathlib.Path) -> tuple[np.ndarray, ...]:
     batches = folder / cifar.BATCH_FOLDER
     archive_name = cfg.archive or cifar.ARCHIVE
@@ -157,6 +174,9 @@ def _load_cifar10(cfg: DatasetConfig, folder: pathlib.Path) -> tuple[np.ndarray,
 
 
 # --- checks ------------------------------------------------------------------------------------------------------
+
+FORMATS.add("cifar10", DataFormat(_cifar10_files, _load_cifar10))
+
 
 def _check_labels(labels: np.ndarray, labels_path: pathlib.Path, count: int, images_path: pathlib.Path,
                   num_classes: int) -> None:

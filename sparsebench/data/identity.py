@@ -26,8 +26,8 @@ import torch
 import yaml
 
 from sparsebench.atomic import atomic_write_text
-from sparsebench.config import DatasetConfig
 from sparsebench.errors import DataError
+from sparsebench.schemas import DatasetConfig
 
 log = logging.getLogger(__name__)
 

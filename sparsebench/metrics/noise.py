@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from sparsebench.config import EvalConfig
 from sparsebench.data import DataSplits
 from sparsebench.metrics.evaluation import correct_and_loss
+from sparsebench.schemas import EvalConfig
 
 KIND_INDEX = {"pixels": 0, "gaussian": 1, "salt_pepper": 2}
 

@@ -1,27 +1,20 @@
-"""Models, one module each, found by name.
+"""Models, one module each, registered by name in ``MODELS`` (``sparsebench.models.kind``).
 
-A model module defines ``Config`` (its schema, with ``name: str = "<name>"``), ``check_fits(cfg, shape)``
-(a ConfigError when the model cannot take images of ``shape``) and
-``build(cfg, regularizer, shape, num_classes) -> Network``. Add ``conf/model/<name>.yaml`` beside it.
+A model module defines ``Config`` (its schema, with ``name: str = part("<name>")``), ``check_fits(cfg,
+shape)`` (a ConfigError when the model cannot take images of ``shape``) and ``build(cfg, regularizer,
+shape, num_classes) -> Network``, and registers them; add it to the imports below and
+``conf/model/<name>.yaml`` beside it.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
-
 import torch
 from torch import nn
 
+from sparsebench.models import cifar_cnn, mlp, mnist_cnn  # noqa: F401 - each registers itself
+from sparsebench.models.kind import MODELS, ModelKind
 from sparsebench.models.network import HiddenBlock, Network, WeightLayer
 from sparsebench.regularizers import Regularizer
-
-MODELS: dict[str, ModuleType] = {}
-for _info in pkgutil.iter_modules(__path__):
-    _module = importlib.import_module(f"{__name__}.{_info.name}")
-    if hasattr(_module, "Config") and hasattr(_module, "build"):
-        MODELS[_module.Config.name] = _module
 
 
 def check_model_fits(model_cfg, dataset_cfg) -> None:
@@ -46,4 +39,4 @@ def place(model: Network, device: torch.device, channels_last: bool | None) -> N
     return model
 
 
-__all__ = ["MODELS", "HiddenBlock", "Network", "WeightLayer", "build_model", "check_model_fits", "place", "wants_channels_last"]
+__all__ = ["MODELS", "HiddenBlock", "ModelKind", "Network", "WeightLayer", "build_model", "check_model_fits", "place", "wants_channels_last"]

@@ -3,22 +3,24 @@ each stage ending in 2x2 max pooling, then hidden Linear layers, then Linear to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
 from sparsebench.errors import ConfigError, check
+from sparsebench.models.kind import MODELS, ModelKind
 from sparsebench.models.network import HiddenBlock, Network, assemble
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import part
 
 
 @dataclass
 class Config:
-    name: str = "cifar_cnn"
+    name: str = part("cifar_cnn")
     # Output channels of each 3x3 conv, grouped by stage; every stage ends with 2x2 max pooling.
-    stages: list[list[int]] = field(default_factory=lambda: [[64, 64], [128, 128], [256, 256]])
-    hidden: list[int] = field(default_factory=lambda: [512])
-    batch_norm: bool = True
+    stages: list[list[int]] = part(factory=lambda: [[64, 64], [128, 128], [256, 256]])
+    hidden: list[int] = part(factory=lambda: [512])
+    batch_norm: bool = part(True)
 
     def __post_init__(self) -> None:
         check(len(self.stages) > 0 and all(len(s) > 0 and all(c > 0 for c in s) for s in self.stages),
@@ -55,3 +57,6 @@ def build(cfg: Config, regularizer: Regularizer, shape: tuple[int, int, int], nu
         parts.append((f"hidden{index + 1}", HiddenBlock(linear, regularizer.activation((size,), index))))
         features, index = size, index + 1
     return assemble(regularizer.input_layer(shape), parts, nn.Linear(features, num_classes))
+
+
+MODELS.add("cifar_cnn", ModelKind(Config, check_fits, build))

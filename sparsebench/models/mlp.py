@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
 from sparsebench.errors import check
+from sparsebench.models.kind import MODELS, ModelKind
 from sparsebench.models.network import HiddenBlock, Network, assemble
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import part
 
 
 @dataclass
 class Config:
-    name: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [1000, 1000])  # width of each hidden layer
+    name: str = part("mlp")
+    hidden: list[int] = part(factory=lambda: [1000, 1000])  # width of each hidden layer
 
     def __post_init__(self) -> None:
         check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "hidden", list(self.hidden),
@@ -34,3 +36,6 @@ def build(cfg: Config, regularizer: Regularizer, shape: tuple[int, int, int], nu
         parts.append((f"hidden{index + 1}", HiddenBlock(weight, regularizer.activation((size,), index))))
         width = size
     return assemble(regularizer.input_layer(shape), parts, nn.Linear(width, num_classes))
+
+
+MODELS.add("mlp", ModelKind(Config, check_fits, build))

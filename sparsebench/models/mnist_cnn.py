@@ -3,22 +3,24 @@ then hidden Linear -> activation layers, then Linear to the classes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
 from sparsebench.errors import ConfigError, check
+from sparsebench.models.kind import MODELS, ModelKind
 from sparsebench.models.network import HiddenBlock, Network, assemble
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import part
 
 
 @dataclass
 class Config:
-    name: str = "mnist_cnn"
-    channels: list[int] = field(default_factory=lambda: [30])  # output channels of each conv block
-    kernel_size: int = 5
-    pool_size: int = 2
-    hidden: list[int] = field(default_factory=lambda: [1000])  # widths of the hidden linear layers
+    name: str = part("mnist_cnn")
+    channels: list[int] = part(factory=lambda: [30])  # output channels of each conv block
+    kernel_size: int = part(5)
+    pool_size: int = part(2)
+    hidden: list[int] = part(factory=lambda: [1000])  # widths of the hidden linear layers
 
     def __post_init__(self) -> None:
         check(len(self.channels) > 0 and all(c > 0 for c in self.channels), "channels", list(self.channels),
@@ -63,3 +65,6 @@ def build(cfg: Config, regularizer: Regularizer, shape: tuple[int, int, int], nu
         parts.append((f"hidden{index + 1}", HiddenBlock(linear, regularizer.activation((size,), index))))
         width, index = size, index + 1
     return assemble(regularizer.input_layer(shape), parts, nn.Linear(width, num_classes))
+
+
+MODELS.add("mnist_cnn", ModelKind(Config, check_fits, build))

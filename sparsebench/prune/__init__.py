@@ -17,11 +17,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from sparsebench.config import PruneConfig, TrainConfig
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.models import Network, wants_channels_last
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import PruneConfig, TrainConfig
 from sparsebench.train import Diverged, fit
 
 

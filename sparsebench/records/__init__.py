@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from sparsebench.atomic import atomic_write, atomic_write_json, atomic_write_text
-from sparsebench.config import config_hash
 from sparsebench.records import schema
 from sparsebench.records.environment import environment
 
@@ -29,11 +28,6 @@ CONFIG = "config.yaml"
 CHECKPOINT = "checkpoint.pt"
 STATE = "state.pt"
 LOCK = "run.lock"
-
-
-def run_id(relevant_config: dict) -> str:
-    """A short hash of the result-relevant config: the same settings always map to the same folder."""
-    return config_hash(relevant_config)
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
@@ -132,4 +126,4 @@ class RunDir:
 
 
 __all__ = ["RunBusy", "RunDir", "atomic_torch_save", "atomic_write_json", "atomic_write_text", "environment",
-           "read_json", "run_id"]
+           "read_json"]

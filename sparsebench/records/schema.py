@@ -12,6 +12,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from sparsebench.identity import config_hash, result_relevant
+
 NUMBER = {"type": "number"}
 SCORE = {"type": "object", "required": ["accuracy", "loss"], "properties": {"accuracy": NUMBER, "loss": NUMBER}}
 SECTIONS = ("dataset", "model", "regularizer", "train", "eval", "prune")
@@ -70,7 +72,6 @@ def problems(record: Any, folder_name: str | None = None) -> list[str]:
         return found
     if record["run_id"] != folder_name:
         return [f"its run id {record['run_id']} is not its folder's name {folder_name}"]
-    from sparsebench.config import config_hash, result_relevant
 
     try:
         expected = config_hash(result_relevant(record["config"], record["data"]["digest"]))

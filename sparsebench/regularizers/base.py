@@ -16,13 +16,19 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
+from sparsebench.registry import Registry
+from sparsebench.schemas import part
+
 if TYPE_CHECKING:
     from sparsebench.models.network import Network
 
 
 @dataclass
 class RegularizerConfig:
-    name: str = MISSING
+    name: str = part(MISSING)
+
+
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer", "regularizer.name")
 
 
 class Regularizer:
@@ -35,7 +41,7 @@ class Regularizer:
     ``(n,)`` after a linear layer.
     """
 
-    Config: ClassVar[type] = RegularizerConfig
+    Config: ClassVar[type] = part(RegularizerConfig)
 
     def __init__(self, cfg: RegularizerConfig):
         self.cfg = cfg

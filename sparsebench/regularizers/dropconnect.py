@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import ConfigError, check
 from sparsebench.nn import DropConnectConv2d, DropConnectLinear, MaskMemoryError
 from sparsebench.nn.dropconnect import check_sample_budget
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    applies_to,
+)
+from sparsebench.schemas import LAYER_KINDS, part
 
 MASKS = ("batch", "sample")
 INFERENCES = ("mean", "gaussian")
@@ -18,17 +23,17 @@ INFERENCES = ("mean", "gaussian")
 
 @dataclass
 class DropConnectConfig(RegularizerConfig):
-    name: str = "dropconnect"
-    p: float = 0.5  # drop probability of a weight
-    mask: str = "batch"  # batch: one mask per mini-batch | sample: one per example (memory-bound)
+    name: str = part("dropconnect")
+    p: float = part(0.5)  # drop probability of a weight
+    mask: str = part("batch")  # batch: one mask per mini-batch | sample: one per example (memory-bound)
     # Inference: mean (the plain weights) | gaussian (moment matching, as in the paper: `samples` draws
     # of each unit's Gaussian pre-activation go through what follows the weight layer in its block,
     # batch norm and pooling included, and the block's outputs are averaged; the draws are seeded, so
     # evaluation is reproducible and leaves the training masks' random stream alone).
-    inference: str = "mean"
-    samples: int = 100
-    apply_to: str = "linear"  # hidden layers whose weights are masked: linear, conv or both
-    max_mask_bytes: int = 1 << 30  # mask: sample refuses batches whose masks would exceed this
+    inference: str = part("mean")
+    samples: int = part(100)
+    apply_to: str = part("linear")  # hidden layers whose weights are masked: linear, conv or both
+    max_mask_bytes: int = part(1 << 30)  # mask: sample refuses batches whose masks would exceed this
 
     def __post_init__(self) -> None:
         check(0 <= self.p < 1, "p", self.p, "a drop probability must lie in [0, 1)")
@@ -39,6 +44,7 @@ class DropConnectConfig(RegularizerConfig):
         check(self.max_mask_bytes > 0, "max_mask_bytes", self.max_mask_bytes, "must be a positive byte count")
 
 
+@REGULARIZERS.register("dropconnect")
 class DropConnect(Regularizer):
     Config = DropConnectConfig
 

@@ -8,28 +8,33 @@ from typing import Optional
 import torch
 from torch import nn
 
-from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import check
 from sparsebench.nn import Dropout as DropoutLayer
 from sparsebench.nn import Dropout2d
 from sparsebench.nn.dropout import RNGS
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    applies_to,
+)
+from sparsebench.schemas import LAYER_KINDS, part
 
 
 @dataclass
 class DropoutConfig(RegularizerConfig):
-    name: str = "dropout"
-    p: float = 0.5  # drop probability of a hidden unit
-    input_p: float = 0.0  # drop probability of an input pixel (0.2 in the dropout paper's MNIST nets)
+    name: str = part("dropout")
+    p: float = part(0.5)  # drop probability of a hidden unit
+    input_p: float = part(0.0)  # drop probability of an input pixel (0.2 in the dropout paper's MNIST nets)
     # Hidden layers that get dropout: linear (the usual choice for CNNs), conv, or both.
-    apply_to: str = "linear"
-    spatial: bool = False  # conv layers drop whole channels (Dropout2d) instead of single units
+    apply_to: str = part("linear")
+    spatial: bool = part(False)  # conv layers drop whole channels (Dropout2d) instead of single units
     # Cap on the L2 norm of each hidden unit's incoming weight vector, enforced after every step
     # (the dropout paper's max-norm constraint); null: no cap.
-    max_norm: Optional[float] = None
+    max_norm: Optional[float] = part(None)
     # Mask source: fast (cheap exact-law masks from a few random bits per element, ~3x cheaper on the
     # CPU; keep probability resolved to 2**-16, exact for p = 0.5) | torch (torch.nn.Dropout itself).
-    rng: str = "fast"
+    rng: str = part("fast")
 
     def __post_init__(self) -> None:
         for key in ("p", "input_p"):
@@ -40,6 +45,7 @@ class DropoutConfig(RegularizerConfig):
         check(self.rng in RNGS, "rng", self.rng, f"choose one of {', '.join(RNGS)}")
 
 
+@REGULARIZERS.register("dropout")
 class Dropout(Regularizer):
     Config = DropoutConfig
 

@@ -3,35 +3,46 @@ boosting instead of ReLU, and optionally fixed sparse connectivity of the hidden
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import ConfigError, check
 from sparsebench.nn import KWinners as KWinnersLayer
-from sparsebench.nn import KWinners2d, SparseWeights, SparseWeights2d, rezero_weights, update_boost_strength
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+from sparsebench.nn import (
+    KWinners2d,
+    SparseWeights,
+    SparseWeights2d,
+    rezero_weights,
+    update_boost_strength,
+)
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    applies_to,
+)
+from sparsebench.schemas import LAYER_KINDS, part
 
 
 @dataclass
 class KWinnersConfig(RegularizerConfig):
-    name: str = "kwinners"
+    name: str = part("kwinners")
     # Share of units that win, per hidden layer in the order data flows (one entry: every layer).
     # k = round(percent_on * n), n = C*H*W after a conv block (or C with local: true). 1.0: that layer
     # keeps a plain ReLU (the k-winners paper's convention for its dense layers, "k = n").
-    percent_on: list[float] = field(default_factory=lambda: [0.1])
-    k_inference_factor: float = 1.5  # k is multiplied by this at evaluation
-    boost_strength: float = 1.5  # beta: winners are ranked on x * exp(-beta * duty_cycle)
-    boost_strength_factor: float = 0.85  # beta is multiplied by this after each epoch
-    duty_cycle_period: int = 1000  # samples in the running mean of each unit's duty cycle
-    local: bool = False  # conv layers: winners per spatial position instead of over C*H*W
-    apply_to: str = "both"  # hidden layers whose ReLU becomes k-winners: linear, conv or both
+    percent_on: list[float] = part(factory=lambda: [0.1])
+    k_inference_factor: float = part(1.5)  # k is multiplied by this at evaluation
+    boost_strength: float = part(1.5)  # beta: winners are ranked on x * exp(-beta * duty_cycle)
+    boost_strength_factor: float = part(0.85)  # beta is multiplied by this after each epoch
+    duty_cycle_period: int = part(1000)  # samples in the running mean of each unit's duty cycle
+    local: bool = part(False)  # conv layers: winners per spatial position instead of over C*H*W
+    apply_to: str = part("both")  # hidden layers whose ReLU becomes k-winners: linear, conv or both
     # Fixed sparse connectivity (SparseWeights): the share of inputs each unit keeps, in hidden
     # linear layers and in conv layers; 1.0: dense. The paper: 0.3 for linear, dense convolutions.
-    weight_density: float = 1.0
-    conv_weight_density: float = 1.0
+    weight_density: float = part(1.0)
+    conv_weight_density: float = part(1.0)
 
     def __post_init__(self) -> None:
         check(len(self.percent_on) > 0 and all(0 < p <= 1 for p in self.percent_on), "percent_on",
@@ -50,6 +61,7 @@ class KWinnersConfig(RegularizerConfig):
             check(0 < value <= 1, key, value, "a density must lie in (0, 1] (1: dense)")
 
 
+@REGULARIZERS.register("kwinners")
 class KWinners(Regularizer):
     Config = KWinnersConfig
 

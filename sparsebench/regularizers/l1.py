@@ -7,19 +7,26 @@ from dataclasses import dataclass
 import torch
 
 from sparsebench.errors import check
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, weight_matrices
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    weight_matrices,
+)
+from sparsebench.schemas import part
 
 
 @dataclass
 class L1Config(RegularizerConfig):
-    name: str = "l1"
-    lam: float = 1e-5  # penalty strength
-    include_bias: bool = False  # penalise biases too
+    name: str = part("l1")
+    lam: float = part(1e-5)  # penalty strength
+    include_bias: bool = part(False)  # penalise biases too
 
     def __post_init__(self) -> None:
         check(self.lam >= 0, "lam", self.lam, "the penalty strength must be >= 0")
 
 
+@REGULARIZERS.register("l1")
 class L1(Regularizer):
     Config = L1Config
 

@@ -7,24 +7,32 @@ from dataclasses import dataclass
 import torch
 
 from sparsebench.errors import check
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, trained_weights, weight_matrices
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    trained_weights,
+    weight_matrices,
+)
+from sparsebench.schemas import part
 
 
 @dataclass
 class L2Config(RegularizerConfig):
-    name: str = "l2"
-    lam: float = 1e-4  # penalty strength
-    include_bias: bool = False  # penalise biases too
+    name: str = part("l2")
+    lam: float = part(1e-4)  # penalty strength
+    include_bias: bool = part(False)  # penalise biases too
     # Shrink the weights after each optimizer step (w *= 1 - 2 * lr * lam) instead of adding the
     # penalty to the loss. With plain SGD the two updates agree up to a term of order lr^2 * lam;
     # with momentum or Adam the decoupled form keeps the shrinkage out of the optimizer's running
     # statistics (as SGDW / AdamW do), so the effective decay no longer grows with momentum.
-    decoupled: bool = False
+    decoupled: bool = part(False)
 
     def __post_init__(self) -> None:
         check(self.lam >= 0, "lam", self.lam, "the penalty strength must be >= 0")
 
 
+@REGULARIZERS.register("l2")
 class L2(Regularizer):
     Config = L2Config
 

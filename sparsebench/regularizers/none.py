@@ -2,14 +2,16 @@
 
 from dataclasses import dataclass
 
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig
+from sparsebench.regularizers.base import REGULARIZERS, Regularizer, RegularizerConfig
+from sparsebench.schemas import part
 
 
 @dataclass
 class NoneConfig(RegularizerConfig):
-    name: str = "none"
+    name: str = part("none")
 
 
+@REGULARIZERS.register("none")
 class NoRegularization(Regularizer):
     """ReLU after every hidden layer, nothing else."""
 

@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import check
 from sparsebench.nn import Sparseout as SparseoutLayer
-from sparsebench.regularizers.base import Regularizer, RegularizerConfig, applies_to
+from sparsebench.regularizers.base import (
+    REGULARIZERS,
+    Regularizer,
+    RegularizerConfig,
+    applies_to,
+)
+from sparsebench.schemas import LAYER_KINDS, part
 
 GRADS = ("reference", "exact")
 RNGS = ("fast", "dropout")
@@ -18,15 +23,15 @@ RNGS = ("fast", "dropout")
 
 @dataclass
 class SparseoutConfig(RegularizerConfig):
-    name: str = "sparseout"
-    p: float = 0.5  # drop probability of the mask
-    q: float = 1.5  # norm exponent: < 2 sparser activations, 2 is dropout, > 2 denser
+    name: str = part("sparseout")
+    p: float = part(0.5)  # drop probability of the mask
+    q: float = part(1.5)  # norm exponent: < 2 sparser activations, 2 is dropout, > 2 denser
     # Gradient: reference (the authors' code: |h|^((q-2)/2) held constant) | exact (plain autograd).
-    grad: str = "reference"
+    grad: str = part("reference")
     # Mask source: fast (cheap masks, the same as dropout's rng: fast, so q = 2 trains exactly like
     # regularizer=dropout) | dropout (torch.nn.functional.dropout's own mask, bit for bit).
-    rng: str = "fast"
-    apply_to: str = "linear"  # hidden layers followed by Sparseout: linear, conv or both
+    rng: str = part("fast")
+    apply_to: str = part("linear")  # hidden layers followed by Sparseout: linear, conv or both
 
     def __post_init__(self) -> None:
         check(0 <= self.p < 1, "p", self.p, "a drop probability must lie in [0, 1)")
@@ -36,6 +41,7 @@ class SparseoutConfig(RegularizerConfig):
         check(self.apply_to in LAYER_KINDS, "apply_to", self.apply_to, f"choose one of {', '.join(LAYER_KINDS)}")
 
 
+@REGULARIZERS.register("sparseout")
 class Sparseout(Regularizer):
     Config = SparseoutConfig
 

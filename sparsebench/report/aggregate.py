@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparsebench.identity import config_hash, result_relevant
+from sparsebench.measurements import derived_columns
 from sparsebench.records import schema
 from sparsebench.records.paths import flatten
 
@@ -99,13 +101,12 @@ def display(value: Any) -> str:
 def relevant_config(config: Mapping) -> dict:
     """The result-relevant part of a stored config without the seed (what a group shares).
 
-    Goes through ``sparsebench.config.result_relevant`` so that the reporter drops exactly what the
+    Goes through ``sparsebench.identity.result_relevant`` so that the reporter drops exactly what the
     runner's run ids ignore. A config that it cannot handle (a foreign or older layout) is kept whole
     but for ``name`` and ``seed``: grouping by more keys never merges runs of different settings.
     """
     from omegaconf import OmegaConf
 
-    from sparsebench.config import result_relevant
 
     try:
         tree = result_relevant(OmegaConf.create(copy.deepcopy(dict(config))))
@@ -118,7 +119,6 @@ def relevant_config(config: Mapping) -> dict:
 
 def group_id(relevant: Mapping) -> str:
     """A short hash of a result-relevant config (the formula of the runner's run ids)."""
-    from sparsebench.config import config_hash
 
     return config_hash(dict(relevant))
 
@@ -169,16 +169,7 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
 
 def _metric_columns(metrics: Mapping) -> dict[str, Any]:
     flat = {k: v for k, v in flatten(metrics, "/").items() if v is not None and v != {}}
-    weights = metrics.get("weights")
-    if isinstance(weights, dict) and isinstance(weights.get("init"), dict) and isinstance(weights.get("final"), dict):
-        for layer, final in weights["final"].items():
-            init = weights["init"].get(layer)
-            if not isinstance(final, dict) or not isinstance(init, dict):
-                continue
-            for key, value in final.items():
-                if key in ("count", "structural") or not _is_number(value) or not _is_number(init.get(key)):
-                    continue
-                flat[f"weights/change/{layer}/{key}"] = value - init[key]
+    flat.update(derived_columns(metrics))
     return flat
 
 

@@ -1,8 +1,9 @@
 """Human names and units of metrics, keyed by metric path: the one table that report tables, figures and
-the claims page read (a plot function never spells a metric's name out itself).
+the claims page read (a plot function never spells a metric's name out itself). The rows come from
+the measurements that write the paths (``sparsebench.measurements``).
 
 Metric paths follow patterns (``weights/final/<layer>/rel_<t>``, ``noise/<kind>/score``, ...), so a row
-of ``NAMES`` is a regular expression over the whole path with a name template filled from its named
+of ``name_rows()`` is a regular expression over the whole path with a name template filled from its named
 groups; the first row that matches wins. Group values are made readable by ``PARTS`` (``global`` names
 no layer, ``salt_pepper`` is "salt-and-pepper noise"). A path no row matches is named by itself.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+from sparsebench.measurements import metric_names
+from sparsebench.measurements.base import Name
 
 
 @dataclass(frozen=True)
@@ -39,85 +43,24 @@ PARTS = {
     "rule": {"last": "last", "best_val": "best-validation", "best_test": "best-test"},
 }
 
-_ACCURACY = "test accuracy"
-_SHARE = "fraction of weights"
-
-# (pattern over the whole path, name template, unit). {threshold} is filled from the groups kind and t:
-# "|w| < 0.01" (absolute) or "|w| < 0.1·σ_init" (relative to the layer's initial standard deviation);
-# {of_layer} is " of <layer>" or nothing for the whole network.
-NAMES: list[tuple[str, str, str]] = [
-    # Accuracy and loss
-    (r"(?P<split>test|train|val)/accuracy", "{split} accuracy", "%"),
-    (r"(?P<split>test|train|val)/loss", "{split} loss", "cross-entropy, nats"),
-    (r"generalization_gap", "train − test accuracy gap", "points"),
-    (r"selection/epoch", "selected epoch", ""),
-    (r"selection/test_accuracy_by_rule/(?P<rule>\w+)", "test accuracy at the {rule} epoch", "%"),
-    (r"convergence/converged", "trained to convergence", ""),
-    (r"convergence/loss_change_per_epoch", "training-loss change per epoch at the end", "nats"),
-    # Near-zero weights
-    (r"weights/final/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)", "near-zero share{of_layer}, {threshold}", _SHARE),
-    (r"weights/init/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
-     "near-zero share at initialisation{of_layer}, {threshold}", _SHARE),
-    (r"weights/change/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
-     "change of the near-zero share from initialisation{of_layer}, {threshold}", _SHARE),
-    (r"weights/final/(?P<layer>[^/]+)/structural", "share of structural zeros{of_layer}", _SHARE),
-    (r"weights/(?:final|init)/(?P<layer>[^/]+)/count", "learnable weights{of_layer}", ""),
-    (r"weights/init_std/(?P<layer>[^/]+)", "initial weight std{of_layer} (σ_init)", ""),
-    (r"weights/final_profile/mean_abs", "mean |w|", ""),
-    (r"weights/init_profile/mean_abs", "mean |w| at initialisation", ""),
-    (r"weights/final_profile/rms", "root mean square of w", ""),
-    (r"weights/init_profile/rms", "root mean square of w at initialisation", ""),
-    (r"weights/(?:final|init)_profile/curve_thresholds", "threshold t on |w|", ""),
-    (r"weights/(?:final|init)_profile/curve_fractions", "share of weights with |w| < t", _SHARE),
-    (r"weights/(?:final|init)_profile/histogram_edges", "|w| (first bin: everything below its upper edge)", ""),
-    (r"weights/(?:final|init)_profile/histogram_fractions", "share of weights in the bin", _SHARE),
-    # Activations
-    (r"activations/(?P<units>[^/]+)/hoyer", "Hoyer sparsity of activations, {units}", "0 dense, 1 one-hot"),
-    (r"activations/(?P<units>[^/]+)/zero_fraction", "share of zero activations, {units}", "fraction"),
-    (r"activations/(?P<layer>[^/]+)/units", "units{of_layer}", ""),
-    # Noise
-    (r"noise/(?P<noise>[^/]+)/score", "noise score, {noise}", "correct predictions summed over levels"),
-    (r"noise/(?P<noise>[^/]+)/levels", "{noise} level", ""),
-    (r"noise/(?P<noise>[^/]+)/accuracy", "test accuracy under {noise}", "%"),
-    (r"noise/(?P<noise>[^/]+)/correct", "correct predictions under {noise}", "images"),
-    # Pruning
-    (r"prune/margin_crossing/(?P<prune>[^/]+)",
-     "interpolated pruned fraction where accuracy falls by the margin, {prune}", _SHARE),
-    (r"prune/largest_within_margin/(?P<prune>[^/]+)", "largest tested pruned fraction within the margin, {prune}",
-     _SHARE),
-    (r"prune/unpruned_accuracy", "test accuracy before pruning", "%"),
-    (r"prune/fractions", "fraction of weights pruned (by magnitude)", ""),
-    (r"prune/one_shot_accuracy", "test accuracy, pruned one-shot", "%"),
-    (r"prune/finetuned_accuracy", "test accuracy, pruned and fine-tuned", "%"),
-    (r"prune/margin", "accuracy margin of pruning", "points"),
-    # Dropout left on at evaluation
-    (r"dropout_on/accuracy_mean", "test accuracy with dropout left on (mean over passes)", "%"),
-    (r"dropout_on/accuracy_std", "spread of test accuracy over passes with dropout left on (std)", "points"),
-    (r"dropout_on/accuracy_(?P<end>min|max)", "{end} test accuracy over passes with dropout left on", "%"),
-    (r"dropout_on/eval_mode_accuracy", "test accuracy in evaluation mode", "%"),
-    (r"dropout_on/consistency", "test images given the same class in every pass with dropout left on", "%"),
-    # Task sequences (Lopez-Paz & Ranzato 2017; forgetting as Chaudhry et al. 2018)
-    (r"continual/forgetting", "forgetting (best earlier accuracy − final accuracy, mean over earlier tasks)",
-     "points"),
-    (r"continual/average_accuracy", "average final accuracy over the tasks", "%"),
-    (r"continual/learning_accuracy", "accuracy on each task just after learning it (mean)", "%"),
-    (r"continual/backward_transfer", "backward transfer", "points"),
-    (r"continual/forward_transfer", "forward transfer", "points"),
-    (r"continual/tasks", "tasks in the sequence", ""),
-    # Speed
-    (r"speed/seconds_per_epoch", "training time per epoch", "s"),
-    (r"speed/samples_per_second", "training throughput", "images/s"),
-    (r"speed/measure_seconds", "time of the measurements after training", "s"),
-    # Per-epoch history (figures of training curves)
+# Each row: (pattern over the whole path, name template, unit). {threshold} is filled from the groups
+# kind and t: "|w| < 0.01" (absolute) or "|w| < 0.1·σ_init" (relative to the layer's initial standard
+# deviation); {of_layer} is " of <layer>" or nothing for the whole network.
+# Rows of the paths that are not a measurement's: the per-epoch history and settings figures put on
+# an axis. Every measurement names its own paths (``sparsebench.measurements``).
+OTHER_NAMES: list[Name] = [
     (r"history/epoch", "epoch", ""),
     (r"history/(?P<split>test|train|val)_accuracy", "{split} accuracy", "%"),
     (r"history/(?P<split>test|train|val)_loss", "{split} loss", "cross-entropy, nats"),
-    # Settings that figures put on an axis
     (r"regularizer\.p", "dropout rate p", ""),
     (r"regularizer\.q", "Sparseout exponent q", ""),
 ]
 
-_COMPILED = [(re.compile(pattern), template, unit) for pattern, template, unit in NAMES]
+
+def name_rows() -> list[Name]:
+    """Every row, the measurements' first (a measurement registered later is seen after
+    ``metric_name.cache_clear()``)."""
+    return [*metric_names(), *OTHER_NAMES]
 
 
 def _threshold(kind: str, t: str) -> str:
@@ -148,8 +91,8 @@ def metric_name(path: str) -> MetricName:
         inner = metric_name(path[len("best_test/"):])
         if inner.name != path[len("best_test/"):]:
             return MetricName(f"{inner.name}, at the best-test epoch", inner.unit)
-    for pattern, template, unit in _COMPILED:
-        match = pattern.fullmatch(path)
+    for pattern, template, unit in name_rows():
+        match = re.fullmatch(pattern, path)  # re caches compiled patterns
         if match:
             return MetricName(_fill(template, match.groupdict()), unit)
     return MetricName(path)
@@ -167,4 +110,4 @@ def difference_label(path: str, prefix: str = "Δ ") -> str:
     return f"{prefix}{name.name}" + (f" ({unit})" if unit else "")
 
 
-__all__ = ["NAMES", "MetricName", "difference_label", "metric_label", "metric_name"]
+__all__ = ["MetricName", "name_rows", "difference_label", "metric_label", "metric_name"]

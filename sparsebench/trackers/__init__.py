@@ -5,7 +5,8 @@ the ``logger`` config group (``conf/logger/``): ``csv`` (the default; needs noth
 The runner sees only ``Trackers``: start, one call per epoch, finish. The record stays the result: a
 tracker that fails after its start costs a warning line, never the run.
 
-To add one: a ``Tracker`` subclass with its ``Config`` in a module here, listed in ``TRACKERS``, and
+To add one: a ``Tracker`` subclass with its ``Config`` in a module here, decorated
+``@TRACKERS.register("<name>")`` and imported below, and
 ``conf/logger/<name>.yaml``.
 """
 
@@ -17,16 +18,15 @@ import logging
 import re
 
 from sparsebench.errors import ConfigError, SparsebenchError, check
-from sparsebench.trackers.base import TrackedRun, Tracker, TrackerConfig
-from sparsebench.trackers.csv_files import CsvTracker
-from sparsebench.trackers.mlflow_runs import MlflowTracker
-from sparsebench.trackers.tensorboard_events import TensorboardTracker
-from sparsebench.trackers.wandb_offline import WandbTracker
+from sparsebench.trackers import (  # noqa: F401 - registered
+    csv_files,
+    mlflow_runs,
+    tensorboard_events,
+    wandb_offline,
+)
+from sparsebench.trackers.base import TRACKERS, TrackedRun, Tracker, TrackerConfig
 
 log = logging.getLogger("sparsebench")
-
-TRACKERS: dict[str, type[Tracker]] = {t.name: t for t in (CsvTracker, TensorboardTracker, MlflowTracker, WandbTracker)}
-
 
 def install_line(extra: str) -> str:
     """The pip command that installs an optional dependency group, from sparsebench's own metadata

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sparsebench.records.paths import flatten
+from sparsebench.registry import Registry
 
 
 def own_folder(setting: str | None, run: "TrackedRun", name: str) -> Path:
@@ -31,6 +32,9 @@ class TrackedRun:
     config: dict  # the resolved config, as in config.yaml
     folder: Path  # the run's record folder
     results_dir: Path
+
+
+TRACKERS: Registry[type[Tracker]] = Registry("tracker", "logger")
 
 
 class Tracker:

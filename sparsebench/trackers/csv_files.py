@@ -10,7 +10,15 @@ from typing import Optional
 import yaml
 
 from sparsebench.atomic import atomic_write_text
-from sparsebench.trackers.base import TrackedRun, Tracker, TrackerConfig, epoch_scalars, own_folder, scalars
+from sparsebench.trackers.base import (
+    TRACKERS,
+    TrackedRun,
+    Tracker,
+    TrackerConfig,
+    epoch_scalars,
+    own_folder,
+    scalars,
+)
 
 
 @dataclass
@@ -19,6 +27,7 @@ class CsvConfig(TrackerConfig):
     dir: Optional[str] = None
 
 
+@TRACKERS.register("csv")
 class CsvTracker(Tracker):
     """``hparams.yaml`` (the config), ``metrics.csv`` (one row per epoch, appended as epochs end, so it
     can be followed while the run trains) and ``summary.csv`` (``metric,value``: the status and every

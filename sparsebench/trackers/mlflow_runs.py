@@ -7,7 +7,15 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from sparsebench.trackers.base import TrackedRun, Tracker, TrackerConfig, epoch_scalars, hyperparameters, scalars
+from sparsebench.trackers.base import (
+    TRACKERS,
+    TrackedRun,
+    Tracker,
+    TrackerConfig,
+    epoch_scalars,
+    hyperparameters,
+    scalars,
+)
 
 RUN_TAG = "sparsebench.run_id"
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
@@ -23,6 +31,7 @@ class MlflowConfig(TrackerConfig):
     experiment_name: Optional[str] = None  # null: the run's experiment name
 
 
+@TRACKERS.register("mlflow")
 class MlflowTracker(Tracker):
     """One MLflow run per sparsebench run, named by the run id and tagged ``sparsebench.run_id``; its
     params are the config (dotted keys), its metrics the per-epoch history (``epoch/<key>`` at step =

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sparsebench.trackers.base import (
+    TRACKERS,
     TrackedRun,
     Tracker,
     TrackerConfig,
@@ -23,6 +24,7 @@ class TensorboardConfig(TrackerConfig):
     dir: Optional[str] = None
 
 
+@TRACKERS.register("tensorboard")
 class TensorboardTracker(Tracker):
     """Per-epoch scalars as ``epoch/<history key>`` at step = epoch; final measurements by their record
     path (``test/accuracy``) at the last epoch; the config in the HParams dashboard."""

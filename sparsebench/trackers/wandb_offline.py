@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sparsebench.errors import check
-from sparsebench.trackers.base import TrackedRun, Tracker, TrackerConfig, epoch_scalars, scalars
+from sparsebench.trackers.base import (
+    TRACKERS,
+    TrackedRun,
+    Tracker,
+    TrackerConfig,
+    epoch_scalars,
+    scalars,
+)
 
 MODES = ("offline", "online", "disabled")
 
@@ -24,6 +31,7 @@ class WandbConfig(TrackerConfig):
         check(self.mode in MODES, "mode", self.mode, f"choose one of {', '.join(MODES)}")
 
 
+@TRACKERS.register("wandb")
 class WandbTracker(Tracker):
     """One W&B run per sparsebench run, with the run id as its id and name (a resumed run continues
     it); the config as its config, per-epoch scalars as ``epoch/<key>`` at step = epoch, and the final

@@ -8,7 +8,7 @@ while nothing it computes changes. A loss that still moves by more, down or up, 
 
 from __future__ import annotations
 
-from sparsebench.config import ConvergenceConfig
+from sparsebench.schemas import ConvergenceConfig
 
 
 def convergence(history: list[dict], cfg: ConvergenceConfig) -> dict:

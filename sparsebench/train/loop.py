@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sparsebench.config import TrainConfig
 from sparsebench.data import DataSplits
 from sparsebench.errors import RunError
 from sparsebench.metrics.evaluation import correct_and_loss
 from sparsebench.models import Network
 from sparsebench.regularizers import Regularizer
+from sparsebench.schemas import TrainConfig
 from sparsebench.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("sparsebench")

@@ -10,12 +10,12 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-
 from data_helpers import make_cifar_set, md5, official_pickle
-from sparsebench.config import DatasetConfig
+
 from sparsebench.data import cifar
 from sparsebench.data.files import load_arrays
 from sparsebench.errors import DataError
+from sparsebench.schemas import DatasetConfig
 
 MEAN, STD = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
 

@@ -7,12 +7,12 @@ import urllib.request
 
 import numpy as np
 import pytest
-
 from data_helpers import IDX_STEMS, md5
-from sparsebench.config import DatasetConfig
+
 from sparsebench.data import download
 from sparsebench.data.files import load_arrays
 from sparsebench.errors import DataError
+from sparsebench.schemas import DatasetConfig
 
 NAMES = [f"{stem}.gz" for stem in IDX_STEMS]
 

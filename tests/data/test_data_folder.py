@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from sparsebench.config import DatasetConfig
 from sparsebench.data.files import data_folder
+from sparsebench.schemas import DatasetConfig
 
 
 def config(root=None, folder="mnist") -> DatasetConfig:

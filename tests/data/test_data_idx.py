@@ -8,12 +8,12 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-
 from data_helpers import IDX_STEMS, idx_bytes, make_idx_set, md5
-from sparsebench.config import DatasetConfig
+
 from sparsebench.data import idx
 from sparsebench.data.files import load_arrays
 from sparsebench.errors import DataError
+from sparsebench.schemas import DatasetConfig
 
 
 def idx_config(root: pathlib.Path, **overrides) -> DatasetConfig:

@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from data_helpers import CONF, IDX_STEMS, REPO, SHARED_MNIST
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from data_helpers import CONF, IDX_STEMS, REPO, SHARED_MNIST
-from sparsebench.config import DatasetConfig
 from sparsebench.data.files import load_arrays
+from sparsebench.schemas import DatasetConfig
 
 PACKAGE = REPO / "sparsebench"
 EMBEDDED = PACKAGE / "data" / "embedded"

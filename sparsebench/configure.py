@@ -1,0 +1,143 @@
+"""Composed configs, from Hydra to typed dataclasses: the schemas and resolvers registered with Hydra,
+and validation of a composed config, field by field and across groups, before any work starts.
+
+The schemas themselves live in ``sparsebench.schemas`` (the ground floor); this module sits above the
+plug-ins (models, regularizers, task sequences, trackers) because it registers their schemas and
+checks that they fit together, e.g. by building the model on the meta device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from sparsebench.continual import SEQUENCES
+from sparsebench.data.files import FORMATS
+from sparsebench.errors import ConfigError, SparsebenchError, check
+from sparsebench.models import MODELS, build_model, check_model_fits
+from sparsebench.objective import check_objective
+from sparsebench.regularizers import REGULARIZERS, build_regularizer
+from sparsebench.schemas import (
+    GROUP_SCHEMAS,
+    AugmentConfig,
+    ConvergenceConfig,
+    DatasetConfig,
+    RunConfig,
+)
+from sparsebench.trackers import TRACKERS, check_trackers
+
+
+def package_dir(relative: str) -> str:
+    """The absolute path of a folder inside the installed sparsebench package (the ``package_dir`` resolver)."""
+    return str(Path(__file__).resolve().parent / relative)
+
+
+def register() -> None:
+    """Make the schemas and resolvers known to Hydra and OmegaConf (idempotent); call before composing."""
+    if not OmegaConf.has_resolver("package_dir"):
+        OmegaConf.register_new_resolver("package_dir", package_dir)
+
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    for group, schema in GROUP_SCHEMAS.items():
+        store.store(group=f"schema/{group}", name=group, node=schema)
+    for name, model in MODELS.items():
+        store.store(group="schema/model", name=name, node=model.Config)
+    for name, regularizer in REGULARIZERS.items():
+        store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+    for name, sequence in SEQUENCES.items():
+        store.store(group="schema/continual", name=name, node=sequence)
+
+    for name, tracker in TRACKERS.items():
+        store.store(group="schema/logger", name=name, node=tracker.Config)
+
+
+def _unknown_keys(node: Any, schema: type, prefix: str, what: str) -> None:
+    """Refuse keys that ``schema`` does not have (added with ``+key=...``, which Hydra allows, and
+    which would otherwise be ignored without a word)."""
+    if not isinstance(node, DictConfig):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node.keys():
+        if key not in fields:
+            raise ConfigError(f"{prefix}.{key}", OmegaConf.select(node, str(key)),
+                              f"{what} has no such setting; its settings are {', '.join(fields)}",
+                              "check the spelling (a setting cannot be added)")
+        # Field types are strings here (postponed annotations): the nested schemas by name.
+        nested = {"AugmentConfig": AugmentConfig, "ConvergenceConfig": ConvergenceConfig}.get(str(fields[key].type))
+        if nested is not None:
+            _unknown_keys(node[key], nested, f"{prefix}.{key}", f"{prefix}.{key}")
+
+
+def _to_object(node: DictConfig, key: str) -> Any:
+    try:
+        return OmegaConf.to_object(node)
+    except ConfigError as error:
+        raise error.under(key) from None
+
+
+def validate(cfg: DictConfig) -> RunConfig:
+    """Check every value of a composed config and return it as typed dataclasses.
+
+    Raises ConfigError naming the full key, the value and what is allowed.
+    """
+
+    for key, registry, kind in (("model", MODELS, "model"), ("regularizer", REGULARIZERS, "regularizer")):
+        name = OmegaConf.select(cfg, f"{key}.name")
+        check(name in registry, f"{key}.name", name, f"choose a {kind} among {', '.join(sorted(registry))}")
+    schemas = {"dataset": DatasetConfig, **GROUP_SCHEMAS, "model": MODELS[cfg.model.name].Config,
+               "regularizer": REGULARIZERS[cfg.regularizer.name].Config}
+    for key, schema in schemas.items():
+        what = f"{key} {cfg[key].name}" if key in ("model", "regularizer") else key
+        _unknown_keys(cfg[key], schema, key, what)
+    fmt = OmegaConf.select(cfg, "dataset.format")
+    check(fmt in FORMATS, "dataset.format", fmt, f"choose one of {', '.join(FORMATS)}")
+    parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
+    parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
+    parts["continual"] = _continual(cfg.get("continual"))
+    top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
+    run = RunConfig(**top, **parts)
+
+    check_trackers(run.logger)
+    check_objective(run)
+
+    check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
+          "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
+    check_model_fits(run.model, run.dataset)
+    if run.continual is not None:
+        try:
+            run.continual.check_fits(run.dataset)
+        except ConfigError as error:
+            raise error.under("continual") from None
+    # Building the model on the meta device (no memory, no arithmetic) catches any mismatch between
+    # the model and the regularizer, e.g. a per-layer list of the wrong length, before any work.
+
+
+    regularizer = build_regularizer(run.regularizer)
+    try:
+        with torch.device("meta"):
+            model = build_model(run.model, regularizer, tuple(run.dataset.shape), run.dataset.num_classes)
+    except ValueError as error:  # a layer refusing its arguments (sparsebench.nn): name the setting
+        text = str(error)
+        field = text.partition("=")[0]
+        known = {f.name for f in dataclasses.fields(type(run.regularizer))}
+        raise SparsebenchError(f"regularizer.{text}" if field in known else
+                               f"the model cannot be built with these settings: {text}") from None
+    batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
+    regularizer.check_model(model, batch_size)
+    return run
+
+
+def _continual(node: DictConfig | None) -> Any:
+    """The task sequence's schema object, or None for a run of one task."""
+    if node is None:
+        return None
+
+    name = OmegaConf.select(node, "name")
+    check(name in SEQUENCES, "continual.name", name, f"choose a task sequence among {', '.join(SEQUENCES)}")
+    return _to_object(node, "continual")

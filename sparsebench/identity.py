@@ -1,0 +1,97 @@
+"""A run's identity: the hash of the part of its config that can change its numbers, and of its data.
+
+Which part that is, each schema field declares itself (``sparsebench.schemas``: ``part``,
+``neutral``, ``part_unless``); this module only follows those declarations, through nested schemas
+and into the schema of the model, regularizer and task sequence a config names. The same config on
+the same data always maps to the same run id, which names the run's record folder; a record counts
+only where its id says it belongs (``sparsebench.records``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sparsebench.continual import SEQUENCES
+from sparsebench.models import MODELS
+from sparsebench.regularizers import REGULARIZERS
+from sparsebench.schemas import IDENTITY, RunConfig
+
+
+def config_hash(tree: Mapping) -> str:
+    """A short, stable hash of a config tree (key order does not matter): run ids and group ids."""
+    canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def plugin_schemas() -> dict[str, Any]:
+    """The registries whose entries own a plug-in group's schema, by the ``plugin`` a field names."""
+    return {"model": lambda name: MODELS[name].Config, "regularizer": lambda name: REGULARIZERS[name].Config,
+            "continual": lambda name: SEQUENCES[name]}
+
+
+@functools.cache
+def _fields(schema: type) -> tuple[tuple[str, dict, Any], ...]:
+    """(name, identity metadata, nested schema or None) of each field of ``schema``."""
+    hints = typing.get_type_hints(schema)
+    out = []
+    for f in dataclasses.fields(schema):
+        nested = f.metadata.get("schema") or (hints.get(f.name) if dataclasses.is_dataclass(hints.get(f.name)) else None)
+        out.append((f.name, dict(f.metadata), nested))
+    return tuple(out)
+
+
+def _keep_relevant(tree: dict, schema: type) -> None:
+    """Drop from ``tree`` (in place) what ``schema``'s fields declare neutral, recursively."""
+    for name, meta, nested in _fields(schema):
+        if name not in tree:
+            continue
+        decision = meta.get(IDENTITY)
+        if decision == "neutral" or (decision == "part_unless" and tree[name] == _defaults(schema)[name]):
+            tree.pop(name)
+            continue
+        value = tree[name]
+        if not isinstance(value, dict):
+            continue
+        if meta.get("plugin") and "name" in value:
+            nested = plugin_schemas()[meta["plugin"]](value["name"])
+        if nested is not None:
+            _keep_relevant(value, nested)
+
+
+@functools.cache
+def _defaults(schema: type) -> dict:
+    """The plain defaults of ``schema``'s fields (``part_unless`` fields always have one)."""
+    return {f.name: f.default for f in dataclasses.fields(schema)}
+
+
+def result_relevant(cfg: RunConfig | DictConfig | Mapping, data_digest: str | None = None) -> dict:
+    """The part of a config that can change a run's numbers, as declared by its schemas' fields, with
+    ``data_digest`` (the content digest of the data it runs on) under the key ``data``: what a run's
+    identity is hashed from. ``cfg`` is a validated RunConfig, a composed DictConfig, or the ``config``
+    of a record (a plain tree, as config.yaml and result.json hold it)."""
+    if dataclasses.is_dataclass(cfg):
+        tree = dataclasses.asdict(cfg)
+    elif isinstance(cfg, DictConfig):
+        tree = OmegaConf.to_container(cfg, resolve=True)
+    else:
+        tree = json.loads(json.dumps(cfg))
+    _keep_relevant(tree, RunConfig)
+    if data_digest is not None:
+        tree["data"] = data_digest
+    return tree
+
+
+def run_id(cfg: RunConfig | DictConfig | Mapping, data_digest: str | None = None) -> str:
+    """The run's id: a short hash of its result-relevant config and its data's digest."""
+    return config_hash(result_relevant(cfg, data_digest))
+
+
+__all__ = ["config_hash", "result_relevant", "run_id"]

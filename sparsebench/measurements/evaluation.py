@@ -1,0 +1,128 @@
+"""What every run measures on its selected weights: scores on each split, the selected epoch,
+convergence, speed, near-zero weights and activation sparsity."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+
+from sparsebench.measurements.base import Trained, measurement
+from sparsebench.metrics.activations import ActivationSparsity
+from sparsebench.metrics.evaluation import evaluate
+from sparsebench.metrics.weights import (
+    magnitude_profile,
+    near_zero_fractions,
+    weight_stds,
+)
+from sparsebench.train.convergence import convergence
+
+_SHARE = "fraction of weights"
+NAMES = (
+    (r"(?P<split>test|train|val)/accuracy", "{split} accuracy", "%"),
+    (r"(?P<split>test|train|val)/loss", "{split} loss", "cross-entropy, nats"),
+    (r"generalization_gap", "train − test accuracy gap", "points"),
+    (r"selection/epoch", "selected epoch", ""),
+    (r"selection/test_accuracy_by_rule/(?P<rule>\w+)", "test accuracy at the {rule} epoch", "%"),
+    (r"convergence/converged", "trained to convergence", ""),
+    (r"convergence/loss_change_per_epoch", "training-loss change per epoch at the end", "nats"),
+    (r"convergence/allowed_per_epoch", "largest training-loss change per epoch that counts as converged", "nats"),
+    (r"convergence/window", "epochs the convergence criterion looks back over", ""),
+    (r"convergence/rel_tol", "relative tolerance of the convergence criterion", "fraction of the loss"),
+    (r"convergence/abs_tol", "absolute tolerance of the convergence criterion", "nats"),
+    # Near-zero weights
+    (r"weights/final/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)", "near-zero share{of_layer}, {threshold}", _SHARE),
+    (r"weights/init/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
+     "near-zero share at initialisation{of_layer}, {threshold}", _SHARE),
+    (r"weights/change/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
+     "change of the near-zero share from initialisation{of_layer}, {threshold}", _SHARE),
+    (r"weights/(?:final|init)/(?P<layer>[^/]+)/structural", "share of structural zeros{of_layer}", _SHARE),
+    (r"weights/(?:final|init)/(?P<layer>[^/]+)/count", "learnable weights{of_layer}", ""),
+    (r"weights/init_std/(?P<layer>[^/]+)", "initial weight std{of_layer} (σ_init)", ""),
+    (r"weights/final_profile/mean_abs", "mean |w|", ""),
+    (r"weights/init_profile/mean_abs", "mean |w| at initialisation", ""),
+    (r"weights/final_profile/rms", "root mean square of w", ""),
+    (r"weights/init_profile/rms", "root mean square of w at initialisation", ""),
+    (r"weights/(?:final|init)_profile/curve_thresholds", "threshold t on |w|", ""),
+    (r"weights/(?:final|init)_profile/curve_fractions", "share of weights with |w| < t", _SHARE),
+    (r"weights/(?:final|init)_profile/histogram_edges", "|w| (first bin: everything below its upper edge)", ""),
+    (r"weights/(?:final|init)_profile/histogram_fractions", "share of weights in the bin", _SHARE),
+    # Activations
+    (r"activations/(?P<units>[^/]+)/hoyer", "Hoyer sparsity of activations, {units}", "0 dense, 1 one-hot"),
+    (r"activations/(?P<units>[^/]+)/zero_fraction", "share of zero activations, {units}", "fraction"),
+    (r"activations/(?P<layer>[^/]+)/units", "units{of_layer}", ""),
+    # Speed
+    (r"speed/seconds_per_epoch", "training time per epoch", "s"),
+    (r"speed/samples_per_second", "training throughput", "images/s"),
+    (r"speed/measure_seconds", "time of the measurements after training", "s"),
+)
+
+
+def weight_measurements(model, cfg, reference_stds: dict | None = None) -> dict:
+    """Near-zero shares (thresholds relative to ``reference_stds``, the initial stds, when given) and
+    the magnitude profile of ``model``'s weights; taken at initialisation and after training."""
+    stds = reference_stds or weight_stds(model)
+    return {"std": stds,
+            "near_zero": near_zero_fractions(model, cfg.eval.near_zero_abs, cfg.eval.near_zero_rel, stds),
+            "profile": magnitude_profile(model)}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def weight_changes(metrics: Mapping) -> dict:
+    """Report columns ``weights/change/<layer>/<threshold>``: each near-zero share after training minus
+    the same share at initialisation."""
+    out = {}
+    weights = metrics.get("weights")
+    if not (isinstance(weights, dict) and isinstance(weights.get("init"), dict)
+            and isinstance(weights.get("final"), dict)):
+        return out
+    for layer, final in weights["final"].items():
+        init = weights["init"].get(layer)
+        if not isinstance(final, dict) or not isinstance(init, dict):
+            continue
+        for key, value in final.items():
+            if key in ("count", "structural") or not _is_number(value) or not _is_number(init.get(key)):
+                continue
+            out[f"weights/change/{layer}/{key}"] = value - init[key]
+    return out
+
+
+def _selection(fitted, rule: str) -> dict:
+    """The chosen epoch, and the test accuracy each selection rule would have reported (so the
+    k-winners paper's best-test figure can be shown beside the honest ones)."""
+    history = fitted.history
+    at = {"last": history[-1].get("test_accuracy")}
+    for name, key in (("best_val", "val_accuracy"), ("best_test", "test_accuracy")):
+        scored = [e for e in history if key in e]
+        if scored:
+            at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
+    return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
+
+
+@measurement("evaluation", ("test", "train", "generalization_gap", "val", "selection", "convergence", "speed",
+                            "weights", "activations"), names=NAMES, derived=weight_changes,
+             optional={"val": lambda cfg: cfg.dataset.val_size > 0})
+def evaluation(trained: Trained) -> dict:
+    model, data, cfg, fitted = trained.model, trained.data, trained.cfg, trained.fitted
+    batch = cfg.eval.batch_size
+    with ActivationSparsity(model) as activations:
+        test = evaluate(model, data.test.inputs, data.test.labels, batch)
+    train = evaluate(model, data.train.inputs, data.train.labels, batch)
+    out = {"test": test.as_dict(), "train": train.as_dict(), "generalization_gap": train.accuracy - test.accuracy}
+    if data.val is not None:
+        out["val"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
+    out["selection"] = _selection(fitted, cfg.train.select)
+    out["convergence"] = convergence(fitted.history, cfg.train.convergence)
+    steady = [e["seconds"] for e in fitted.history if e["batch_size"] == cfg.train.batch_size] or \
+        [e["seconds"] for e in fitted.history]
+    out["speed"] = {"seconds_per_epoch": statistics.mean(steady),
+                    "samples_per_second": len(data.train) / statistics.mean(steady),
+                    "resumed_epochs": fitted.resumed_from}
+    initial = trained.initial
+    final = weight_measurements(model, cfg, reference_stds=initial["std"])
+    out["weights"] = {"init": initial["near_zero"], "final": final["near_zero"], "init_std": initial["std"],
+                      "init_profile": initial["profile"], "final_profile": final["profile"]}
+    out["activations"] = activations.result()
+    return out

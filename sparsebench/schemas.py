@@ -1,0 +1,329 @@
+"""The schemas of the run configuration: one dataclass per config group, and each field's place in
+the run's identity.
+
+This module is the house's ground floor: it imports nothing of sparsebench but its error type, so
+every other module may import it. The YAML files in ``conf/`` extend these schemas through
+``defaults: [/schema/<group>/<name>@_here_]`` (``sparsebench.configure`` registers them with Hydra),
+so Hydra rejects unknown keys and wrongly typed values while composing; ``__post_init__`` checks each
+field's range when the composed config is turned into these dataclasses.
+
+Every field says whether it belongs to the run's identity (the hash that names the run's record
+folder, ``sparsebench.identity``), with one of three field makers:
+
+- ``part(default)``: it can change the run's numbers, so it is part of the identity;
+- ``neutral(default, why=...)``: it cannot (where files are, how fast or how visibly a run goes);
+- ``part_unless(default, why=...)``: added after records existed; left out of the identity while it
+  holds ``default``, so that those records keep their run ids.
+
+A field declared with a plain default has made no decision, and a test refuses it
+(``tests/test_identity.py``): a new setting must say whether it changes a run's id.
+Models, regularizers and task sequences declare their own schemas the same way, next to their code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from omegaconf import MISSING
+
+from sparsebench.errors import check
+
+IDENTITY = "identity"  # the metadata key of a field's decision: "part", "neutral" or "part_unless"
+
+
+def _field(decision: str, default: Any, factory: Callable[[], Any] | None, **metadata: Any) -> Any:
+    meta = {IDENTITY: decision, **metadata}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def part(default: Any = MISSING, *, factory: Callable[[], Any] | None = None, schema: type | None = None,
+         plugin: str | None = None) -> Any:
+    """A setting that can change a run's numbers: part of its identity. For a field typed ``Any`` (a
+    config group Hydra fills), ``schema`` names its dataclass, or ``plugin`` the registry whose entry,
+    chosen by the group's ``name``, owns it, so that the identity can look inside."""
+    return _field("part", default, factory, schema=schema, plugin=plugin)
+
+
+def neutral(default: Any = MISSING, *, why: str, factory: Callable[[], Any] | None = None) -> Any:
+    """A setting that cannot change a run's numbers (``why`` says why): not part of its identity."""
+    return _field("neutral", default, factory, why=why)
+
+
+def part_unless(default: Any, *, why: str, plugin: str | None = None) -> Any:
+    """A setting added after records existed: part of the identity except while it holds ``default``
+    (the value that means "as before"), so records made before it existed keep their run ids."""
+    return _field("part_unless", default, None, why=why, plugin=plugin)
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PROGRESS = ("auto", "on", "off")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("none", "step", "cosine")
+SELECTIONS = ("last", "best_val")
+PRECISIONS = ("float32", "bf16")
+NOISE_KINDS = ("pixels", "gaussian", "salt_pepper")
+PRUNE_SCOPES = ("global", "layerwise")
+LAYER_KINDS = ("linear", "conv", "both")  # which hidden layers a regularizer acts on
+DIRECTIONS = ("maximize", "minimize")  # of a search objective
+# Seeds feed torch.Generator.manual_seed (which takes 64 bits) after small offsets: keep well inside.
+MAX_SEED = 2**32 - 1
+
+# Reasons of neutral fields shared by several.
+SPEED_ONLY = "it changes how fast a run goes, not its numbers"
+WHERE_ONLY = "where the files are, not what they hold (the digest of the data itself is part of the identity)"
+CHECKS_ONLY = "it only checks the files (the digest of the data itself is part of the identity)"
+JUDGEMENT = "the convergence criterion judges the history after training; it changes no number"
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
+
+
+def _positive(key: str, value: Any, kind: str = "a positive number") -> None:
+    check(value is not None and value > 0, key, value, f"must be {kind}")
+
+
+def _fractions(key: str, values: list[float], low_closed: bool = True, high_closed: bool = True) -> None:
+    for value in values:
+        above = value >= 0 if low_closed else value > 0
+        below = value <= 1 if high_closed else value < 1
+        interval = f"{'[' if low_closed else '('}0, 1{']' if high_closed else ')'}"
+        check(above and below, key, list(values), f"every entry must lie in {interval}")
+
+
+@dataclass
+class AugmentConfig:
+    """Batched on-device augmentation of training images (CIFAR-10 style)."""
+
+    crop_padding: int = part(0)  # random crop after zero-padding each side by this many pixels; 0: off
+    flip: bool = part(False)  # random horizontal flip
+
+    def __post_init__(self) -> None:
+        check(self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, "must be >= 0")
+
+
+@dataclass
+class DatasetConfig:
+    """Where a data set's files are, what they must contain, and how to split and augment it."""
+
+    name: str = part(MISSING)  # mnist, fashion_mnist, cifar10, embedded, ...
+    format: str = part(MISSING)  # idx (MNIST-style files) or cifar10 (python pickle batches)
+    # Folder holding the files as distributed; null: $SPARSEBENCH_DATA, else the user cache folder.
+    root: Optional[str] = neutral(None, why=WHERE_ONLY)
+    # Subfolder of root for this data set's files (so one root can hold several data sets).
+    folder: str = neutral("", why=WHERE_ONLY)
+    # Fetch missing files from the mirrors.
+    download: bool = neutral(True, why="how missing files are had, not what they hold")
+    mirrors: list[str] = neutral(why=WHERE_ONLY, factory=list)  # base URLs, tried in order
+    # file name as distributed -> md5 of that file (checked after downloading it).
+    files: dict[str, str] = part(factory=dict)
+    # IDX files: md5 of the decompressed bytes, which also identifies re-compressed copies.
+    content_md5: dict[str, str] = part(factory=dict)
+    archive: Optional[str] = part(None)  # for archive formats: the file to download and unpack
+    # What the files must hold (checked on every load; null: not checked, for data of your own): the
+    # content digest of the arrays (sparsebench.data.identity) and the number of training and test images.
+    digest: Optional[str] = neutral(None, why=CHECKS_ONLY)
+    train_count: Optional[int] = neutral(None, why=CHECKS_ONLY)
+    test_count: Optional[int] = neutral(None, why=CHECKS_ONLY)
+    shape: list[int] = part(factory=lambda: [1, 28, 28])  # C, H, W
+    num_classes: int = part(10)
+    mean: list[float] = part(factory=lambda: [0.1307])  # per channel, on the [0, 1] scale
+    std: list[float] = part(factory=lambda: [0.3081])
+    val_size: int = part(0)  # training images held out for validation (model selection)
+    split_seed: int = part(0)  # seeds the validation split and subsets, apart from the model seed
+    train_subset: Optional[int] = part(None)  # use only this many training images (fast profiles)
+    test_subset: Optional[int] = part(None)
+    augment: AugmentConfig = part(factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        check(len(self.shape) == 3 and all(s > 0 for s in self.shape), "shape", list(self.shape),
+              "must be [channels, height, width] with positive sizes")
+        check(len(self.mean) == self.shape[0] and len(self.std) == self.shape[0], "mean", list(self.mean),
+              f"mean and std need one entry per channel ({self.shape[0]})")
+        check(all(s > 0 for s in self.std), "std", list(self.std), "every entry must be > 0")
+        check(self.num_classes >= 2, "num_classes", self.num_classes, "must be at least 2")
+        check(self.val_size >= 0, "val_size", self.val_size, "must be >= 0 (0: no validation split)")
+        for key in ("train_subset", "test_subset"):
+            value = getattr(self, key)
+            check(value is None or value > 0, key, value, "must be a positive count or null (all)")
+        if self.train_count is not None:
+            check(self.val_size < self.train_count, "val_size", self.val_size,
+                  f"must be smaller than the {self.train_count} training images of {self.name}")
+            left = self.train_count - self.val_size
+            check(self.train_subset is None or self.train_subset <= left, "train_subset", self.train_subset,
+                  f"{self.name} has {left} training images" + (f" after val_size={self.val_size}" if self.val_size else ""),
+                  f"use at most {left}, or null for all")
+        if self.test_count is not None:
+            check(self.test_subset is None or self.test_subset <= self.test_count, "test_subset", self.test_subset,
+                  f"{self.name} has {self.test_count} test images", f"use at most {self.test_count}, or null for all")
+
+
+@dataclass
+class ConvergenceConfig:
+    """When a run counts as trained to convergence: its training loss has stopped falling.
+
+    Over the last ``window`` epochs the training loss fell by at most ``rel_tol`` of its final value
+    per epoch, or by at most ``abs_tol`` (nats) per epoch. Judged from the history after training; it
+    changes no number of the run, so it is not part of the run's identity.
+    """
+
+    window: int = neutral(3, why=JUDGEMENT)
+    rel_tol: float = neutral(0.01, why=JUDGEMENT)
+    abs_tol: float = neutral(0.001, why=JUDGEMENT)
+
+    def __post_init__(self) -> None:
+        _positive("window", self.window, "a positive whole number of epochs")
+        check(self.rel_tol >= 0, "rel_tol", self.rel_tol, "must be >= 0")
+        check(self.abs_tol >= 0, "abs_tol", self.abs_tol, "must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: optimizer, schedule, budget and model selection."""
+
+    epochs: int = part(3)
+    batch_size: int = part(128)
+    first_epoch_batch_size: Optional[int] = part(None)  # e.g. 4 for the k-winners paper's sparse nets
+    optimizer: str = part("sgd")  # sgd | adam
+    lr: float = part(0.01)
+    momentum: float = part(0.9)  # SGD only
+    nesterov: bool = part(False)  # SGD only
+    schedule: str = part("none")  # none | step (lr *= gamma every step_size epochs) | cosine
+    step_size: int = part(1)
+    gamma: float = part(0.1)
+    # The epoch whose weights every measurement uses: last | best_val (needs dataset.val_size > 0).
+    # The k-winners paper's best-test epoch is measured beside it with eval.best_test, never instead.
+    select: str = part("last")
+    # float32 | bf16 (autocast, on GPUs and CPUs alike; on this project's 2-core AMD EPYC machine
+    # it trained the MLP 1.5x and the MNIST CNN 1.27x faster; it changes the numbers).
+    precision: str = part("float32")
+    # torch.compile the model: for GPUs; on the CPU it works but measured 5-25% slower. Not part of the run identity.
+    compile: bool = neutral(False, why=SPEED_ONLY)
+    # channels_last memory format; null: on for models with convolutions (measured 11-25% faster
+    # training and ~40% faster evaluation of the MNIST CNNs on 2 CPU cores). Not part of the run identity.
+    channels_last: Optional[bool] = neutral(None, why=SPEED_ONLY)
+    convergence: ConvergenceConfig = neutral(why=JUDGEMENT, factory=ConvergenceConfig)
+
+    def __post_init__(self) -> None:
+        _positive("epochs", self.epochs, "a positive whole number")
+        _positive("batch_size", self.batch_size, "a positive whole number")
+        check(self.first_epoch_batch_size is None or self.first_epoch_batch_size > 0,
+              "first_epoch_batch_size", self.first_epoch_batch_size, "must be a positive whole number or null")
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        check(self.lr is not None and math.isfinite(self.lr) and self.lr > 0, "lr", self.lr,
+              "must be a finite positive number")
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "must lie in [0, 1)")
+        check(not self.nesterov or self.momentum > 0, "nesterov", self.nesterov,
+              "Nesterov momentum needs train.momentum > 0")
+        _one_of("schedule", self.schedule, SCHEDULES)
+        _positive("step_size", self.step_size, "a positive whole number of epochs")
+        check(0 < self.gamma <= 1, "gamma", self.gamma, "must lie in (0, 1]")
+        check(self.select in SELECTIONS, "select", self.select, f"choose one of {', '.join(SELECTIONS)}",
+              "the k-winners paper's best-test epoch is measured beside the selected one with eval.best_test=true"
+              if self.select == "best_test" else None)
+        _one_of("precision", self.precision, PRECISIONS)
+
+
+@dataclass
+class EvalConfig:
+    """What is measured after training (and, for model selection, after every epoch)."""
+
+    # 256 suits CPU caches.
+    batch_size: int = neutral(256, why="the evaluation batch changes no number")
+    near_zero_abs: list[float] = part(factory=lambda: [1e-3, 1e-2])
+    near_zero_rel: list[float] = part(factory=lambda: [0.01, 0.1])  # x the layer's initial std
+    # Noise robustness: which kinds to run ([] turns it off), their levels and the seed of the draws.
+    noise: list[str] = part(factory=lambda: list(NOISE_KINDS))
+    pixel_levels: list[float] = part(factory=lambda: [round(0.05 * i, 2) for i in range(11)])
+    gaussian_levels: list[float] = part(factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    salt_pepper_levels: list[float] = part(factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
+    noise_seed: int = part(1234)
+    # Evaluations with dropout-style layers left in training mode (claim G2); 0 turns it off.
+    train_mode_passes: int = part(10)
+    # Also measure test accuracy and noise at the epoch of best test accuracy, as the k-winners paper
+    # reported: for reproduction tables only; no claim decides on it.
+    best_test: bool = part(False)
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size, "a positive whole number")
+        for key in ("near_zero_abs", "near_zero_rel"):
+            values = getattr(self, key)
+            check(all(v > 0 for v in values), key, list(values), "every threshold must be > 0")
+        for kind in self.noise:
+            check(kind in NOISE_KINDS, "noise", list(self.noise),
+                  f"entries must be among {', '.join(NOISE_KINDS)} ([] turns noise off)")
+        _fractions("pixel_levels", self.pixel_levels)
+        _fractions("salt_pepper_levels", self.salt_pepper_levels)
+        check(all(v >= 0 for v in self.gaussian_levels), "gaussian_levels", list(self.gaussian_levels),
+              "every sigma must be >= 0")
+        check(self.train_mode_passes >= 0, "train_mode_passes", self.train_mode_passes, "must be >= 0")
+        check(0 <= self.noise_seed <= MAX_SEED, "noise_seed", self.noise_seed, f"must be a whole number in 0..{MAX_SEED}")
+
+
+@dataclass
+class PruneConfig:
+    """Magnitude pruning after training; ``fractions: []`` (``prune=none``) turns it off."""
+
+    fractions: list[float] = part(factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
+    scope: str = part("global")  # global (one threshold over all weight matrices) | layerwise
+    # Masked fine-tune after pruning, in epochs: 0 skips it; a fraction in (0, 1) is one pass over
+    # that share of the training set (drawn at random); a whole number is that many full epochs.
+    finetune_epochs: float = part(0.25)
+    finetune_lr: float = part(0.001)
+    margin: float = part(1.0)  # accuracy points: the largest fraction within this of the unpruned model
+
+    def __post_init__(self) -> None:
+        _fractions("fractions", self.fractions, low_closed=False, high_closed=False)
+        _one_of("scope", self.scope, PRUNE_SCOPES)
+        check(self.finetune_epochs == 0 or 0 < self.finetune_epochs < 1 or float(self.finetune_epochs).is_integer(),
+              "finetune_epochs", self.finetune_epochs,
+              "must be 0 (skip), a fraction of an epoch in (0, 1), or a whole number of epochs")
+        _positive("finetune_lr", self.finetune_lr)
+        check(self.margin >= 0, "margin", self.margin, "must be >= 0 accuracy points")
+
+
+@dataclass
+class RunConfig:
+    """One run: the composition of every group plus the top-level settings."""
+
+    # Experiment name: records go to <results_dir>/<name>/<run-id>/.
+    name: str = neutral("default", why="the experiment folder the record goes to")
+    seed: int = part(0)
+    device: str = neutral("auto", why=SPEED_ONLY)  # auto | cpu | cuda | mps
+    results_dir: str = neutral("results", why="where records are written")
+    progress: str = neutral("auto", why="how a run is shown")  # auto (bar on a terminal only) | on | off
+    threads: Optional[int] = neutral(None, why=SPEED_ONLY)  # torch CPU threads; null: torch's default
+    # Run again configs whose record says failed.
+    retry_failed: bool = neutral(False, why="how reruns are treated")
+    dataset: Any = part(MISSING, schema=DatasetConfig)
+    model: Any = part(MISSING, plugin="model")
+    regularizer: Any = part(MISSING, plugin="regularizer")
+    train: TrainConfig = part(factory=TrainConfig)
+    eval: EvalConfig = part(factory=EvalConfig)
+    prune: PruneConfig = part(factory=PruneConfig)
+    # Trackers that also receive the run's config, per-epoch metrics and final measurements (conf/logger/):
+    # tracker name -> its settings. They change no number, so they are not part of the run's identity.
+    logger: Any = neutral(why="trackers mirror the record; they change no number", factory=dict)
+    # Hyperparameter search: the metric of the record (a path such as test/accuracy or noise/pixels/score)
+    # whose value each job returns to the sweeper, and whether larger is better. Not part of the identity.
+    objective: Optional[str] = neutral("test/accuracy", why="what a search reads from the record")
+    objective_direction: str = neutral("maximize", why="what a search reads from the record")
+    # A task sequence trained as one run (conf/continual/, sparsebench.continual); null: one task.
+    continual: Any = part_unless(None, plugin="continual", why="task sequences came after the first records")
+
+    def __post_init__(self) -> None:
+        _one_of("device", self.device, DEVICES)
+        _one_of("objective_direction", self.objective_direction, DIRECTIONS)
+        check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
+        _one_of("progress", self.progress, PROGRESS)
+        check(self.threads is None or self.threads > 0, "threads", self.threads, "must be a positive count or null")
+        check(self.name != "" and "/" not in self.name and not self.name.startswith("_"), "name", self.name,
+              "must be a non-empty folder name without '/' that does not start with '_'")
+
+
+GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}
