@@ -41,6 +41,8 @@ class DropConnectConfig(RegularizerConfig):
 
 class DropConnect(Regularizer):
     Config = DropConnectConfig
+    # A batch over the mask budget met after validation (a dropout-on pass at the evaluation batch size).
+    run_errors = (MaskMemoryError,)
 
     def check_model(self, model, batch_size):
         if self.cfg.mask != "sample":
