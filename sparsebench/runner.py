@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from sparsebench import seeds
 from sparsebench.atomic import environment_fault
 from sparsebench.config import RunConfig, result_relevant
 from sparsebench.data import DataSplits, dataset_digest, load_splits
@@ -120,7 +121,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
                               val_images=len(data.val) if data.val is not None else 0)
         log.info("run %s: %s, %s, %s, seed %d on %s", run_dir.path.name, cfg.dataset.name, cfg.model.name,
                  cfg.regularizer.name, cfg.seed, device)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(seeds.model(cfg.seed))
         regularizer = build_regularizer(cfg.regularizer)
         run_errors = regularizer.run_errors
         head = cfg.continual.head_size(cfg.dataset) if cfg.continual is not None else cfg.dataset.num_classes

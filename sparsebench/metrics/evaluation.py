@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sparsebench import seeds
+
 
 @dataclass
 class Evaluation:
@@ -70,7 +72,7 @@ def with_dropout_on(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         layer.train()
     try:
         with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
-            torch.manual_seed(seed)
+            torch.manual_seed(seeds.dropout_on(seed))
             predictions = torch.stack([
                 torch.cat([model(inputs[s:s + batch_size]).argmax(1) for s in range(0, len(labels), batch_size)])
                 for _ in range(passes)])

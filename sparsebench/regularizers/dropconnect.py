@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from sparsebench import seeds
 from sparsebench.config import LAYER_KINDS
 from sparsebench.errors import ConfigError, check
 from sparsebench.nn import DropConnectConv2d, DropConnectLinear, MaskMemoryError
@@ -66,4 +67,4 @@ class DropConnect(Regularizer):
         # own activation is never used; each layer seeds its draws apart from the others.
         return kind.from_module(layer, p=self.cfg.p, mask=self.cfg.mask, inference=self.cfg.inference,
                                 samples=self.cfg.samples, max_mask_bytes=self.cfg.max_mask_bytes,
-                                activation=None, seed=index)
+                                activation=None, seed=seeds.gaussian_draws(index))
