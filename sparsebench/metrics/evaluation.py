@@ -46,13 +46,21 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
     return Evaluation(100.0 * correct.item() / count, loss.item() / count)
 
 
-def stochastic_layers(model: nn.Module) -> list[nn.Module]:
-    """The layers that act randomly in training mode and deterministically in evaluation mode:
-    dropout of every kind, Sparseout and DropConnect."""
-    from sparsebench.nn import DropConnectConv2d, DropConnectLinear, Dropout, Sparseout
+# torch's own dropout layers, by the public names of its dropout module (Dropout, Dropout1d/2d/3d,
+# AlphaDropout, FeatureAlphaDropout), which cannot carry the attribute below.
+TORCH_DROPOUT = tuple(getattr(nn.modules.dropout, name) for name in nn.modules.dropout.__all__)
 
-    kinds = (nn.modules.dropout._DropoutNd, Dropout, Sparseout, DropConnectLinear, DropConnectConv2d)
-    return [m for m in model.modules() if isinstance(m, kinds)]
+
+def is_stochastic(module: nn.Module) -> bool:
+    """Whether ``module`` acts randomly in training mode and deterministically in evaluation mode: as
+    it declares with a ``stochastic`` attribute (sparsebench.nn's dropout, Sparseout and DropConnect
+    layers; any new layer), else whether it is one of torch's dropout layers."""
+    return bool(getattr(module, "stochastic", isinstance(module, TORCH_DROPOUT)))
+
+
+def stochastic_layers(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that :func:`is_stochastic` finds, in ``model.modules()`` order."""
+    return [m for m in model.modules() if is_stochastic(m)]
 
 
 @torch.no_grad()

@@ -207,6 +207,8 @@ def _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed
 class _DropConnectMixin:
     """Options, checks and representation shared by the two DropConnect layers."""
 
+    stochastic = True  # random in training mode, deterministic in evaluation mode (see sparsebench.nn)
+
     def _set_options(self, p, mask, inference, samples, activation, max_mask_bytes, seed) -> None:
         _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed)
         self.p, self.mask, self.inference = float(p), mask, inference
