@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 NN_MODULES = {"sparsebench", "sparsebench.nn", "sparsebench.nn.dropconnect", "sparsebench.nn.dropout",
               "sparsebench.nn.kwinners", "sparsebench.nn.masks", "sparsebench.nn.sparse_weights",
@@ -24,17 +26,18 @@ print(json.dumps({"sparsebench": sorted(m for m in sys.modules if m.split(".")[0
 """
 
 
-def _probe() -> dict:
+@pytest.fixture(scope="module")
+def probe() -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def test_importing_sparsebench_nn_loads_no_module_of_the_app():
-    assert set(_probe()["sparsebench"]) == NN_MODULES
+def test_importing_sparsebench_nn_loads_no_module_of_the_app(probe):
+    assert set(probe["sparsebench"]) == NN_MODULES
 
 
-def test_sparsebench_nn_needs_only_torch_and_the_standard_library():
+def test_sparsebench_nn_needs_only_torch_and_the_standard_library(probe):
     # (omegaconf, hydra, scipy or pandas, which the app uses, would show here)
-    assert [name for name in _probe()["others"] if name not in sys.stdlib_module_names] == []
+    assert [name for name in probe["others"] if name not in sys.stdlib_module_names] == []
