@@ -114,7 +114,9 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
               "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
     trackers = Trackers(cfg.logger)
-    run_errors: tuple[type[Exception], ...] = ()  # besides RunError, the regularizer's (Regularizer.run_errors)
+    # Besides RunError, the errors the regularizer names (Regularizer.run_errors): an except clause reads its
+    # tuple when an error arrives, so it sees them once the regularizer is built.
+    run_errors: tuple[type[Exception], ...] = ()
     try:
         data = load_splits(cfg.dataset, device)
         record["data"].update(train_images=len(data.train), test_images=len(data.test),

@@ -46,8 +46,8 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
     return Evaluation(100.0 * correct.item() / count, loss.item() / count)
 
 
-# torch's own dropout layers, by the public names of its dropout module (Dropout, Dropout1d/2d/3d,
-# AlphaDropout, FeatureAlphaDropout), which cannot carry the attribute below.
+# torch's dropout layers (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout), by the public names
+# of its dropout module: torch's classes do not say whether they are stochastic, sparsebench.nn's do.
 TORCH_DROPOUT = tuple(getattr(nn.modules.dropout, name) for name in nn.modules.dropout.__all__)
 
 
