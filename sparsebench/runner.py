@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from sparsebench import seeds
 from sparsebench.atomic import environment_fault
 from sparsebench.continual.sequence import fit_sequence
 from sparsebench.data import dataset_digest, load_splits
@@ -114,14 +115,18 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
               "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
     trackers = Trackers(cfg.logger)
+    # Besides RunError, the errors the regularizer names (Regularizer.run_errors): an except clause reads its
+    # tuple when an error arrives, so it sees them once the regularizer is built.
+    run_errors: tuple[type[Exception], ...] = ()
     try:
         data = load_splits(cfg.dataset, device)
         record["data"].update(train_images=len(data.train), test_images=len(data.test),
                               val_images=len(data.val) if data.val is not None else 0)
         log.info("run %s: %s, %s, %s, seed %d on %s", run_dir.path.name, cfg.dataset.name, cfg.model.name,
                  cfg.regularizer.name, cfg.seed, device)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(seeds.model(cfg.seed))
         regularizer = build_regularizer(cfg.regularizer)
+        run_errors = regularizer.run_errors
         head = cfg.continual.head_size(cfg.dataset) if cfg.continual is not None else cfg.dataset.num_classes
         model = place(build_model(cfg.model, regularizer, tuple(cfg.dataset.shape), head),
                       device, cfg.train.channels_last)
@@ -150,7 +155,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
         record.update(status="completed", metrics=metrics, history=history, error=None)
         outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
-    except RunError as error:  # the run itself cannot go on (diverged, over a memory budget)
+    except (RunError, *run_errors) as error:  # the run itself cannot go on (diverged, over a memory budget)
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error),
                                               "epoch": getattr(error, "epoch", None)})
         outcome = Outcome("failed", run_dir.path, str(error))

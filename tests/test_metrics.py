@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
 from sparsebench.metrics.activations import ActivationSparsity, hoyer
-from sparsebench.metrics.evaluation import evaluate
-from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
+from sparsebench.metrics.evaluation import evaluate, stochastic_layers, with_dropout_on
+from sparsebench.metrics.weights import (
+    magnitude_profile,
+    near_zero_fractions,
+    weight_stds,
+)
 from sparsebench.models import MODELS, build_model
+from sparsebench.nn import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    Dropout,
+    Dropout2d,
+    KWinners,
+    KWinners2d,
+    Sparseout,
+    SparseWeights,
+)
 from sparsebench.regularizers import REGULARIZERS, build_regularizer
 
 
@@ -98,3 +113,69 @@ def test_evaluate_counts_accuracy_and_loss_and_restores_mode():
     assert result.accuracy == 70.0
     assert math.isclose(result.loss, nn.functional.cross_entropy(logits, labels).item(), rel_tol=1e-5)
     assert net.training
+
+
+# --- the layers that dropout-on passes leave in training mode ------------------------------------------
+
+
+def _every_layer_kind():
+    """A conv net holding every stochastic kind (torch's and sparsebench's) and the deterministic kinds
+    between them; the stochastic ones listed by hand."""
+    torch.manual_seed(0)
+    torch_dropouts = [nn.Dropout(0.3), nn.Dropout1d(0.3), nn.Dropout2d(0.3), nn.Dropout3d(0.3),
+                      nn.AlphaDropout(0.3), nn.FeatureAlphaDropout(0.3)]
+    ours = [DropConnectConv2d(1, 4, 3, p=0.3, activation=None), Dropout2d(0.3), Sparseout(0.3, q=1.5),
+            Dropout(0.3), DropConnectLinear(256, 16, p=0.3, activation=None)]
+    conv, spatial, sparseout, dropout, linear = ours
+    model = nn.Sequential(
+        conv, nn.BatchNorm2d(4), nn.ReLU(), spatial, KWinners2d(4, percent_on=0.5), torch_dropouts[2],
+        torch_dropouts[3], torch_dropouts[4], sparseout, nn.Flatten(), torch_dropouts[0], torch_dropouts[1],
+        torch_dropouts[5], linear, nn.BatchNorm1d(16), KWinners(16, percent_on=0.5), dropout,
+        SparseWeights(nn.Linear(16, 3), sparsity=0.5), nn.Identity())
+    expected = [conv, spatial, torch_dropouts[2], torch_dropouts[3], torch_dropouts[4], sparseout,
+                torch_dropouts[0], torch_dropouts[1], torch_dropouts[5], linear, dropout]
+    return model, expected
+
+
+def test_stochastic_layers_are_every_random_layer_and_only_those():
+    model, expected = _every_layer_kind()
+    assert [id(m) for m in stochastic_layers(model)] == [id(m) for m in expected]
+
+
+def test_a_layer_says_itself_whether_it_is_stochastic():
+    class Noisy(nn.Module):  # a new random layer: evaluation finds it without being told of it
+        stochastic = True
+
+    class FixedDropout(nn.Dropout):  # a torch dropout subclass that opts out
+        stochastic = False
+
+    noisy, fixed, plain = Noisy(), FixedDropout(0.5), nn.Dropout(0.5)
+    assert stochastic_layers(nn.Sequential(noisy, fixed, plain, nn.ReLU())) == [noisy, plain]
+
+
+def test_dropout_on_passes_sample_exactly_the_stochastic_layers():
+    """The reference: the model in evaluation mode with the hand-listed random layers in training mode,
+    the global generator seeded with the seed, three passes over the batches."""
+    model, expected = _every_layer_kind()
+    x = torch.randn(40, 1, 10, 10)
+    labels = torch.randint(0, 3, (40,))
+    with torch.no_grad():
+        model.train()
+        model(x)  # moves batch norm statistics and k-winners duty cycles off their initial values
+    bn_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    result = with_dropout_on(model, x, labels, batch_size=16, passes=3, seed=11)
+
+    assert model.training and all(torch.equal(v, bn_state[k]) for k, v in model.state_dict().items())
+    model.eval()
+    with torch.no_grad():
+        eval_accuracy = (model(x).argmax(1) == labels).double().mean().item() * 100
+        for layer in expected:
+            layer.train()
+        torch.manual_seed(11)
+        accuracies = [(torch.cat([model(x[s:s + 16]) for s in range(0, 40, 16)]).argmax(1) == labels)
+                      .double().mean().item() * 100 for _ in range(3)]
+    assert result["eval_mode_accuracy"] == pytest.approx(eval_accuracy)
+    assert result["accuracy_mean"] == pytest.approx(sum(accuracies) / 3)
+    assert (result["accuracy_min"], result["accuracy_max"]) == pytest.approx((min(accuracies), max(accuracies)))
+    assert len(set(accuracies)) > 1  # the passes did sample

@@ -13,7 +13,14 @@ from sparsebench.data import load_splits
 from sparsebench.errors import ConfigError
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.models import HiddenBlock, build_model
-from sparsebench.nn import DropConnectConv2d, DropConnectLinear, KWinners, KWinners2d, SparseWeights, Sparseout
+from sparsebench.nn import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    KWinners,
+    KWinners2d,
+    Sparseout,
+    SparseWeights,
+)
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
 from sparsebench.train import fit
@@ -110,6 +117,24 @@ def test_dropconnect_sample_masks_over_budget_are_refused_before_any_work(make_c
     cfg = make_config("regularizer=dropconnect", "regularizer.mask=sample", "train.batch_size=10",
                       "dataset.train_subset=200")
     assert run(cfg).status == "completed"
+
+
+def test_dropconnect_sample_masks_over_budget_during_the_run_fail_the_run_with_the_layers_message(make_config):
+    """Validation checks the training batch; a dropout-on pass at the larger evaluation batch meets the
+    budget during the run: the run is recorded as failed with sparsebench.nn's message, no traceback."""
+    # hidden layer 1 of the MLP: 784 x 64 float32 weights = 200,704 bytes a mask; room for 20 examples
+    cfg = make_config("regularizer=dropconnect", "regularizer.mask=sample", "regularizer.max_mask_bytes=4014080",
+                      "train.batch_size=10", "dataset.train_subset=100", "eval.batch_size=50",
+                      "eval.train_mode_passes=1")
+    outcome = run(cfg)
+    record = json.loads((outcome.path / "result.json").read_text())
+    message = ("DropConnect mask='sample' needs 10,035,200 bytes for batch size 50 (50 x 50,176 weight elements "
+               "x 4 bytes), over max_mask_bytes=4,014,080; use batch size <= 20, mask='batch', or raise "
+               "max_mask_bytes")
+    assert (outcome.status, outcome.message) == ("failed", message)
+    assert record["status"] == "failed"
+    assert record["error"] == {"type": "MaskMemoryError", "message": message, "epoch": None}
+    assert not (outcome.path / "error.log").exists()
 
 
 # --- DropConnect's Gaussian inference inside a model --------------------------------------------

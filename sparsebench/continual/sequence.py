@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sparsebench import seeds
 from sparsebench.continual.metrics import (
     changed_fractions,
     sequence_metrics,
@@ -96,9 +97,9 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
         task_data = tasks.splits(task)
         if done["start"] is None:
             done["start"] = weight_snapshot(network)
-        # Each task draws its own batch order (fit uses seed and seed + 1).
+        # Each task draws its own batch order and augmentation.
         fitted = fit(model, regularizer, task_data, task_budget(cfg.train, spec.min_steps, len(task_data.train)),
-                     seed=cfg.seed + 2 * task, eval_batch_size=batch,
+                     seed=seeds.task(cfg.seed, task), eval_batch_size=batch,
                      progress=progress, resume=fit_resume, save_state=save if save_state else None, keep=keep,
                      on_epoch=on_epoch)
         resumed += fitted.resumed_from

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sparsebench import seeds
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.errors import DataError, check
 from sparsebench.registry import Registry
@@ -144,7 +145,7 @@ class TaskData:
         self.data, self.cfg = data, cfg
         if isinstance(cfg, PermutedConfig):
             pixels = data.train.inputs.shape[-2] * data.train.inputs.shape[-1]
-            self.permutations = permutations(cfg.tasks, pixels, cfg.seed)
+            self.permutations = permutations(cfg.tasks, pixels, seeds.permutations(cfg.seed))
         self.head = cfg.head_size(data.cfg)
         if isinstance(cfg, SplitConfig):  # an empty task is a problem of the data, found before any training
             for task, classes in enumerate(cfg.used()):

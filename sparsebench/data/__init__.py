@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sparsebench import seeds
 from sparsebench.data import identity
 from sparsebench.data.batches import Batches, normalize, pad_fill, to_unit_range
 from sparsebench.data.files import data_files, data_folder, load_arrays
@@ -107,7 +108,7 @@ def _load_splits(cfg: DatasetConfig, device: torch.device) -> DataSplits:
                                  ("test_subset", cfg.test_subset, len(test_labels))):
         check(size is None or size <= available, f"dataset.{key}", size,
               f"{cfg.name} has only {available} images there", f"use at most {available}, or null for all")
-    generator = torch.Generator().manual_seed(cfg.split_seed)
+    generator = torch.Generator().manual_seed(seeds.split(cfg.split_seed))
     order = torch.randperm(len(train_labels), generator=generator)
     val_index = order[:cfg.val_size].sort().values
     train_index = order[cfg.val_size:].sort().values

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sparsebench import seeds
+
 
 @dataclass
 class Evaluation:
@@ -44,13 +46,21 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
     return Evaluation(100.0 * correct.item() / count, loss.item() / count)
 
 
-def stochastic_layers(model: nn.Module) -> list[nn.Module]:
-    """The layers that act randomly in training mode and deterministically in evaluation mode:
-    dropout of every kind, Sparseout and DropConnect."""
-    from sparsebench.nn import DropConnectConv2d, DropConnectLinear, Dropout, Sparseout
+# torch's dropout layers (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout), by the public names
+# of its dropout module: torch's classes do not say whether they are stochastic, sparsebench.nn's do.
+TORCH_DROPOUT = tuple(getattr(nn.modules.dropout, name) for name in nn.modules.dropout.__all__)
 
-    kinds = (nn.modules.dropout._DropoutNd, Dropout, Sparseout, DropConnectLinear, DropConnectConv2d)
-    return [m for m in model.modules() if isinstance(m, kinds)]
+
+def is_stochastic(module: nn.Module) -> bool:
+    """Whether ``module`` acts randomly in training mode and deterministically in evaluation mode: as
+    it declares with a ``stochastic`` attribute (sparsebench.nn's dropout, Sparseout and DropConnect
+    layers; any new layer), else whether it is one of torch's dropout layers."""
+    return bool(getattr(module, "stochastic", isinstance(module, TORCH_DROPOUT)))
+
+
+def stochastic_layers(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that :func:`is_stochastic` finds, in ``model.modules()`` order."""
+    return [m for m in model.modules() if is_stochastic(m)]
 
 
 @torch.no_grad()
@@ -70,7 +80,7 @@ def with_dropout_on(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
         layer.train()
     try:
         with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
-            torch.manual_seed(seed)
+            torch.manual_seed(seeds.dropout_on(seed))
             predictions = torch.stack([
                 torch.cat([model(inputs[s:s + batch_size]).argmax(1) for s in range(0, len(labels), batch_size)])
                 for _ in range(passes)])

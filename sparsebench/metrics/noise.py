@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.metrics.evaluation import correct_and_loss
 from sparsebench.schemas import EvalConfig
@@ -25,7 +26,7 @@ KIND_INDEX = {"pixels": 0, "gaussian": 1, "salt_pepper": 2}
 
 
 def _generator(seed: int, kind: str) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1000 + KIND_INDEX[kind])
+    return torch.Generator().manual_seed(seeds.noise(seed, KIND_INDEX[kind]))
 
 
 def position_ranking(count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:

@@ -15,6 +15,12 @@ Each mechanism is a stateless function (the math, every piece of state an argume
 * :class:`Dropout`, :class:`Dropout2d`: inverted dropout with cheap masks (or PyTorch's own) and
   :func:`dropout`.
 * :func:`keep_mask`: cheap Bernoulli masks from 16 random bits per element.
+
+A layer that acts randomly in training mode and deterministically in evaluation mode says so with the
+class attribute ``stochastic = True`` (:class:`Dropout`, :class:`Dropout2d`, :class:`Sparseout`, the
+DropConnect layers), so that code sampling a trained model, such as evaluation passes with only the
+random layers in training mode, asks the layer rather than keeping a list of kinds. k-winners and
+sparse weights are deterministic in both modes.
 """
 
 from sparsebench.nn.dropconnect import (

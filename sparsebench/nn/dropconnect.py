@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from sparsebench.errors import RunError
 from sparsebench.nn.masks import check_drop_probability, is_int, keep_probability, scaled_keep_mask
 
 MASKS = ("batch", "sample")
@@ -28,8 +27,12 @@ _DRAW_CHUNK_ELEMENTS = 1 << 24  # Gaussian draws are made at most this many valu
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
-class MaskMemoryError(RunError, RuntimeError):
-    """Per-example DropConnect masks (``mask='sample'``) would exceed the memory budget."""
+class MaskMemoryError(RuntimeError):
+    """Per-example DropConnect masks (``mask='sample'``) would exceed the memory budget.
+
+    A plain ``RuntimeError`` of this package, so that it ships with torch alone; an application
+    decides what it means for its runs (sparsebench's runner records a failed run with its message).
+    """
 
 
 def _masked_weight(weight: torch.Tensor, p: float, leading: tuple[int, ...] = ()) -> torch.Tensor:
@@ -203,6 +206,8 @@ def _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed
 
 class _DropConnectMixin:
     """Options, checks and representation shared by the two DropConnect layers."""
+
+    stochastic = True  # random in training mode, deterministic in evaluation mode (see sparsebench.nn)
 
     def _set_options(self, p, mask, inference, samples, activation, max_mask_bytes, seed) -> None:
         _check_options(p, mask, inference, samples, activation, max_mask_bytes, seed)

@@ -44,6 +44,7 @@ class Dropout(nn.Module):
             (``torch.nn.functional.dropout`` itself, bit for bit).
     """
 
+    stochastic = True  # random in training mode, deterministic in evaluation mode (see sparsebench.nn)
     spatial = False
 
     def __init__(self, p: float = 0.5, rng: str = "fast"):

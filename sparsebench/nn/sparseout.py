@@ -191,6 +191,8 @@ class Sparseout(nn.Module):
            scaled by the inverse of that realised probability.
     """
 
+    stochastic = True  # random in training mode, deterministic in evaluation mode (see sparsebench.nn)
+
     def __init__(self, p: float = 0.5, q: float = 2.0, grad: str = "reference", rng: str = "dropout"):
         super().__init__()
         _check(p, q, grad, rng)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from sparsebench import seeds
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.models import Network, wants_channels_last
@@ -98,7 +99,8 @@ def finetune_data(data: DataSplits, epochs: float, seed: int) -> tuple[DataSplit
     if epochs >= 1:
         return dataclasses.replace(data, val=None), int(epochs)
     count = max(1, round(epochs * len(data.train)))
-    index = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:count]
+    generator = torch.Generator().manual_seed(seeds.finetune_subset(seed))
+    index = torch.randperm(len(data.train), generator=generator)[:count]
     index = index.to(data.train.labels.device)
     train = ImageSet(data.train.images[index], data.train.inputs[index], data.train.labels[index])
     return dataclasses.replace(data, train=train, val=None), 1

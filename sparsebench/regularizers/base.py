@@ -41,7 +41,11 @@ class Regularizer:
     ``(n,)`` after a linear layer.
     """
 
-    Config: ClassVar[type] = part(RegularizerConfig)
+    Config: ClassVar[type] = RegularizerConfig
+    # Errors this method's layers raise that mean the run cannot go on, as a RunError does: the runner
+    # records the run as failed with the error's message (no traceback). Layers of sparsebench.nn know
+    # nothing of the app's RunError, so the regularizer that uses them names their errors here.
+    run_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
     def __init__(self, cfg: RegularizerConfig):
         self.cfg = cfg

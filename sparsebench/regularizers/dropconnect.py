@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from sparsebench import seeds
 from sparsebench.errors import ConfigError, check
 from sparsebench.nn import DropConnectConv2d, DropConnectLinear, MaskMemoryError
 from sparsebench.nn.dropconnect import check_sample_budget
@@ -47,6 +48,8 @@ class DropConnectConfig(RegularizerConfig):
 @REGULARIZERS.register("dropconnect")
 class DropConnect(Regularizer):
     Config = DropConnectConfig
+    # A batch over the mask budget met after validation (a dropout-on pass at the evaluation batch size).
+    run_errors = (MaskMemoryError,)
 
     def check_model(self, model, batch_size):
         if self.cfg.mask != "sample":
@@ -70,4 +73,4 @@ class DropConnect(Regularizer):
         # own activation is never used; each layer seeds its draws apart from the others.
         return kind.from_module(layer, p=self.cfg.p, mask=self.cfg.mask, inference=self.cfg.inference,
                                 samples=self.cfg.samples, max_mask_bytes=self.cfg.max_mask_bytes,
-                                activation=None, seed=index)
+                                activation=None, seed=seeds.gaussian_draws(index))

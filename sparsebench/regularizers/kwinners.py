@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparsebench import seeds
 from sparsebench.errors import ConfigError, check
 from sparsebench.nn import KWinners as KWinnersLayer
 from sparsebench.nn import (
@@ -81,7 +82,7 @@ class KWinners(Regularizer):
         if density >= 1:
             return layer
         # A generator of its own keeps the masks from shifting the initial weights of later layers.
-        generator = torch.Generator().manual_seed(torch.initial_seed() + 7919 * (index + 1))
+        generator = torch.Generator().manual_seed(seeds.weight_mask(torch.initial_seed(), index))
         wrapper = SparseWeights2d if conv else SparseWeights
         return wrapper(layer, sparsity=1.0 - density, generator=generator)
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.errors import RunError
 from sparsebench.metrics.evaluation import correct_and_loss
@@ -87,8 +88,8 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     network = getattr(model, "_orig_mod", model)
     optimizer = build_optimizer(network, cfg)
     scheduler = build_scheduler(optimizer, cfg)
-    order_generator = torch.Generator().manual_seed(seed)
-    augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    order_generator = torch.Generator().manual_seed(seeds.data_order(seed))
+    augment_generator = torch.Generator(device=device).manual_seed(seeds.augmentation(seed))
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext())
     result = FitResult()
     rules = [rule for rule in dict.fromkeys((cfg.select, *keep)) if rule in SCORES]
