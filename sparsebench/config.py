@@ -278,8 +278,11 @@ class RunConfig:
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
         _one_of("progress", self.progress, PROGRESS)
         check(self.threads is None or self.threads > 0, "threads", self.threads, "must be a positive count or null")
-        check(self.name != "" and "/" not in self.name and not self.name.startswith("_"), "name", self.name,
-              "must be a non-empty folder name without '/' that does not start with '_'")
+        check(self.name not in ("", ".", "..") and "/" not in self.name and not self.name.startswith("_")
+              and len(self.name.encode()) <= 255, "name", self.name,
+              "must be a folder name: not empty, . or .., without '/', not starting with '_', at most 255 bytes")
+        check(self.results_dir.strip() != "", "results_dir", self.results_dir, "must name a folder",
+              "e.g. results_dir=results (the default)")
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}
@@ -359,6 +362,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     parts["continual"] = _continual(cfg.get("continual"))
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
+    _finite(run, "")
     from sparsebench.objective import check_objective
     from sparsebench.trackers import check_trackers
 
@@ -393,6 +397,27 @@ def validate(cfg: DictConfig) -> RunConfig:
     batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
     regularizer.check_model(model, batch_size)
     return run
+
+
+def _finite(node: Any, key: str) -> None:
+    """Refuse NaN and infinities anywhere in a run's settings (dataset.mean=[nan] and regularizer.lam=inf
+    compose and check out, then only make a failed record), but where a field says
+    ``metadata={"nonfinite": True}``."""
+    if dataclasses.is_dataclass(node):
+        for item in dataclasses.fields(node):
+            if not item.metadata.get("nonfinite"):
+                _finite(getattr(node, item.name), f"{key}.{item.name}" if key else item.name)
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            _finite(value, f"{key}.{name}")
+    elif isinstance(node, (list, tuple)):
+        check(all(math.isfinite(v) for v in node if isinstance(v, float)), key, list(node),
+              "every entry must be a finite number")
+        for value in node:
+            if not isinstance(value, float):
+                _finite(value, key)
+    elif isinstance(node, float):
+        check(math.isfinite(node), key, node, "must be a finite number")
 
 
 def _continual(node: DictConfig | None) -> Any:

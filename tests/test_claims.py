@@ -72,7 +72,7 @@ def test_every_claim_plans_under_every_profile(profile):
 
 def test_command_line_parsing_and_bad_input():
     own, overrides = parse(["profile=standard", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
-    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": "", "run": "true"}
+    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": "", "run": True}
     assert overrides == ["dataset.root=/data"]
     with pytest.raises(SparsebenchError, match="profile='fast'"):
         parse(["profile=fast"])
