@@ -97,6 +97,7 @@ def help_text() -> str:
         "Examples:",
         "  sparsebench dataset=mnist dataset.root=/path/to/mnist regularizer=dropout seed=0",
         "  sparsebench -m experiment=mlp_regularizers profile=smoke",
+        "  sparsebench --config-dir my_conf experiment=mine   (an experiment of your own: my_conf/experiment/mine.yaml)",
         "The claims and their report: sparsebench-claims --help. README.md says more.",
     ])
 
@@ -143,7 +144,7 @@ def with_config_dir(overrides: list[str], config_dir: str | None) -> list[str]:
     folders of ``hydra.searchpath``, the order of the search path built here."""
     if config_dir is None:
         return overrides
-    folder = os.path.abspath(os.path.expanduser(config_dir))  # as Hydra makes it absolute
+    folder = os.path.abspath(config_dir)  # as Hydra makes it absolute
     if not os.path.isdir(folder):
         raise SparsebenchError(f"--config-dir={config_dir} is not a folder: give the folder that holds your "
                                "config groups (e.g. my_conf, with my_conf/experiment/mine.yaml)")

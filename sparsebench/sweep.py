@@ -2,7 +2,7 @@
 
 A sweep's values come from the command line (``seed=0,1,2``) and from ``hydra.sweeper.params`` in the
 composed config (how experiment and profile files declare their sweeps); the command line wins for
-a key given in both, as in Hydra's own basic sweeper, whose expansion is used here.
+a key given in both, and the jobs are expanded as Hydra's own basic sweeper expands them.
 """
 
 from __future__ import annotations

@@ -145,10 +145,14 @@ def test_a_digest_cache_that_cannot_be_written_costs_a_warning_not_the_run(make_
     assert len(warnings) == 1 and str(blocker / "cache") in warnings[0]
 
 
-def test_missing_data_is_bad_input_for_both_commands(tmp_path):
+def test_missing_data_is_bad_input_for_both_commands(tmp_path, capsys):
     # Data the user must provide is input: status 2 from sparsebench, as from sparsebench-claims.
     empty = tmp_path / "no-data"
     empty.mkdir()
+    status = claims_cli.main(["claims=D1", "dataset=mnist", f"dataset.root={empty}", "dataset.download=false",
+                              f"results_dir={tmp_path / 'claims'}"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and last.startswith("sparsebench-claims: error: data set 'mnist': missing") and str(empty) in last
     done = subprocess.run([sys.executable, "-m", "sparsebench", *TINY, "dataset=mnist", f"dataset.root={empty}",
                            "dataset.download=false", "dataset.train_subset=100", "dataset.test_subset=100",
                            f"results_dir={tmp_path / 'results'}"], capture_output=True, text=True, timeout=300)
