@@ -7,27 +7,29 @@ before any work is done.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
+import os
 import sys
 import textwrap
+from unittest import mock
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    OmegaConfBaseException,
-    ValidationError,
-)
 
+from sparsebench.commands import (
+    BAD_INPUT,
+    COMPOSE_ERRORS,
+    FAILED,
+    explain,
+    parse_overrides,
+    quote,
+    run_command,
+)
 from sparsebench.configure import register, validate
-from sparsebench.errors import SparsebenchError, interrupted
+from sparsebench.errors import SparsebenchError
 from sparsebench.sweep import (
     CONFIG_NAME,
     SweepSummary,
@@ -39,57 +41,9 @@ from sparsebench.sweep import (
     search_overrides,
 )
 
-GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+__all__ = ["explain", "main", "preflight", "task"]  # explain: the one-line errors, for plan and launch
 log = logging.getLogger("sparsebench")
 _statuses: list[str] = []  # outcomes of the jobs run in this process
-
-
-def _options(group: str) -> list[str]:
-    try:
-        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
-    except Exception:  # noqa: BLE001 - only used to enrich a message
-        return []
-
-
-def _omegaconf_cause(error: BaseException) -> OmegaConfBaseException | None:
-    """The OmegaConf error behind a Hydra error, if any: it names the full key."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def explain(error: BaseException) -> str:
-    """One line saying what is wrong with a command line and how to fix it."""
-    if isinstance(error, SparsebenchError):
-        return str(error)
-    cause = _omegaconf_cause(error)
-    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
-        key = cause.full_key
-        schema = getattr(cause, "object_type", None)
-        known = ", ".join(f.name for f in dataclasses.fields(schema)) if dataclasses.is_dataclass(schema) else ""
-        parent = key.rpartition(".")[0]
-        where = f" of {parent}" if parent else ""
-        return (f"{key} is not a setting{where}: " + (f"the settings are {known}; " if known else "")
-                + "check the spelling")
-    if isinstance(cause, ValidationError):
-        detail = str(cause).splitlines()[0]
-        converted = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", detail)
-        if converted:
-            return f"{cause.full_key}={converted[1]!r} is not allowed: expected a {converted[2].lower()} value"
-        return f"{cause.full_key} is not allowed: {detail}"
-    text = str(error)
-    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
-    if missing:
-        group, option = missing.groups()
-        options = ", ".join(_options(group)) or "none found"
-        return f"{group}={option} is not an option of {group}: choose one of {options} (files in conf/{group}/)"
-    if isinstance(error, OverrideParseException):
-        return f"could not parse the command line: {text.splitlines()[0]} (see {GRAMMAR})"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(error).__name__
 
 
 def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME) -> int:
@@ -106,7 +60,7 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
     with hydra_configs():
         try:
             jobs = job_overrides(overrides, multirun, config_name)
-        except (HydraException, OmegaConfBaseException) as error:
+        except COMPOSE_ERRORS as error:
             raise SparsebenchError(explain(error)) from None
         for job in jobs:
             prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
@@ -117,7 +71,7 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
                     checked.add(run.results_dir)
                 if here:
                     resolve_device(run.device)
-            except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
+            except (*COMPOSE_ERRORS, SparsebenchError) as error:
                 raise SparsebenchError(prefix + explain(error)) from None
     return len(jobs)
 
@@ -151,6 +105,7 @@ def help_text() -> str:
         "Examples:",
         "  sparsebench dataset=mnist dataset.root=/path/to/mnist regularizer=dropout seed=0",
         "  sparsebench -m experiment=mlp_regularizers profile=smoke",
+        "  sparsebench --config-dir my_conf experiment=mine   (an experiment of your own: my_conf/experiment/mine.yaml)",
         "The claims and their report: sparsebench-claims --help. README.md says more.",
     ])
 
@@ -158,8 +113,6 @@ def help_text() -> str:
 def task(cfg: DictConfig) -> str | float:
     """One job of the command (Hydra's task function, in whatever process a launcher runs it): the run's
     outcome, or, when ``objective`` names a metric, its value for a sweeper that searches."""
-    import os
-
     import torch
 
     from sparsebench.objective import objective_value
@@ -193,7 +146,43 @@ def task(cfg: DictConfig) -> str | float:
 _job = hydra.main(version_base="1.3", config_path="pkg://sparsebench.conf", config_name=CONFIG_NAME)(task)
 
 
-def main() -> None:
+def with_config_dir(overrides: list[str], config_dir: str | None) -> list[str]:
+    """The overrides with ``--config-dir`` made part of them, so that composing them here finds the
+    configs Hydra will find: Hydra searches that folder after sparsebench's own configs and before the
+    folders of ``hydra.searchpath``, the order of the search path built here."""
+    if config_dir is None:
+        return overrides
+    folder = os.path.abspath(config_dir)  # as Hydra makes it absolute
+    if not os.path.isdir(folder):
+        raise SparsebenchError(f"--config-dir={config_dir} is not a folder: give the folder that holds your "
+                               "config groups (e.g. my_conf, with my_conf/experiment/mine.yaml)")
+    parsed = parse_overrides(overrides)
+    given = next((o for o in parsed if o.get_key_element() == "hydra.searchpath"), None)
+    more = given.value() if given is not None else []
+    if not isinstance(more, list):
+        return overrides  # not a list: composing refuses it, as Hydra would
+    searchpath = ",".join(quote(str(path)) for path in [f"file://{folder}", *more])
+    return [f"hydra.searchpath=[{searchpath}]", *(o.input_line for o in parsed if o is not given)]
+
+
+def exit_status(statuses: list[str]) -> int:
+    """2 when a job could not start for its input (its data missing, a folder it cannot write: status
+    error, as sparsebench-claims says), else 1 when a run failed, else 0."""
+    if "error" in statuses:
+        return BAD_INPUT
+    return FAILED if "failed" in statuses else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``sparsebench`` command; it exits, as every Hydra application does, with the status of
+    sparsebench.commands."""
+    if argv is not None:
+        sys.argv[1:] = argv  # hydra.main reads the command line from sys.argv
+    sys.exit(run_command("sparsebench", _sparsebench, "run the same command to resume"))
+
+
+def _sparsebench() -> int:
+    # Hydra's own flags (-m, --cfg, --config-dir, ...) read by Hydra's own parser: Hydra has no public API for them.
     from hydra._internal.utils import get_args_parser
 
     from sparsebench.workers import mark_launcher
@@ -201,22 +190,20 @@ def main() -> None:
     args, _ = get_args_parser().parse_known_args(sys.argv[1:])
     if args.help:
         print(help_text())
-        return
+        return 0
     informational = args.hydra_help or args.info or args.shell_completion
-    try:
-        if not informational:  # --cfg too: a config that would be refused is not printed as if it were fine
-            preflight(args.overrides, args.multirun, args.config_name or CONFIG_NAME)
-            if args.multirun:
-                with hydra_configs():
-                    sys.argv += search_overrides(args.overrides, args.config_name or CONFIG_NAME)
-        register()
-        mark_launcher()
+    if not informational:  # --cfg too: a config that would be refused is not printed as if it were fine
+        overrides = with_config_dir(args.overrides, args.config_dir)
+        preflight(overrides, args.multirun, args.config_name or CONFIG_NAME)
+        if args.multirun:
+            with hydra_configs():
+                sys.argv += search_overrides(overrides, args.config_name or CONFIG_NAME)
+    register()
+    mark_launcher()
+    _statuses.clear()
+    SweepSummary.statuses = []
+    # Hydra reports any error of what it prints (--cfg, --info) with a traceback, a reader that went
+    # away (| head) included; HYDRA_FULL_ERROR, its documented switch, lets the error reach run_command.
+    with mock.patch.dict(os.environ, {"HYDRA_FULL_ERROR": "1"} if args.cfg or informational else {}):
         _job()
-    except (SparsebenchError, HydraException, OmegaConfBaseException) as error:
-        print(f"sparsebench: error: {explain(error)}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(interrupted("sparsebench", "run the same command to resume"))
-    failed = SweepSummary.failures + sum(status in ("failed", "error") for status in _statuses)
-    if failed:
-        sys.exit(1)
+    return exit_status([*SweepSummary.statuses, *_statuses])

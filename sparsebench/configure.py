@@ -9,6 +9,7 @@ checks that they fit together, e.g. by building the model on the meta device.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     parts["continual"] = _continual(cfg.get("continual"))
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
+    _finite(run, "")
 
     check_trackers(run.logger)
     check_objective(run)
@@ -131,6 +133,27 @@ def validate(cfg: DictConfig) -> RunConfig:
     batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
     regularizer.check_model(model, batch_size)
     return run
+
+
+def _finite(node: Any, key: str) -> None:
+    """Refuse NaN and infinities anywhere in a run's settings (dataset.mean=[nan] and regularizer.lam=inf
+    compose and check out, then only make a failed record), but where a field says
+    ``metadata={"nonfinite": True}``."""
+    if dataclasses.is_dataclass(node):
+        for item in dataclasses.fields(node):
+            if not item.metadata.get("nonfinite"):
+                _finite(getattr(node, item.name), f"{key}.{item.name}" if key else item.name)
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            _finite(value, f"{key}.{name}")
+    elif isinstance(node, (list, tuple)):
+        check(all(math.isfinite(v) for v in node if isinstance(v, float)), key, list(node),
+              "every entry must be a finite number")
+        for value in node:
+            if not isinstance(value, float):
+                _finite(value, key)
+    elif isinstance(node, float):
+        check(math.isfinite(node), key, node, "must be a finite number")
 
 
 def _continual(node: DictConfig | None) -> Any:

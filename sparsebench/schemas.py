@@ -322,8 +322,11 @@ class RunConfig:
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
         _one_of("progress", self.progress, PROGRESS)
         check(self.threads is None or self.threads > 0, "threads", self.threads, "must be a positive count or null")
-        check(self.name != "" and "/" not in self.name and not self.name.startswith("_"), "name", self.name,
-              "must be a non-empty folder name without '/' that does not start with '_'")
+        check(self.name not in ("", ".", "..") and "/" not in self.name and not self.name.startswith("_")
+              and len(self.name.encode()) <= 255, "name", self.name,
+              "must be a folder name: not empty, . or .., without '/', not starting with '_', at most 255 bytes")
+        check(self.results_dir.strip() != "", "results_dir", self.results_dir, "must name a folder",
+              "e.g. results_dir=results (the default)")
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}

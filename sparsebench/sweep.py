@@ -2,11 +2,12 @@
 
 A sweep's values come from the command line (``seed=0,1,2``) and from ``hydra.sweeper.params`` in the
 composed config (how experiment and profile files declare their sweeps); the command line wins for
-a key given in both, as in Hydra's own basic sweeper, whose expansion is used here.
+a key given in both, and the jobs are expanded as Hydra's own basic sweeper expands them.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -14,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -43,8 +44,9 @@ def hydra_configs() -> Iterator[None]:
 
 
 def _own(overrides: list[str]) -> list[str]:
-    """The overrides of the run config itself (Hydra's own settings left out)."""
-    return [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    """The overrides of the run config itself and where its files are searched (``hydra.searchpath``,
+    which ``--config-dir`` joins); Hydra's other settings left out."""
+    return [o for o in overrides if not o.lstrip("+~").startswith("hydra") or o.startswith("hydra.searchpath=")]
 
 
 def _corners(parser: OverridesParser, overrides: list[str]) -> list[str]:
@@ -79,8 +81,18 @@ def job_overrides(overrides: list[str], multirun: bool, config_name: str = CONFI
     base = base_config(overrides, config_name)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     declared = [f"{key}={value}" for key, value in params.items()]
-    return BasicSweeper.split_arguments(parser.parse_overrides(_corners(parser, declared + own)),
-                                        max_batch_size=None)[0]
+    return _combinations(parser.parse_overrides(_corners(parser, declared + own)))
+
+
+def _combinations(overrides: list[Override]) -> list[list[str]]:
+    """Every job of a sweep, as Hydra's basic sweeper makes them: each combination of the sweep values,
+    in the order of the keys; a key given twice takes its last values, in the place of its first."""
+    values: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        values[key] = ([f"{key}={value}" for value in override.sweep_string_iterator()]
+                       if override.is_sweep_override() else [f"{key}={override.get_value_element_as_str()}"])
+    return [list(job) for job in itertools.product(*values.values())]
 
 
 def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
@@ -137,10 +149,10 @@ def summarize_outcomes(sweep_dir: str | Path) -> tuple[dict[str, int], list[dict
 
 class SweepSummary(Callback):
     """Says, when a multirun ends, how many runs completed, were skipped, failed or were busy; and
-    makes the command's exit status non-zero when any failed. Works with every launcher: the jobs
+    gives the command the outcome of every job (for its exit status). Works with every launcher: the jobs
     append their outcome to a file in the sweep folder, which this reads in the launching process."""
 
-    failures = 0  # failed runs of the last multirun in this process
+    statuses: list[str] = []  # the outcome of each job of the last multirun in this process
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         counts, failed = summarize_outcomes(config.hydra.sweep.dir)
@@ -149,7 +161,7 @@ class SweepSummary(Callback):
         log.info("sweep: %d runs: %s", total, parts or "none")
         for outcome in failed:
             log.error("failed: %s: %s", " ".join(outcome["overrides"]), outcome["message"])
-        SweepSummary.failures = len(failed)
+        SweepSummary.statuses = [status for status, n in counts.items() for _ in range(n)]
 
 
 def search_overrides(overrides: list[str], config_name: str = CONFIG_NAME) -> list[str]:

@@ -72,11 +72,11 @@ def test_every_claim_plans_under_every_profile(profile):
 
 def test_command_line_parsing_and_bad_input():
     own, overrides = parse(["profile=standard", "claims=D1,K1", "jobs=2", "dataset.root=/data"])
-    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": "", "run": "true"}
+    assert own == {"profile": "standard", "claims": "D1,K1", "jobs": "2", "launcher": "", "out": "", "run": True}
     assert overrides == ["dataset.root=/data"]
     with pytest.raises(SparsebenchError, match="profile='fast'"):
         parse(["profile=fast"])
-    with pytest.raises(SparsebenchError, match="jobs='0'"):
+    with pytest.raises(SparsebenchError, match="jobs=0 is not allowed"):
         parse(["jobs=0"])
     assert parse([])[0]["jobs"] == "auto" and parallel_jobs("3", []) == 3
     assert 1 <= parallel_jobs("auto", ["device=cpu"]) <= 8

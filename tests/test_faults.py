@@ -158,8 +158,8 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path):
                    "out=/etc/hostname/x")
     assert done.returncode == 2 and "out=/etc/hostname/x cannot be written" in one_line(done.stderr)
     assert not any(tmp_path.iterdir())
-    done = command("sparsebench.report.cli", str(Path(__file__).parent / "report"), "--out", "/etc/hostname/x")
-    assert done.returncode == 2 and "--out=/etc/hostname/x cannot be written" in one_line(done.stderr)
+    done = command("sparsebench.report.cli", f"results_dir={Path(__file__).parent / 'report'}", "out=/etc/hostname/x")
+    assert done.returncode == 2 and "error: out=/etc/hostname/x cannot be written" in one_line(done.stderr)
 
 
 def _interrupt_once_running(args: list[str], results: Path, module: str = "sparsebench") -> subprocess.CompletedProcess:

@@ -20,9 +20,14 @@ launcher  send the missing runs through a Hydra launcher instead, as `sparsebenc
           report; hydra.launcher.*=... settings go to the launcher (hydra.launcher.partition=gpu). Run the same
           command again after a lost node or a cancelled job: it runs what is missing.
 
-Every other key=value is an override given to every run: dataset.root=..., device=cpu, results_dir=...,
-retry_failed=true. Completed records are reused, so running the same command again resumes. Runs that
-another process is running are waited for, never left out.
+Every other key=value is an override given to every run, read as `sparsebench` reads it (Hydra's override
+grammar: quote a value with spaces, commas or brackets, results_dir='runs (copy)'): dataset.root=...,
+device=cpu, results_dir=..., retry_failed=true; not name= or experiment= (each claim's experiment names its
+own folder). Completed records are reused, so running the same command again resumes. Runs that another
+process is running are waited for, never left out.
+
+Exit status: 0 the report is written; 1 a run failed or ended without a record; 2 bad input (one line says
+what; missing data included), nothing run; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from hydra.core.override_parser.types import ChoiceSweep
 
 from sparsebench import __version__
 from sparsebench.atomic import writable_folder
@@ -51,40 +58,60 @@ from sparsebench.claims.page import (
     write_markdown,
 )
 from sparsebench.claims.plan import execute, plan
-from sparsebench.errors import SparsebenchError, interrupted
+from sparsebench.commands import (
+    parse_overrides,
+    run_command,
+    split_settings,
+    text_setting,
+)
+from sparsebench.errors import SparsebenchError
 from sparsebench.report.aggregate import load_records
 from sparsebench.schemas import RunConfig
 from sparsebench.workers import mark_launcher
 
 log = logging.getLogger("sparsebench")
+PROG = "sparsebench-claims"
 OWN_KEYS = ("profile", "claims", "jobs", "launcher", "out", "run")
+# Settings of a run that the claims set themselves: given here, they would send every run elsewhere.
+NOT_HERE = {"name": "each claim's experiment names its own folder (<results_dir>/<experiment>/)",
+            "experiment": "each claim names the experiments it rests on; choose claims with claims=..."}
 
 
-def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """(the command's own settings, the overrides for every run)."""
-    own, overrides = {"profile": "smoke", "claims": "", "jobs": "auto", "launcher": "", "out": "", "run": "true"}, []
-    for token in argv:
-        key, sep, value = token.partition("=")
-        if not sep:
-            raise SparsebenchError(f"{token!r} is not key=value; see sparsebench-claims --help")
-        if key in OWN_KEYS:
-            own[key] = value
-        else:
-            overrides.append(token)
+def parse(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """(the command's own settings, the overrides for every run), read as Hydra reads a command line."""
+    given, rest = split_settings(parse_overrides(argv), OWN_KEYS, PROG)
+    own = {"profile": text_setting("profile", given.get("profile"), "smoke"), "claims": "", "jobs": "auto",
+           "launcher": text_setting("launcher", given.get("launcher")), "out": text_setting("out", given.get("out")),
+           "run": given.get("run", True)}
+    claims = given.get("claims", "")
+    values = claims.list if isinstance(claims, ChoiceSweep) else claims if isinstance(claims, list) else [claims]
+    own["claims"] = ",".join(str(value) for value in values)
     if own["profile"] not in PROFILES:
         raise SparsebenchError(f"profile={own['profile']!r} is not allowed: choose one of {', '.join(PROFILES)}")
-    if own["run"] not in ("true", "false"):
+    if not isinstance(own["run"], bool):
         raise SparsebenchError(f"run={own['run']!r} is not allowed: true (run what is missing, the default) or false "
                                f"(report from the records there are)")
-    if own["jobs"] != "auto" and (not own["jobs"].isdigit() or int(own["jobs"]) < 1):
-        raise SparsebenchError(f"jobs={own['jobs']!r} is not allowed: give a positive number of parallel runs or auto")
+    jobs = given.get("jobs", "auto")
+    if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise SparsebenchError(f"jobs={jobs!r} is not allowed: give a positive number of parallel runs or auto")
+    own["jobs"] = str(jobs)
     run_keys = {f.name for f in dataclasses.fields(RunConfig)} | {"hydra"}
-    for token in overrides:
-        root = token.lstrip("+~").partition("=")[0].split(".")[0].split("/")[0]
+    for override in rest:
+        root = override.key_or_group.split(".")[0].split("/")[0]
+        if root in NOT_HERE:
+            raise SparsebenchError(f"{override.input_line}: {PROG} does not take {root}: {NOT_HERE[root]}")
         if root not in run_keys:
-            raise SparsebenchError(f"{token!r}: {root!r} is neither a setting of sparsebench-claims ({', '.join(OWN_KEYS)}) "
-                                   f"nor of a run ({', '.join(sorted(run_keys - {'hydra'}))}); check the spelling")
-    return own, overrides
+            raise SparsebenchError(f"{override.input_line!r}: {root!r} is neither a setting of {PROG} "
+                                   f"({', '.join(OWN_KEYS)}) nor of a run ({', '.join(sorted(run_keys - {'hydra'}))}); "
+                                   "check the spelling")
+    return own, [override.input_line for override in rest]
+
+
+def results_dir(argv: list[str]) -> Path:
+    """Where the runs of these overrides write their records: the last results_dir given, as Hydra reads it."""
+    given = [o for o in parse_overrides(argv) if o.key_or_group == "results_dir"]
+    folder = text_setting("results_dir", given[-1].value()) if given else RunConfig.results_dir
+    return Path(folder).expanduser().resolve()
 
 
 def parallel_jobs(setting: str, overrides: list[str]) -> int:
@@ -97,13 +124,6 @@ def parallel_jobs(setting: str, overrides: list[str]) -> int:
 
     on_cpu = any(o in ("device=cpu", "device=mps") for o in overrides) or not torch.cuda.is_available()
     return min(os.cpu_count() or 1, 8) if on_cpu else 1
-
-
-def results_dir(overrides: list[str]) -> Path:
-    for token in reversed(overrides):
-        if token.startswith("results_dir="):
-            return Path(token.partition("=")[2]).expanduser().resolve()
-    return Path("results").resolve()
 
 
 def choose(catalogue: dict, wanted: str, profile: str) -> tuple[list, list]:
@@ -121,13 +141,8 @@ def choose(catalogue: dict, wanted: str, profile: str) -> tuple[list, list]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return _claims(sys.argv[1:] if argv is None else argv)
-    except KeyboardInterrupt:
-        return interrupted("sparsebench-claims", "run the same command to resume (completed runs are kept)")
-    except SparsebenchError as error:  # the machine failed a run (a full disk): one line, nothing recorded
-        print(f"sparsebench-claims: error: {error}", file=sys.stderr)
-        return 2
+    return run_command(PROG, lambda: _claims(sys.argv[1:] if argv is None else argv),
+                       "run the same command to resume (completed runs are kept)")
 
 
 def _claims(argv: list[str]) -> int:
@@ -136,29 +151,25 @@ def _claims(argv: list[str]) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     started = time.perf_counter()
-    try:
-        own, overrides = parse(argv)
-        profile = own["profile"]
-        # Hydra's own settings (hydra.launcher.*) are the launcher's; the rest go to every run.
-        hydra_settings = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
-        overrides = [o for o in overrides if o not in hydra_settings]
-        if hydra_settings and not own["launcher"]:
-            raise SparsebenchError(f"{hydra_settings[0]} is a launcher setting: give launcher=NAME with it")
-        selected, left_out = choose(load_catalogue(), own["claims"], profile)
-        folder = results_dir(overrides)
-        out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
-        the_plan = plan(selected, profile, overrides)
-        writable_folder(out, "out")
-        launcher = None
-        if own["launcher"]:
-            from sparsebench.launch import HydraLauncher
+    own, overrides = parse(argv)
+    profile = own["profile"]
+    # Hydra's own settings (hydra.launcher.*) are the launcher's; the rest go to every run.
+    hydra_settings = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+    overrides = [o for o in overrides if o not in hydra_settings]
+    if hydra_settings and not own["launcher"]:
+        raise SparsebenchError(f"{hydra_settings[0]} is a launcher setting: give launcher=NAME with it")
+    selected, left_out = choose(load_catalogue(), own["claims"], profile)
+    folder = results_dir(overrides)
+    out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
+    the_plan = plan(selected, profile, overrides)
+    writable_folder(out, "out")
+    launcher = None
+    if own["launcher"]:
+        from sparsebench.launch import HydraLauncher
 
-            launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
-    except SparsebenchError as error:
-        print(f"sparsebench-claims: error: {error}", file=sys.stderr)
-        return 2
+        launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
 
-    if own["run"] == "true":
+    if own["run"]:
         mark_launcher()
         counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
     else:  # a report of what is there: every planned run without a record is named as missing in its verdict

@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from sparsebench.atomic import atomic_write_text
-from sparsebench.errors import DataError
+from sparsebench.errors import DataError, EnvironmentFault
 from sparsebench.schemas import DatasetConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # far more (MNIST against Fashion-MNIST: mean 0.131 against 0.286), a random subset by far less.
 STATS_TOLERANCE = 0.01
 _MEMO: dict[str, str] = {}
+_CACHE_WARNED = False  # a cache that cannot be written is said once per process
 
 
 def array_digest(arrays) -> str:
@@ -83,8 +84,12 @@ def remember(key: str | None, digest: str) -> None:
     cache[key] = digest
     try:
         atomic_write_text(cache_path(), json.dumps(cache, indent=0, sort_keys=True))
-    except OSError as error:  # a read-only home: the digest is recomputed next time, nothing else changes
-        log.debug("could not write %s: %s", cache_path(), error)
+    except (OSError, EnvironmentFault):  # a read-only home: the digest is recomputed next time, nothing else changes
+        global _CACHE_WARNED
+        if not _CACHE_WARNED:
+            log.warning("cannot write the data digest cache %s: each process reads the data once more to identify it; "
+                        "set XDG_CACHE_HOME to a folder you can write to avoid that", cache_path())
+            _CACHE_WARNED = True
 
 
 def cached(key: str | None) -> str | None:
