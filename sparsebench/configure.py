@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from sparsebench.continual import SEQUENCES
 from sparsebench.data.files import FORMATS
 from sparsebench.errors import ConfigError, SparsebenchError, check
+from sparsebench.metrics.noise import NOISE_KINDS
 from sparsebench.models import MODELS, build_model, check_model_fits
 from sparsebench.objective import check_objective
 from sparsebench.regularizers import REGULARIZERS, build_regularizer
@@ -96,6 +97,9 @@ def validate(cfg: DictConfig) -> RunConfig:
     for key, schema in schemas.items():
         what = f"{key} {cfg[key].name}" if key in ("model", "regularizer") else key
         _unknown_keys(cfg[key], schema, key, what)
+    noise = OmegaConf.select(cfg, "eval.noise") or []
+    check(all(kind in NOISE_KINDS for kind in noise), "eval.noise", list(noise),
+          f"entries must be among {', '.join(NOISE_KINDS)} ([] turns noise off)")
     fmt = OmegaConf.select(cfg, "dataset.format")
     check(fmt in FORMATS, "dataset.format", fmt, f"choose one of {', '.join(FORMATS)}")
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}

@@ -77,7 +77,7 @@ def permutations(continual_seed: int) -> int:
 
 
 def noise(noise_seed: int, kind_index: int) -> int:
-    """The corrupted test images of noise kind number ``kind_index`` (``metrics.noise.KIND_INDEX``):
+    """The corrupted test images of noise kind number ``kind_index`` (``NoiseKind.index`` in ``metrics.noise``):
     each kind has a stream of its own, so adding or dropping a kind leaves the others' images alone."""
     return noise_seed * NOISE_KIND_STRIDE + kind_index
 

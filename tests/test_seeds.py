@@ -54,7 +54,7 @@ def test_the_gaussian_draws_of_a_dropconnect_layer_are_seeded_with_its_index():
 
 
 def test_a_noise_kind_is_the_noise_seed_times_1000_plus_its_index():
-    # noise_seed * 1000 + KIND_INDEX[kind]; pixels 0, gaussian 1, salt_pepper 2
+    # noise_seed * 1000 + the kind's index (NoiseKind.index); pixels 0, gaussian 1, salt_pepper 2
     assert seeds.noise(1234, 0) == 1234000
     assert seeds.noise(1234, 2) == 1234002
     assert seeds.noise(0, 1) == 1

@@ -15,18 +15,31 @@ the corrupted sets are nested and each level is still a uniform draw of exactly 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.metrics.evaluation import correct_and_loss
+from sparsebench.registry import Registry
 from sparsebench.schemas import EvalConfig
 
-KIND_INDEX = {"pixels": 0, "gaussian": 1, "salt_pepper": 2}
+
+@dataclass(frozen=True)
+class NoiseKind:
+    """One kind of corruption: its own random stream, its name in words, its levels in ``eval``, the
+    draws it makes once per test set, and the corrupted images at one level from those draws."""
+
+    index: int  # its random stream (seeds.noise): fixed once records exist, never reused
+    label: str  # "pixel noise"
+    levels: Callable[[EvalConfig], list[float]]
+    draw: Callable[[torch.Tensor, DataSplits, torch.Generator], dict]  # (images01, data, generator) -> state
+    corrupt: Callable[[torch.Tensor, float, dict], torch.Tensor]  # (images01, level, state) -> images01
 
 
-def _generator(seed: int, kind: str) -> torch.Generator:
-    return torch.Generator().manual_seed(seeds.noise(seed, KIND_INDEX[kind]))
+NOISE_KINDS: Registry[NoiseKind] = Registry("noise kind", "eval.noise")
 
 
 def position_ranking(count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
@@ -50,34 +63,51 @@ def set_positions(images01: torch.Tensor, mask: torch.Tensor, values: torch.Tens
     return torch.where(where, values, images01)
 
 
-def corrupted(images01: torch.Tensor, kind: str, level: float, state: dict) -> torch.Tensor:
-    """``images01`` under ``kind`` noise at ``level``; ``state`` holds the kind's draws (shared by levels)."""
-    if kind == "gaussian":
-        return (images01 + level * state["normal"]).clamp_(0.0, 1.0)
-    mask = positions_mask(state["ranking"], level)
-    if kind == "pixels":
-        return set_positions(images01, mask, state["value"])
-    return set_positions(images01, mask, state["salt"])
+def _ranking(images01: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n, _, height, width = images01.shape
+    return position_ranking(n, height, width, generator).to(images01.device)
+
+
+def _pixels_draw(images01: torch.Tensor, data: DataSplits, generator: torch.Generator) -> dict:
+    return {"ranking": _ranking(images01, generator),
+            "value": (data.mean + 2 * data.std).view(1, images01.shape[1], 1, 1)}
+
+
+def _salt_pepper_draw(images01: torch.Tensor, data: DataSplits, generator: torch.Generator) -> dict:
+    n, _, height, width = images01.shape
+    ranking = _ranking(images01, generator)
+    salt = (torch.rand(n, 1, height, width, generator=generator) < 0.5).to(images01.dtype)
+    return {"ranking": ranking, "salt": salt.to(images01.device)}
+
+
+def _gaussian_draw(images01: torch.Tensor, data: DataSplits, generator: torch.Generator) -> dict:
+    return {"normal": torch.randn(images01.shape, generator=generator).to(images01.device)}
+
+
+NOISE_KINDS.add("pixels", NoiseKind(
+    0, "pixel noise", lambda cfg: cfg.pixel_levels, _pixels_draw,
+    lambda images01, level, state: set_positions(images01, positions_mask(state["ranking"], level), state["value"])))
+NOISE_KINDS.add("gaussian", NoiseKind(
+    1, "Gaussian noise", lambda cfg: cfg.gaussian_levels, _gaussian_draw,
+    lambda images01, level, state: (images01 + level * state["normal"]).clamp_(0.0, 1.0)))
+NOISE_KINDS.add("salt_pepper", NoiseKind(
+    2, "salt-and-pepper noise", lambda cfg: cfg.salt_pepper_levels, _salt_pepper_draw,
+    lambda images01, level, state: set_positions(images01, positions_mask(state["ranking"], level), state["salt"])))
 
 
 def draws(kind: str, images01: torch.Tensor, data: DataSplits, seed: int) -> dict:
     """The random draws of one noise kind for these images, made on the CPU and moved to their device."""
-    n, channels, height, width = images01.shape
-    generator = _generator(seed, kind)
-    device = images01.device
-    if kind == "gaussian":
-        return {"normal": torch.randn(images01.shape, generator=generator).to(device)}
-    state = {"ranking": position_ranking(n, height, width, generator).to(device)}
-    if kind == "pixels":
-        state["value"] = (data.mean + 2 * data.std).view(1, channels, 1, 1)
-    else:
-        salt = (torch.rand(n, 1, height, width, generator=generator) < 0.5).to(images01.dtype)
-        state["salt"] = salt.to(device)
-    return state
+    noise = NOISE_KINDS[kind]
+    return noise.draw(images01, data, torch.Generator().manual_seed(seeds.noise(seed, noise.index)))
+
+
+def corrupted(images01: torch.Tensor, kind: str, level: float, state: dict) -> torch.Tensor:
+    """``images01`` under ``kind`` noise at ``level``; ``state`` holds the kind's draws (shared by levels)."""
+    return NOISE_KINDS[kind].corrupt(images01, level, state)
 
 
 def noise_levels(cfg: EvalConfig, kind: str) -> list[float]:
-    return {"pixels": cfg.pixel_levels, "gaussian": cfg.gaussian_levels, "salt_pepper": cfg.salt_pepper_levels}[kind]
+    return NOISE_KINDS[kind].levels(cfg)
 
 
 def noise_robustness(model: torch.nn.Module, data: DataSplits, cfg: EvalConfig) -> dict:

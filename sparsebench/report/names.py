@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from sparsebench.measurements import metric_names
 from sparsebench.measurements.base import Name
+from sparsebench.metrics.noise import NOISE_KINDS
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class MetricName:
 PARTS = {
     "layer": {"global": ""},
     "units": {"mean": "mean over hidden layers"},
-    "noise": {"pixels": "pixel noise", "gaussian": "Gaussian noise", "salt_pepper": "salt-and-pepper noise"},
+    "noise": {name: kind.label for name, kind in NOISE_KINDS.items()},
     "prune": {"one_shot": "one-shot", "finetuned": "after fine-tuning"},
     "rule": {"last": "last", "best_val": "best-validation", "best_test": "best-test"},
 }
