@@ -42,7 +42,7 @@ from sparsebench import __version__
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.overview import plot_claims_overview
-from sparsebench.claims.page import effect_text, verdict_text, write_html, write_json, write_markdown
+from sparsebench.claims.page import effect_text, verdict_text, write_report
 from sparsebench.claims.plan import execute, plan
 from sparsebench.atomic import writable_folder
 from sparsebench.config import RunConfig
@@ -211,12 +211,10 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
     unused = [f"{s.path}: {s.reason}" for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
-    return [write_markdown(results, out, header, unused, overview),
-            write_html(results, out, header.replace("`", ""), unused, overview),
-            write_json(results, out, {"profile": profile, "runs": runs, "wall_minutes": minutes,
-                                      "sparsebench": __version__, "date": stamp, "counts": counts,
-                                      "records_not_used": unused,
-                                      "overview": [str(p.relative_to(out)) for p in overview]})]
+    return write_report(results, out, header, unused, overview,
+                        {"profile": profile, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
+                         "date": stamp, "counts": counts, "records_not_used": unused,
+                         "overview": [str(p.relative_to(out)) for p in overview]})
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:

@@ -17,9 +17,10 @@ from sparsebench.claims import overview
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
 from sparsebench.claims.evaluate import CheckNotes, ClaimResult, contrasts, evaluate
 from sparsebench.claims.overview import plot_claims_overview, scaled
-from sparsebench.claims.page import VERDICT_COLOURS, verdict_text, write_html, write_json, write_markdown
+from sparsebench.claims.checks import ZERO_SPREAD, Problem, Verdict
+from sparsebench.claims.page import VERDICT_COLOURS, verdict_text, write_report
+from sparsebench.claims.wording import check_notes_text
 from sparsebench.report.aggregate import load_records
-from sparsebench.report.stats import Verdict
 
 
 def verdict(test: str, effect: float, low: float, high: float, outcome: str, **extra) -> Verdict:
@@ -63,7 +64,7 @@ def constructed_results() -> list[ClaimResult]:
                                                        largest_difference=0.0)]),
         ClaimResult(claim("G1"), "inconclusive", [verdict("greater", 0.4, math.nan, math.nan, "inconclusive",
                                                           smallest_effect=0.1,
-                                                          reason="neither side varies over seeds")]),
+                                                          problems=(Problem(ZERO_SPREAD),))]),
         ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile"),
         ClaimResult(claim("P-KW", kind="protocol"), "protocol"),  # no verdict: no row
     ]
@@ -84,7 +85,7 @@ def test_the_unconverged_mark_is_the_deciding_checks_and_unjudged_runs_are_said_
                                                                  smallest_effect=2.0)],
                            notes=[CheckNotes(5, 5, unjudged=10, used=10)])
     assert verdict_text(sequence) == "inconclusive"
-    assert sequence.notes[0].text(sequence.checks[0]) == \
+    assert check_notes_text(sequence.notes[0], sequence.checks[0]) == \
         "convergence not judged for 10 of its 10 runs (a set budget per task)"
 
 
@@ -168,9 +169,7 @@ def report(results, tmp_path):
     results = [evaluate(c, df, out / "figures", {}, "smoke") for c in (sparse, missing, protocol)]
     figure = plot_claims_overview(results, out / "figures")
     header = "Profile smoke, fixture."
-    write_markdown(results, out, header, [], figure)
-    write_html(results, out, header, [], figure)
-    write_json(results, out, {"overview": [str(p.relative_to(out)) for p in figure]})
+    write_report(results, out, header, [], figure, {"overview": [str(p.relative_to(out)) for p in figure]})
     return out, results
 
 
@@ -266,8 +265,7 @@ def test_a_protocol_on_fewer_runs_than_planned_names_the_seeds_each_row_lacks(re
     short = evaluate(protocol, df, out / "figures", {}, "smoke", planned)
     assert (short.runs, short.planned, short.short) == (9, 13, {"Plain": [3, 4, 6], "Dropout 0.5": [3]})
     assert verdict_text(short) == "protocol †"
-    write_markdown([short], out, "header")
-    write_html([short], out, "header")
+    write_report([short], out, "header")
     sentence = ("† 9 of the 13 planned runs have a completed record; without one (not run yet, or failed): "
                 "Plain, seeds 3–4, 6; Dropout 0.5, seed 3.")
     assert sentence in (out / "CLAIMS.md").read_text()
