@@ -42,7 +42,7 @@ from sparsebench import __version__
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
 from sparsebench.claims.overview import plot_claims_overview
-from sparsebench.claims.page import effect_text, verdict_text, write_report
+from sparsebench.claims.page import effect_text, start_report, verdict_text, write_report
 from sparsebench.claims.plan import execute, plan
 from sparsebench.atomic import writable_folder
 from sparsebench.config import RunConfig
@@ -163,6 +163,7 @@ def _claims(argv: list[str]) -> int:
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):
+        start_report(out)  # the figures change first: the report is unfinished from here until its manifest
         results = [evaluate(claim, df, out / "figures", the_plan.unavailable, profile, planned_runs)
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]

@@ -2,12 +2,15 @@
 
 The report is built once as a content model (``Report``: header, summary rows, sections with their
 checks, tables and figures, shortfall notes) and rendered from it by the Jinja2 templates in
-``templates/`` (Markdown and HTML) and as JSON.
+``templates/`` (Markdown and HTML) and as JSON. ``write_report`` renders all three pages before it writes
+any, and marks a complete report with ``manifest.json`` (every file of the report with its SHA-256),
+written last; ``report_problems`` tells a complete report folder from one whose writer was interrupted.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
@@ -20,7 +23,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from sparsebench.atomic import atomic_write_text
+from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
 from sparsebench.claims.wording import check_notes_text, description, reason
@@ -53,6 +56,7 @@ OVERVIEW_CAPTION = (
 
 SUMMARY_HEADER = ["claim", "statement", "measured effect (95% CI)", "seeds", "verdict", "notes", "figure"]
 PAGES = ("CLAIMS.md", "claims.html", "claims.json")
+MANIFEST = "manifest.json"  # written last: its absence, or a file that differs from it, marks an unfinished report
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -413,10 +417,44 @@ def render_json(report: Report) -> str:
 # Writing
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def start_report(out: Path) -> None:
+    """Mark the report folder unfinished before anything in it changes (figures included)."""
+    (Path(out) / MANIFEST).unlink(missing_ok=True)
+
+
 def write_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
                  overview: Sequence[Path] = (), info: dict | None = None) -> list[Path]:
-    """CLAIMS.md, claims.html and claims.json of ``results`` (see ``build_report``)."""
+    """CLAIMS.md, claims.html and claims.json of ``results`` (see ``build_report``), all rendered before
+    any is written, each written atomically, then ``manifest.json`` naming every file of the report with
+    its SHA-256. An interrupted writer leaves no manifest, or one that the files no longer match."""
     out = Path(out)
     report = build_report(results, out, header, unused, overview, info)
     pages = dict(zip(PAGES, (render_markdown(report), render_html(report), render_json(report))))
-    return [atomic_write_text(out / name, text) for name, text in pages.items()]
+    start_report(out)
+    written = [atomic_write_text(out / name, text) for name, text in pages.items()]
+    files = {str(path.relative_to(out)): _sha256(path) for path in [*written, *report.files]}
+    atomic_write_json(out / MANIFEST, {"complete": True, "files": files})
+    return written
+
+
+def report_problems(out: Path) -> list[str]:
+    """Why the report folder ``out`` is not one complete report (its writer stopped part way, or a file
+    changed since), one line each; empty for a complete report."""
+    out = Path(out)
+    try:
+        files = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{out / MANIFEST} is missing or unreadable: the report was not written to the end; run "
+                f"sparsebench-claims again to write it whole"]
+    problems = []
+    for name, digest in files.items():
+        path = out / name
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+        elif _sha256(path) != digest:
+            problems.append(f"{path} differs from the one the report was written with")
+    return problems
