@@ -31,7 +31,7 @@ CONVERGED = "convergence/converged"
 
 @dataclass
 class CheckNotes:
-    """What a check's verdict row must say beside its interval."""
+    """What a check's verdict row must say beside its interval (in words: ``wording.check_notes_text``)."""
 
     planned_a: int = 0  # runs the profile plans for each side
     planned_b: int = 0
@@ -189,7 +189,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     rows = rows.assign(label=claim_labels(rows))
     checks = [judge(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
-                      metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
+                    metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
     notes = [_check_notes(c, v, rows, planned) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])
     figures = []
