@@ -2,7 +2,7 @@
 
 A claim names its statement and source, the experiments (``conf/experiment/``) whose runs it rests
 on (one list, or one per profile), the checks that decide it (each a call of the one generic
-``report.stats.compare``, each with the smallest effect that matters and why), the metrics of its
+``claims.checks.judge``, each with the smallest effect that matters and why), the metrics of its
 table and the figure behind it. A paper protocol (``kind: protocol``) has no checks but the paper's
 published table (``table``), which the report puts beside ours. A claim is data: adding one is adding
 a YAML file.

@@ -52,10 +52,9 @@ from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, ev
 from sparsebench.claims.overview import plot_claims_overview
 from sparsebench.claims.page import (
     effect_text,
+    start_report,
     verdict_text,
-    write_html,
-    write_json,
-    write_markdown,
+    write_report,
 )
 from sparsebench.claims.plan import execute, plan
 from sparsebench.commands import (
@@ -180,6 +179,7 @@ def _claims(argv: list[str]) -> int:
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):
+        start_report(out)  # the figures change first: the report is unfinished from here until its manifest
         results = [evaluate(claim, df, out / "figures", the_plan.unavailable, profile, planned_runs)
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
@@ -228,12 +228,10 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
     unused = [f"{s.path}: {s.reason}" for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
-    return [write_markdown(results, out, header, unused, overview),
-            write_html(results, out, header.replace("`", ""), unused, overview),
-            write_json(results, out, {"profile": profile, "runs": runs, "wall_minutes": minutes,
-                                      "sparsebench": __version__, "date": stamp, "counts": counts,
-                                      "records_not_used": unused,
-                                      "overview": [str(p.relative_to(out)) for p in overview]})]
+    return write_report(results, out, header, unused, overview,
+                        {"profile": profile, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
+                         "date": stamp, "counts": counts, "records_not_used": unused,
+                         "overview": [str(p.relative_to(out)) for p in overview]})
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:

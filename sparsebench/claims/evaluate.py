@@ -1,4 +1,4 @@
-"""A claim's verdict from the records: its checks through ``report.stats.compare``, its table, its figure;
+"""A claim's verdict from the records: its checks through ``claims.checks.judge``, its table, its figure;
 a protocol's reproduction table beside the paper's.
 
 A claim is supported when every check is supported, refuted when any check is refuted, and
@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from sparsebench.claims.catalogue import Claim, Table
+from sparsebench.claims.checks import Verdict, judge, spread_of
 from sparsebench.report import plots
 from sparsebench.report.aggregate import make_labels, select
-from sparsebench.report.stats import Verdict, compare, t_interval
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
@@ -31,25 +31,13 @@ CONVERGED = "convergence/converged"
 
 @dataclass
 class CheckNotes:
-    """What a check's verdict row must say beside its interval."""
+    """What a check's verdict row must say beside its interval (in words: ``wording.check_notes_text``)."""
 
     planned_a: int = 0  # runs the profile plans for each side
     planned_b: int = 0
     unconverged: int = 0  # runs used whose training had not converged
     unjudged: int = 0  # runs used whose convergence was not judged (task sequences: a set budget per task)
     used: int = 0  # runs used, both sides
-
-    def text(self, verdict: Verdict) -> str:
-        notes = []
-        for side, have, planned in (("A", verdict.n_a, self.planned_a), ("B", verdict.n_b, self.planned_b)):
-            if planned and have < planned:
-                notes.append(f"{side} rests on {have} of the {planned} runs planned "
-                             f"({planned - have} failed, held by another process, or not run)")
-        if self.unconverged:
-            notes.append(f"{self.unconverged} of its {self.used} runs had not converged")
-        if self.unjudged:
-            notes.append(f"convergence not judged for {self.unjudged} of its {self.used} runs (a set budget per task)")
-        return "; ".join(notes)
 
 
 @dataclass
@@ -176,22 +164,13 @@ def reproduce(table: Table, rows: pd.DataFrame) -> list[ReproductionRow]:
         cells = []
         for column, published in zip(table.columns, row.published):
             mean, spread = (published + [None, None])[:2] if published else (None, None)
-            ours = _spread(runs, column.metric, column.error)
-            honest = _spread(runs, column.honest, column.error) if column.honest else None
+            ours = spread_of(runs, column.metric, column.error)
+            honest = spread_of(runs, column.honest, column.error) if column.honest else None
             z = (ours["mean"] - mean) / spread if spread and mean is not None and ours["n"] else math.nan
             cells.append({"published": mean, "spread": spread, "ours": ours, "honest": honest, "z": z,
                           "disagrees": bool(math.isfinite(z) and abs(z) > 2)})
         out.append(ReproductionRow(row.label, cells))
     return out
-
-
-def _spread(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
-    if metric is None or metric not in runs.columns:
-        return {"mean": math.nan, "std": math.nan, "n": 0}
-    values = pd.to_numeric(runs[metric], errors="coerce")
-    values = 100.0 - values if error else values
-    interval = t_interval(values)
-    return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
 def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,
@@ -209,16 +188,18 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     rows = rows.assign(label=claim_labels(rows))
-    rows.attrs[plots.KEEP_LABELS] = True
-    checks = [compare(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
-                      metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
+    checks = [judge(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
+                    metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
     notes = [_check_notes(c, v, rows, planned) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])
     figures = []
     if claim.figure:
         draw = getattr(plots, f"plot_{claim.figure}")
         # Figures of curves take the check's selectors and draw A − B under them; the others do not.
-        extra = {"contrasts": contrasts(claim)} if "contrasts" in inspect.signature(draw).parameters else {}
+        # The claim's labels name its groups across experiments: a figure that would relabel keeps them.
+        parameters = inspect.signature(draw).parameters
+        extra = {"contrasts": contrasts(claim)} if "contrasts" in parameters else {}
+        extra |= {"keep_labels": True} if "keep_labels" in parameters else {}
         figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}", **extra)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.

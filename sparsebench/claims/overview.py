@@ -35,11 +35,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
+from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
 from sparsebench.claims.page import VERDICT_COLOURS, verdict_text  # noqa: E402
+from sparsebench.claims.wording import reason  # noqa: E402
 from sparsebench.report.names import metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
-from sparsebench.report.stats import MAX_SEEDS, SIGNED, Verdict  # noqa: E402
+from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
 
 NAME = "claims_overview"
 
@@ -151,7 +153,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
             if math.isfinite(where.x):
                 ax.plot([max(-limit, min(limit, where.x))], [y], marker="o", markersize=7, markerfacecolor="white",
                         markeredgecolor=colour, markeredgewidth=1.6, zorder=3)
-            note = "no interval: " + (check.reason or "too few runs")
+            note = "no interval: " + (reason(check) or "too few runs")
         if note:
             x_note = where.x if where is not None and math.isfinite(where.x) and check is not None else 0.0
             ax.annotate(_short(note, 90), (max(-limit, min(limit, x_note)), y), xytext=(8, 6),

@@ -1,20 +1,34 @@
-"""The claims report: CLAIMS.md, claims.html (figures inline) and claims.json, from claim results."""
+"""The claims report: CLAIMS.md, claims.html (figures inline) and claims.json, from claim results.
+
+The report is built once as a content model (``Report``: header, summary rows, sections with their
+checks, tables and figures, shortfall notes) and rendered from it by the Jinja2 templates in
+``templates/`` (Markdown and HTML) and as JSON. ``write_report`` renders all three pages before it writes
+any, and marks a complete report with ``manifest.json`` (every file of the report with its SHA-256),
+written last; ``report_problems`` tells a complete report folder from one whose writer was interrupted.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
-from sparsebench.atomic import atomic_write_text
+from sparsebench.atomic import atomic_write_json, atomic_write_text
+from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
+from sparsebench.claims.wording import check_notes_text, description, reason
 from sparsebench.report.names import metric_label, metric_name
-from sparsebench.report.stats import MAX_SEEDS, Verdict
+from sparsebench.report.stats import MAX_SEEDS
 from sparsebench.report.tables import markdown_table
 
 # One colour per verdict, in the page's styles and the summary figure alike.
@@ -40,6 +54,15 @@ OVERVIEW_CAPTION = (
     "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
     "verdict and the effect in the metric's own units.")
 
+SUMMARY_HEADER = ["claim", "statement", "measured effect (95% CI)", "seeds", "verdict", "notes", "figure"]
+PAGES = ("CLAIMS.md", "claims.html", "claims.json")
+MANIFEST = "manifest.json"  # written last: its absence, or a file that differs from it, marks an unfinished report
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Phrases
+
 
 def _number(x: float | None) -> str:
     return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+,.4g}"
@@ -62,7 +85,7 @@ def effect_text(check: Verdict) -> str:
 
 def described(check: Verdict) -> str:
     """The check's one-line description with its metric named in words rather than by its path."""
-    text = check.description
+    text = description(check)
     if text.startswith(check.metric + ":"):
         text = metric_name(check.metric).name + text[len(check.metric):]
     return text
@@ -83,7 +106,7 @@ def human_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def seeds_text(check: Verdict) -> str:
-    return f"{check.n_a}" if "constant" in check.b or check.a == check.b else f"{check.n_a} vs {check.n_b}"
+    return f"{check.n_a}" if check.against or check.a == check.b else f"{check.n_a} vs {check.n_b}"
 
 
 def verdict_text(result: ClaimResult) -> str:
@@ -106,85 +129,15 @@ def _why(result: ClaimResult) -> str:
     decisive, notes = decisive_check(result), decisive_notes(result)
     parts = []
     if decisive is not None:
-        if decisive.reason:
-            parts.append(decisive.reason)
+        if decisive.problems:
+            parts.append(reason(decisive))
         if decisive.verdict == "inconclusive" and decisive.seeds_needed is not None:
             needed = decisive.seeds_needed
             parts.append(f"{f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would "
                          f"decide it")
-    if notes is not None and decisive is not None and notes.text(decisive):
-        parts.append(notes.text(decisive))
+    if notes is not None and decisive is not None and check_notes_text(notes, decisive):
+        parts.append(check_notes_text(notes, decisive))
     return "; ".join(parts)
-
-
-def _figure_link(result: ClaimResult, out: Path, suffix: str = ".png") -> str | None:
-    for path in result.figures:
-        if Path(path).suffix == suffix:
-            return str(Path(path).relative_to(out))
-    return None
-
-
-def _summary_rows(results: list[ClaimResult], out: Path) -> list[list[str]]:
-    rows = []
-    for result in results:
-        claim = result.claim
-        decisive = decisive_check(result)
-        if decisive is not None:
-            effect, seeds = f"{metric_label(decisive.metric)}: {effect_text(decisive)}", seeds_text(decisive)
-        else:
-            effect, seeds = result.reason or "–", "–"
-        link = _figure_link(result, out)
-        rows.append([claim.id, claim.statement, effect, seeds, f"**{verdict_text(result)}**", _why(result) or "–",
-                     f"[figure]({link})" if link else "–"])
-    return rows
-
-
-SUMMARY_HEADER = ["claim", "statement", "measured effect (95% CI)", "seeds", "verdict", "notes", "figure"]
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    escape = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _fixed(x: float, decimals: int) -> str:
-    return f"{x:,.{decimals}f}"
-
-
-def _cell(stats: dict | None, decimals: int) -> str:
-    """Our mean ± standard deviation (seeds): one decimal more than the paper prints, so that a difference
-    smaller than its last digit still shows; whole numbers stay whole."""
-    if not stats or not stats["n"]:
-        return "–"
-    places = decimals + 1 if decimals else 0
-    spread = f" ± {_fixed(stats['std'], places)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
-    return f"{_fixed(stats['mean'], places)}{spread} ({stats['n']})"
-
-
-def reproduction_rows(result: ClaimResult) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of a protocol's table: per column the paper's value, ours as the paper
-    measured it, the difference in units of the paper's spread (! beyond 2), and the honest figure."""
-    table = result.claim.table
-    header = ["network"]
-    for column in table.columns:
-        header += [f"{column.name}: paper", "ours", "Δ / paper's spread"]
-        if column.honest:
-            header.append("ours, honest")
-    rows = []
-    for row in result.reproduction:
-        cells = [row.label]
-        for column, cell in zip(table.columns, row.cells):
-            places = column.decimals
-            published = "–" if cell["published"] is None else (_fixed(cell["published"], places) + (
-                f" ± {_fixed(cell['spread'], places)}" if cell["spread"] else " (no spread given)"))
-            z = "–" if not math.isfinite(cell["z"]) else f"{cell['z']:+.1f}" + (" !" if cell["disagrees"] else "")
-            cells += [published, _cell(cell["ours"], places), z]
-            if column.honest:
-                cells.append(_cell(cell["honest"], places))
-        rows.append(cells)
-    return header, rows
 
 
 def seed_ranges(seeds: Sequence[int]) -> str:
@@ -209,10 +162,148 @@ def shortfall_text(result: ClaimResult) -> str:
             f"yet, or failed): {where}.")
 
 
-def _reproduction_md(result: ClaimResult) -> list[str]:
+def _fixed(x: float, decimals: int) -> str:
+    return f"{x:,.{decimals}f}"
+
+
+def _cell(stats: dict | None, decimals: int) -> str:
+    """Our mean ± standard deviation (seeds): one decimal more than the paper prints, so that a difference
+    smaller than its last digit still shows; whole numbers stay whole."""
+    if not stats or not stats["n"]:
+        return "–"
+    places = decimals + 1 if decimals else 0
+    spread = f" ± {_fixed(stats['std'], places)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
+    return f"{_fixed(stats['mean'], places)}{spread} ({stats['n']})"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The content model
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """A claim's row of the summary table: its deciding check."""
+
+    claim_id: str
+    statement: str
+    effect: str
+    seeds: str
+    verdict: str  # the verdict's word, which names its colour
+    verdict_text: str
+    notes: str
+    figure: str | None  # the claim's PNG, relative to the report folder
+    has_figures: bool
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    label: str
+    verdict: str
+    outcome: str  # the verdict with how it is refuted
+    description: str
+    smallest_effect: str  # "value (why)", or empty when the check declares none
+    notes: str
+
+
+@dataclass(frozen=True)
+class PaperColumn:
+    name: str
+    subheads: tuple[str, ...]  # paper, ours, Δ / paper's spread[, ours, honest]
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A protocol's table: per column of the paper's the paper's value, ours as the paper measured it,
+    the difference in units of the paper's spread (! beyond 2), and the honest figure."""
+
+    caption: str  # Markdown: the title in bold
+    columns: tuple[PaperColumn, ...]
+    rows: tuple[tuple[str, ...], ...]  # the network, then the cells of each column in turn
+
+    @property
+    def header(self) -> list[str]:
+        return ["network"] + [f"{c.name}: {h}" if i == 0 else h for c in self.columns for i, h in enumerate(c.subheads)]
+
+    @property
+    def starts(self) -> set[int]:
+        """The places (from 1, after the network) of each column's first cell."""
+        places, start = set(), 1
+        for column in self.columns:
+            places.add(start)
+            start += len(column.subheads)
+        return places
+
+
+@dataclass(frozen=True)
+class Section:
+    claim_id: str
+    kind: str  # claim | protocol
+    statement: str
+    source: str
+    experiments: tuple[str, ...]
+    verdict: str
+    verdict_text: str
+    reason: str
+    note: str
+    shortfall: str
+    reproduction: Reproduction | None
+    checks: tuple[CheckLine, ...]
+    table: pd.DataFrame | None  # groups (or metrics) by metrics (or groups), cells already written
+    figure: str | None  # the claim's PNG, relative to the report folder
+    images: tuple[Path, ...]  # every PNG of the claim, for the HTML page to inline
+    data: dict  # the claim's entry of claims.json
+
+
+@dataclass(frozen=True)
+class Report:
+    header: str
+    overview: Path | None  # the summary figure's PNG
+    overview_link: str | None
+    summary: tuple[SummaryRow, ...]  # none in a report of paper protocols alone
+    unused: tuple[str, ...]
+    sections: tuple[Section, ...]  # in the order of the results
+    data: dict  # claims.json
+    files: tuple[Path, ...]  # the figures the pages show or name
+    rule: str = RULE
+    caption: str = OVERVIEW_CAPTION
+    summary_header: tuple[str, ...] = tuple(SUMMARY_HEADER)
+    colours: dict = field(default_factory=lambda: dict(VERDICT_COLOURS))
+
+
+def _png(paths: Sequence[Path]) -> Path | None:
+    return next((Path(p) for p in paths if Path(p).suffix == ".png"), None)
+
+
+def _relative(path: Path | None, out: Path) -> str | None:
+    return None if path is None else str(Path(path).relative_to(out))
+
+
+def _summary_row(result: ClaimResult, out: Path) -> SummaryRow:
+    decisive = decisive_check(result)
+    if decisive is not None:
+        effect, seeds = f"{metric_label(decisive.metric)}: {effect_text(decisive)}", seeds_text(decisive)
+    else:
+        effect, seeds = result.reason or "–", "–"
+    return SummaryRow(result.claim.id, result.claim.statement, effect, seeds, result.verdict, verdict_text(result),
+                      _why(result) or "–", _relative(_png(result.figures), out), bool(result.figures))
+
+
+def _reproduction(result: ClaimResult) -> Reproduction:
     table = result.claim.table
-    header, rows = reproduction_rows(result)
-    rows = [[f"**{cell}**" if cell.endswith(" !") else cell for cell in row] for row in rows]  # let it stand out
+    subheads = ("paper", "ours", "Δ / paper's spread")
+    columns = tuple(PaperColumn(c.name, subheads + (("ours, honest",) if c.honest else ())) for c in table.columns)
+    rows = []
+    for row in result.reproduction:
+        cells = [row.label]
+        for column, cell in zip(table.columns, row.cells):
+            places = column.decimals
+            published = "–" if cell["published"] is None else (_fixed(cell["published"], places) + (
+                f" ± {_fixed(cell['spread'], places)}" if cell["spread"] else " (no spread given)"))
+            z = "–" if not math.isfinite(cell["z"]) else f"{cell['z']:+.1f}" + (" !" if cell["disagrees"] else "")
+            cells += [published, _cell(cell["ours"], places), z]
+            if column.honest:
+                cells.append(_cell(cell["honest"], places))
+        rows.append(tuple(cells))
     caveat = "" if table.confirmed else (" **Unconfirmed:** these published numbers could not be checked against the "
                                          "paper's text here; treat them as unverified until someone does.")
     if table.has_spread:
@@ -221,187 +312,149 @@ def _reproduction_md(result: ClaimResult) -> list[str]:
     else:  # nothing to measure a difference against
         spreads = (f"The paper's spread: {table.spread}. Ours: standard deviation over our seeds (count in "
                    f"brackets); no Δ in units of a spread the paper does not give.")
-    return [f"**{table.title}** Source: {table.source}. {spreads}{caveat}" + (f" {table.note}" if table.note else ""),
-            "", _md_table(header, rows)]
+    caption = f"**{table.title}** Source: {table.source}. {spreads}{caveat}" + (f" {table.note}" if table.note else "")
+    return Reproduction(caption, columns, tuple(rows))
 
 
-def _section_md(result: ClaimResult, out: Path) -> str:
+def _check_data(check, verdict: Verdict, notes) -> dict:
+    numbers = {f.name: getattr(verdict, f.name) for f in fields(verdict) if f.name not in ("problems", "mode")}
+    numbers |= {"a": dict(verdict.a), "b": dict(verdict.b), "groups_a": list(verdict.groups_a),
+                "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict)}
+    return {"label": check.label, "metric_name": metric_label(verdict.metric),
+            "smallest_effect_reason": check.smallest_effect_reason, **numbers,
+            "notes": check_notes_text(notes, verdict) if notes is not None else ""}
+
+
+def _section(result: ClaimResult, out: Path) -> Section:
     claim = result.claim
-    experiments = result.experiments or claim.all_experiments()
-    parts = [f"## {claim.id}: {claim.statement}", "",
-             f"Source: {claim.source}. Experiments: {', '.join(f'`{e}`' for e in experiments)}. "
-             f"Verdict: **{verdict_text(result)}**" + (f" ({result.reason})" if result.reason else "") + "."]
-    if claim.note:
-        parts += ["", claim.note]
-    shortfall = shortfall_text(result)
-    if shortfall:
-        parts += ["", shortfall]
-    if result.reproduction:
-        parts += ["", *_reproduction_md(result)]
-    if result.checks:
-        parts += ["", "Checks:", ""]
-        for c, v, notes in zip(claim.checks, result.checks, result.notes or [None] * len(result.checks)):
-            extra = f" {notes.text(v)}." if notes is not None and notes.text(v) else ""
-            why = f" Smallest effect that matters: {c.smallest_effect:g} ({c.smallest_effect_reason})." \
-                if c.smallest_effect is not None else ""
-            parts.append(f"- {c.label}: **{v.verdict}{f' ({v.refuted_as})' if v.refuted_as else ''}**. "
-                         f"{described(v)}.{why}{extra}")
-    if result.table is not None:
-        parts += ["", "Mean ± half-width of the 95% interval over seeds (number of seeds):", "",
-                  markdown_table(human_table(result.table))]
-    link = _figure_link(result, out)
-    if link:
-        parts += ["", f"![{claim.id}]({link})"]
-    return "\n".join(parts)
+    all_notes = result.notes or [None] * len(result.checks)
+    checks = tuple(
+        CheckLine(c.label, v.verdict, v.verdict + (f" ({v.refuted_as})" if v.refuted_as else ""), described(v),
+                  f"{c.smallest_effect:g} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
+                  check_notes_text(n, v) if n is not None else "")
+        for c, v, n in zip(claim.checks, result.checks, all_notes))
+    reproduction = _reproduction(result) if result.reproduction else None
+    data = {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
+            "verdict_text": verdict_text(result), "reason": result.reason, "runs": result.runs,
+            "experiments": result.experiments, "figures": [_relative(p, out) for p in result.figures],
+            "checks": [_check_data(c, v, n) for c, v, n in zip(claim.checks, result.checks, all_notes)],
+            "reproduction": [{"network": row.label, **{column.name: cell for column, cell in
+                                                       zip(claim.table.columns, row.cells)}}
+                             for row in result.reproduction] if result.reproduction else None,
+            **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {})}
+    return Section(claim.id, claim.kind, claim.statement, claim.source,
+                   tuple(result.experiments or claim.all_experiments()), result.verdict, verdict_text(result),
+                   result.reason, claim.note or "", shortfall_text(result), reproduction, checks,
+                   human_table(result.table) if result.table is not None else None,
+                   _relative(_png(result.figures), out),
+                   tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data)
 
 
-def _overview_png(overview: Sequence[Path]) -> Path | None:
-    return next((Path(p) for p in overview if Path(p).suffix == ".png"), None)
+def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
+                 overview: Sequence[Path] = (), info: dict | None = None) -> Report:
+    """The report's content, once for all its pages. ``header``: the line under the title; ``overview``:
+    the summary figure's files (``overview.plot_claims_overview``), shown first; ``info``: the run's facts
+    that head claims.json."""
+    out = Path(out)
+    sections = tuple(_section(r, out) for r in results)
+    summary = tuple(_summary_row(r, out) for r in results if r.claim.kind == "claim")
+    png = _png(overview)
+    files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures)]))
+    return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
+                  {**(info or {}), "claims": [s.data for s in sections]}, files)
 
 
-def write_markdown(results: list[ClaimResult], out: Path, header: str, unused: list[str] = (),
-                   overview: Sequence[Path] = ()) -> Path:
-    """CLAIMS.md; ``overview``: the summary figure's files (``overview.plot_claims_overview``), shown first."""
-    claims = [r for r in results if r.claim.kind == "claim"]
-    protocols = [r for r in results if r.claim.kind == "protocol"]
-    text = [f"# Claims report\n\n{header}\n"]
-    png = _overview_png(overview)
-    if png is not None:
-        text.append(f"![Every claim's effect on a common scale]({png.relative_to(out)})\n\n{OVERVIEW_CAPTION}\n")
-    if claims:  # a report of paper protocols alone has no verdicts to summarise
-        text += [f"{RULE}\n", _md_table(SUMMARY_HEADER, _summary_rows(claims, out))]
-    if unused:
-        text += ["", f"Records of planned runs that could not be used ({len(unused)}):", "",
-                 *[f"- {line}" for line in unused]]
-    text += ["", *[_section_md(r, out) + "\n" for r in claims]]
-    if protocols:
-        text += ["# Paper protocols\n", *[_section_md(r, out) + "\n" for r in protocols]]
-    return atomic_write_text(out / "CLAIMS.md", "\n".join(text))
+# ----------------------------------------------------------------------------------------------------
+# Rendering
 
 
-def _image(path: Path) -> str:
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _image(path: Path) -> Markup:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+    return Markup(f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">')
 
 
-def _html_table(header: list[str], rows: list[list[str]], raw_columns: tuple[int, ...] = ()) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell if i in raw_columns else e(str(cell))}</td>"
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _html_numbers(table: pd.DataFrame) -> Markup:
+    return Markup(table.to_html(index=False, escape=True, border=0, classes="numbers"))
 
 
-def _reproduction_html(result: ClaimResult) -> str:
-    """A protocol's table with one header cell over each paper column's group of cells, numbers aligned
-    right, and each difference beyond twice the paper's spread (marked !) highlighted."""
-    e = html.escape
-    table = result.claim.table
-    header, rows = reproduction_rows(result)
-    top = ['<th rowspan="2">network</th>'] + [f'<th colspan="{3 + bool(c.honest)}" class="start group">{e(c.name)}</th>'
-                                              for c in table.columns]
-    sub, starts = [], set()
-    for c in table.columns:
-        starts.add(len(sub) + 1)
-        sub += ["paper", "ours", "Δ / paper's spread"] + (["ours, honest"] if c.honest else [])
-    subheads = "".join(f'<th class="num{" start" if i + 1 in starts else ""}">{e(h)}</th>' for i, h in enumerate(sub))
-    body = []
-    for row in rows:
-        cells = [f"<td>{e(row[0])}</td>"]
-        for i, cell in enumerate(row[1:], start=1):
-            classes = ["num"] + (["start"] if i in starts else []) + (["disagrees"] if cell.endswith(" !") else [])
-            cells.append(f'<td class="{" ".join(classes)}">{e(cell)}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table class="reproduction"><tr>{"".join(top)}</tr><tr>{subheads}</tr>'
-            f'{"".join(body)}</table></div>')
+def _escaped(value) -> str:
+    # Every value the HTML template prints is escaped (as html.escape does) unless it is markup made here.
+    return value if isinstance(value, Markup) else html.escape(str(value))
 
 
-STYLE = ("body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:1em;line-height:1.4;color:#222}"
-         "table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}table.numbers,table.reproduction{font-size:.85em}"
-         "td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
-         "th{background:#f3f3f3;font-weight:600}.scroll{overflow-x:auto}"
-         ".num,table.numbers td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-         "table.numbers th:not(:first-child){text-align:right}table.numbers td:first-child{min-width:16em}"
-         ".start{border-left:2px solid #999}th.group{text-align:center}table.reproduction td:first-child{white-space:nowrap}"
-         "td.disagrees{background:#fbd9d3;color:#8b0f0f;font-weight:700}"
-         "figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}img{max-width:100%}"
-         "section{border-top:1px solid #ddd;margin-top:2em}li{margin:.3em 0}"
-         + "".join(f".{v.replace(' ', '-')}{{color:{c}}}" for v, c in VERDICT_COLOURS.items()))
+def _style() -> str:
+    """style.css, one rule a line, on one line."""
+    return "".join(line.strip() for line in (TEMPLATES / "style.css").read_text(encoding="utf-8").splitlines())
 
 
-def write_html(results: list[ClaimResult], out: Path, header: str, unused: list[str] = (),
-               overview: Sequence[Path] = ()) -> Path:
-    """claims.html, figures inline; ``overview``: the summary figure's files, shown first."""
-    e = html.escape
-    claims = [r for r in results if r.claim.kind == "claim"]
-    rows = []
-    for result, (claim_id, statement, effect, seeds, _, why, _) in zip(claims, _summary_rows(claims, out)):
-        verdict = f'<b class="{e(result.verdict.replace(" ", "-"))}">{e(verdict_text(result))}</b>'
-        link = f'<a href="#{e(claim_id)}">figure</a>' if result.figures else "–"
-        rows.append([f'<a href="#{e(claim_id)}">{e(claim_id)}</a>', e(statement), e(effect), e(seeds), verdict, e(why),
-                     link])
-    summary = _html_table(SUMMARY_HEADER, rows, raw_columns=tuple(range(7)))
-    png = _overview_png(overview)
-    top = (f"<figure>{_image(png)}<figcaption>{e(OVERVIEW_CAPTION)}</figcaption></figure>" if png is not None else "")
-    sections = []
-    for number, result in enumerate(results):
-        claim = result.claim
-        if claim.kind == "protocol" and all(r.claim.kind != "protocol" for r in results[:number]):
-            sections.append("<h1>Paper protocols</h1>")
-        experiments = result.experiments or claim.all_experiments()
-        verdict_class = result.verdict.replace(" ", "-")
-        body = [f'<h2 id="{e(claim.id)}">{e(claim.id)}: {e(claim.statement)}</h2>',
-                f"<p>Source: {e(claim.source)}. Experiments: {e(', '.join(experiments))}. "
-                f"Verdict: <b class=\"{e(verdict_class)}\">{e(verdict_text(result))}</b>"
-                + (f" ({e(result.reason)})" if result.reason else "") + ".</p>"]
-        if claim.note:
-            body.append(f"<p>{e(claim.note)}</p>")
-        shortfall = shortfall_text(result)
-        if shortfall:
-            body.append(f"<p>{e(shortfall)}</p>")
-        if result.reproduction:
-            caption = _reproduction_md(result)[0].replace("**", "")
-            body += [f"<p>{e(caption)}</p>", _reproduction_html(result)]
-        if result.checks:
-            items = []
-            for c, v, notes in zip(claim.checks, result.checks, result.notes or [None] * len(result.checks)):
-                extra = f" {notes.text(v)}." if notes is not None and notes.text(v) else ""
-                why = f" Smallest effect that matters: {c.smallest_effect:g} ({c.smallest_effect_reason})." \
-                    if c.smallest_effect is not None else ""
-                outcome = v.verdict + (f" ({v.refuted_as})" if v.refuted_as else "")
-                items.append(f'<li>{e(c.label)}: <b class="{e(v.verdict)}">{e(outcome)}</b>. '
-                             f"{e(described(v))}.{e(why)}{e(extra)}</li>")
-            body.append("<ul>" + "".join(items) + "</ul>")
-        if result.table is not None:
-            body.append('<div class="scroll">' + human_table(result.table).to_html(index=False, escape=True, border=0,
-                                                                                 classes="numbers") + "</div>")
-        body += [_image(p) for p in result.figures if Path(p).suffix == ".png"]
-        sections.append("<section>" + "".join(body) + "</section>")
-    unused_html = ("<p>Records of planned runs that could not be used:</p><ul>"
-                   + "".join(f"<li>{e(line)}</li>" for line in unused) + "</ul>") if unused else ""
-    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>sparsebench claims</title>"
-            f"<style>{STYLE}</style></head><body><h1>Claims report</h1><p>{e(header)}</p>{top}"
-            + (f'<p>{e(RULE)}</p><div class="scroll">{summary}</div>' if claims else "")
-            + f'{unused_html}{"".join(sections)}</body></html>')
-    return atomic_write_text(out / "claims.html", page)
+@cache
+def _environment(kind: str) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
+                             finalize=_escaped if kind == "html" else None)
+    env.filters.update(md_cell=_md_cell, markdown_table=markdown_table, html_numbers=_html_numbers, image=_image)
+    return env
 
 
-def _reproduction_json(result: ClaimResult) -> list[dict]:
-    table = result.claim.table
-    return [{"network": row.label, **{column.name: cell for column, cell in zip(table.columns, row.cells)}}
-            for row in result.reproduction]
+def render_markdown(report: Report) -> str:
+    text = _environment("md").get_template("claims.md.j2").render(report=report)
+    return text.rstrip("\n") + "\n"
 
 
-def write_json(results: list[ClaimResult], out: Path, header: dict) -> Path:
-    data = {**header, "claims": [
-        {"id": r.claim.id, "kind": r.claim.kind, "statement": r.claim.statement, "verdict": r.verdict,
-         "verdict_text": verdict_text(r), "reason": r.reason, "runs": r.runs, "experiments": r.experiments,
-         "figures": [str(Path(p).relative_to(out)) for p in r.figures],
-         "checks": [{"label": c.label, "metric_name": metric_label(v.metric),
-                     "smallest_effect_reason": c.smallest_effect_reason, **v.as_dict(),
-                     "notes": n.text(v) if n is not None else ""}
-                    for c, v, n in zip(r.claim.checks, r.checks, r.notes or [None] * len(r.checks))],
-         "reproduction": _reproduction_json(r) if r.reproduction else None,
-         **({"planned_runs": r.planned, "seeds_short": r.short} if r.planned else {})}
-        for r in results]}
-    return atomic_write_text(out / "claims.json", json.dumps(data, indent=1, default=str) + "\n")
+def render_html(report: Report) -> str:
+    return _environment("html").get_template("claims.html.j2").render(report=report, style=Markup(_style()))
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.data, indent=1, default=str) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def start_report(out: Path) -> None:
+    """Mark the report folder unfinished before anything in it changes (figures included)."""
+    (Path(out) / MANIFEST).unlink(missing_ok=True)
+
+
+def write_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
+                 overview: Sequence[Path] = (), info: dict | None = None) -> list[Path]:
+    """CLAIMS.md, claims.html and claims.json of ``results`` (see ``build_report``), all rendered before
+    any is written, each written atomically, then ``manifest.json`` naming every file of the report with
+    its SHA-256. An interrupted writer leaves no manifest, or one that the files no longer match."""
+    out = Path(out)
+    report = build_report(results, out, header, unused, overview, info)
+    pages = dict(zip(PAGES, (render_markdown(report), render_html(report), render_json(report))))
+    start_report(out)
+    written = [atomic_write_text(out / name, text) for name, text in pages.items()]
+    files = {str(path.relative_to(out)): _sha256(path) for path in [*written, *report.files]}
+    atomic_write_json(out / MANIFEST, {"complete": True, "files": files})
+    return written
+
+
+def report_problems(out: Path) -> list[str]:
+    """Why the report folder ``out`` is not one complete report (its writer stopped part way, or a file
+    changed since), one line each; empty for a complete report."""
+    out = Path(out)
+    try:
+        files = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{out / MANIFEST} is missing or unreadable: the report was not written to the end; run "
+                f"sparsebench-claims again to write it whole"]
+    problems = []
+    for name, digest in files.items():
+        path = out / name
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+        elif _sha256(path) != digest:
+            problems.append(f"{path} differs from the one the report was written with")
+    return problems

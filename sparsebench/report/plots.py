@@ -3,8 +3,8 @@
 Every function has the form ``plot_x(df, out_dir, *, name=..., formats=("png", "pdf")) -> list[Path]``:
 it writes ``out_dir/<name>.<format>`` (atomically) and returns the paths, or returns ``[]`` and writes
 nothing when ``df`` lacks the data for it. Lines are means over seeds, one per group, named by the group's
-label (recomputed on the rows given, so a subset gets short labels) with its seed count; bands and error
-bars are the 95% Student-t interval over seeds (none where a group has a single seed).
+label (recomputed on the rows given, so a subset gets short labels, unless ``keep_labels=True`` says the
+caller's ``label`` column is to be kept) with its seed count; bands and error bars are the 95% Student-t interval over seeds (none where a group has a single seed).
 
 Figures of curves per group (near-zero share, pruning, noise, training) also take ``contrasts``: pairs of
 selectors ``(a, b)`` as a claim's check writes them (column -> value, matched by ``aggregate.select``).
@@ -55,13 +55,10 @@ CurveOf = Callable[[pd.DataFrame], "tuple[np.ndarray, np.ndarray] | None"]
 # Helpers
 
 
-KEEP_LABELS = "keep_labels"  # a df.attrs flag: the caller chose the labels, keep them
-
-
-def _relabelled(df: pd.DataFrame) -> pd.DataFrame:
+def _relabelled(df: pd.DataFrame, keep_labels: bool = False) -> pd.DataFrame:
     """``df`` with labels made for the groups it holds (a subset gets labels of what varies in it),
-    unless the caller marked its own labels with ``df.attrs[KEEP_LABELS]``."""
-    if df.empty or "group" not in df.columns or df.attrs.get(KEEP_LABELS):
+    unless the caller chose its own labels (``keep_labels``)."""
+    if df.empty or "group" not in df.columns or keep_labels:
         return df
     out = df.copy()
     out["label"] = make_labels(out)
@@ -76,9 +73,10 @@ def _groups(df: pd.DataFrame, key: pd.Series | None = None, label: pd.Series | N
     return sorted(out, key=lambda item: natural_key(item[1]))
 
 
-def _labelled_groups(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """The groups of ``df`` in plotting order, labelled by what varies among them."""
-    return _groups(_relabelled(df))
+def _labelled_groups(df: pd.DataFrame, keep_labels: bool = False) -> list[tuple[str, str, pd.DataFrame]]:
+    """The groups of ``df`` in plotting order, labelled by what varies among them (or by its own
+    ``label`` column with ``keep_labels``)."""
+    return _groups(_relabelled(df, keep_labels))
 
 
 def _colors(count: int) -> list:
@@ -276,14 +274,14 @@ def _x_label(axes: list, below: list[list], label: str) -> None:
 
 
 def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str = "weight_histograms",
-                           formats: Sequence[str] = FORMATS) -> list[Path]:
+                           formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
     """Per group, the histogram of final |w| (share of learnable weights per log-spaced bin; solid, band
     over seeds), with the histogram at initialisation dashed for reference."""
     final_e, final_f = "weights/final_profile/histogram_edges", "weights/final_profile/histogram_fractions"
     init_e, init_f = "weights/init_profile/histogram_edges", "weights/init_profile/histogram_fractions"
     if df.empty or not _has_lists(df, final_e, final_f):
         return []
-    groups = [g for g in _labelled_groups(df) if _has_lists(g[2], final_e, final_f)]
+    groups = [g for g in _labelled_groups(df, keep_labels) if _has_lists(g[2], final_e, final_f)]
     colors = _colors(len(groups))
     fig, axes = _figure(len(groups), width=4.4, height=3.2)
     for ax, (_, label, rows), color in zip(axes, groups, colors):
@@ -337,7 +335,8 @@ def _histograms(rows: pd.DataFrame, edges_column: str, fractions_column: str) ->
 
 
 def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "near_zero_curves",
-                          formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+                          formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                          keep_labels: bool = False) -> list[Path]:
     """Share of learnable weights with |w| < t against the threshold t (log x), one colour per group:
     after training solid (band over seeds), at initialisation dashed; under it, the difference of the
     final shares of each contrast."""
@@ -345,7 +344,7 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
     x_i, y_i = "weights/init_profile/curve_thresholds", "weights/init_profile/curve_fractions"
     if df.empty or not _has_lists(df, x_f, y_f):
         return []
-    groups = _labelled_groups(df)
+    groups = _labelled_groups(df, keep_labels)
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(1, len(sides), width=7.0, height=4.6)
     ax = axes[0]
@@ -379,7 +378,8 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
 
 
 def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "pruning_curves",
-                        formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+                        formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                        keep_labels: bool = False) -> list[Path]:
     """Test accuracy against the fraction of weights pruned by magnitude: one-shot and after fine-tuning
     (a panel each), with each group's unpruned accuracy as a dotted reference line; under each, the
     difference of accuracies of each contrast."""
@@ -388,7 +388,7 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
              if _has_lists(df, x, c)]
     if df.empty or not kinds:
         return []
-    groups = _labelled_groups(df)
+    groups = _labelled_groups(df, keep_labels)
     colors = _colors(len(groups))
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=5.2, height=3.9)
@@ -429,13 +429,14 @@ def noise_kinds(df: pd.DataFrame) -> list[str]:
 
 
 def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noise_curves",
-                      formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+                      formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                      keep_labels: bool = False) -> list[Path]:
     """Test accuracy against the noise level, one panel per kind of noise; under each, the difference of
     accuracies of each contrast."""
     kinds = noise_kinds(df) if not df.empty else []
     if not kinds:
         return []
-    groups = _labelled_groups(df)
+    groups = _labelled_groups(df, keep_labels)
     colors = _colors(len(groups))
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=4.6, height=3.6)
@@ -597,7 +598,8 @@ def _history_curve(rows: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray
 
 
 def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "training_curves",
-                         formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None) -> list[Path]:
+                         formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                         keep_labels: bool = False) -> list[Path]:
     """Test accuracy and training loss against the epoch, from each run's ``history``; under each, the
     difference of each contrast."""
     if df.empty or "history" not in df.columns:
@@ -608,7 +610,7 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
             for k in ("test_accuracy", "train_loss") if k in present]
     if not keys:
         return []
-    groups = _labelled_groups(df)
+    groups = _labelled_groups(df, keep_labels)
     colors = _colors(len(groups))
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(keys), len(sides), width=5.0, height=3.7)
@@ -659,13 +661,13 @@ def _matrices(rows: pd.DataFrame) -> np.ndarray | None:
 
 
 def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "accuracy_matrix",
-                         formats: Sequence[str] = FORMATS) -> list[Path]:
+                         formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
     """Per group of task-sequence runs, the accuracy matrix as a heatmap: row i, column j holds the
     test accuracy on task j after training task i, the mean over seeds (the lower triangle is what
     was remembered, the diagonal what was just learned)."""
     if df.empty or MATRIX not in df.columns:
         return []
-    groups = [(label, rows, stack) for _, label, rows in _labelled_groups(df)
+    groups = [(label, rows, stack) for _, label, rows in _labelled_groups(df, keep_labels)
               if (stack := _matrices(rows)) is not None]
     if not groups:
         return []
@@ -692,12 +694,12 @@ def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
 
 
 def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str = "first_task_accuracy",
-                             formats: Sequence[str] = FORMATS) -> list[Path]:
+                             formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
     """Against the number of tasks learned: the test accuracy on the first task, and the average
     accuracy over the tasks learned so far, one line per group of task-sequence runs."""
     if df.empty or MATRIX not in df.columns:
         return []
-    groups = [(group, label, stack) for group, label, rows in _labelled_groups(df)
+    groups = [(group, label, stack) for group, label, rows in _labelled_groups(df, keep_labels)
               if (stack := _matrices(rows)) is not None]
     if not groups:
         return []

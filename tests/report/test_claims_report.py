@@ -13,13 +13,14 @@ import matplotlib.image
 import pytest
 from report_records import ACCURACY, NEAR_ZERO
 
-from sparsebench.claims import overview
+from sparsebench.claims import overview, page
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
 from sparsebench.claims.evaluate import CheckNotes, ClaimResult, contrasts, evaluate
 from sparsebench.claims.overview import plot_claims_overview, scaled
-from sparsebench.claims.page import VERDICT_COLOURS, verdict_text, write_html, write_json, write_markdown
+from sparsebench.claims.checks import ZERO_SPREAD, Problem, Verdict
+from sparsebench.claims.page import VERDICT_COLOURS, report_problems, verdict_text, write_report
+from sparsebench.claims.wording import check_notes_text
 from sparsebench.report.aggregate import load_records
-from sparsebench.report.stats import Verdict
 
 
 def verdict(test: str, effect: float, low: float, high: float, outcome: str, **extra) -> Verdict:
@@ -63,7 +64,7 @@ def constructed_results() -> list[ClaimResult]:
                                                        largest_difference=0.0)]),
         ClaimResult(claim("G1"), "inconclusive", [verdict("greater", 0.4, math.nan, math.nan, "inconclusive",
                                                           smallest_effect=0.1,
-                                                          reason="neither side varies over seeds")]),
+                                                          problems=(Problem(ZERO_SPREAD),))]),
         ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile"),
         ClaimResult(claim("P-KW", kind="protocol"), "protocol"),  # no verdict: no row
     ]
@@ -84,7 +85,7 @@ def test_the_unconverged_mark_is_the_deciding_checks_and_unjudged_runs_are_said_
                                                                  smallest_effect=2.0)],
                            notes=[CheckNotes(5, 5, unjudged=10, used=10)])
     assert verdict_text(sequence) == "inconclusive"
-    assert sequence.notes[0].text(sequence.checks[0]) == \
+    assert check_notes_text(sequence.notes[0], sequence.checks[0]) == \
         "convergence not judged for 10 of its 10 runs (a set budget per task)"
 
 
@@ -168,9 +169,7 @@ def report(results, tmp_path):
     results = [evaluate(c, df, out / "figures", {}, "smoke") for c in (sparse, missing, protocol)]
     figure = plot_claims_overview(results, out / "figures")
     header = "Profile smoke, fixture."
-    write_markdown(results, out, header, [], figure)
-    write_html(results, out, header, [], figure)
-    write_json(results, out, {"overview": [str(p.relative_to(out)) for p in figure]})
+    write_report(results, out, header, [], figure, {"overview": [str(p.relative_to(out)) for p in figure]})
     return out, results
 
 
@@ -217,6 +216,61 @@ def test_report_reads_like_a_results_section(report):
     report_json = json.loads((out / "claims.json").read_text())
     assert sorted(report_json["overview"]) == ["figures/claims_overview.pdf", "figures/claims_overview.png"]
     assert report_json["claims"][0]["checks"][1]["metric_name"] == "test accuracy (%)"
+
+
+PAGES = ("CLAIMS.md", "claims.html", "claims.json")
+
+
+def test_a_complete_report_lists_every_file_with_its_hash(report):
+    import hashlib
+
+    out, _ = report
+    manifest = json.loads((out / "manifest.json").read_text())
+    expected = ["CLAIMS.md", "claims.html", "claims.json", "figures/X1_noise_curves.pdf", "figures/X1_noise_curves.png",
+                "figures/claims_overview.pdf", "figures/claims_overview.png"]
+    assert sorted(manifest["files"]) == expected
+    assert all(manifest["files"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest() for name in expected)
+    assert report_problems(out) == []
+    # A figure redrawn after the report (a later run killed before its pages): no longer the report's.
+    (out / "figures" / "X1_noise_curves.png").write_bytes(b"another figure")
+    assert report_problems(out) == [f"{out / 'figures' / 'X1_noise_curves.png'} differs from the one the report was "
+                                    f"written with"]
+
+
+def test_a_writer_killed_between_two_pages_leaves_the_folder_marked_unfinished(report, monkeypatch):
+    """The folder is either the previous complete report or says it is unfinished, never a silent mix."""
+    out, results = report
+    before = {name: (out / name).read_bytes() for name in PAGES}
+    write_text = page.atomic_write_text
+
+    def killed_at_the_html(path, text):
+        if Path(path).name == "claims.html":
+            raise KeyboardInterrupt("killed")
+        return write_text(path, text)
+
+    monkeypatch.setattr(page, "atomic_write_text", killed_at_the_html)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(results, out, "Profile smoke, the second report.")
+    after = {name: (out / name).read_bytes() for name in PAGES}
+    assert after["CLAIMS.md"] != before["CLAIMS.md"] and after["claims.html"] == before["claims.html"]  # a mix...
+    assert not (out / "manifest.json").exists()  # ...marked as one
+    assert len(report_problems(out)) == 1 and "not written to the end" in report_problems(out)[0]
+    monkeypatch.undo()
+    write_report(results, out, "Profile smoke, the second report.")
+    assert report_problems(out) == [] and "the second report" in (out / "claims.html").read_text()
+
+
+def test_a_page_that_fails_to_render_leaves_the_previous_report_whole(report, monkeypatch):
+    out, results = report
+    before = {name: (out / name).read_bytes() for name in [*PAGES, "manifest.json"]}
+
+    def broken(report):
+        raise RuntimeError("template error")
+
+    monkeypatch.setattr(page, "render_html", broken)
+    with pytest.raises(RuntimeError):
+        write_report(results, out, "Profile smoke, the second report.")
+    assert {name: (out / name).read_bytes() for name in before} == before and report_problems(out) == []
 
 
 def test_contrasts_are_the_distinct_pairs_of_a_claims_checks():
@@ -266,8 +320,7 @@ def test_a_protocol_on_fewer_runs_than_planned_names_the_seeds_each_row_lacks(re
     short = evaluate(protocol, df, out / "figures", {}, "smoke", planned)
     assert (short.runs, short.planned, short.short) == (9, 13, {"Plain": [3, 4, 6], "Dropout 0.5": [3]})
     assert verdict_text(short) == "protocol †"
-    write_markdown([short], out, "header")
-    write_html([short], out, "header")
+    write_report([short], out, "header")
     sentence = ("† 9 of the 13 planned runs have a completed record; without one (not run yet, or failed): "
                 "Plain, seeds 3–4, 6; Dropout 0.5, seed 3.")
     assert sentence in (out / "CLAIMS.md").read_text()

@@ -173,3 +173,19 @@ def test_every_curve_figure_takes_contrasts_and_grows_a_row_per_contrast(results
         image = matplotlib.image.imread(paths[0])
         assert image.shape[0] > plain.shape[0] * 1.5, function.__name__  # two rows of difference panels below
 
+
+
+def test_a_figure_keeps_the_callers_labels_only_when_told(noisy_df, tmp_path, monkeypatch):
+    """A claim names its groups itself (across experiments): its figures take keep_labels=True; by default a
+    figure labels the groups by what varies among the runs given."""
+    from sparsebench.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
+    named = noisy_df.assign(label=["plain" if name == "none" else "dropped" for name in noisy_df["regularizer.name"]])
+    plot_noise_curves(named, tmp_path, keep_labels=True)
+    plot_noise_curves(named, tmp_path)
+    kept, made = ([text.get_text() for legend in fig.legends for text in legend.get_texts()] for fig in drawn)
+    assert sorted(label.split()[0] for label in kept) == ["dropped", "plain"]
+    assert not any("plain" in label or "dropped" in label for label in made)
+    assert any("dropout" in label for label in made)

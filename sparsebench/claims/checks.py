@@ -1,0 +1,202 @@
+"""A check of a claim judged on the records: which runs are A and which are B, the interval of A − B
+from ``report.stats``, and the verdict with every number it rests on.
+
+``judge`` selects each side's runs by its selector (column -> value, matched as by ``aggregate.select``);
+every run of a side counts as one sample, whatever its group. Options, as a check declares them:
+``relative`` reads the margin (and the smallest effect) as a fraction of B's mean; ``paired`` matches the
+runs of A and B by seed and takes the Student-t interval of the per-seed differences; ``metric_b``
+compares another metric on B's side (with ``b`` omitted: of the same runs, paired run by run);
+``against`` compares A's mean with a constant.
+
+Fewer than 2 runs with a value on either side, sides without any spread, a selector on a column the
+records lack, or A and B selecting some of the same runs: inconclusive, with the ``Problem`` that made
+it so. The words for all of it are the page layer's (``claims.wording``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from sparsebench.report import stats
+from sparsebench.report.aggregate import select
+
+# Why a check is inconclusive other than by its interval. The first three stop a check before any
+# interval: its runs cannot be told apart or paired.
+NO_COLUMN = "no column"  # the metric is not in the records
+NO_SELECTOR_COLUMN = "no selector column"  # a side's selector names a column the records lack
+UNPAIRED = "unpaired"  # pairing by seed met a seed with several runs on a side
+NO_RUNS = "no runs"  # no run of a side has a value
+ONE_RUN = "one run"  # one run of a side has a value: no interval over seeds
+ZERO_SPREAD = "zero spread"  # runs enough, but no spread to make an interval from
+SHARED_RUNS = "shared runs"  # A and B select some of the same runs
+BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED)
+
+# How the interval of a check is made.
+WELCH, PAIRED, AGAINST = "welch", "paired", "against"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a check is inconclusive other than its interval; what it concerns, in its fields."""
+
+    kind: str
+    metric: str = ""  # the metric concerned (for the problems before any interval: the check's)
+    side: str = ""  # A or B
+    where: Mapping[str, Any] = field(default_factory=dict)  # the side's selector
+    columns: tuple[str, ...] = ()  # columns the records lack
+    count: int = 0  # runs (one run: of the side; shared runs: of both)
+    paired: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check, with every number it rests on.
+
+    ``effect`` = mean_a − mean_b, [``low``, ``high``] its ``level`` interval (for ``within`` the loss is
+    −effect = mean_b − mean_a, with interval [−high, −low]). ``problems``: why it is inconclusive when that
+    is not the interval. ``mode``: how the interval was made (welch, paired, against).
+    """
+
+    metric: str
+    test: str
+    verdict: str
+    effect: float
+    low: float
+    high: float
+    mean_a: float
+    std_a: float
+    n_a: int
+    mean_b: float
+    std_b: float
+    n_b: int
+    margin: float | None = None
+    smallest_effect: float | None = None  # the half-width of the negligible band (greater / less)
+    refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
+    seeds_needed: int | None = None  # inconclusive: seeds per group that would decide at the observed spread
+    largest_difference: float = math.nan  # identical: the largest |A − B| of a pair
+    level: float = 0.95
+    dof: float = math.nan
+    a: dict = field(default_factory=dict)
+    b: dict = field(default_factory=dict)  # against a constant: {"constant": value}
+    groups_a: tuple[str, ...] = ()
+    groups_b: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    mode: str = WELCH
+
+    @property
+    def loss(self) -> tuple[float, float, float]:
+        """(mean_b − mean_a, its low, its high): the loss of A against B, as ``within`` reads it."""
+        return -self.effect, -self.high, -self.low
+
+    @property
+    def against(self) -> bool:
+        return "constant" in self.b
+
+
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(rows[column], errors="coerce")
+
+
+def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any] | None, test: str,
+          margin: float | None = None, *, level: float = 0.95, relative: bool = False, paired: bool = False,
+          metric_b: str | None = None, against: float | None = None,
+          smallest_effect: float | None = None) -> Verdict:
+    """Verdict on ``metric`` between the runs of ``df`` matching ``a`` and those matching ``b``; options as
+    in the module docstring. Raises ValueError for a test that cannot be judged as given."""
+    stats.check_test(test, margin)
+    metric_b = metric_b or metric
+    same_runs = b is None and against is None
+    paired = paired or same_runs
+    b = dict(a) if same_runs else dict(b or {})
+    if test == "identical" and not paired:
+        raise ValueError("the 'identical' test compares runs pair by pair: give paired=True")
+    mode = AGAINST if against is not None else PAIRED if paired else WELCH
+    base = dict(metric=metric if metric_b == metric else f"{metric} − {metric_b}", test=test, margin=margin,
+                smallest_effect=smallest_effect if test in stats.SIGNED else None,
+                level=level, a=dict(a), b=b if against is None else {"constant": against}, mode=mode)
+    undecided = dict(verdict="inconclusive", effect=math.nan, low=math.nan, high=math.nan, mean_a=math.nan,
+                     std_a=math.nan, mean_b=math.nan, std_b=math.nan)
+    problems = [Problem(NO_COLUMN, metric, columns=(column,)) for column in dict.fromkeys((metric, metric_b))
+                if column not in df.columns]
+    sides = {}
+    for name, where in (("A", a), ("B", b)):
+        missing = tuple(k for k in where if k not in df.columns)
+        if missing:
+            problems.append(Problem(NO_SELECTOR_COLUMN, metric, name, dict(where), missing))
+            sides[name] = df.iloc[0:0]
+        else:
+            sides[name] = select(df, where)
+    if problems:
+        return Verdict(**undecided, n_a=0, n_b=0, problems=tuple(problems), **base)
+    rows_a, rows_b = sides["A"], sides["B"]
+    if against is not None:
+        diff = stats.against_interval(_numbers(rows_a, metric).to_numpy(dtype=float), against, level)
+    elif paired:
+        key = "seed" if not same_runs and "seed" in df.columns else None
+        values_a = _numbers(rows_a.set_index(key) if key else rows_a, metric)
+        values_b = _numbers(rows_b.set_index(key) if key else rows_b, metric_b)
+        if not (values_a.index.is_unique and values_b.index.is_unique):
+            return Verdict(**undecided, n_a=len(rows_a), n_b=len(rows_b),
+                           problems=(Problem(UNPAIRED, base["metric"]),), **base)
+        shared = values_a.index.intersection(values_b.index)
+        diff = stats.paired_interval(values_a.loc[shared].to_numpy(dtype=float),
+                                     values_b.loc[shared].to_numpy(dtype=float), level)
+    else:
+        diff = stats.welch_interval(_numbers(rows_a, metric).to_numpy(dtype=float),
+                                    _numbers(rows_b, metric_b).to_numpy(dtype=float), level)
+    if relative and margin is not None:
+        margin = margin * abs(diff.b.mean)
+        base["margin"] = margin
+    if relative and base["smallest_effect"] is not None:
+        base["smallest_effect"] = base["smallest_effect"] * abs(diff.b.mean)
+    groups = {}
+    for name, rows, column in (("A", rows_a, metric), ("B", rows_b, metric_b)):
+        valid = rows[_numbers(rows, column).notna()] if len(rows) else rows
+        labels = valid["label"] if "label" in valid.columns else pd.Series([], dtype=object)
+        groups[name] = tuple(dict.fromkeys(str(x) for x in labels))
+    sides_checked = (("A", a, diff.a),) if against is not None else (("A", a, diff.a), ("B", b, diff.b))
+    for name, where, interval in sides_checked:
+        if interval.n == 0:
+            problems.append(Problem(NO_RUNS, metric, name, dict(where), paired=paired))
+        elif interval.n < 2:
+            problems.append(Problem(ONE_RUN, metric, name, dict(where), count=interval.n))
+    refuted_as, needed = "", None
+    if problems:
+        verdict = "inconclusive"
+    elif test == "identical":
+        verdict = stats.identical(diff.largest, margin)
+    elif diff.zero_spread:
+        verdict = "inconclusive"
+        problems.append(Problem(ZERO_SPREAD, metric))
+    else:
+        verdict, refuted_as = stats.decide(test, diff.low, diff.high, margin, base["smallest_effect"])
+    shared_runs = rows_a.index.intersection(rows_b.index)
+    if len(shared_runs) and not same_runs and against is None:
+        problems.append(Problem(SHARED_RUNS, metric, count=len(shared_runs)))
+        verdict = "inconclusive"
+    if verdict == "inconclusive" and not problems:
+        spreads = (diff.spread,) if paired or against is not None else (diff.a.std, diff.b.std)
+        needed = stats.seeds_to_decide(test, diff.effect, spreads, margin, base["smallest_effect"], level)
+    return Verdict(verdict=verdict, effect=diff.effect, low=diff.low, high=diff.high,
+                   mean_a=diff.a.mean, std_a=diff.a.std, n_a=diff.a.n, mean_b=diff.b.mean, std_b=diff.b.std,
+                   n_b=diff.b.n, dof=diff.dof, groups_a=groups["A"], groups_b=groups["B"], problems=tuple(problems),
+                   refuted_as=refuted_as, seeds_needed=needed,
+                   largest_difference=diff.largest if test == "identical" else math.nan, **base)
+
+
+def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
+    """Mean, standard deviation and count over ``runs`` of ``metric`` (as 100 − it for an error rate)."""
+    if metric is None or metric not in runs.columns:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    values = _numbers(runs, metric).to_numpy(dtype=float)
+    interval = stats.t_interval(100.0 - values if error else values)
+    return {"mean": interval.mean, "std": interval.std, "n": interval.n}
+
+
+__all__ = ["AGAINST", "BEFORE_ANY_INTERVAL", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN", "PAIRED",
+           "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "judge", "spread_of"]

@@ -1,0 +1,215 @@
+"""A claim's checks judged on constructed records (``claims.checks.judge``): which runs are A and B, the
+verdict and the numbers it rests on, checked against hand computations; the words for them
+(``claims.wording``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sparsebench.claims.checks import Verdict, judge
+from sparsebench.claims.wording import description, reason
+
+
+def frame(a: list[float], b: list[float], metric: str = "test/accuracy") -> pd.DataFrame:
+    """Runs of two groups: regularizer A = 'kw' with values a, B = 'none' with values b."""
+    rows = [{"regularizer.name": "kw", "seed": i, metric: v, "label": "regularizer=kw", "group": "g1"}
+            for i, v in enumerate(a)]
+    rows += [{"regularizer.name": "none", "seed": i, metric: v, "label": "regularizer=none", "group": "g2"}
+             for i, v in enumerate(b)]
+    return pd.DataFrame(rows)
+
+
+A = {"regularizer.name": "kw"}
+B = {"regularizer.name": "none"}
+
+
+def test_a_clear_difference_is_supported_and_its_reverse_refuted():
+    df = frame([98.0, 98.2, 98.1, 97.9], [96.0, 96.3, 96.1, 96.2])
+    greater = judge(df, "test/accuracy", A, B, "greater")
+    assert isinstance(greater, Verdict) and greater.verdict == "supported"
+    assert greater.effect == pytest.approx(98.05 - 96.15) and greater.low > 0
+    assert (greater.n_a, greater.n_b) == (4, 4) and greater.mean_a == pytest.approx(98.05)
+    assert greater.std_b == pytest.approx(np.std([96.0, 96.3, 96.1, 96.2], ddof=1))
+    assert "supported" in description(greater) and "n=4" in description(greater)
+    assert judge(df, "test/accuracy", B, A, "greater").verdict == "refuted"
+    assert judge(df, "test/accuracy", A, B, "less").verdict == "refuted"
+    assert judge(df, "test/accuracy", B, A, "less").verdict == "supported"
+
+
+def test_overlapping_noise_is_inconclusive():
+    rng = np.random.default_rng(0)
+    df = frame(list(97 + rng.normal(0, 1, 5)), list(97 + rng.normal(0, 1, 5)))
+    verdict = judge(df, "test/accuracy", A, B, "greater")
+    assert verdict.low < 0 < verdict.high and verdict.verdict == "inconclusive"
+
+
+def test_within_margin_both_ways():
+    # A loses about 0.2 points against B, with a tight interval: under a margin of 1, over a margin of 0.05.
+    df = frame([97.8, 97.9, 97.85, 97.95], [98.0, 98.1, 98.05, 98.15])
+    supported = judge(df, "test/accuracy", A, B, "within", margin=1.0)
+    assert supported.verdict == "supported"
+    loss, low, high = supported.loss
+    assert loss == pytest.approx(0.2) and high < 1.0 and "loss B − A" in description(supported)
+    assert judge(df, "test/accuracy", A, B, "within", margin=0.05).verdict == "refuted"
+    # An interval that straddles the margin.
+    wide = frame([97.0, 98.5, 96.5, 98.0], [98.0, 98.1, 98.05, 98.15])
+    assert judge(wide, "test/accuracy", A, B, "within", margin=1.0).verdict == "inconclusive"
+
+
+def test_one_seed_on_a_side_is_inconclusive_and_says_why():
+    df = frame([99.0], [90.0, 90.1, 90.2])
+    verdict = judge(df, "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive" and verdict.n_a == 1
+    assert "at least 2" in reason(verdict) and "at least 2" in description(verdict)
+
+
+def test_missing_columns_or_rows_are_inconclusive_not_errors():
+    df = frame([1.0, 2.0], [1.0, 2.0])
+    assert "no run has" in reason(judge(df, "test/accuracy", {"regularizer.q": 2}, B, "greater"))
+    assert judge(df, "missing/metric", A, B, "greater").verdict == "inconclusive"
+    no_rows = judge(df, "test/accuracy", {"regularizer.name": "sparseout"}, B, "greater")
+    assert no_rows.verdict == "inconclusive" and "no run matches A" in reason(no_rows)
+
+
+def test_selecting_the_same_runs_on_both_sides_is_inconclusive():
+    df = frame([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])
+    assert judge(df, "test/accuracy", {}, B, "less").verdict == "inconclusive"
+
+
+def test_bad_arguments_raise():
+    df = frame([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="margin"):
+        judge(df, "test/accuracy", A, B, "within")
+    with pytest.raises(ValueError, match="unknown test"):
+        judge(df, "test/accuracy", A, B, "bigger")
+
+
+
+
+def test_the_band_reaches_compare_and_its_description():
+    # A − B = 0.1 with a tight interval: significantly above 0, yet negligible against a smallest effect of 1.
+    df = frame([98.10, 98.12, 98.08, 98.10], [98.00, 98.02, 97.98, 98.00])
+    verdict = judge(df, "test/accuracy", A, B, "greater", smallest_effect=1.0)
+    assert verdict.verdict == "refuted" and verdict.refuted_as == "negligible" and verdict.smallest_effect == 1.0
+    assert "negligible band ±1" in description(verdict) and "refuted (negligible)" in description(verdict)
+    assert judge(df, "test/accuracy", A, B, "greater").verdict == "supported"  # without a band
+
+
+def test_zero_spread_never_gives_an_interval_of_zero_width():
+    df = frame([97.0, 97.0, 97.0], [96.0, 96.0, 96.0])
+    verdict = judge(df, "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive" and math.isnan(verdict.low) and math.isnan(verdict.high)
+    assert "zero spread" in reason(verdict) and verdict.effect == pytest.approx(1.0)
+    paired = judge(df, "test/accuracy", A, B, "greater", paired=True)
+    assert paired.verdict == "inconclusive" and "every paired difference is +1" in reason(paired)
+    constant = judge(df, "test/accuracy", A, None, "less", against=100.0)
+    assert constant.verdict == "inconclusive" and "zero spread" in reason(constant)
+
+
+def test_seeds_needed_matches_a_hand_computation():
+    # A − B = 0.3; sd 0.5 and 0.5: half-width t_{n-1} * sqrt(0.5 / n). Deciding needs it below 0.3:
+    # n = 24: t_23 = 2.0687, sqrt(0.5/24) = 0.14434 -> 0.2986 < 0.3;
+    # n = 23: t_22 = 2.0739, sqrt(0.5/23) = 0.14744 -> 0.3058.
+    a = [0.3 + x for x in (-0.5, 0.5, -0.5, 0.5)]  # mean 0.3, sd 0.57735
+    b = [-0.5, 0.5, -0.5, 0.5]
+    verdict = judge(frame(a, b), "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive"
+    sd = np.std(b, ddof=1)
+    expected = next(n for n in range(2, 1000)
+                    if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.3)
+    assert verdict.seeds_needed == expected
+    assert f"about {expected} seeds per group" in description(verdict)
+    # Inside a band of 0.5 the edge decides: distance 0.5 - 0.3 = 0.2.
+    banded = judge(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.5)
+    assert banded.seeds_needed == next(n for n in range(2, 1000)
+                                       if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.2)
+
+
+def test_identical_is_exact_and_needs_pairs():
+    values = [96.0, 97.5, 98.1, 96.9]
+    same = judge(frame(values, values), "test/accuracy", A, B, "identical", paired=True)
+    assert same.verdict == "supported" and same.largest_difference == 0.0
+    off = judge(frame([v + (1e-6 if i == 2 else 0) for i, v in enumerate(values)], values), "test/accuracy",
+                  A, B, "identical", paired=True)
+    assert off.verdict == "refuted" and off.largest_difference == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="paired"):
+        judge(frame(values, values), "test/accuracy", A, B, "identical")
+
+
+def test_a_verdict_names_the_groups_each_side_pools():
+    verdict = judge(frame([3.0, 3.1, 3.2], [1.0, 1.1, 1.2]), "test/accuracy", A, B, "greater")
+    assert verdict.groups_a == ("regularizer=kw",) and verdict.groups_b == ("regularizer=none",)
+    pooled = judge(frame([3.0, 3.1, 3.2], [1.0, 1.1, 1.2]), "test/accuracy", {}, None, "less", against=5.0)
+    assert pooled.groups_a == ("regularizer=kw", "regularizer=none") and "pooling 2 groups" in description(pooled)
+
+
+def test_equivalence_within_a_margin():
+    df = frame([97.0, 97.4, 97.2, 97.1], [97.1, 97.3, 97.2, 97.2])
+    assert judge(df, "test/accuracy", A, B, "equivalent", margin=0.5).verdict == "supported"
+    far = frame([99.0, 99.2, 99.1], [97.0, 97.1, 97.2])
+    assert judge(far, "test/accuracy", A, B, "equivalent", margin=0.5).verdict == "refuted"
+    with pytest.raises(ValueError):
+        judge(df, "test/accuracy", A, B, "equivalent")
+
+
+def test_pairing_by_seed_sees_identical_runs_as_identical():
+    values = [96.0, 97.5, 98.1, 96.9]  # a large spread over seeds, no difference within a seed
+    df = frame(values, values)
+    welch = judge(df, "test/accuracy", A, B, "equivalent", margin=0.1)
+    paired = judge(df, "test/accuracy", A, B, "equivalent", margin=0.1, paired=True)
+    assert welch.verdict == "inconclusive"  # the spread over seeds swamps the margin
+    assert paired.verdict == "inconclusive" and "zero spread" in reason(paired)  # no interval of zero width
+    shifted = frame([v + 1.0 + e for v, e in zip(values, (0.01, -0.02, 0.0, 0.015))], values)
+    assert judge(shifted, "test/accuracy", A, B, "greater", paired=True).verdict == "supported"
+    assert judge(shifted, "test/accuracy", A, B, "greater").verdict == "inconclusive"
+
+
+def test_two_metrics_of_the_same_runs_are_compared_run_by_run():
+    df = frame([98.0, 97.0, 96.0], [90.0, 91.0, 92.0])
+    df["eval_mode"] = df["test/accuracy"] + 2.0 + np.array([0.1, -0.1, 0.0, 0.2, 0.1, 0.0])
+    verdict = judge(df, "test/accuracy", A, None, "less", metric_b="eval_mode")
+    assert verdict.verdict == "supported" and verdict.n_a == 3
+    assert verdict.effect == pytest.approx(-2.0, abs=1e-9)
+
+
+def test_against_a_constant_and_relative_margins():
+    df = frame([99.5, 99.6, 99.4], [1.0, 1.0, 1.0])
+    assert judge(df, "test/accuracy", A, None, "less", against=100.0).verdict == "supported"
+    assert judge(df, "test/accuracy", A, None, "greater", against=100.0).verdict == "refuted"
+    times = frame([1.10, 1.12, 1.11], [1.00, 1.01, 0.99], metric="speed")
+    assert judge(times, "speed", A, B, "at_most", margin=0.15, relative=True).verdict == "supported"
+    assert judge(times, "speed", A, B, "at_most", margin=0.05, relative=True).verdict == "refuted"
+
+
+def test_the_description_in_full_from_a_hand_computation():
+    # A = (3.0, 3.1, 3.2), B = (1.0, 1.1, 1.2): means 3.1 and 1.1, sds 0.1; Welch: se² = 0.01/3 + 0.01/3,
+    # dof = (0.02/3)² / (2 · (0.01/3)² / 2) = 4,
+    # half-width t_{0.975, 4} · sqrt(0.02/3) = 2.7764 · 0.08165 = 0.2267.
+    verdict = judge(frame([3.0, 3.1, 3.2], [1.0, 1.1, 1.2]), "test/accuracy", A, B, "greater")
+    assert description(verdict) == (
+        "test/accuracy: A [regularizer.name=kw] 3.1 ± 0.1 sd (n=3) vs B [regularizer.name=none] 1.1 ± 0.1 sd (n=3); "
+        "A − B = +2, 95% CI [+1.773, +2.227], df 4.0; supported if the CI lies above 0: supported")
+    assert reason(verdict) == "" and verdict.problems == ()
+
+
+def test_problems_before_any_interval_are_said_in_one_line():
+    df = frame([1.0, 2.0], [1.0, 2.0])
+    missing = judge(df, "test/nothing", {"regularizer.q": 2}, B, "greater")
+    assert description(missing) == ("test/nothing: inconclusive: no column 'test/nothing' in the results; "
+                                    "A (regularizer.q=2): no run has 'regularizer.q'")
+    twice = pd.concat([df, df.assign(label="again")], ignore_index=True)  # two runs of each seed on each side
+    unpaired = judge(twice, "test/accuracy", A, B, "greater", paired=True)
+    assert description(unpaired) == "test/accuracy: inconclusive: pairing by seed needs one run per seed on each side"
+    assert (unpaired.n_a, unpaired.n_b) == (4, 4)
+
+
+def test_sides_sharing_runs_are_inconclusive_and_say_how_many():
+    df = frame([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])
+    verdict = judge(df, "test/accuracy", {}, B, "less")
+    assert verdict.verdict == "inconclusive" and reason(verdict) == "A and B select 3 of the same runs"
+    assert verdict.seeds_needed is None  # a count of seeds would not cure it
