@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.errors import ConfigError, SparsebenchError, check
-from sparsebench.report import plots
+from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
 PROFILES = ("smoke", "standard", "paper")
@@ -96,7 +96,7 @@ class Claim:
     experiments: Any
     checks: list[Check]
     metrics: list[str]
-    figure: Optional[str] = None  # a figure of sparsebench.report.plots, by name (plot_<figure>)
+    figure: Optional[str] = None  # a figure of sparsebench.report.plots.FIGURES, by name
     profiles: list[str] = field(default_factory=lambda: list(PROFILES))
     kind: str = "claim"  # claim (with a verdict) | protocol (a paper's table, no verdict)
     note: str = ""
@@ -132,8 +132,8 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
     for experiment in claim.all_experiments():
         check(experiment in experiments, f"{key}.experiments", experiment,
               f"no conf/experiment/{experiment}.yaml; choose among {', '.join(sorted(experiments))}")
-    check(claim.figure is None or hasattr(plots, f"plot_{claim.figure}"), f"{key}.figure", claim.figure,
-          "must name a figure of sparsebench.report.plots (plot_<name>)")
+    check(claim.figure is None or claim.figure in FIGURES, f"{key}.figure", claim.figure,
+          f"must name a figure among {', '.join(FIGURES)}")
     check(claim.kind == "protocol" or len(claim.checks) > 0, f"{key}.checks", [], "a claim needs at least one check")
     for number, item in enumerate(claim.checks, start=1):
         where = f"{key}.checks[{number}]"

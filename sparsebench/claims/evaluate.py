@@ -12,7 +12,6 @@ on runs whose training loss was still moving is marked).
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 
 from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import Verdict, judge, spread_of
-from sparsebench.report import plots
+from sparsebench.report.plots import FIGURES
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.tables import format_cell, summarize
 
@@ -194,13 +193,10 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])
     figures = []
     if claim.figure:
-        draw = getattr(plots, f"plot_{claim.figure}")
-        # Figures of curves take the check's selectors and draw A − B under them; the others do not.
-        # The claim's labels name its groups across experiments: a figure that would relabel keeps them.
-        parameters = inspect.signature(draw).parameters
-        extra = {"contrasts": contrasts(claim)} if "contrasts" in parameters else {}
-        extra |= {"keep_labels": True} if "keep_labels" in parameters else {}
-        figures = draw(rows, figures_dir, name=f"{claim.id}_{claim.figure}", **extra)
+        # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
+        # experiments: the figure keeps them.
+        figures = FIGURES[claim.figure](rows, figures_dir, name=f"{claim.id}_{claim.figure}",
+                                        contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
     planned_count, short = (len(planned), seeds_short(claim.table, rows, planned)) \

@@ -1,12 +1,15 @@
-"""Figures, each a function of the results DataFrame only (never checkpoints or logs).
+"""Figures, each a function of the results DataFrame only (never checkpoints or logs), registered by
+name in ``FIGURES`` (the name a claim's ``figure:`` gives).
 
-Every function has the form ``plot_x(df, out_dir, *, name=..., formats=("png", "pdf")) -> list[Path]``:
+Every figure takes the same arguments, ``plot_x(df, out_dir, *, name=..., formats=("png", "pdf"),
+contrasts=None, keep_labels=False) -> list[Path]``:
 it writes ``out_dir/<name>.<format>`` (atomically) and returns the paths, or returns ``[]`` and writes
 nothing when ``df`` lacks the data for it. Lines are means over seeds, one per group, named by the group's
 label (recomputed on the rows given, so a subset gets short labels, unless ``keep_labels=True`` says the
 caller's ``label`` column is to be kept) with its seed count; bands and error bars are the 95% Student-t interval over seeds (none where a group has a single seed).
 
-Figures of curves per group (near-zero share, pruning, noise, training) also take ``contrasts``: pairs of
+Figures of curves per group (near-zero share, pruning, noise, training) draw ``contrasts`` (the others
+leave them aside): pairs of
 selectors ``(a, b)`` as a claim's check writes them (column -> value, matched by ``aggregate.select``).
 For each pair a panel under each curve panel shows the difference A − B per x with its 95% Welch
 interval (``difference_curve``): the effect a claim tests, where overlaid curves would hide it.
@@ -34,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sparsebench.atomic import atomic_write  # noqa: E402
+from sparsebench.registry import Registry  # noqa: E402
 from sparsebench.report.aggregate import (canonical, is_missing, make_labels, natural_key,  # noqa: E402
                                           relevant_columns, select, varies)
 from sparsebench.report.names import difference_label, metric_label, metric_name  # noqa: E402
@@ -47,6 +51,7 @@ DIFFERENCE = "A − B: difference of means; band: 95% Welch interval per point"
 
 # A pair of selectors (runs of A, runs of B) whose difference a figure shows under its curves.
 Contrast = tuple[Mapping[str, Any], Mapping[str, Any]]
+FIGURES: Registry[Callable[..., list[Path]]] = Registry("figure", "figure")
 # A figure's curve of one panel, from the rows of one group or side: (x, runs x points matrix) or None.
 CurveOf = Callable[[pd.DataFrame], "tuple[np.ndarray, np.ndarray] | None"]
 
@@ -273,8 +278,10 @@ def _x_label(axes: list, below: list[list], label: str) -> None:
 # Weights
 
 
+@FIGURES.register("weight_histograms")
 def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str = "weight_histograms",
-                           formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
+                           formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                           keep_labels: bool = False) -> list[Path]:
     """Per group, the histogram of final |w| (share of learnable weights per log-spaced bin; solid, band
     over seeds), with the histogram at initialisation dashed for reference."""
     final_e, final_f = "weights/final_profile/histogram_edges", "weights/final_profile/histogram_fractions"
@@ -334,6 +341,7 @@ def _histograms(rows: pd.DataFrame, edges_column: str, fractions_column: str) ->
     return edges, np.asarray(stacked)
 
 
+@FIGURES.register("near_zero_curves")
 def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "near_zero_curves",
                           formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
                           keep_labels: bool = False) -> list[Path]:
@@ -377,6 +385,7 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
 # Pruning and noise
 
 
+@FIGURES.register("pruning_curves")
 def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "pruning_curves",
                         formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
                         keep_labels: bool = False) -> list[Path]:
@@ -428,6 +437,7 @@ def noise_kinds(df: pd.DataFrame) -> list[str]:
     return [k for k in kinds if _has_lists(df, f"noise/{k}/levels", f"noise/{k}/accuracy")]
 
 
+@FIGURES.register("noise_curves")
 def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noise_curves",
                       formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
                       keep_labels: bool = False) -> list[Path]:
@@ -549,8 +559,10 @@ def _layers(df: pd.DataFrame, stat: str) -> list[str]:
     return [m.group(1) for c in df.columns if (m := re.fullmatch(rf"activations/([^/]+)/{stat}", c))]
 
 
+@FIGURES.register("activation_sparsity_vs_q")
 def plot_activation_sparsity_vs_q(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.q",
-                                  name: str = "activation_sparsity_vs_q", formats: Sequence[str] = FORMATS
+                                  name: str = "activation_sparsity_vs_q", formats: Sequence[str] = FORMATS,
+                                  contrasts: Sequence[Contrast] | None = None, keep_labels: bool = False
                                   ) -> list[Path]:
     """Hoyer sparsity and zero fraction of each hidden layer's activations against Sparseout's q (or
     ``parameter``); only when that column exists and takes two or more values."""
@@ -567,8 +579,10 @@ def plot_activation_sparsity_vs_q(df: pd.DataFrame, out_dir: str | Path, *, para
                       title=f"Activation sparsity against {metric_name(parameter).name}")
 
 
+@FIGURES.register("dropout_rate_sweep")
 def plot_dropout_rate_sweep(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.p",
-                            name: str = "dropout_rate_sweep", formats: Sequence[str] = FORMATS) -> list[Path]:
+                            name: str = "dropout_rate_sweep", formats: Sequence[str] = FORMATS,
+                            contrasts: Sequence[Contrast] | None = None, keep_labels: bool = False) -> list[Path]:
     """Test and train accuracy, and the global near-zero share of final weights at each threshold, against
     the dropout rate (or ``parameter``); only when it takes two or more values."""
     keys = sorted({c.rsplit("/", 1)[1] for c in df.columns if re.fullmatch(r"weights/final/global/(abs|rel)_.+", c)},
@@ -597,6 +611,7 @@ def _history_curve(rows: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray
     return _curve(frame, "x", "y")
 
 
+@FIGURES.register("training_curves")
 def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "training_curves",
                          formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
                          keep_labels: bool = False) -> list[Path]:
@@ -660,8 +675,10 @@ def _matrices(rows: pd.DataFrame) -> np.ndarray | None:
     return np.stack([m for m in found if len(m) == size])
 
 
+@FIGURES.register("accuracy_matrix")
 def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "accuracy_matrix",
-                         formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
+                         formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                         keep_labels: bool = False) -> list[Path]:
     """Per group of task-sequence runs, the accuracy matrix as a heatmap: row i, column j holds the
     test accuracy on task j after training task i, the mean over seeds (the lower triangle is what
     was remembered, the diagonal what was just learned)."""
@@ -693,8 +710,10 @@ def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
     return _save(fig, out_dir, name, formats)
 
 
+@FIGURES.register("first_task_accuracy")
 def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str = "first_task_accuracy",
-                             formats: Sequence[str] = FORMATS, keep_labels: bool = False) -> list[Path]:
+                             formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                             keep_labels: bool = False) -> list[Path]:
     """Against the number of tasks learned: the test accuracy on the first task, and the average
     accuracy over the tasks learned so far, one line per group of task-sequence runs."""
     if df.empty or MATRIX not in df.columns:
@@ -724,19 +743,6 @@ def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str
 
 
 # ----------------------------------------------------------------------------------------------------
-
-FIGURES: dict[str, Callable[..., list[Path]]] = {
-    "weight_histograms": plot_weight_histograms,
-    "near_zero_curves": plot_near_zero_curves,
-    "pruning_curves": plot_pruning_curves,
-    "noise_curves": plot_noise_curves,
-    "activation_sparsity_vs_q": plot_activation_sparsity_vs_q,
-    "dropout_rate_sweep": plot_dropout_rate_sweep,
-    "training_curves": plot_training_curves,
-    "accuracy_matrix": plot_accuracy_matrix,
-    "first_task_accuracy": plot_first_task_accuracy,
-}
-
 
 def plot_all(df: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = FORMATS) -> dict[str, list[Path]]:
     """Every figure that applies to ``df``: {figure name: paths written} (figures without data left out)."""
