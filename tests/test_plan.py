@@ -68,8 +68,8 @@ def test_settings_where_one_lies_inside_the_other_compose_as_alone():
     with hydra_configs():
         jobs = [(job, validate(cfg)) for job, cfg in compose_multirun(command)]
     assert [job for job, _ in jobs] == [
-        ["regularizer=none", "seed=4", "experiment=mlp_regularizers", "profile=smoke", f"train={{epochs:{epochs},lr:0.5}}",
-         "train.lr=0.2"] for epochs in (3, 4)]
+        ["regularizer=none", "seed=4", "experiment=mlp_regularizers", "profile=smoke",
+         f"train={{epochs:{epochs},lr:0.5}}", "train.lr=0.2"] for epochs in (3, 4)]
     for (job, config), epochs in zip(jobs, (3, 4)):
         assert config == validate(compose_config(job))
         assert config.train.lr == 0.2 and config.train.epochs == epochs and config.seed == 4
