@@ -130,8 +130,10 @@ def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> It
     # A sweep's group choice that the base made too (regularizer=none where none is the default) adds nothing.
     chosen = {f"{group}={choice}" for group, choice in (OmegaConf.select(base, "hydra.runtime.choices") or {}).items()}
     fixed_choices = set(_lines(fixed_groups))
+    parsed: dict[str, Override] = {}  # the jobs share most of their overrides, and parsing them is not free
     for job in jobs:
-        groups, settings = _split(repository, parser.parse_overrides(job))
+        groups, settings = _split(repository, [parsed.get(o) or parsed.setdefault(o, parser.parse_override(o))
+                                               for o in job])
         groups = [o for o in groups if _line(o) in fixed_choices or not (o.type == OverrideType.CHANGE and
                                                                          o.package is None and _line(o) in chosen)]
         if _overlapping(settings):

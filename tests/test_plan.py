@@ -27,10 +27,9 @@ def sweep(*axes: list[str]) -> list[list[str]]:
 # (claims, profile, command-line overrides, experiment -> every job's sweep values as the experiment and
 # profile files declare them, written out by hand)
 CASES = [
-    (["D1", "D3"], "smoke", ["train.epochs=2", "dataset.val_size=100"], {
+    (["D1"], "smoke", ["train.epochs=2", "dataset.val_size=100"], {
         "mlp_regularizers": sweep(["regularizer=none", "regularizer=l1", "regularizer=l2", "regularizer=dropout"],
                                   SMOKE_SEEDS),
-        "dropout_rates": sweep([f"regularizer.p={p}" for p in (0.2, 0.4, 0.6, 0.8)], SMOKE_SEEDS),
     }),
     (["G1"], "standard", ["dataset=embedded", "regularizer.p=0.3"], {
         "spatial_dropout": sweep(["regularizer.spatial=False", "regularizer.spatial=True"], FIVE_SEEDS),
@@ -51,7 +50,8 @@ def test_a_plan_holds_the_jobs_that_composing_each_alone_gives(claims, profile, 
     for experiment, sweeps in expected.items():
         jobs = the_plan.jobs[experiment]
         assert sorted(sorted(job.overrides) for job in jobs) == sorted(sorted(values) for values in sweeps)
-        for job in jobs:
+        # Composing a job alone takes a while: every sweep value is checked, on the first and last seed.
+        for job in [job for job in jobs if job.config.seed in (0, max(j.config.seed for j in jobs))]:
             reference = validate(compose_config([f"experiment={experiment}", f"profile={profile}", *overrides,
                                                  *job.overrides]))
             assert job.config == reference, " ".join(job.overrides)
