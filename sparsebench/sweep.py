@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
+# Hydra's own steps of composing a config (hydra-core is pinned to 1.3): how it tells group choices from
+# settings (Overrides) and how it applies settings (ConfigLoaderImpl), so that a job's config derived
+# here is what Hydra's compose gives, errors included.
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.defaults_list import Overrides
@@ -127,15 +130,16 @@ def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> It
     if _own(overrides) == overrides and all(_same_when_rewritten(parser, o) for o in (*fixed_groups, *fixed_settings)):
         shared_parts[(_lines(fixed_groups), _lines(fixed_settings))] = _without_hydra(base)
     fixed = set(_lines(fixed_settings))
-    # A sweep's group choice that the base made too (regularizer=none where none is the default) adds nothing.
+    # Sweep group choices that the base made too (regularizer=none where none is the default) add nothing.
     chosen = {f"{group}={choice}" for group, choice in (OmegaConf.select(base, "hydra.runtime.choices") or {}).items()}
     fixed_choices = set(_lines(fixed_groups))
     parsed: dict[str, Override] = {}  # the jobs share most of their overrides, and parsing them is not free
     for job in jobs:
         groups, settings = _split(repository, [parsed.get(o) or parsed.setdefault(o, parser.parse_override(o))
                                                for o in job])
-        groups = [o for o in groups if _line(o) in fixed_choices or not (o.type == OverrideType.CHANGE and
-                                                                         o.package is None and _line(o) in chosen)]
+        if all(o.type == OverrideType.CHANGE and o.package is None and _line(o) in chosen
+               for o in groups if _line(o) not in fixed_choices):  # (one group's default may hang on another's)
+            groups = [o for o in groups if _line(o) in fixed_choices]
         if _overlapping(settings):
             yield job, compose(job, config_name)
             continue
@@ -164,6 +168,7 @@ def _lines(overrides: list[Override]) -> tuple[str, ...]:
 
 
 def _same_when_rewritten(parser: OverridesParser, override: Override) -> bool:
+    """Whether the sweeper's rewriting of an override (``_line``) says what the override says."""
     again = parser.parse_override(_line(override))
     return (again.type, again.key_or_group, again.package, repr(again.value())) == \
         (override.type, override.key_or_group, override.package, repr(override.value()))

@@ -73,3 +73,16 @@ def test_settings_where_one_lies_inside_the_other_compose_as_alone():
     for (job, config), epochs in zip(jobs, (3, 4)):
         assert config == validate(compose_config(job))
         assert config.train.lr == 0.2 and config.train.epochs == epochs and config.seed == 4
+
+
+def test_two_group_sweeps_compose_as_alone():
+    """Sweeps over two config groups: each pair of choices is composed as Hydra composes it alone,
+    including the pair whose one choice is the default (a group's default may depend on another's)."""
+    command = ["experiment=mlp_regularizers", "profile=smoke", "regularizer=none,dropout", "model=mlp,mnist_cnn",
+               "seed=0", "dataset=embedded"]
+    with hydra_configs():
+        jobs = [(job, validate(cfg)) for job, cfg in compose_multirun(command)]
+    assert sorted((config.regularizer.name, config.model.name) for _, config in jobs) == [
+        ("dropout", "mlp"), ("dropout", "mnist_cnn"), ("none", "mlp"), ("none", "mnist_cnn")]
+    for job, config in jobs:
+        assert config == validate(compose_config(job)), " ".join(job)
