@@ -9,6 +9,7 @@ checks that they fit together, e.g. by building the model on the meta device.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -120,23 +121,40 @@ def validate(cfg: DictConfig) -> RunConfig:
             run.continual.check_fits(run.dataset)
         except ConfigError as error:
             raise error.under("continual") from None
-    # Building the model on the meta device (no memory, no arithmetic) catches any mismatch between
-    # the model and the regularizer, e.g. a per-layer list of the wrong length, before any work.
+    _check_model_builds(run.model, run.regularizer, tuple(run.dataset.shape), run.dataset.num_classes,
+                        max(run.train.batch_size, run.train.first_epoch_batch_size or 0))
+    return run
 
 
-    regularizer = build_regularizer(run.regularizer)
+# The model settings that built without complaint: a sweep's jobs (seeds, rates) mostly share one model,
+# and building it, even on the meta device, is the slow part of validating a job.
+_BUILDS_CHECKED: set[str] = set()
+
+
+def _check_model_builds(model_cfg: Any, regularizer_cfg: Any, shape: tuple[int, ...], num_classes: int,
+                        batch_size: int) -> None:
+    """Build the model on the meta device (no memory, no arithmetic) to catch any mismatch between the
+    model and the regularizer, e.g. a per-layer list of the wrong length, before any work."""
+    key = json.dumps([_type_name(model_cfg), dataclasses.asdict(model_cfg), _type_name(regularizer_cfg),
+                      dataclasses.asdict(regularizer_cfg), shape, num_classes, batch_size], sort_keys=True, default=str)
+    if key in _BUILDS_CHECKED:
+        return
+    regularizer = build_regularizer(regularizer_cfg)
     try:
         with torch.device("meta"):
-            model = build_model(run.model, regularizer, tuple(run.dataset.shape), run.dataset.num_classes)
+            model = build_model(model_cfg, regularizer, shape, num_classes)
     except ValueError as error:  # a layer refusing its arguments (sparsebench.nn): name the setting
         text = str(error)
         field = text.partition("=")[0]
-        known = {f.name for f in dataclasses.fields(type(run.regularizer))}
+        known = {f.name for f in dataclasses.fields(type(regularizer_cfg))}
         raise SparsebenchError(f"regularizer.{text}" if field in known else
                                f"the model cannot be built with these settings: {text}") from None
-    batch_size = max(run.train.batch_size, run.train.first_epoch_batch_size or 0)
     regularizer.check_model(model, batch_size)
-    return run
+    _BUILDS_CHECKED.add(key)
+
+
+def _type_name(instance: Any) -> str:
+    return f"{type(instance).__module__}.{type(instance).__qualname__}"
 
 
 def _finite(node: Any, key: str) -> None:

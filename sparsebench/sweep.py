@@ -7,6 +7,7 @@ a key given in both, and the jobs are expanded as Hydra's own basic sweeper expa
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -15,11 +16,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
+
+# Hydra's own steps of composing a config (hydra-core is pinned to 1.3; Hydra has no public call that applies
+# settings to a config already composed): how it tells group choices from
+# settings (Overrides) and how it applies settings (ConfigLoaderImpl), so that a job's config derived
+# here is what Hydra's compose gives, errors included.
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.defaults_list import Overrides
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, OverrideType
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sparsebench.configure import register, validate
 from sparsebench.errors import SparsebenchError
@@ -71,14 +79,15 @@ def base_config(overrides: list[str], config_name: str = CONFIG_NAME) -> DictCon
     return hydra.compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
 
 
-def job_overrides(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME) -> list[list[str]]:
+def job_overrides(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME,
+                  base: DictConfig | None = None) -> list[list[str]]:
     """The override list of every job (one without ``multirun``); for a search, the jobs at the corners
-    of its space. Hydra must be initialised."""
+    of its space. ``base``: the command's ``base_config``, when already composed. Hydra must be initialised."""
     own = _own(overrides)
     if not multirun:
         return [own]
     parser = OverridesParser.create()
-    base = base_config(overrides, config_name)
+    base = base_config(overrides, config_name) if base is None else base
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     declared = [f"{key}={value}" for key, value in params.items()]
     return _combinations(parser.parse_overrides(_corners(parser, declared + own)))
@@ -106,7 +115,92 @@ def compose_jobs(overrides: list[str], multirun: bool, config_name: str = CONFIG
 
     Raises whatever composing or validating raises first (Hydra, OmegaConf or ConfigError).
     """
-    return [(job, validate(compose(job, config_name))) for job in job_overrides(overrides, multirun, config_name)]
+    if not multirun:
+        return [(job, validate(compose(job, config_name))) for job in job_overrides(overrides, False, config_name)]
+    return [(job, validate(cfg)) for job, cfg in compose_multirun(overrides, config_name)]
+
+
+def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> Iterator[tuple[list[str], DictConfig]]:
+    """Every job of a multirun with its config, the same as composing each job alone with ``compose``,
+    at the cost of one composition per distinct choice of config groups rather than one per job. Hydra
+    must be initialised (while the jobs are read: they are composed one by one as they are asked for).
+
+    Hydra composes a job in two steps: the config files its group choices (``regularizer=l1``) name, then
+    its settings (``seed=3``, ``train.lr=0.1``) applied one by one. Jobs with the same group choices
+    share the first step. A multirun gives each key one value per job, so a job's settings touch
+    distinct places of the config and the order they are applied in does not matter: the settings every
+    job has are applied once, to the shared part, and each job's own on a copy, by Hydra's own code.
+    A job with two settings where one lies inside the other (``model={...}`` and ``model.hidden=...``)
+    is composed alone."""
+    parser = OverridesParser.create()
+    base = base_config(overrides, config_name)
+    jobs = job_overrides(overrides, True, config_name, base)
+    repository = GlobalHydra.instance().config_loader().repository
+    fixed_groups, fixed_settings = _split(repository, [o for o in parser.parse_overrides(overrides)
+                                                       if not o.is_sweep_override()])
+    shared_parts: dict[tuple, DictConfig] = {}
+    # The base was composed from the command line as given, the jobs from the sweeper's rewriting of it:
+    # it stands for their shared part when that says the same (and it holds no Hydra settings).
+    if _own(overrides) == overrides and all(_same_when_rewritten(parser, o) for o in (*fixed_groups, *fixed_settings)):
+        shared_parts[(_lines(fixed_groups), _lines(fixed_settings))] = _without_hydra(base)
+    fixed = set(_lines(fixed_settings))
+    # Sweep group choices that the base made too (regularizer=none where none is the default) add nothing.
+    chosen = {f"{group}={choice}" for group, choice in (OmegaConf.select(base, "hydra.runtime.choices") or {}).items()}
+    fixed_choices = set(_lines(fixed_groups))
+    parsed: dict[str, Override] = {}  # the jobs share most of their overrides, and parsing them is not free
+    for job in jobs:
+        groups, settings = _split(repository, [parsed.get(o) or parsed.setdefault(o, parser.parse_override(o))
+                                               for o in job])
+        if all(o.type == OverrideType.CHANGE and o.package is None and _line(o) in chosen
+               for o in groups if _line(o) not in fixed_choices):  # (one group's default may hang on another's)
+            groups = [o for o in groups if _line(o) in fixed_choices]
+        if _overlapping(settings):
+            yield job, compose(job, config_name)
+            continue
+        shared = [o for o in settings if _line(o) in fixed]
+        key = (_lines(groups), _lines(shared))
+        if key not in shared_parts:
+            shared_parts[key] = compose([o.input_line for o in (*groups, *shared)], config_name)
+        cfg = copy.deepcopy(shared_parts[key])
+        ConfigLoaderImpl._apply_overrides_to_config([o for o in settings if _line(o) not in fixed], cfg)
+        yield job, cfg
+
+
+def _split(repository, parsed: list[Override]) -> tuple[list[Override], list[Override]]:
+    """(group choices, settings) of a job's overrides, as Hydra tells them apart when composing."""
+    settings = Overrides(repository, parsed).config_overrides
+    return [o for o in parsed if not any(o is s for s in settings)], settings
+
+
+def _line(override: Override) -> str:
+    """An override as the sweeper writes it in each job (the command line may space or quote it otherwise)."""
+    return f"{override.get_key_element()}={override.get_value_element_as_str()}"
+
+
+def _lines(overrides: list[Override]) -> tuple[str, ...]:
+    return tuple(_line(o) for o in overrides)
+
+
+def _same_when_rewritten(parser: OverridesParser, override: Override) -> bool:
+    """Whether the sweeper's rewriting of an override (``_line``) says what the override says."""
+    again = parser.parse_override(_line(override))
+    return (again.type, again.key_or_group, again.package, repr(again.value())) == \
+        (override.type, override.key_or_group, override.package, repr(override.value()))
+
+
+def _overlapping(settings: list[Override]) -> bool:
+    """Whether two settings touch the same place of the config (one key equal to or inside the other)."""
+    keys = [o.key_or_group for o in settings]
+    return any(a == b or b.startswith((f"{a}.", f"{a}[")) for i, a in enumerate(keys) for j, b in enumerate(keys)
+               if i != j)
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    """A copy of a config composed with Hydra's settings, without them (as ``compose`` returns it)."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 # --- running sweeps --------------------------------------------------------------------------------

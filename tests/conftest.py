@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -20,6 +23,19 @@ TINY = [
     "model.hidden=[64,64]", "train.epochs=1", "train.batch_size=100",
     "eval.noise=[]", "prune=none", "eval.train_mode_passes=0", "progress=off", "device=cpu",
 ]
+
+
+def call_command(main: Callable, *argv: str) -> int:
+    """The exit status of a command (``sparsebench.cli.main`` and the like) run in this process on ``argv``,
+    as its console script runs it: the arguments in ``sys.argv``, the status returned or passed to
+    ``sys.exit``. For what needs no process of its own (bad input refused in one line); capture its
+    output with ``capsys``."""
+    with mock.patch.object(sys, "argv", [main.__module__, *argv]):
+        try:
+            status = main()
+        except SystemExit as exit:
+            status = exit.code
+    return 0 if status is None else status if isinstance(status, int) else 1
 
 
 def compose_config(overrides: list[str]):

@@ -84,6 +84,7 @@ def test_command_line_parsing_and_bad_input():
         choose(load_catalogue(), "D1,Z9", "smoke")
 
 
+@pytest.mark.system
 def test_smoke_claims_end_to_end(tmp_path):
     """Every claim of the smoke profile, on a budget shrunk further: the report is written, every check
     found its metric and both sides of runs, and every figure exists."""

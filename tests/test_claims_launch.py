@@ -17,6 +17,8 @@ import pytest
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.plan import plan
 
+pytestmark = pytest.mark.system  # claims commands as processes, launchers, lost jobs
+
 # Claim D4 on the smoke profile (4 regularizers x 2 seeds), each run shrunk to about a second.
 SMALL = ["dataset.train_subset=400", "dataset.test_subset=200", "model.hidden=[64,64]", "eval.noise=[]", "prune=none",
          "eval.train_mode_passes=0", "progress=off", "device=cpu"]

@@ -303,6 +303,7 @@ def _sparsebench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
 def test_a_sequence_killed_inside_a_task_resumes_and_ends_as_an_uninterrupted_one(tmp_path, signal_number):
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"

@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import TINY
 
+# The command run as a process, as a user runs it, from one run to real MNIST: the system lane.
+pytestmark = pytest.mark.system
+
 
 def sparsebench(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
@@ -73,7 +76,6 @@ def test_missing_data_is_one_clear_line_and_no_record(tmp_path):
     assert not list((tmp_path / "results").glob("*/*/result.json"))
 
 
-@pytest.mark.slow
 def test_real_mnist_run(tmp_path, mnist_dir):
     results = tmp_path / "results"
     done = sparsebench("dataset=mnist", f"dataset.root={mnist_dir}", "model.hidden=[256]", "train.epochs=1",

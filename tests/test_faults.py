@@ -136,6 +136,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.mark.system
 def test_a_full_disk_is_one_line_and_leaves_the_run_resumable(small_disk, tmp_path):
     args = [*TINY, "model.hidden=[256,256]", "train.epochs=2", f"results_dir={small_disk}"]
     done = command("sparsebench", *args)
@@ -179,6 +180,7 @@ def _interrupt_once_running(args: list[str], results: Path, module: str = "spars
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("how", ["run", "sweep", "claims"])
 def test_ctrl_c_says_how_to_resume_and_the_rerun_completes(tmp_path, how):
     results = tmp_path / "results"
@@ -253,6 +255,7 @@ def test_a_mistyped_claims_setting_names_both_kinds_of_setting(tmp_path):
     assert "regularizer.foo is not a setting" in one_line(unknown.stderr) and "+regularizer.foo" not in unknown.stderr
 
 
+@pytest.mark.system
 def test_a_run_without_a_terminal_logs_one_line_per_epoch(tmp_path):
     done = command("sparsebench", *TINY, "train.epochs=3", f"results_dir={tmp_path}")
     assert done.returncode == 0
@@ -262,6 +265,7 @@ def test_a_run_without_a_terminal_logs_one_line_per_epoch(tmp_path):
     assert log.read_text().count(" epoch ") >= 3
 
 
+@pytest.mark.system
 def test_an_interrupt_that_escaped_an_exec_still_exits_with_130(tmp_path):
     # dataclasses build methods with exec() of a string; a Ctrl-C landing there (as in torch's lazy imports)
     # made CPython end the process by SIGINT (-2) after the command had handled it and asked for 130.

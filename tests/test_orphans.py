@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import TINY
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc"),
+              pytest.mark.system]
 
 LONG = ["train.epochs=1000"]  # runs that are still training when the command is killed
 

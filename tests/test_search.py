@@ -49,6 +49,7 @@ def test_an_objective_the_record_cannot_hold_is_refused(overrides, expected):
         preflight(overrides, multirun=False)
 
 
+@pytest.mark.system
 def test_the_objective_of_a_search_is_found_in_the_records(tmp_path):
     """The example search (conf/experiment/search_dropout_rate.yaml), three trials on the embedded data:
     Optuna's best value and parameters are those of the record with the best validation accuracy; run
@@ -73,6 +74,7 @@ def test_the_objective_of_a_search_is_found_in_the_records(tmp_path):
         results.glob("_hydra/*/optimization_results.yaml"))))] == [result["best_value"]] * 2
 
 
+@pytest.mark.system
 def test_a_failed_trial_gives_the_worst_value_and_the_search_goes_on(tmp_path):
     """A grid over two learning rates, one of which diverges: the diverging trial returns -inf (the
     objective is maximized), Optuna's best is the other run's test accuracy, the summary names the

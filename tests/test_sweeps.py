@@ -39,6 +39,7 @@ def test_parallel_jobs_share_the_cores_and_the_gpus():
     assert parallel_share(None, 0, cpu_count=16, gpu_count=0) == (None, None)
 
 
+@pytest.mark.system
 def test_joblib_sweep_with_one_diverging_run(tmp_path):
     """Four runs on two processes; the one whose loss becomes NaN is recorded as failed, the others
     complete, the summary counts them and the exit status says a run failed. A rerun skips the
@@ -62,6 +63,7 @@ def test_joblib_sweep_with_one_diverging_run(tmp_path):
     assert "2 failed, 2 skipped" in retried.stderr and retried.returncode == 1
 
 
+@pytest.mark.system
 def test_local_preset_forks_one_run_per_core(tmp_path):
     """The recommended local launcher: joblib with forked workers, each run with its share of threads."""
     results = tmp_path / "results"
@@ -71,6 +73,7 @@ def test_local_preset_forks_one_run_per_core(tmp_path):
     assert "sweep: 2 runs: 2 completed" in done.stderr
 
 
+@pytest.mark.system
 def test_submitit_local_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     results = tmp_path / "results"
@@ -82,6 +85,7 @@ def test_submitit_local_sweep(tmp_path):
     assert "sweep: 2 runs: 2 completed" in done.stderr
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, signal_number):
     config = [*TINY, "dataset.train_subset=4000", "train.epochs=4", "regularizer=dropout", "train.select=best_val",
@@ -117,6 +121,7 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, signal_
     assert not list(killed_dir.glob("*/*/state.pt"))  # dropped once completed
 
 
+@pytest.mark.system
 def test_two_processes_never_run_one_config_at_once(tmp_path, make_config):
     """While one process holds a run (here: this test, through the same lock a run takes), another
     process given the same config says it is busy and writes nothing into that run's folder."""

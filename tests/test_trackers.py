@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.abc
 import json
 import os
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from sparsebench import cli
 from sparsebench.identity import config_hash, result_relevant
 from sparsebench.runner import run, run_dir_for
-from tests.conftest import TINY
+from tests.conftest import TINY, call_command
 
 # Two epochs and a few measurements of every kind, so that there is a history and a summary to compare.
 LOGGED = ["regularizer=dropout", "train.epochs=2", "eval.noise=[pixels]", "eval.pixel_levels=[0.0,0.3]", "prune.fractions=[0.5,0.9]",
@@ -176,27 +177,28 @@ def test_wandb_offline_files_match_the_record(make_config):
     assert config["regularizer"] == record["config"]["regularizer"] and config["seed"] == record["seed"]
 
 
-BLOCKER = """
-import importlib.abc, sys
-class Missing(importlib.abc.MetaPathFinder):
+class _Hidden(importlib.abc.MetaPathFinder):
+    """Makes a package look not installed: importing it, or finding it, fails."""
+
+    def __init__(self, package: str):
+        self.package = package
+
     def find_spec(self, name, path=None, target=None):
-        if name.partition('.')[0] == {package!r}:
+        if name.partition(".")[0] == self.package:
             raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, Missing())
-sys.argv = ['sparsebench', *sys.argv[1:]]
-from sparsebench.cli import main
-main()
-"""
 
 
 @pytest.mark.parametrize("tracker,package", [("tensorboard", "tensorboard"), ("mlflow", "mlflow"), ("wandb", "wandb")])
-def test_a_tracker_whose_package_is_missing_is_refused_before_any_work(tmp_path, tracker, package):
+def test_a_tracker_whose_package_is_missing_is_refused_before_any_work(tmp_path, tracker, package, monkeypatch, capsys):
     """As on a machine without the package (hidden from imports here): one line with the pip command
     that installs it, exit status 2, nothing written."""
-    done = subprocess.run([sys.executable, "-c", BLOCKER.format(package=package), *TINY, f"logger=[csv,{tracker}]",
-                           f"results_dir={tmp_path / 'results'}"], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    [line] = done.stderr.strip().splitlines()
+    monkeypatch.setattr(sys, "meta_path", [_Hidden(package), *sys.meta_path])
+    for name in [name for name in sys.modules if name.partition(".")[0] == package]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.chdir(tmp_path)
+    status = call_command(cli.main, *TINY, f"logger=[csv,{tracker}]", f"results_dir={tmp_path / 'results'}")
+    err = capsys.readouterr().err
+    assert status == 2, err
+    [line] = err.strip().splitlines()
     assert f"logger='{tracker}' is not allowed" in line and "pip install '" in line
     assert not (tmp_path / "results").exists()

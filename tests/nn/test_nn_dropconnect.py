@@ -123,9 +123,25 @@ def test_sample_masks_are_refused_past_the_budget():
         DropConnectLinear(100, 50, mask="sample", max_mask_bytes=100)
 
 
+def _batch_mask_calls(layer, x: torch.Tensor, calls: int, apply) -> torch.Tensor:
+    """The outputs of ``calls`` calls of ``layer`` (mask='batch': one mask per call) on the one example
+    ``x``, stacked, without a Python loop over the calls: a call's output is ``layer(x, W * M) + b``
+    with ``M`` one ``scaled_keep_mask`` of the weight's shape drawn from the global generator (checked
+    here on one call), so the masks of every call are drawn in one go, as consecutive draws, and
+    ``apply(x, masked weights with a leading dimension of calls, b)`` applies them."""
+    weight, bias = layer.weight, layer.bias
+    torch.manual_seed(1)
+    one = layer(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(one, apply(x, (weight * scaled_keep_mask(weight.shape, layer.p, dtype=weight.dtype))
+                                          .unsqueeze(0), bias))
+    return apply(x, weight * scaled_keep_mask((calls, *weight.shape), layer.p, dtype=weight.dtype), bias)
+
+
 @pytest.mark.parametrize("p", [0.5, 0.3])
 def test_monte_carlo_mean_and_variance_match_the_plain_layer_and_the_formula(p):
-    """The sample mask gives n independent masks in one call; the batch mask is checked by a loop."""
+    """The sample mask gives n independent masks in one call; the batch mask (one per call) is checked
+    on the masks of many calls, drawn at once."""
     torch.manual_seed(0)
     linear = nn.Linear(20, 4).double()
     x = _x((1, 20), dtype=torch.float64)
@@ -143,7 +159,7 @@ def test_monte_carlo_mean_and_variance_match_the_plain_layer_and_the_formula(p):
     # batch masks: one per call
     batch = DropConnectLinear.from_module(linear, p=p)
     calls = 3000
-    draws = torch.cat([batch(x) for _ in range(calls)])
+    draws = _batch_mask_calls(batch, x, calls, lambda i, w, b: torch.einsum("bi,coi->co", i, w) + b)
     assert ((draws.mean(0) - mean[0]).abs() <= 5 * (var[0] / calls).sqrt()).all()
 
 
@@ -153,7 +169,14 @@ def test_conv_batch_mask_expectation_is_the_plain_convolution():
     dcc = DropConnectConv2d.from_module(conv, p=0.5)
     x = _x((1, 2, 5, 5), dtype=torch.float64)
     calls = 2000
-    draws = torch.cat([dcc(x) for _ in range(calls)])
+
+    def convolve(image, weights, bias):  # every call's masked kernel at once, as a product with the image's patches
+        patches = F.unfold(image, weights.shape[-2:])[0]  # (in x kh x kw, positions)
+        out = torch.einsum("pl,cop->col", patches, weights.flatten(2)) + bias[:, None]
+        size = [s - k + 1 for s, k in zip(image.shape[-2:], weights.shape[-2:])]
+        return out.view(*out.shape[:2], *size)
+
+    draws = _batch_mask_calls(dcc, x, calls, convolve)
     mean, var = gaussian_moments(x, conv.weight, conv.bias, 0.5,
                                  lambda i, w, b=None: F.conv2d(i, w, b))
     assert torch.allclose(mean, conv(x))

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from sparsebench.report.cli import main
 
 TABLES = ["runs.csv", "summary.csv", "summary.md", "summary.tex"]
@@ -50,6 +52,7 @@ def test_missing_or_empty_folders_exit_2_with_one_line(tmp_path, capsys):
     assert "not valid JSON" in captured.out and "no completed run record" in captured.err
 
 
+@pytest.mark.system
 def test_the_installed_command(results, tmp_path):
     command = shutil.which("sparsebench-report")
     args = [command] if command else [sys.executable, "-m", "sparsebench.report.cli"]

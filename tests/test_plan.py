@@ -1,0 +1,88 @@
+"""A claims plan composes each experiment once and derives its jobs from that: its jobs must be the
+jobs that composing each one alone with Hydra's Compose API gives (conftest.compose_config), for
+sweeps of seeds, of a regularizer's setting and of the regularizer itself, under every profile and with
+settings of the command line besides."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sparsebench.claims.catalogue import load_catalogue
+from sparsebench.claims.plan import plan
+from sparsebench.configure import validate
+from sparsebench.runner import run_dir_for
+from sparsebench.sweep import compose_multirun, hydra_configs
+from tests.conftest import compose_config
+
+SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
+FIVE_SEEDS = [f"seed={s}" for s in range(5)]  # the experiments' own range(5)
+
+
+def sweep(*axes: list[str]) -> list[list[str]]:
+    return [list(values) for values in itertools.product(*axes)]
+
+
+# (claims, profile, command-line overrides, experiment -> every job's sweep values as the experiment and
+# profile files declare them, written out by hand)
+CASES = [
+    (["D1"], "smoke", ["train.epochs=2", "dataset.val_size=100"], {
+        "mlp_regularizers": sweep(["regularizer=none", "regularizer=l1", "regularizer=l2", "regularizer=dropout"],
+                                  SMOKE_SEEDS),
+    }),
+    (["G1"], "standard", ["dataset=embedded", "regularizer.p=0.3"], {
+        "spatial_dropout": sweep(["regularizer.spatial=False", "regularizer.spatial=True"], FIVE_SEEDS),
+    }),
+    (["P-DC"], "paper", ["dataset=embedded", "model.hidden=[32,16]"], {
+        "dropconnect_paper_mlp": sweep(["regularizer=none", "regularizer=dropout", "regularizer=dropconnect_paper"],
+                                       FIVE_SEEDS),
+    }),
+]
+
+
+@pytest.mark.parametrize("claims,profile,overrides,expected", CASES, ids=[c[1] for c in CASES])
+def test_a_plan_holds_the_jobs_that_composing_each_alone_gives(claims, profile, overrides, expected, tmp_path):
+    overrides = [*overrides, f"results_dir={tmp_path}"]
+    catalogue = load_catalogue()
+    the_plan = plan([catalogue[c] for c in claims], profile, overrides)
+    assert list(the_plan.jobs) == list(expected)
+    for experiment, sweeps in expected.items():
+        jobs = the_plan.jobs[experiment]
+        assert sorted(sorted(job.overrides) for job in jobs) == sorted(sorted(values) for values in sweeps)
+        # Composing a job alone takes a while: every sweep value is checked, on the first and last seed.
+        for job in [job for job in jobs if job.config.seed in (0, max(j.config.seed for j in jobs))]:
+            reference = validate(compose_config([f"experiment={experiment}", f"profile={profile}", *overrides,
+                                                 *job.overrides]))
+            assert job.config == reference, " ".join(job.overrides)
+            if reference.dataset.name == "embedded":  # its data are at hand: the run ids themselves
+                assert job.run_id == run_dir_for(reference).path.name
+
+
+def test_settings_where_one_lies_inside_the_other_compose_as_alone():
+    """``train={...}`` swept and ``train.lr=...`` on one command line: the order they apply in matters
+    (Hydra applies them in the command's order: the learning rate last), so those jobs are composed one
+    by one, as Hydra does."""
+    command = ["experiment=mlp_regularizers", "profile=smoke", "train={epochs:3,lr:0.5},{epochs:4,lr:0.5}",
+               "train.lr=0.2", "regularizer=none", "seed=4"]
+    with hydra_configs():
+        jobs = [(job, validate(cfg)) for job, cfg in compose_multirun(command)]
+    assert [job for job, _ in jobs] == [
+        ["regularizer=none", "seed=4", "experiment=mlp_regularizers", "profile=smoke",
+         f"train={{epochs:{epochs},lr:0.5}}", "train.lr=0.2"] for epochs in (3, 4)]
+    for (job, config), epochs in zip(jobs, (3, 4)):
+        assert config == validate(compose_config(job))
+        assert config.train.lr == 0.2 and config.train.epochs == epochs and config.seed == 4
+
+
+def test_two_group_sweeps_compose_as_alone():
+    """Sweeps over two config groups: each pair of choices is composed as Hydra composes it alone,
+    including the pair whose one choice is the default (a group's default may depend on another's)."""
+    command = ["experiment=mlp_regularizers", "profile=smoke", "regularizer=none,dropout", "model=mlp,mnist_cnn",
+               "seed=0", "dataset=embedded"]
+    with hydra_configs():
+        jobs = [(job, validate(cfg)) for job, cfg in compose_multirun(command)]
+    assert sorted((config.regularizer.name, config.model.name) for _, config in jobs) == [
+        ("dropout", "mlp"), ("dropout", "mnist_cnn"), ("none", "mlp"), ("none", "mnist_cnn")]
+    for job, config in jobs:
+        assert config == validate(compose_config(job)), " ".join(job)
