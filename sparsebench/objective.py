@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sparsebench.errors import check
-from sparsebench.records.record import RESULT, Problem, read
 from sparsebench.records.paths import flatten
+from sparsebench.records.record import RESULT, Problem, read
 
 log = logging.getLogger("sparsebench")
 

@@ -4,8 +4,8 @@ Outcomes: ``completed``; ``skipped`` (a valid completed record exists); ``failed
 reason: divergence, out of memory, a bug; or recorded so before, and ``retry_failed`` is off);
 ``busy`` (another process holds the run). A problem with the user's input or the machine (a missing
 data set, a bad value, a full disk, Ctrl-C) raises and leaves no record, so that running the same
-command again resumes. A record that does not validate (``records.schema``) does not count: the run
-is done again.
+command again resumes. A record that does not count (``records.record.read``: invalid, of another
+identity, or in another run's folder) is not a record: the run is done again.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from sparsebench.metrics.evaluation import evaluate, with_dropout_on
 from sparsebench.metrics.noise import noise_robustness
 from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
 from sparsebench.models import Network, build_model, place
-from sparsebench.records import (LOG, RunBusy, RunDir, RunRecord, atomic_torch_save, atomic_write_text, environment,
-                                 open_no_follow, run_id)
+from sparsebench.records import (CHECKPOINT, CONFIG, LOG, RunBusy, RunDir, RunRecord, atomic_torch_save,
+                                 atomic_write_text, environment, open_no_follow, run_id)
 from sparsebench.prune import prune_curve
 from sparsebench.regularizers import Regularizer, build_regularizer
 from sparsebench.trackers import TrackedRun, Trackers
@@ -105,7 +105,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
-    atomic_write_text(run_dir.path / "config.yaml", OmegaConf.to_yaml(config))
+    atomic_write_text(run_dir.path / CONFIG, OmegaConf.to_yaml(config))
     handler = _LogFile(run_dir.path / LOG, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -150,7 +150,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
             # of convergence: not judged, rather than counted as not converged.
             metrics["convergence"] = {"converged": None, "reason": "a task sequence trains each task for a "
                                       f"set budget ({cfg.train.epochs} epoch(s) per task); convergence not judged"}
-        atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
+        atomic_torch_save(run_dir.path / CHECKPOINT, model.state_dict())
         record.status, record.metrics, record.history, record.error = "completed", metrics, history, None
         outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
     except RunError as error:  # the run itself cannot go on (diverged, over a memory budget)

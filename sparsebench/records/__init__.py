@@ -132,7 +132,8 @@ class RunDir:
         try:
             state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=False)
         except Exception as error:  # noqa: BLE001 - truncated, damaged, or not a torch file at all
-            self._set_aside("damaged", f"cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            self._set_aside("damaged", f"cannot be read ({type(error).__name__}: {first_line})")
             return None
         if not isinstance(state, dict) or "model" not in state:
             self._set_aside("damaged", "is not a training state")
@@ -159,5 +160,5 @@ class RunDir:
         (self.path / STATE).unlink(missing_ok=True)
 
 
-__all__ = ["LOG", "Problem", "RESULT", "RunBusy", "RunDir", "RunRecord", "atomic_torch_save", "atomic_write_json",
-           "atomic_write_text", "environment", "open_no_follow", "read", "run_id", "write"]
+__all__ = ["CHECKPOINT", "CONFIG", "LOG", "RESULT", "Problem", "RunBusy", "RunDir", "RunRecord", "atomic_torch_save",
+           "atomic_write_json", "atomic_write_text", "environment", "open_no_follow", "read", "run_id", "write"]

@@ -417,6 +417,6 @@ def _matches(cell: Any, wanted: Any) -> bool:
     return canonical(cell) == canonical(wanted)
 
 
-__all__ = ["IDENTITY", "Skipped", "canonical", "config_columns", "display", "find_records", "flatten", "group_id",
-           "is_missing", "load_records", "make_labels", "metric_columns", "natural_key", "ordered_groups", "plain",
-           "counted_records", "relevant_columns", "relevant_config", "select", "varies"]
+__all__ = ["IDENTITY", "Skipped", "canonical", "config_columns", "counted_records", "display", "find_records",
+           "flatten", "group_id", "is_missing", "load_records", "make_labels", "metric_columns", "natural_key",
+           "ordered_groups", "plain", "relevant_columns", "relevant_config", "select", "varies"]

@@ -106,7 +106,7 @@ def test_a_record_that_says_completed_but_holds_nothing_is_not_used(results):
 
 
 def test_a_copied_record_is_counted_once_and_named_as_a_copy(results):
-    source = sorted(results.rglob("result.json"))[0]
+    source = min(results.rglob("result.json"))
     copy = results / "copy" / "same_run"
     copy.mkdir(parents=True)
     (copy / "result.json").write_text(source.read_text())
@@ -117,7 +117,7 @@ def test_a_copied_record_is_counted_once_and_named_as_a_copy(results):
 
 
 def test_the_same_config_and_seed_in_two_experiments_counts_once_unless_asked(results):
-    source = sorted(results.rglob("result.json"))[0]
+    source = min(results.rglob("result.json"))
     record = json.loads(source.read_text())
     record.update(experiment="other")
     record["config"]["name"] = "other"
