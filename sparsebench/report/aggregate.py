@@ -188,15 +188,17 @@ def counted_records(folder: Path) -> tuple[list[tuple[Path, RunRecord]], list[Sk
     for path, record in sorted(found, key=lambda item: (len(item[0].parts), item[0])):
         if isinstance(record, RunRecord):
             if record.identity in counted:
-                skipped.append(Skipped(path, f"a copy of {counted[record.identity]} (the same run, counted once)"))
+                skipped.append(Skipped(path, f"a copy of {counted[record.identity]} (the same run, counted once)",
+                                       record.identity))
                 continue
             counted[record.identity] = path
             records.append((path, record))
-    for path, record in found:
-        if isinstance(record, Problem):
-            original = counted.get(record.record.identity) if record.record is not None else None
-            reason = f"a copy of {original}, {record.reason}" if original else record.reason
-            skipped.append(Skipped(path, reason, record.record.identity if record.record is not None else None))
+    for path, problem in found:
+        if isinstance(problem, Problem):
+            identity = problem.record.identity if problem.record is not None else None
+            original = counted.get(identity)
+            skipped.append(Skipped(path, f"a copy of {original}, {problem.reason}" if original else problem.reason,
+                                   identity))
     return sorted(records, key=lambda item: item[0]), sorted(skipped, key=lambda item: item.path)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -114,6 +115,14 @@ def test_a_copied_record_is_counted_once_and_named_as_a_copy(results):
         df, skipped = load_records(results, deduplicate=deduplicate)
         assert len(df) == 9
         assert [(s.path, s.reason.split(",")[0]) for s in skipped] == [(copy / "result.json", f"a copy of {source}")]
+
+
+def test_an_archive_inside_the_results_folder_is_named_and_its_originals_counted(results):
+    archive = results / "archive" / "2025"
+    shutil.copytree(results / "exp", archive / "exp")
+    df, skipped = load_records(results)
+    assert len(df) == 9 and not any(path.startswith(str(archive)) for path in df["path"])
+    assert len(skipped) == 9 and all(s.path.is_relative_to(archive) and "a copy of" in s.reason for s in skipped)
 
 
 def test_the_same_config_and_seed_in_two_experiments_counts_once_unless_asked(results):
