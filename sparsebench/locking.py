@@ -4,7 +4,7 @@ a run or a report folder locked. Run folders take them with ``wait=False`` (a se
 the run is busy); a claims report folder with ``wait=True`` (a second command waits its turn).
 
 filelock opens the lock file without following a symbolic link (O_NOFOLLOW, from 3.30 on) and never
-writes to the file of a lock it did not win; sparsebench refuses a linked lock file first, in one line.
+writes to the file of a lock it did not win; a linked lock file is refused first, in one line.
 """
 
 from __future__ import annotations
@@ -16,20 +16,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from sparsebench.errors import EnvironmentFault
+from sparsebench.atomic import refuse_link
 
 
 class Busy(Exception):
     """Another process holds the lock."""
-
-
-def refuse_link(path: Path, what: str = "") -> None:
-    """Raise a one-line EnvironmentFault when ``path`` is a symbolic link: results folders are shared and
-    unpacked from archives, and a link there could make a write land on any file its owner can write."""
-    if os.path.islink(path):
-        target = os.readlink(path)
-        raise EnvironmentFault(f"{path} is a symbolic link (to {target}){what}; sparsebench never follows a link "
-                               f"in a results folder: remove the link (rm {path}) and run the same command again")
 
 
 def _lock(path: Path) -> FileLock:
@@ -71,4 +62,4 @@ def held(path: Path) -> bool:
     return False
 
 
-__all__ = ["Busy", "exclusive", "held", "refuse_link"]
+__all__ = ["Busy", "exclusive", "held"]

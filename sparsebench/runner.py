@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from sparsebench.atomic import environment_fault
+from sparsebench.atomic import environment_fault, open_no_follow
 from sparsebench.config import RunConfig, result_relevant
 from sparsebench.data import DataSplits, dataset_digest, load_splits
 from sparsebench.errors import ConfigError, RunError, SparsebenchError
@@ -34,7 +34,7 @@ from sparsebench.metrics.noise import noise_robustness
 from sparsebench.metrics.weights import magnitude_profile, near_zero_fractions, weight_stds
 from sparsebench.models import Network, build_model, place
 from sparsebench.records import (CHECKPOINT, CONFIG, LOG, RunBusy, RunDir, RunRecord, atomic_torch_save,
-                                 atomic_write_text, environment, open_no_follow, run_id)
+                                 atomic_write_text, environment, run_id)
 from sparsebench.prune import prune_curve
 from sparsebench.regularizers import Regularizer, build_regularizer
 from sparsebench.trackers import TrackedRun, Trackers

@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from sparsebench.atomic import atomic_write, atomic_write_json, atomic_write_text
+from sparsebench.atomic import atomic_write, atomic_write_json, atomic_write_text, open_no_follow, refuse_link
 from sparsebench.config import config_hash
-from sparsebench.locking import Busy, exclusive, held, refuse_link
+from sparsebench.locking import Busy, exclusive, held
 from sparsebench.records.environment import environment
 from sparsebench.records.record import RESULT, Problem, RunRecord, read, write
 
@@ -45,12 +45,6 @@ def run_id(relevant_config: dict) -> str:
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
     atomic_write(path, lambda stream: torch.save(obj, stream))
-
-
-def open_no_follow(path: Path, flags: int, mode: int = 0o666) -> int:
-    """``os.open`` that refuses a symbolic link in one line (EnvironmentFault) instead of following it."""
-    refuse_link(path)
-    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), mode)
 
 
 RunBusy = Busy  # another process holds the run's lock
@@ -161,4 +155,4 @@ class RunDir:
 
 
 __all__ = ["CHECKPOINT", "CONFIG", "LOG", "RESULT", "Problem", "RunBusy", "RunDir", "RunRecord", "atomic_torch_save",
-           "atomic_write_json", "atomic_write_text", "environment", "open_no_follow", "read", "run_id", "write"]
+           "atomic_write_json", "atomic_write_text", "environment", "read", "run_id", "write"]

@@ -10,8 +10,7 @@ from typing import Optional
 
 import yaml
 
-from sparsebench.atomic import atomic_write_text
-from sparsebench.records import open_no_follow
+from sparsebench.atomic import atomic_write_text, open_no_follow
 from sparsebench.trackers.base import TrackedRun, Tracker, TrackerConfig, epoch_scalars, own_folder, scalars
 
 
