@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from sparsebench.atomic import atomic_write_text
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.cli import main as claims_main
 from sparsebench.claims.plan import plan
+from sparsebench.config import config_hash, result_relevant
 from sparsebench.errors import EnvironmentFault
+from sparsebench.objective import objective_value
 from sparsebench.records import Problem, RunDir, RunRecord, read
 from sparsebench.report.aggregate import load_records
 from sparsebench.runner import run, run_dir_for
@@ -101,6 +104,20 @@ def test_a_record_copied_into_another_runs_folder_is_not_counted_and_is_named(tm
     assert named.startswith(f"{target.run_dir.result_path}: a copy of {source.run_dir.result_path}")
     assert "in another run's folder" in named
     assert target.run_dir.status() is None  # the runner runs it again
+
+
+def test_a_search_objective_reads_only_a_record_that_counts(tmp_path, caplog):
+    record = json.loads(TEMPLATE.read_text())
+    record["run_id"] = config_hash(result_relevant(record["config"], record["data"]["digest"]))
+    own = tmp_path / record["experiment"] / record["run_id"]
+    other = tmp_path / record["experiment"] / "0123456789ab"
+    for folder in (own, other):
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(record))
+    assert objective_value("test/accuracy", "maximize", "skipped", own) == record["metrics"]["test"]["accuracy"]
+    with caplog.at_level(logging.ERROR, logger="sparsebench"):
+        assert objective_value("test/accuracy", "maximize", "skipped", other) == -math.inf
+    assert "in another run's folder" in caplog.text
 
 
 # --- crack 3: no link in a run folder is followed ------------------------------------------------------------
