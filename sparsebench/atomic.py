@@ -4,6 +4,10 @@ an interrupted writer never leaves a partial file under the final name (records,
 The content is made in memory first and then written, so that a full disk shows as what it is: one
 line saying how many bytes were needed where (``DiskFull``), never a half-written file or a
 serialiser's own message.
+
+Nothing is written through a symbolic link: the rename replaces a link at the final name (never its
+target), and files appended in place (logs, lock files) are opened with ``open_no_follow``. Results
+folders are shared and unpacked from archives; a planted link could point at any file.
 """
 
 from __future__ import annotations
@@ -60,6 +64,21 @@ def writable_folder(folder: str | Path, key: str) -> Path:
         raise EnvironmentFault(f"{key}={folder} cannot be written: {error.strerror or error}; choose a folder you "
                                f"can write to") from None
     return folder
+
+
+def refuse_link(path: str | Path, where: str = "") -> None:
+    """Raise a one-line EnvironmentFault when ``path`` is a symbolic link."""
+    if os.path.islink(path):
+        raise EnvironmentFault(f"{path} is a symbolic link (to {os.readlink(path)}){where}; sparsebench never "
+                               f"follows a link in a results folder: remove the link (rm {path}) and run the same "
+                               f"command again")
+
+
+def open_no_follow(path: str | Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` of ``path`` that refuses a symbolic link in one line (EnvironmentFault) instead of following
+    it (O_NOFOLLOW also closes the gap between the check and the open)."""
+    refuse_link(path)
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), mode)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:

@@ -31,10 +31,15 @@ def config_hash(tree: Mapping) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def plugin_schemas() -> dict[str, Any]:
-    """The registries whose entries own a plug-in group's schema, by the ``plugin`` a field names."""
-    return {"model": lambda name: MODELS[name].Config, "regularizer": lambda name: REGULARIZERS[name].Config,
-            "continual": lambda name: SEQUENCES[name]}
+def _plugin_schemas() -> dict[str, Any]:
+    """The registries whose entries own a plug-in group's schema, by the ``plugin`` a field names. A name
+    no registry knows (a record of a plug-in since removed) has no schema: its tree is kept whole."""
+    return {"model": lambda name: getattr(MODELS.get(name), "Config", None),
+            "regularizer": lambda name: getattr(REGULARIZERS.get(name), "Config", None),
+            "continual": lambda name: SEQUENCES.get(name)}
+
+
+PLUGIN_SCHEMAS = _plugin_schemas()
 
 
 @functools.cache
@@ -60,8 +65,8 @@ def _keep_relevant(tree: dict, schema: type) -> None:
         value = tree[name]
         if not isinstance(value, dict):
             continue
-        if meta.get("plugin") and "name" in value:
-            nested = plugin_schemas()[meta["plugin"]](value["name"])
+        if meta.get("plugin"):
+            nested = PLUGIN_SCHEMAS[meta["plugin"]](value.get("name"))
         if nested is not None:
             _keep_relevant(value, nested)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from sparsebench.errors import check
 from sparsebench.measurements import metric_groups
-from sparsebench.records import read_json
 from sparsebench.records.paths import flatten
+from sparsebench.records.record import RESULT, Problem, read
 
 log = logging.getLogger("sparsebench")
 
@@ -46,15 +46,19 @@ def objective_value(objective: str, direction: str, status: str, run_folder: Pat
     """The objective's value in the record of a completed (or skipped: completed before) run; the worst
     value for ``direction`` otherwise, said in a log line."""
     if status in ("completed", "skipped") and run_folder is not None:
-        record = read_json(run_folder / "result.json") or {}
-        values = flatten(record.get("metrics") or {}, "/")
+        record = read(run_folder / RESULT)
+        if isinstance(record, Problem):
+            log.error("objective=%s: %s does not count (%s); the sweeper gets %s", objective, record.path,
+                      record.reason, worst(direction))
+            return worst(direction)
+        values = flatten(record.metrics or {}, "/")
         value = values.get(objective)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
             return float(value)
         numbers = [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         close = difflib.get_close_matches(objective, numbers, n=3)
         log.error("objective=%s is not a number of the record %s%s; the sweeper gets %s", objective,
-                  run_folder / "result.json", f" (did you mean {', '.join(close)}?)" if close else "",
+                  run_folder / RESULT, f" (did you mean {', '.join(close)}?)" if close else "",
                   worst(direction))
         return worst(direction)
     log.warning("objective %s: the run gave no value (%s); the sweeper gets %s", objective, status, worst(direction))

@@ -4,14 +4,15 @@ Outcomes: ``completed``; ``skipped`` (a valid completed record exists); ``failed
 reason: divergence, out of memory, a bug; or recorded so before, and ``retry_failed`` is off);
 ``busy`` (another process holds the run). A problem with the user's input or the machine (a missing
 data set, a bad value, a full disk, Ctrl-C) raises and leaves no record, so that running the same
-command again resumes. A record that does not validate (``records.schema``) does not count: the run
-is done again.
+command again resumes. A record that does not count (``records.record.read``: invalid, of another
+identity, or in another run's folder) is not a record: the run is done again.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 
 from sparsebench import seeds
-from sparsebench.atomic import environment_fault
+from sparsebench.atomic import environment_fault, open_no_follow
 from sparsebench.continual.sequence import fit_sequence
 from sparsebench.data import dataset_digest, load_splits
 from sparsebench.errors import ConfigError, RunError, SparsebenchError
@@ -29,10 +30,13 @@ from sparsebench.identity import run_id
 from sparsebench.measurements import Trained, measure, weight_measurements
 from sparsebench.models import build_model, place
 from sparsebench.records import (
+    CHECKPOINT,
+    CONFIG,
+    LOG,
     RunBusy,
     RunDir,
+    RunRecord,
     atomic_torch_save,
-    atomic_write_json,
     atomic_write_text,
     environment,
 )
@@ -82,10 +86,10 @@ def run(cfg: RunConfig, device: str | None = None) -> Outcome:
             if problem:
                 log.warning("%s does not count as a record (%s); running this config again", run_dir.result_path,
                             problem)
-            elif result is not None and result["status"] == "completed":
+            elif result is not None and result.status == "completed":
                 return _said(Outcome("skipped", run_dir.path, "completed before"))
             elif result is not None and not cfg.retry_failed:
-                reason = result["error"]["message"]
+                reason = result.error["message"]
                 return _said(Outcome("failed", run_dir.path,
                                      f"failed before ({reason}); pass retry_failed=true to run it again"))
             return _said(_execute(cfg, run_dir, torch.device(device) if device else resolve_device(cfg.device)))
@@ -105,23 +109,23 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
-    atomic_write_text(run_dir.path / "config.yaml", OmegaConf.to_yaml(config))
-    handler = logging.FileHandler(run_dir.path / "run.log")
+    atomic_write_text(run_dir.path / CONFIG, OmegaConf.to_yaml(config))
+    handler = _LogFile(run_dir.path / LOG, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     # A worker process (claims, launchers) may start with logging at WARNING: run.log wants every line.
     level = log.level
     log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
-    record = {"status": None, "run_id": run_dir.path.name, "experiment": cfg.name, "seed": cfg.seed,
-              "config": config, "data": {"digest": run_dir.data_digest}, "environment": environment(device)}
+    record = RunRecord(status=None, run_id=run_dir.path.name, experiment=cfg.name, seed=cfg.seed, config=config,
+                       data={"digest": run_dir.data_digest}, environment=environment(device))
     trackers = Trackers(cfg.logger)
     # Besides RunError, the errors the regularizer names (Regularizer.run_errors): an except clause reads its
     # tuple when an error arrives, so it sees them once the regularizer is built.
     run_errors: tuple[type[Exception], ...] = ()
     try:
         data = load_splits(cfg.dataset, device)
-        record["data"].update(train_images=len(data.train), test_images=len(data.test),
-                              val_images=len(data.val) if data.val is not None else 0)
+        record.data.update(train_images=len(data.train), test_images=len(data.test),
+                           val_images=len(data.val) if data.val is not None else 0)
         log.info("run %s: %s, %s, %s, seed %d on %s", run_dir.path.name, cfg.dataset.name, cfg.model.name,
                  cfg.regularizer.name, cfg.seed, device)
         torch.manual_seed(seeds.model(cfg.seed))
@@ -152,12 +156,12 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
             # of convergence: not judged, rather than counted as not converged.
             metrics["convergence"] = {"converged": None, "reason": "a task sequence trains each task for a "
                                       f"set budget ({cfg.train.epochs} epoch(s) per task); convergence not judged"}
-        atomic_torch_save(run_dir.path / "checkpoint.pt", model.state_dict())
-        record.update(status="completed", metrics=metrics, history=history, error=None)
+        atomic_torch_save(run_dir.path / CHECKPOINT, model.state_dict())
+        record.status, record.metrics, record.history, record.error = "completed", metrics, history, None
         outcome = Outcome("completed", run_dir.path, f"test accuracy {metrics['test']['accuracy']:.2f}%")
     except (RunError, *run_errors) as error:  # the run itself cannot go on (diverged, over a memory budget)
-        record.update(status="failed", error={"type": type(error).__name__, "message": str(error),
-                                              "epoch": getattr(error, "epoch", None)})
+        record.status = "failed"
+        record.error = {"type": type(error).__name__, "message": str(error), "epoch": getattr(error, "epoch", None)}
         outcome = Outcome("failed", run_dir.path, str(error))
     except SparsebenchError:  # the user's input or the machine: no record, the message says what to fix
         raise
@@ -169,23 +173,31 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     except Exception as error:  # a failure of this run (out of memory, a bug): record it, keep the sweep going
         record, outcome = _failure(run_dir, record, error)
     finally:
-        trackers.finish(record.get("metrics"), record["status"] or "interrupted")
+        trackers.finish(record.metrics, record.status or "interrupted")
         log.removeHandler(handler)
         log.setLevel(level)
         handler.close()
     finished = datetime.datetime.now(datetime.timezone.utc)
-    record["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
-                        "wall_seconds": time.perf_counter() - clock}
-    atomic_write_json(run_dir.result_path, record)
-    if record["status"] == "completed":
+    record.timing = {"started": started.isoformat(), "finished": finished.isoformat(),
+                     "wall_seconds": time.perf_counter() - clock}
+    run_dir.write(record)
+    if record.status == "completed":
         run_dir.drop_state()
     return outcome
 
 
-def _failure(run_dir: RunDir, record: dict, error: Exception) -> tuple[dict, Outcome]:
+class _LogFile(logging.FileHandler):
+    """run.log, appended to but never through a symbolic link planted in the run folder."""
+
+    def _open(self):
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        return open(open_no_follow(Path(self.baseFilename), flags), self.mode, encoding=self.encoding)
+
+
+def _failure(run_dir: RunDir, record: RunRecord, error: Exception) -> tuple[RunRecord, Outcome]:
     atomic_write_text(run_dir.path / "error.log", traceback.format_exc())
     message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    record.update(status="failed", error={"type": type(error).__name__, "message": message, "epoch": None})
+    record.status, record.error = "failed", {"type": type(error).__name__, "message": message, "epoch": None}
     return record, Outcome("failed", run_dir.path, f"{message} (traceback in error.log)")
 
 

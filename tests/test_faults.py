@@ -53,7 +53,7 @@ def test_a_damaged_completed_record_is_not_trusted_and_the_run_is_done_again(mak
     assert folder.status() is None  # not a record: never finished, as far as anyone is concerned
     again = run(cfg)
     assert again.status == "completed"
-    assert folder.checked_result()[0]["metrics"]["test"]["accuracy"] > 0
+    assert folder.checked_result()[0].metrics["test"]["accuracy"] > 0
 
 
 def test_a_record_moved_to_another_run_folder_does_not_count(make_config):

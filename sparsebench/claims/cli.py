@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import fcntl
 import logging
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +62,7 @@ from sparsebench.commands import (
     text_setting,
 )
 from sparsebench.errors import SparsebenchError
+from sparsebench.locking import exclusive
 from sparsebench.report.aggregate import load_records
 from sparsebench.schemas import RunConfig
 from sparsebench.workers import mark_launcher
@@ -201,21 +200,12 @@ def _claims(argv: list[str]) -> int:
     return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") else 0
 
 
-@contextmanager
 def report_lock(out: Path):
     """Hold the report folder alone: a second claims command writing the same report waits, so that
     two processes never write one report folder at once."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("another sparsebench-claims is writing %s; waiting for it", out)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(out / ".lock", wait=True,
+                     on_wait=lambda: log.info("another sparsebench-claims is writing %s; waiting for it", out))
 
 
 def _write_report(results, out: Path, profile: str, the_plan, counts: dict, folder: Path, started: float,
@@ -235,15 +225,16 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
-    """The completed records of the planned runs, and the planned runs' record files that could not be
-    used (damaged, invalid, failed), with why."""
+    """The completed records of the planned runs, and the record files that could not be used for them
+    (damaged, invalid, failed, or a copy of one of their records elsewhere), with why."""
     if not folder.exists():
         return None, []
     df, skipped = load_records(folder, deduplicate=False)
     planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs()}
     if not df.empty:
         df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
-    ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned]
+    ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned
+            or s.identity in planned]
     return df, ours
 
 

@@ -3,7 +3,8 @@ against it and against its folder.
 
 A record counts as completed only when it validates: a damaged file, a truncated one or one written by
 hand (``{"status": "completed"}``) is not a completed run. The runner runs such a config again; the
-reporter and the claims report name the file and why it was not used.
+reporter and the claims report name the file and why it was not used. ``records.record.read`` is the
+one reader of a record file: this schema, the record's identity and its folder.
 """
 
 from __future__ import annotations
@@ -66,20 +67,26 @@ def _where(error) -> str:
 
 def problems(record: Any, folder_name: str | None = None) -> list[str]:
     """Why ``record`` is not a valid run record ([] when it is). With ``folder_name``, the record's
-    run id must also be that name and the hash of its own config and data."""
+    run id must also be that name and the hash of its own config and data (``identity_problem``)."""
     found = [f"{_where(e)}{e.message}" for e in sorted(_VALIDATOR.iter_errors(record), key=lambda e: list(e.path))]
     if found or folder_name is None:
         return found
     if record["run_id"] != folder_name:
         return [f"its run id {record['run_id']} is not its folder's name {folder_name}"]
+    found_identity = identity_problem(record)
+    return [found_identity] if found_identity else []
 
+
+def identity_problem(data: dict) -> str | None:
+    """Why the run id of a schema-valid record is not the hash of its own config and data (None when it is)."""
     try:
-        expected = config_hash(result_relevant(record["config"], record["data"]["digest"]))
+        expected = config_hash(result_relevant(data["config"], data["data"]["digest"]))
     except Exception as error:  # noqa: BLE001 - a config of another layout cannot be checked, so it does not count
-        return [f"its config cannot be read ({type(error).__name__}: {error})"]
-    if expected != folder_name:
-        return [f"its config and data hash to {expected}, not to its folder's name {folder_name}"]
-    return []
+        return f"its config cannot be read ({type(error).__name__}: {error})"
+    if expected != data["run_id"]:
+        return f"its run id {data['run_id']} is not the hash of its own config and data ({expected}): edited by hand " \
+               f"or made by another version"
+    return None
 
 
 def problem(record: Any, folder_name: str | None = None) -> str | None:
@@ -90,4 +97,4 @@ def problem(record: Any, folder_name: str | None = None) -> str | None:
     return "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
 
 
-__all__ = ["SCHEMA", "problem", "problems"]
+__all__ = ["SCHEMA", "identity_problem", "problem", "problems"]

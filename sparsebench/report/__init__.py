@@ -1,7 +1,8 @@
 """The reporter: run records -> one DataFrame -> tables and figures.
 
-- ``load_records(folder) -> (df, skipped)``: every completed ``result.json`` under a folder, one row per run
-  (column conventions in ``sparsebench.report.aggregate``).
+- ``load_records(folder) -> (df, skipped)``: every completed ``result.json`` under a folder that counts, one
+  row per run, counted once in the folder its identity names (column conventions in
+  ``sparsebench.report.aggregate``); ``skipped`` names every other file and why.
 - ``summarize(df, metrics=None)`` and ``write_tables(df, out_dir)``: mean, std and 95% t-interval per group.
 - ``plots``: one function per figure, each of the DataFrame only (``plot_all`` draws every one that applies).
 - ``stats``: intervals over seeds and the rule that turns an interval into a verdict (arrays in, numbers

@@ -36,10 +36,9 @@ import pandas as pd
 
 from sparsebench.identity import config_hash, result_relevant
 from sparsebench.measurements import derived_columns
-from sparsebench.records import schema
 from sparsebench.records.paths import flatten
+from sparsebench.records.record import RESULT, Problem, RunRecord, read
 
-RESULT = "result.json"
 IDENTITY = ["run_id", "experiment", "seed", "group", "label", "path"]
 SKIPPED_FOLDERS = ("_hydra",)  # Hydra's own bookkeeping under a sweep folder
 ATTRS = "sparsebench"  # df.attrs[ATTRS]: which columns are config, result-relevant config, metrics
@@ -51,6 +50,7 @@ class Skipped:
 
     path: Path
     reason: str
+    identity: tuple[str, str] | None = None  # (experiment, run id) of the record the file holds, when it is one
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -137,36 +137,6 @@ def find_records(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def read_record(path: Path) -> tuple[dict | None, str | None]:
-    """(record, None) for a completed record that validates against ``records.schema``; (None, why not)
-    for anything else."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        return None, f"unreadable ({error.strerror or error})"
-    except UnicodeDecodeError:
-        return None, "not a text file (binary content)"
-    if not text.strip():
-        return None, "empty file"
-    try:
-        record = json.loads(text)
-    except ValueError as error:
-        return None, f"not valid JSON ({error})"
-    if not isinstance(record, dict):
-        return None, f"not a run record (a JSON {type(record).__name__}, not an object)"
-    status = record.get("status")
-    if status == "failed":
-        error = record.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        return None, "failed run" + (f" ({message})" if message else "")
-    if status != "completed":
-        return None, f"not completed (status {status!r})"
-    problem = schema.problem(record)
-    if problem:
-        return None, f"completed, but not a valid record: {problem}"
-    return record, None
-
-
 def _metric_columns(metrics: Mapping) -> dict[str, Any]:
     flat = {k: v for k, v in flatten(metrics, "/").items() if v is not None and v != {}}
     flat.update(derived_columns(metrics))
@@ -177,61 +147,88 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def record_row(record: dict, path: Path) -> tuple[dict, list[str], list[str], list[str]]:
+def record_row(record: RunRecord, path: Path) -> tuple[dict, list[str], list[str], list[str]]:
     """One DataFrame row: (row, config columns, relevant config columns, metric columns)."""
-    config = record["config"]
+    config = record.config
     relevant = relevant_config(config)
     config_flat = flatten(config, ".")
     config_flat.pop("seed", None)
-    metrics = _metric_columns(record["metrics"])
-    seed = record.get("seed", config.get("seed"))
-    row: dict[str, Any] = {"run_id": record.get("run_id") or path.parent.name,
-                           "experiment": record.get("experiment") or config.get("name") or path.parent.parent.name,
-                           "seed": seed, "group": group_id(relevant), "label": None, "path": str(path.parent)}
+    metrics = _metric_columns(record.metrics)
+    row: dict[str, Any] = {"run_id": record.run_id, "experiment": record.experiment, "seed": record.seed,
+                           "group": group_id(relevant), "label": None, "path": str(path.parent)}
     row.update(config_flat)
     row.update(metrics)
     for part in ("environment", "timing"):
-        if isinstance(record.get(part), dict):
-            row.update({f"{part}/{k}": v for k, v in flatten(record[part], "/").items() if v is not None})
-    if isinstance(record.get("history"), list):
-        row["history"] = record["history"]
+        if isinstance(getattr(record, part), dict):
+            row.update({f"{part}/{k}": v for k, v in flatten(getattr(record, part), "/").items() if v is not None})
+    if isinstance(record.history, list):
+        row["history"] = record.history
     relevant_columns = [k for k in flatten(relevant, ".")]
     return row, list(config_flat), relevant_columns, list(metrics)
 
 
-def load_records(folder: str | Path, *, deduplicate: bool = True) -> tuple[pd.DataFrame, list[Skipped]]:
-    """Every completed run record under ``folder`` as one DataFrame (see the module docstring for the
-    columns), and the records skipped with their reasons. Never raises for a bad file.
+def counted_records(folder: Path) -> tuple[list[tuple[Path, RunRecord]], list[Skipped]]:
+    """The records under ``folder`` that count (``records.record.read``: valid, of their own identity,
+    in ``<experiment>/<run id>/``), each once, and every other ``result.json`` with why it does not:
+    a copy of a counted record (a backup folder, another run's folder) is named as such."""
+    found = [(path, read(path)) for path in find_records(folder)]
+    counted: dict[tuple[str, str], Path] = {}
+    records: list[tuple[Path, RunRecord]] = []
+    skipped: list[Skipped] = []
+    # Nearest the top first: a results folder holding an archive of itself counts its own records.
+    for path, record in sorted(found, key=lambda item: (len(item[0].parts), item[0])):
+        if isinstance(record, RunRecord):
+            if record.identity in counted:
+                skipped.append(Skipped(path, f"a copy of {counted[record.identity]} (the same run, counted once)",
+                                       record.identity))
+                continue
+            counted[record.identity] = path
+            records.append((path, record))
+    for path, problem in found:
+        if isinstance(problem, Problem):
+            identity = problem.record.identity if problem.record is not None else None
+            original = counted.get(identity)
+            skipped.append(Skipped(path, f"a copy of {original}, {problem.reason}" if original else problem.reason,
+                                   identity))
+    return sorted(records, key=lambda item: item[0]), sorted(skipped, key=lambda item: item.path)
 
-    With ``deduplicate``, a run whose group and seed were already read (the same config and seed in
-    two experiment folders, or a copied folder) is skipped: counting it twice would shrink intervals.
+
+def load_records(folder: str | Path, *, deduplicate: bool = True) -> tuple[pd.DataFrame, list[Skipped]]:
+    """Every completed run record under ``folder`` that counts as one DataFrame (see the module docstring
+    for the columns), and the result.json files not used with their reasons. Never raises for a bad file.
+
+    A record counts once, only in the folder its identity names (``counted_records``). With
+    ``deduplicate``, a run whose group and seed were already read (the same config and seed in two
+    experiments) is skipped too: counting it twice would shrink intervals.
     """
     folder = Path(folder)
     rows: list[dict] = []
-    skipped: list[Skipped] = []
     config_cols: dict[str, None] = {}
     relevant_cols: dict[str, None] = {}
     metric_cols: dict[str, None] = {}
     seen: dict[tuple[str, int], str] = {}
-    for path in find_records(folder):
-        record, reason = read_record(path)
-        if record is None:
-            skipped.append(Skipped(path, reason))
+    records, skipped = counted_records(folder)
+    for path, record in records:
+        if record.status != "completed":
+            message = (record.error or {}).get("message")
+            skipped.append(Skipped(path, "failed run" + (f" ({message})" if message else ""), record.identity))
             continue
         try:
             row, configs, relevants, metrics = record_row(record, path)
         except Exception as error:  # noqa: BLE001 - a record of an unexpected shape is skipped, not fatal
-            skipped.append(Skipped(path, f"unexpected layout ({type(error).__name__}: {error})"))
+            skipped.append(Skipped(path, f"unexpected layout ({type(error).__name__}: {error})", record.identity))
             continue
         key = (row["group"], row["seed"])
         if deduplicate and key in seen:
-            skipped.append(Skipped(path, f"duplicate of {seen[key]} (same config and seed)"))
+            skipped.append(Skipped(path, f"duplicate of {seen[key]} (same config and seed in another experiment)",
+                                   record.identity))
             continue
         seen[key] = row["path"]
         rows.append(row)
         config_cols.update(dict.fromkeys(configs))
         relevant_cols.update(dict.fromkeys(relevants))
         metric_cols.update(dict.fromkeys(metrics))
+    skipped.sort(key=lambda item: item.path)
     if not rows:
         df = pd.DataFrame({c: pd.Series(dtype=object) for c in IDENTITY})
         df.attrs[ATTRS] = {"config": [], "relevant": [], "metrics": []}
@@ -413,6 +410,6 @@ def _matches(cell: Any, wanted: Any) -> bool:
     return canonical(cell) == canonical(wanted)
 
 
-__all__ = ["IDENTITY", "Skipped", "canonical", "config_columns", "display", "find_records", "flatten", "group_id",
-           "is_missing", "load_records", "make_labels", "metric_columns", "natural_key", "ordered_groups", "plain",
-           "read_record", "relevant_columns", "relevant_config", "select", "varies"]
+__all__ = ["IDENTITY", "Skipped", "canonical", "config_columns", "counted_records", "display", "find_records",
+           "flatten", "group_id", "is_missing", "load_records", "make_labels", "metric_columns", "natural_key",
+           "ordered_groups", "plain", "relevant_columns", "relevant_config", "select", "varies"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from typing import Optional
 
 import yaml
 
-from sparsebench.atomic import atomic_write_text
+from sparsebench.atomic import atomic_write_text, open_no_follow
 from sparsebench.trackers.base import (
     TRACKERS,
     TrackedRun,
@@ -46,7 +47,8 @@ class CsvTracker(Tracker):
         path = self.folder / "metrics.csv"
         # A resumed run appends to the rows of its interrupted attempt, under their header.
         header = path.read_text().partition("\n")[0].split(",") if path.exists() else None
-        with open(path, "a", newline="") as stream:
+        # Appended in place (never through a link planted in the run folder).
+        with open(open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", newline="") as stream:
             writer = csv.DictWriter(stream, fieldnames=header or list(row), extrasaction="ignore")
             if header is None:
                 writer.writeheader()

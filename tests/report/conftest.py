@@ -16,7 +16,7 @@ def results(tmp_path) -> Path:
     for (name, p), accuracies in ACCURACY.items():
         for seed, accuracy in enumerate(accuracies):
             write_record(folder, make_record(regularizer_config(name, p), seed, accuracy,
-                                             near_zero=NEAR_ZERO[(name, p)][seed]), name=f"{name}{p}_{seed}")
+                                             near_zero=NEAR_ZERO[(name, p)][seed]))
     return folder
 
 
@@ -34,7 +34,7 @@ def messy_results(results) -> Path:
     (junk / "empty_file" / "result.json").write_text("")
     failed = make_record({"name": "none"}, 8, 90.0)
     failed.update(status="failed", metrics=None, error={"type": "Diverged", "message": "loss is nan at epoch 2"})
-    write_record(junk, failed, name="failed")
+    write_record(junk, failed)  # in its own folder: it does not count for being failed
     running = make_record({"name": "none"}, 9, 90.0)
     running["status"] = None
     write_record(junk, running, name="running")

@@ -8,6 +8,8 @@ import copy
 import json
 from pathlib import Path
 
+from sparsebench.identity import config_hash, result_relevant
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATES = {"none": "none_seed0.json", "dropout": "dropout_p0.5_seed0.json"}
 
@@ -33,7 +35,9 @@ def make_record(regularizer: dict, seed: int, accuracy: float, *, near_zero: flo
         for part in parents:
             node = node[part]
         node[leaf] = value
-    record.update(seed=seed, experiment=experiment, run_id=f"{regularizer['name']}{seed}")
+    # Its run id is the hash of its config and data, as the runner makes it: the record counts.
+    record.update(seed=seed, experiment=experiment,
+                  run_id=config_hash(result_relevant(config, record["data"]["digest"])))
     metrics = record["metrics"]
     metrics["test"]["accuracy"] = accuracy
     metrics["generalization_gap"] = metrics["train"]["accuracy"] - accuracy
@@ -45,7 +49,9 @@ def make_record(regularizer: dict, seed: int, accuracy: float, *, near_zero: flo
 
 
 def write_record(folder: Path, record: dict, name: str | None = None) -> Path:
-    run = folder / record["experiment"] / (name or f"{record['run_id']}_{record['seed']}")
+    """``record`` in its own folder, ``folder/<experiment>/<run id>`` (where it counts), or in
+    ``folder/<experiment>/<name>`` (where it does not, unless ``name`` is its run id)."""
+    run = folder / record["experiment"] / (name or record["run_id"])
     run.mkdir(parents=True, exist_ok=True)
     path = run / "result.json"
     path.write_text(json.dumps(record))

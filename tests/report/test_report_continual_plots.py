@@ -24,8 +24,8 @@ def sequence_record(regularizer: str, seed: int, keep: float) -> dict:
 def test_sequence_figures_per_group(tmp_path):
     folder = tmp_path / "r"
     for seed in (0, 1):
-        write_record(folder, sequence_record("none", seed, 0.7), name=f"none{seed}")
-        write_record(folder, sequence_record("kwinners", seed, 0.9 + 0.01 * seed), name=f"kw{seed}")
+        write_record(folder, sequence_record("none", seed, 0.7))
+        write_record(folder, sequence_record("kwinners", seed, 0.9 + 0.01 * seed))
     df, skipped = load_records(folder)
     assert not skipped and len(df) == 4 and df["group"].nunique() == 2
     assert np.asarray(df["continual/accuracy_matrix"].iloc[0]).shape == (4, 4)
@@ -38,7 +38,7 @@ def test_sequence_figures_per_group(tmp_path):
 def test_no_sequence_no_figure(tmp_path):
     folder = tmp_path / "r"
     for seed in (0, 1):
-        write_record(folder, make_record({"name": "none"}, seed, 90.0), name=str(seed))
+        write_record(folder, make_record({"name": "none"}, seed, 90.0))
     df, _ = load_records(folder)
     out = tmp_path / "out"
     assert plot_accuracy_matrix(df, out) == [] and plot_first_task_accuracy(df, out) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -47,9 +48,9 @@ def test_labels_name_what_varies_between_groups(results):
 
 def test_group_ignores_paths_devices_and_seed_but_not_settings(tmp_path):
     folder = tmp_path / "r"
-    write_record(folder, make_record({"name": "none"}, 0, 90.0, results_dir="/a", device="cpu"), name="a")
-    write_record(folder, make_record({"name": "none"}, 1, 91.0, results_dir="/b", device="cuda"), name="b")
-    write_record(folder, make_record({"name": "none"}, 0, 92.0, **{"train.lr": 0.1}), name="c")
+    write_record(folder, make_record({"name": "none"}, 0, 90.0, results_dir="/a", device="cpu"))
+    write_record(folder, make_record({"name": "none"}, 1, 91.0, results_dir="/b", device="cuda"))
+    write_record(folder, make_record({"name": "none"}, 0, 92.0, **{"train.lr": 0.1}))
     df, _ = load_records(folder)
     assert df["group"].nunique() == 2
     assert sorted(df["label"].unique()) == ["lr=0.01", "lr=0.1"]
@@ -60,8 +61,8 @@ def test_new_regularizer_keys_become_columns_and_label_parts(tmp_path):
     for q in (1.5, 2.0, 3.0):
         for seed in (0, 1):
             record = make_record({"name": "sparseout", "q": q, "p": 0.5}, seed, 90.0 + q)
-            write_record(folder, record, name=f"{q}_{seed}")
-    write_record(folder, make_record(regularizer_config("dropout", 0.5), 0, 91.0), name="dropout")
+            write_record(folder, record)
+    write_record(folder, make_record(regularizer_config("dropout", 0.5), 0, 91.0))
     df, _ = load_records(folder)
     assert "regularizer.q" in df.columns
     assert set(df["label"]) == {"regularizer=sparseout q=1.5", "regularizer=sparseout q=2",
@@ -71,8 +72,8 @@ def test_new_regularizer_keys_become_columns_and_label_parts(tmp_path):
 
 def test_labels_stay_distinct_when_groups_differ_only_by_a_key_one_lacks(tmp_path):
     folder = tmp_path / "r"
-    write_record(folder, make_record({"name": "x"}, 0, 90.0), name="a")
-    write_record(folder, make_record({"name": "x", "extra": 3}, 0, 90.0), name="b")
+    write_record(folder, make_record({"name": "x"}, 0, 90.0))
+    write_record(folder, make_record({"name": "x", "extra": 3}, 0, 90.0))
     df, _ = load_records(folder)
     assert df["group"].nunique() == 2 and df["label"].nunique() == 2
 
@@ -81,6 +82,8 @@ def test_bad_files_are_skipped_and_named_without_crashing(messy_results):
     df, skipped = load_records(messy_results)
     assert len(df) == 9  # the good runs only
     reasons = {item.path.parent.name: item.reason for item in skipped}
+    [failed] = [name for name, reason in reasons.items() if reason.startswith("failed run")]
+    reasons["failed"] = reasons.pop(failed)
     assert set(reasons) == {"truncated", "a_list", "binary", "empty_file", "failed", "running", "no_metrics"}
     assert "not valid JSON" in reasons["truncated"]
     assert "list" in reasons["a_list"]
@@ -103,24 +106,43 @@ def test_a_record_that_says_completed_but_holds_nothing_is_not_used(results):
     assert "not a valid record" in item.reason and "'run_id' is a required property" in item.reason
 
 
-def test_a_duplicate_run_is_counted_once(results):
-    source = next(results.rglob("result.json"))
+def test_a_copied_record_is_counted_once_and_named_as_a_copy(results):
+    source = min(results.rglob("result.json"))
     copy = results / "copy" / "same_run"
     copy.mkdir(parents=True)
     (copy / "result.json").write_text(source.read_text())
+    for deduplicate in (True, False):
+        df, skipped = load_records(results, deduplicate=deduplicate)
+        assert len(df) == 9
+        assert [(s.path, s.reason.split(",")[0]) for s in skipped] == [(copy / "result.json", f"a copy of {source}")]
+
+
+def test_an_archive_inside_the_results_folder_is_named_and_its_originals_counted(results):
+    archive = results / "archive" / "2025"
+    shutil.copytree(results / "exp", archive / "exp")
     df, skipped = load_records(results)
-    assert len(df) == 9
-    assert len(skipped) == 1 and "duplicate" in skipped[0].reason
-    df_all, _ = load_records(results, deduplicate=False)
-    assert len(df_all) == 10
+    assert len(df) == 9 and not any(path.startswith(str(archive)) for path in df["path"])
+    assert len(skipped) == 9 and all(s.path.is_relative_to(archive) and "a copy of" in s.reason for s in skipped)
+
+
+def test_the_same_config_and_seed_in_two_experiments_counts_once_unless_asked(results):
+    source = min(results.rglob("result.json"))
+    record = json.loads(source.read_text())
+    record.update(experiment="other")
+    record["config"]["name"] = "other"
+    other = write_record(results, record)
+    df, skipped = load_records(results)
+    assert len(df) == 9 and len(skipped) == 1 and "duplicate" in skipped[0].reason
+    df_all, skipped_all = load_records(results, deduplicate=False)
+    assert len(df_all) == 10 and skipped_all == [] and str(other.parent) in set(df_all["path"])
 
 
 def test_missing_metrics_leave_gaps_not_errors(tmp_path):
     folder = tmp_path / "r"
     record = make_record({"name": "none"}, 0, 90.0)
     del record["metrics"]["noise"], record["metrics"]["prune"]  # measurements a run may leave out
-    write_record(folder, record, name="a")
-    write_record(folder, make_record({"name": "none"}, 1, 91.0), name="b")
+    write_record(folder, record)
+    write_record(folder, make_record({"name": "none"}, 1, 91.0))
     df, skipped = load_records(folder)
     assert skipped == [] and len(df) == 2
     first = df[df["seed"] == 0].iloc[0]

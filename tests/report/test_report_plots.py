@@ -34,9 +34,9 @@ def sweep_df(tmp_path_factory):
             for layer in record["metrics"]["activations"].values():
                 layer["hoyer"] = 0.2 * q + 0.01 * seed
                 layer["zero_fraction"] = 0.1 * q + 0.01 * seed
-            write_record(folder, record, name=f"q{q}_{seed}")
+            write_record(folder, record)
     for seed in (0, 1):
-        write_record(folder, make_record({"name": "dropout", "p": 0.5}, seed, 96.0), name=f"dropout_{seed}")
+        write_record(folder, make_record({"name": "dropout", "p": 0.5}, seed, 96.0))
     return load_records(folder)[0]
 
 
@@ -77,7 +77,7 @@ def test_figures_without_their_data_write_nothing(tmp_path):
     for seed in (0, 1):
         record = make_record({"name": "none"}, seed, 90.0)
         del record["metrics"]["noise"], record["metrics"]["prune"], record["history"]
-        write_record(folder, record, name=str(seed))
+        write_record(folder, record)
     df, _ = load_records(folder)
     out = tmp_path / "out"
     assert plot_noise_curves(df, out) == [] and plot_pruning_curves(df, out) == []
@@ -88,8 +88,8 @@ def test_figures_without_their_data_write_nothing(tmp_path):
 
 def test_one_seed_per_group_draws_without_bands(tmp_path):
     folder = tmp_path / "r"
-    write_record(folder, make_record({"name": "none"}, 0, 90.0), name="a")
-    write_record(folder, make_record({"name": "dropout", "p": 0.5}, 0, 91.0), name="b")
+    write_record(folder, make_record({"name": "none"}, 0, 90.0))
+    write_record(folder, make_record({"name": "dropout", "p": 0.5}, 0, 91.0))
     df, _ = load_records(folder)
     written = plot_all(df, tmp_path / "out")
     assert "noise_curves" in written and "weight_histograms" in written
@@ -123,7 +123,7 @@ def noisy_df(tmp_path):
     for (name, seed), accuracies in NOISY.items():
         record = make_record({"name": name} if name == "none" else {"name": name, "p": 0.5}, seed, accuracies[0])
         record["metrics"]["noise"]["pixels"].update(levels=[0.0, 0.2, 0.4], accuracy=accuracies)
-        write_record(folder, record, name=f"{name}_{seed}")
+        write_record(folder, record)
     return load_records(folder)[0]
 
 
