@@ -12,12 +12,17 @@ watches the parent). Jobs on other machines (SLURM, Ray) and the command's own p
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 LAUNCHER = "SPARSEBENCH_LAUNCHER"  # "<host>:<pid>" of the command whose children die with it
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -78,3 +83,105 @@ def _watch_parent(launcher: int) -> None:
     while os.getppid() == launcher:
         time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A pool of worker processes that survives the loss of one
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A job whose worker process died under it (SIGKILL from the OOM killer, a crash): no result."""
+
+    exitcode: int  # negative: the signal that killed it
+
+    def __str__(self) -> str:
+        return f"killed by signal {-self.exitcode}" if self.exitcode < 0 else f"ended with exit status {self.exitcode}"
+
+
+def _serve(connection) -> None:
+    """A worker: run each job the parent sends, send back (index, "done" or "raised", value)."""
+    die_with_launcher()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        index, function, arguments = message
+        try:
+            connection.send((index, "done", function(*arguments)))
+        except Exception as error:  # noqa: BLE001 - a bug of the job: the parent raises it
+            connection.send((index, "raised", error))
+
+
+def run_each(function: Callable, arguments: list[tuple], processes: int) -> Iterator[tuple[int, Any]]:
+    """``function(*arguments[i])`` for every i, ``processes`` at a time in worker processes, yielded as
+    (i, result) as each ends. A job whose worker dies (killed, crashed) yields (i, Lost) and a fresh
+    worker takes the next job: unlike joblib's and concurrent.futures' pools, the loss of one worker
+    costs only its own job, never the others in flight. A job that raises raises here. ``function``
+    must be importable by name (it is sent to the worker by pickling)."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no fork of a threaded parent
+    todo = list(enumerate(arguments))[::-1]
+    idle: list[tuple[Any, Any]] = []
+    busy: dict[Any, tuple[Any, Any, int]] = {}  # the process's sentinel -> (process, connection, job index)
+
+    def start() -> tuple[Any, Any]:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_serve, args=(child_end,), daemon=True, name="sparsebench-worker")
+        process.start()
+        child_end.close()
+        return process, parent_end
+
+    try:
+        idle = [start() for _ in range(max(1, min(processes, len(todo))))]
+        while todo or busy:
+            while todo and idle:
+                process, connection = idle.pop()
+                if not process.is_alive():  # died while idle: replaced, its job never lost
+                    connection.close()
+                    idle.append(start())
+                    continue
+                index, args = todo.pop()
+                busy[process.sentinel] = (process, connection, index)
+                try:
+                    connection.send((index, function, args))
+                except OSError:  # died just now (a broken or reset pipe): the wait below says so
+                    pass
+            ready = multiprocessing.connection.wait(
+                [item[1] for item in busy.values()] + list(busy), timeout=None)
+            for sentinel, (process, connection, index) in list(busy.items()):
+                if connection not in ready and sentinel not in ready:
+                    continue
+                try:
+                    message = connection.recv() if connection.poll() else None
+                except (EOFError, OSError):  # the worker is gone: its end closed (or reset) with it
+                    message = None
+                del busy[sentinel]
+                if message is not None:
+                    idle.append((process, connection))
+                    _, outcome, value = message
+                    if outcome == "raised":
+                        raise value
+                    yield index, value
+                    continue
+                process.join()
+                connection.close()
+                yield index, Lost(process.exitcode if process.exitcode is not None else -signal.SIGKILL)
+                if todo:
+                    idle.append(start())
+    finally:
+        for process, connection in idle:  # waiting for a job: told to stop
+            try:
+                connection.send(None)
+            except (OSError, ValueError):
+                pass
+        for process, _, _ in busy.values():  # a job in flight when the caller stopped (Ctrl-C, an error)
+            process.terminate()
+        for process in [p for p, _ in idle] + [p for p, _, _ in busy.values()]:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()

@@ -157,3 +157,52 @@ def test_claims_through_a_local_ray_instance(tmp_path):
     assert "Started a local Ray instance" in stderr
     assert len(records(results)) == 8 and all(r["status"] == "completed" for r in records(results))
     assert d4_seeds(results / "claims-smoke" / "claims.json") == [(2, 2), (2, 2)]
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The claims command's worker processes (multiprocessing's spawned interpreters, not its resource
+    tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    found = []
+    for pid in map(int, children):
+        try:
+            line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "spawn_main" in line:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_by_sigkill_costs_its_own_run_only(tmp_path):
+    """jobs=2: one worker is killed with SIGKILL mid-run, as the OOM killer does. No traceback; the lost
+    run is named; the other runs finish; the report is written and says which seed it lacks; exit 1.
+    The same command again runs only the lost run."""
+    results = tmp_path / "results"
+    args = ["jobs=2", *SMALL, "train.epochs=4", "dataset.train_subset=2000", f"results_dir={results}"]
+    process = claims(*args, cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None and time.monotonic() < deadline:  # a worker in the middle of a run
+        if any(results.glob("mlp_regularizers/*/run.log")):
+            workers = worker_pids(process.pid)
+            victim = workers[0] if workers else None
+        time.sleep(0.2)
+    assert victim is not None, "no worker started a run"
+    os.kill(victim, signal.SIGKILL)
+    code, stderr = finished(process)
+    assert code == 1, stderr[-3000:]
+    assert "Traceback" not in stderr and "TerminatedWorkerError" not in stderr, stderr[-3000:]
+    assert "its worker process was killed by signal 9" in stderr
+    assert "1 runs ended without a record" in stderr
+    completed = [r for r in records(results) if r["status"] == "completed"]
+    assert len(completed) == 7  # the other seven of D4's eight runs
+    report = results / "claims-smoke"
+    assert (report / "CLAIMS.md").exists() and (report / "manifest.json").exists()
+    assert sorted(d4_seeds(report / "claims.json")[0]) in ([1, 2], [2, 2])  # the lost run's side has one seed
+    again = claims(*args, cwd=tmp_path)
+    code, stderr = finished(again)
+    assert code == 0, stderr[-3000:]
+    assert "8 runs needed: 7 completed before, 1 to run" in stderr
+    assert d4_seeds(report / "claims.json") == [(2, 2)] * len(d4_seeds(report / "claims.json"))

@@ -22,6 +22,7 @@ from sparsebench.records import RunDir
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose_jobs, hydra_configs
+from sparsebench.workers import Lost, die_with_launcher, run_each
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,8 +97,6 @@ def _run_job(config: RunConfig, threads: int | None) -> str:
     set is missing."""
     import torch
 
-    from sparsebench.workers import die_with_launcher
-
     die_with_launcher()
     if threads:
         torch.set_num_threads(threads)
@@ -153,14 +152,19 @@ def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
         if not todo:
             continue
         if jobs > 1:
-            from joblib import Parallel, delayed
-
-            statuses = Parallel(n_jobs=jobs, return_as="generator")(
-                delayed(_run_job)(job.config, threads) for job in todo)
+            # Each run in a worker process; a worker killed under its run (the OOM killer's SIGKILL) costs
+            # that run only: it is named and counted missing, and the others go on.
+            statuses = run_each(_run_job, [(job.config, threads) for job in todo], jobs)
         else:
-            statuses = (_run_job(job.config, None) for job in todo)
-        for number, (job, status) in enumerate(zip(todo, statuses), start=1):
-            log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
+            statuses = enumerate(_run_job(job.config, None) for job in todo)
+        for number, (index, status) in enumerate(statuses, start=1):
+            job = todo[index]
+            if isinstance(status, Lost):
+                log.error("[%s %d/%d] %s: its worker process was %s; no record (run the same command again to "
+                          "run it)", experiment, number, len(todo), " ".join(job.overrides), status)
+                status = "missing"
+            else:
+                log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
             outcomes[id(job)] = status
             if status.startswith("unavailable: ") and jobs == 1:
                 break  # the same data set is missing for the rest
