@@ -86,3 +86,23 @@ def test_two_group_sweeps_compose_as_alone():
         ("dropout", "mlp"), ("dropout", "mnist_cnn"), ("none", "mlp"), ("none", "mnist_cnn")]
     for job, config in jobs:
         assert config == validate(compose_config(job)), " ".join(job)
+
+
+def test_an_experiment_without_its_data_is_marked_unavailable_and_the_others_stay(make_config, tmp_path):
+    """The paper profile's CIFAR-10 claims where only MNIST is at hand: that experiment is reported as
+    not run with why; when no experiment has its data, the command's input is wrong: DataError."""
+    from sparsebench.claims.plan import Job, Plan
+    from sparsebench.errors import DataError
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    here = make_config()
+    missing = make_config("dataset=mnist", f"dataset.root={empty}", "dataset.download=false",
+                          "dataset.train_subset=100", "dataset.test_subset=100")
+    the_plan = Plan({"here": [Job("here", [], here)], "away": [Job("away", [], missing)]})
+    the_plan.mark_unavailable()
+    assert list(the_plan.unavailable) == ["away"] and str(empty) in the_plan.unavailable["away"]
+    assert [job.done for job in the_plan.all_jobs()] == [False, False]  # nothing run yet; no error
+    alone = Plan({"away": [Job("away", [], missing)]})
+    with pytest.raises(DataError, match="missing"):
+        alone.mark_unavailable()

@@ -26,8 +26,9 @@ device=cpu, results_dir=..., retry_failed=true; not name= or experiment= (each c
 own folder). Completed records are reused, so running the same command again resumes. Runs that another
 process is running are waited for, never left out.
 
-Exit status: 0 the report is written; 1 a run failed or ended without a record; 2 bad input (one line says
-what; missing data included), nothing run; 130 interrupted.
+Exit status: 0 the report is written; 1 a run failed or ended without a record, or some experiments' data
+could not be had (their claims say why); 2 bad input (one line says what; missing data for every claim
+included), nothing run; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def _claims(argv: list[str]) -> int:
 
         launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
 
+    the_plan.mark_unavailable()
     if own["run"]:
         mark_launcher()
         counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
@@ -197,7 +199,7 @@ def _claims(argv: list[str]) -> int:
     runs = len(the_plan.all_jobs())
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
-    return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") else 0
+    return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") or the_plan.unavailable else 0
 
 
 def report_lock(out: Path):
@@ -230,7 +232,7 @@ def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
     if not folder.exists():
         return None, []
     df, skipped = load_records(folder, deduplicate=False)
-    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs()}
+    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs() if job.unavailable is None}
     if not df.empty:
         df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
     ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned

@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.claims.catalogue import Claim
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import DataError, SparsebenchError
 from sparsebench.records import RunDir
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig
@@ -36,6 +36,7 @@ class Job:
     overrides: list[str]  # the sweep values that make this job (besides experiment and profile)
     config: RunConfig
     command: list[str] = field(default_factory=list)  # every override that makes this job (for a launcher)
+    unavailable: str | None = None  # why its data set cannot be had here (Plan.mark_unavailable)
 
     @cached_property
     def run_dir(self) -> RunDir:
@@ -47,7 +48,7 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.run_dir.status() == "completed"
+        return self.unavailable is None and self.run_dir.status() == "completed"
 
 
 @dataclass
@@ -57,6 +58,24 @@ class Plan:
 
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
+
+    def mark_unavailable(self) -> None:
+        """Mark, with why, every experiment whose data set cannot be had here (missing files, offline):
+        its claims are reported as not run rather than stopping the command (the paper profile's CIFAR-10
+        claims where only MNIST is at hand). Raises the DataError when no experiment has its data: then
+        the command's input is wrong, not one data set missing."""
+        errors = []
+        for experiment, jobs in self.jobs.items():
+            try:
+                for job in jobs:
+                    job.run_dir  # noqa: B018 - the run's id needs its data's digest
+            except DataError as error:
+                self.unavailable[experiment] = str(error)
+                errors.append(error)
+                for job in jobs:
+                    job.unavailable = str(error)
+        if errors and len(errors) == len(self.jobs):
+            raise errors[0]
 
     def planned_runs(self) -> "pd.DataFrame":
         """One row per planned run: its flattened config (the columns records have), experiment and seed,
@@ -114,7 +133,9 @@ def execute(the_plan: Plan, jobs: int = 1, launcher=None, poll_seconds: float = 
     used (or, if that process let go without one, run here); a launched run that ends without a record
     counts as missing."""
     counts: dict[str, int] = {"reused": sum(job.done for job in the_plan.all_jobs())}
-    pending = [job for job in the_plan.all_jobs() if not job.done]
+    pending = [job for job in the_plan.all_jobs() if not job.done and job.experiment not in the_plan.unavailable]
+    if len(pending) + counts["reused"] < len(the_plan.all_jobs()):
+        counts["unavailable"] = len(the_plan.all_jobs()) - len(pending) - counts["reused"]
     how = (f" through hydra/launcher={launcher.name}" if launcher is not None else
            f", {jobs} at a time" if jobs > 1 else "")
     log.info("%d runs needed: %d completed before, %d to run%s", len(the_plan.all_jobs()), counts["reused"],
