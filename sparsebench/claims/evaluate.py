@@ -20,8 +20,8 @@ import pandas as pd
 
 from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import Verdict, judge, spread_of
-from sparsebench.report.plots import FIGURES
 from sparsebench.report.aggregate import make_labels, select
+from sparsebench.report.plots import FIGURES
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
