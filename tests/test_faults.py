@@ -16,13 +16,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from sparsebench import cli
+from sparsebench.claims import cli as claims_cli
 from sparsebench.claims.cli import planned_records
 from sparsebench.claims.plan import plan
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.data import load_splits
 from sparsebench.errors import DataError
 from sparsebench.runner import run, run_dir_for
-from tests.conftest import MNIST, TINY
+from tests.conftest import MNIST, TINY, call_command
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "sparsebench" / "data" / "embedded"
 
@@ -216,9 +218,9 @@ def test_ctrl_c_says_how_to_resume_and_the_rerun_completes(tmp_path, how):
     (["+regularizer.foo=1"], "regularizer.foo=1 is not allowed: regularizer none has no such setting"),
     (["train.select=best_test"], "eval.best_test=true"),
 ])
-def test_bad_values_are_refused_in_one_line_before_any_work(tmp_path, args, says):
-    done = command("sparsebench", "progress=off", f"results_dir={tmp_path}", *args)
-    assert done.returncode == 2 and says in one_line(done.stderr)
+def test_bad_values_are_refused_in_one_line_before_any_work(tmp_path, args, says, capsys):
+    status = call_command(cli.main, "progress=off", f"results_dir={tmp_path}", *args)
+    assert status == 2 and says in one_line(capsys.readouterr().err)
     assert not any(tmp_path.iterdir())
 
 
@@ -247,12 +249,13 @@ def test_help_lists_what_a_user_can_choose():
     assert claims.returncode == 0 and claims.stdout.count("run what the claims need") == 1
 
 
-def test_a_mistyped_claims_setting_names_both_kinds_of_setting(tmp_path):
-    done = command("sparsebench.claims.cli", "clams=D1", f"results_dir={tmp_path}")
-    line = one_line(done.stderr)
-    assert done.returncode == 2 and "'clams' is neither a setting of sparsebench-claims" in line and "+clams" not in line
-    unknown = command("sparsebench", "regularizer.foo=1", f"results_dir={tmp_path}")
-    assert "regularizer.foo is not a setting" in one_line(unknown.stderr) and "+regularizer.foo" not in unknown.stderr
+def test_a_mistyped_claims_setting_names_both_kinds_of_setting(tmp_path, capsys):
+    status = call_command(claims_cli.main, "clams=D1", f"results_dir={tmp_path}")
+    line = one_line(capsys.readouterr().err)
+    assert status == 2 and "'clams' is neither a setting of sparsebench-claims" in line and "+clams" not in line
+    call_command(cli.main, "regularizer.foo=1", f"results_dir={tmp_path}")
+    unknown = capsys.readouterr().err
+    assert "regularizer.foo is not a setting" in one_line(unknown) and "+regularizer.foo" not in unknown
 
 
 @pytest.mark.system
