@@ -34,6 +34,7 @@ from sparsebench.sweep import (
     CONFIG_NAME,
     SweepSummary,
     compose,
+    compose_multirun,
     hydra_configs,
     job_overrides,
     parallel_share,
@@ -62,10 +63,15 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
             jobs = job_overrides(overrides, multirun, config_name)
         except COMPOSE_ERRORS as error:
             raise SparsebenchError(explain(error)) from None
+        # A sweep's jobs composed as the claims command composes them (once per choice of config groups);
+        # a composition that fails comes out at the job it fails for.
+        composed = (compose_multirun(overrides, config_name) if multirun else
+                    ((job, compose(job, config_name)) for job in jobs))
         for job in jobs:
             prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
             try:
-                run = validate(compose(job, config_name))
+                _, cfg = next(composed)
+                run = validate(cfg)
                 if run.results_dir not in checked:
                     writable_folder(run.results_dir, "results_dir")
                     checked.add(run.results_dir)
