@@ -17,7 +17,7 @@ from typing import Any
 
 from sparsebench.errors import check
 from sparsebench.measurements import metric_groups
-from sparsebench.records.paths import flatten
+from sparsebench.records.paths import flatten, is_number
 from sparsebench.records.record import RESULT, Problem, read
 
 log = logging.getLogger("sparsebench")
@@ -53,9 +53,9 @@ def objective_value(objective: str, direction: str, status: str, run_folder: Pat
             return worst(direction)
         values = flatten(record.metrics or {}, "/")
         value = values.get(objective)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+        if is_number(value) and not math.isnan(value):
             return float(value)
-        numbers = [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        numbers = [k for k, v in values.items() if is_number(v)]
         close = difflib.get_close_matches(objective, numbers, n=3)
         log.error("objective=%s is not a number of the record %s%s; the sweeper gets %s", objective,
                   run_folder / RESULT, f" (did you mean {', '.join(close)}?)" if close else "",

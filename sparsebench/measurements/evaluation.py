@@ -14,6 +14,7 @@ from sparsebench.metrics.weights import (
     near_zero_fractions,
     weight_stds,
 )
+from sparsebench.records.paths import is_number
 from sparsebench.train.convergence import convergence
 
 _SHARE = "fraction of weights"
@@ -66,10 +67,6 @@ def weight_measurements(model, cfg, reference_stds: dict | None = None) -> dict:
             "profile": magnitude_profile(model)}
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def weight_changes(metrics: Mapping) -> dict:
     """Report columns ``weights/change/<layer>/<threshold>``: each near-zero share after training minus
     the same share at initialisation."""
@@ -83,7 +80,7 @@ def weight_changes(metrics: Mapping) -> dict:
         if not isinstance(final, dict) or not isinstance(init, dict):
             continue
         for key, value in final.items():
-            if key in ("count", "structural") or not _is_number(value) or not _is_number(init.get(key)):
+            if key in ("count", "structural") or not is_number(value) or not is_number(init.get(key)):
                 continue
             out[f"weights/change/{layer}/{key}"] = value - init[key]
     return out

@@ -9,6 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def is_number(value: Any) -> bool:
+    """A metric's value proper: an int or float, not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def flatten(tree: Mapping, sep: str, prefix: str = "") -> dict[str, Any]:
     """Nested dicts -> one level with joined keys; lists and empty dicts stay values."""
     out: dict[str, Any] = {}

@@ -36,7 +36,7 @@ import pandas as pd
 
 from sparsebench.identity import config_hash, result_relevant
 from sparsebench.measurements import derived_columns
-from sparsebench.records.paths import flatten
+from sparsebench.records.paths import flatten, is_number
 from sparsebench.records.record import RESULT, Problem, RunRecord, read
 
 IDENTITY = ["run_id", "experiment", "seed", "group", "label", "path"]
@@ -141,10 +141,6 @@ def _metric_columns(metrics: Mapping) -> dict[str, Any]:
     flat = {k: v for k, v in flatten(metrics, "/").items() if v is not None and v != {}}
     flat.update(derived_columns(metrics))
     return flat
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def record_row(record: RunRecord, path: Path) -> tuple[dict, list[str], list[str], list[str]]:
@@ -403,7 +399,7 @@ def _matches(cell: Any, wanted: Any) -> bool:
         return is_missing(cell)
     if is_missing(cell):
         return False
-    if _is_number(wanted) and _is_number(cell):
+    if is_number(wanted) and is_number(cell):
         return math.isclose(cell, wanted, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(wanted, bool) or isinstance(cell, bool):
         return isinstance(wanted, bool) and isinstance(cell, bool) and wanted == cell

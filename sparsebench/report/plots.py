@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sparsebench.atomic import atomic_write  # noqa: E402
+from sparsebench.records.paths import is_number  # noqa: E402
 from sparsebench.registry import Registry  # noqa: E402
 from sparsebench.report.aggregate import (canonical, is_missing, make_labels, natural_key,  # noqa: E402
                                           relevant_columns, select, varies)
@@ -122,7 +123,7 @@ def _legend(fig: Figure, handles: list, labels: list[str]) -> None:
 def _as_floats(values: Any) -> list[float] | None:
     if not isinstance(values, (list, tuple)):
         return None
-    return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan for v in values]
+    return [float(v) if is_number(v) else math.nan for v in values]
 
 
 def _band(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sparsebench.records.paths import flatten
+from sparsebench.records.paths import flatten, is_number
 from sparsebench.registry import Registry
 
 
@@ -81,4 +81,4 @@ def scalars(tree: dict) -> dict[str, float]:
 def epoch_scalars(entry: dict) -> dict[str, float]:
     """One history entry's numbers but the epoch itself (the step they are logged at)."""
     return {key: float(value) for key, value in entry.items()
-            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)}
+            if key != "epoch" and is_number(value)}
