@@ -63,9 +63,6 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def names(self) -> list[str]:
-        return list(self._entries)
-
     def items(self):
         return self._entries.items()
 

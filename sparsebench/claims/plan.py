@@ -132,8 +132,9 @@ def execute(the_plan: Plan, jobs: int = 1, launcher=None, poll_seconds: float = 
     unavailable (with the reason). Runs held by another process are waited for, then their records
     used (or, if that process let go without one, run here); a launched run that ends without a record
     counts as missing."""
-    counts: dict[str, int] = {"reused": sum(job.done for job in the_plan.all_jobs())}
-    pending = [job for job in the_plan.all_jobs() if not job.done and job.experiment not in the_plan.unavailable]
+    done = {id(job) for job in the_plan.all_jobs() if job.done}  # each record read and checked once
+    counts: dict[str, int] = {"reused": len(done)}
+    pending = [job for job in the_plan.all_jobs() if id(job) not in done and job.unavailable is None]
     if len(pending) + counts["reused"] < len(the_plan.all_jobs()):
         counts["unavailable"] = len(the_plan.all_jobs()) - len(pending) - counts["reused"]
     how = (f" through hydra/launcher={launcher.name}" if launcher is not None else
