@@ -115,6 +115,9 @@ def validate(cfg: DictConfig) -> RunConfig:
 
     check(run.train.select != "best_val" or run.dataset.val_size > 0, "train.select", run.train.select,
           "best_val needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000)")
+    check(not run.eval.early_stop or run.dataset.val_size > 0, "eval.early_stop", run.eval.early_stop,
+          "early stopping needs a validation split", "set dataset.val_size (e.g. dataset.val_size=5000), "
+          "or eval.early_stop=false")
     check_model_fits(run.model, run.dataset)
     if run.continual is not None:
         try:

@@ -22,7 +22,7 @@ from sparsebench.records.record import RESULT, Problem, read
 
 log = logging.getLogger("sparsebench")
 
-SCORES = ("accuracy", "loss")  # what test/, train/ and val/ hold
+SCORES = ("accuracy", "loss", "ece")  # the numbers test/, train/ and validation/ hold
 
 
 def check_objective(cfg: Any) -> None:
@@ -33,8 +33,9 @@ def check_objective(cfg: Any) -> None:
     head, _, rest = cfg.objective.partition("/")
     check(head in groups, "objective", cfg.objective,
           f"a metric path of this run's record starts with one of {', '.join(groups)}",
-          "e.g. objective=test/accuracy (noise, prune, val, dropout_on and best_test need their measurement on)")
-    if head in ("test", "train", "val"):
+          "e.g. objective=test/accuracy (noise, prune, validation, dropout_on, early_stop and best_test need "
+          "their measurement on)")
+    if head in ("test", "train", "validation"):
         check(rest in SCORES, "objective", cfg.objective, f"{head}/ holds {', '.join(f'{head}/{s}' for s in SCORES)}")
 
 

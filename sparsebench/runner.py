@@ -27,7 +27,7 @@ from sparsebench.continual.sequence import fit_sequence
 from sparsebench.data import dataset_digest, load_splits
 from sparsebench.errors import ConfigError, RunError, SparsebenchError
 from sparsebench.identity import run_id
-from sparsebench.measurements import Trained, measure, weight_measurements
+from sparsebench.measurements import Trained, kept_epochs, measure, weight_measurements
 from sparsebench.models import build_model, place
 from sparsebench.records import (
     CHECKPOINT,
@@ -139,7 +139,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         trackers.start(TrackedRun(run_dir.path.name, cfg.name, config, run_dir.path,
                                   Path(cfg.results_dir).expanduser().resolve()))
         training = dict(progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
-                        save_state=run_dir.save_state, keep=("best_test",) if cfg.eval.best_test else (),
+                        save_state=run_dir.save_state, keep=kept_epochs(cfg),
                         on_epoch=trackers.log_epoch)
         sequence = None
         if cfg.continual is None:

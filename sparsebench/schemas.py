@@ -247,6 +247,9 @@ class EvalConfig:
     # Also measure test accuracy and noise at the epoch of best test accuracy, as the k-winners paper
     # reported: for reproduction tables only; no claim decides on it.
     best_test: bool = part(False)
+    # Also measure the epoch of best validation accuracy (early stopping) beside the last one, for runs
+    # with a validation split that select the last epoch (sparsebench.measurements.early_stop).
+    early_stop: bool = part_unless(False, why="added after records existed; off measures nothing more")
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size, "a positive whole number")

@@ -19,6 +19,7 @@ from sparsebench.measurements import (  # noqa: F401
     best_test,
     continual,
     dropout_on,
+    early_stop,
     evaluation,
     noise,
     prune,
@@ -33,7 +34,7 @@ from sparsebench.measurements.base import (
 from sparsebench.measurements.evaluation import weight_measurements
 
 # The order of the groups in a record (registration order would follow the alphabetical imports).
-ORDER = ("evaluation", "dropout_on", "noise", "prune", "best_test", "continual")
+ORDER = ("evaluation", "dropout_on", "noise", "prune", "best_test", "early_stop", "continual")
 
 
 def ordered() -> list[Measurement]:
@@ -58,6 +59,16 @@ def measure(trained: Trained) -> dict:
     return trained.metrics
 
 
+# Measurements of another epoch's weights -> the rule of ``train.loop.SCORES`` whose best epoch they measure.
+KEEPS = {"best_test": "best_test", "early_stop": "best_val"}
+
+
+def kept_epochs(cfg) -> tuple[str, ...]:
+    """The rules whose best epoch's weights training keeps (``fit(keep=...)``) for the enabled measurements
+    of a run of ``cfg`` (a RunConfig)."""
+    return tuple(rule for name, rule in KEEPS.items() if MEASUREMENTS[name].enabled(cfg))
+
+
 def metric_groups(cfg) -> list[str]:
     """The first parts of the metric paths that a run of ``cfg`` (a RunConfig) records."""
     return [group for item in ordered() for group in item.groups_for(cfg)]
@@ -77,5 +88,5 @@ def derived_columns(metrics: dict) -> dict:
     return out
 
 
-__all__ = ["MEASUREMENTS", "Measurement", "Trained", "derived_columns", "measure", "measurement", "metric_groups",
-           "metric_names", "ordered", "weight_measurements"]
+__all__ = ["MEASUREMENTS", "Measurement", "Trained", "derived_columns", "kept_epochs", "measure", "measurement",
+           "metric_groups", "metric_names", "ordered", "weight_measurements"]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from sparsebench.measurements.base import Trained, measurement
 from sparsebench.metrics.activations import ActivationSparsity
-from sparsebench.metrics.evaluation import evaluate
+from sparsebench.metrics.evaluation import evaluate, pack_correct
 from sparsebench.metrics.weights import (
     magnitude_profile,
     near_zero_fractions,
@@ -19,8 +19,12 @@ from sparsebench.train.convergence import convergence
 
 _SHARE = "fraction of weights"
 NAMES = (
-    (r"(?P<split>test|train|val)/accuracy", "{split} accuracy", "%"),
-    (r"(?P<split>test|train|val)/loss", "{split} loss", "cross-entropy, nats"),
+    (r"(?P<split>test|train|validation)/accuracy", "{split} accuracy", "%"),
+    # The mean cross-entropy of the softmax probabilities: their negative log-likelihood.
+    (r"(?P<split>test|train|validation)/loss", "{split} loss", "cross-entropy, nats"),
+    (r"(?P<split>test|train|validation)/ece", "{split} expected calibration error (15 bins)", "fraction"),
+    (r"test/correct_bits", "test images classified correctly, one bit each (base64 of numpy.packbits)", ""),
+    (r"test/count", "test images", "images"),
     (r"generalization_gap", "train − test accuracy gap", "points"),
     (r"selection/epoch", "selected epoch", ""),
     (r"selection/test_accuracy_by_rule/(?P<rule>\w+)", "test accuracy at the {rule} epoch", "%"),
@@ -91,25 +95,28 @@ def _selection(fitted, rule: str) -> dict:
     k-winners paper's best-test figure can be shown beside the honest ones)."""
     history = fitted.history
     at = {"last": history[-1].get("test_accuracy")}
-    for name, key in (("best_val", "val_accuracy"), ("best_test", "test_accuracy")):
+    for name, key in (("best_val", "validation_accuracy"), ("best_test", "test_accuracy")):
         scored = [e for e in history if key in e]
         if scored:
             at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
     return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
 
 
-@measurement("evaluation", ("test", "train", "generalization_gap", "val", "selection", "convergence", "speed",
+@measurement("evaluation", ("test", "train", "generalization_gap", "validation", "selection", "convergence", "speed",
                             "weights", "activations"), names=NAMES, derived=weight_changes,
-             optional={"val": lambda cfg: cfg.dataset.val_size > 0})
+             optional={"validation": lambda cfg: cfg.dataset.val_size > 0})
 def evaluation(trained: Trained) -> dict:
     model, data, cfg, fitted = trained.model, trained.data, trained.cfg, trained.fitted
     batch = cfg.eval.batch_size
     with ActivationSparsity(model) as activations:
         test = evaluate(model, data.test.inputs, data.test.labels, batch)
     train = evaluate(model, data.train.inputs, data.train.labels, batch)
-    out = {"test": test.as_dict(), "train": train.as_dict(), "generalization_gap": train.accuracy - test.accuracy}
+    # Each test image's correctness, for statistics over images (a bootstrap of the test set): packed, so
+    # that 10,000 images take 1,668 characters.
+    out = {"test": {**test.as_dict(), "correct_bits": pack_correct(test.correct), "count": len(test.correct)},
+           "train": train.as_dict(), "generalization_gap": train.accuracy - test.accuracy}
     if data.val is not None:
-        out["val"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
+        out["validation"] = evaluate(model, data.val.inputs, data.val.labels, batch).as_dict()
     out["selection"] = _selection(fitted, cfg.train.select)
     out["convergence"] = convergence(fitted.history, cfg.train.convergence)
     steady = [e["seconds"] for e in fitted.history if e["batch_size"] == cfg.train.batch_size] or \

@@ -58,9 +58,31 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> RunRecord:
-        """The record of a JSON object that validates against ``records.schema`` (unchecked here)."""
+        """The record of a JSON object that validates against ``records.schema`` (unchecked here), in
+        today's layout (``upgraded``)."""
         known = {name: data.get(name) for name in _FIELDS}
+        known["metrics"], known["history"] = upgraded(known["metrics"], known["history"])
         return cls(**known, extra={k: v for k, v in data.items() if k not in _FIELDS})
+
+
+# Keys that older records spelled otherwise: the validation split was ``val`` (metrics ``val/accuracy``,
+# history ``val_accuracy``) before it was ``validation``.
+_RENAMED_METRICS = {"val": "validation"}
+_RENAMED_HISTORY = {"val_accuracy": "validation_accuracy", "val_loss": "validation_loss"}
+
+
+def upgraded(metrics: dict | None, history: list | None) -> tuple[dict | None, list | None]:
+    """A record's metrics and history with the keys of older versions renamed to today's, in their
+    places (the one place where an old record's spelling is read)."""
+    def renamed(tree: Any, names: dict[str, str]) -> Any:
+        if not isinstance(tree, dict) or not any(old in tree for old in names):
+            return tree
+        return {names.get(key, key) if names.get(key, key) not in tree else key: value for key, value in tree.items()}
+
+    metrics = renamed(metrics, _RENAMED_METRICS)
+    if isinstance(history, list):
+        history = [renamed(entry, _RENAMED_HISTORY) for entry in history]
+    return metrics, history
 
 
 @dataclass(frozen=True)
@@ -136,4 +158,4 @@ def write(folder: str | Path, record: RunRecord) -> Path:
     return atomic_write_json(folder / RESULT, record.to_json())
 
 
-__all__ = ["RESULT", "Problem", "RunRecord", "identity_problem", "read", "write"]
+__all__ = ["RESULT", "Problem", "RunRecord", "identity_problem", "read", "upgraded", "write"]

@@ -51,8 +51,8 @@ PARTS = {
 # an axis. Every measurement names its own paths (``sparsebench.measurements``).
 OTHER_NAMES: list[Name] = [
     (r"history/epoch", "epoch", ""),
-    (r"history/(?P<split>test|train|val)_accuracy", "{split} accuracy", "%"),
-    (r"history/(?P<split>test|train|val)_loss", "{split} loss", "cross-entropy, nats"),
+    (r"history/(?P<split>test|train|validation)_accuracy", "{split} accuracy", "%"),
+    (r"history/(?P<split>test|train|validation)_loss", "{split} loss", "cross-entropy, nats"),
     (r"regularizer\.p", "dropout rate p", ""),
     (r"regularizer\.q", "Sparseout exponent q", ""),
 ]
@@ -75,23 +75,29 @@ def _fill(template: str, groups: dict[str, str]) -> str:
     if "kind" in groups and "t" in groups:
         values["threshold"] = _threshold(groups["kind"], groups["t"])
     if "split" in groups:
-        values["split"] = {"val": "validation", "train": "training"}.get(groups["split"], groups["split"])
+        values["split"] = {"train": "training"}.get(groups["split"], groups["split"])
     return template.format(**values)
+
+
+# Groups that hold other metrics measured on the weights of another epoch: prefix -> how the name says so.
+EPOCH_PREFIXES = {"best_test/": ", at the best-test epoch",
+                  "early_stop/": " at the early-stopping (best-validation) epoch"}
 
 
 @lru_cache(maxsize=1024)
 def metric_name(path: str) -> MetricName:
     """The human name and unit of the metric at ``path``; a path measured at the k-winners paper's
-    best-test epoch (``best_test/...``) says so; ``x − y`` (a check comparing two metrics) is named part
-    by part; a path no row matches is its own name."""
+    best-test epoch (``best_test/...``) or at the early-stopping epoch (``early_stop/...``) says so;
+    ``x − y`` (a check comparing two metrics) is named part by part; a path no row matches is its own name."""
     if " − " in path:
         parts = [metric_name(part) for part in path.split(" − ")]
         units = {part.unit for part in parts}
         return MetricName(" − ".join(part.name for part in parts), units.pop() if len(units) == 1 else "")
-    if path.startswith("best_test/"):
-        inner = metric_name(path[len("best_test/"):])
-        if inner.name != path[len("best_test/"):]:
-            return MetricName(f"{inner.name}, at the best-test epoch", inner.unit)
+    for prefix, where in EPOCH_PREFIXES.items():
+        if path.startswith(prefix):
+            inner = metric_name(path[len(prefix):])
+            if inner.name != path[len(prefix):]:
+                return MetricName(f"{inner.name}{where}", inner.unit)
     for pattern, template, unit in name_rows():
         match = re.fullmatch(pattern, path)  # re caches compiled patterns
         if match:

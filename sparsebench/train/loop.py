@@ -67,7 +67,7 @@ def _sync(device: torch.device) -> None:
 
 
 # Selection rules that keep the weights of their best epoch, and the history entry that scores it.
-SCORES = {"best_val": "val_accuracy", "best_test": "test_accuracy"}
+SCORES = {"best_val": "validation_accuracy", "best_test": "test_accuracy"}
 
 
 def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainConfig, *, seed: int,
@@ -155,8 +155,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
                  "samples_per_second": samples / seconds, "train_loss": train_loss,
                  "train_accuracy": 100.0 * correct.item() / samples}
         model.eval()
-        for split in ("val", "test"):
-            images = getattr(data, split)
+        for split, images in (("validation", data.val), ("test", data.test)):
             if images is not None:
                 split_correct, split_loss = correct_and_loss(model, images.inputs, images.labels, eval_batch_size)
                 entry[f"{split}_accuracy"] = 100.0 * split_correct.item() / len(images)
@@ -194,7 +193,7 @@ def _log_epoch(entry: dict, epochs: int, elapsed: float, trained_here: int) -> N
     """One line per epoch where no progress bar shows (logs, clusters, nohup): what it reached and
     roughly how long the rest will take."""
     left = (epochs - entry["epoch"]) * elapsed / max(trained_here, 1)
-    scores = "".join(f", {split} {entry[f'{split}_accuracy']:.2f}%" for split in ("val", "test")
+    scores = "".join(f", {split} {entry[f'{split}_accuracy']:.2f}%" for split in ("validation", "test")
                      if f"{split}_accuracy" in entry)
     log.info("epoch %d/%d: loss %.4f, train %.2f%%%s, %.1f s, about %s left", entry["epoch"], epochs,
              entry["train_loss"], entry["train_accuracy"], scores, entry["seconds"], _duration(left))
