@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,9 @@ from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose, hydra_configs
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST = REPO.parent / "shared" / "data" / "mnist"
+# The real MNIST files: under $SPARSEBENCH_DATA (the runner's own default place) when set, else beside the clone.
+MNIST = (Path(os.environ["SPARSEBENCH_DATA"]) if os.environ.get("SPARSEBENCH_DATA") else REPO.parent / "shared" / "data") \
+    / "mnist"
 
 # What every test run shrinks to, on top of the overrides a test names: the embedded data set,
 # a small MLP, one epoch, no noise or pruning (tests of those turn them back on).

@@ -10,7 +10,13 @@ import pytest
 
 from sparsebench.configure import validate
 from sparsebench.errors import ConfigError
-from sparsebench.measurements import MEASUREMENTS, derived_columns, measurement, metric_groups, ordered
+from sparsebench.measurements import (
+    MEASUREMENTS,
+    derived_columns,
+    measurement,
+    metric_groups,
+    ordered,
+)
 from sparsebench.report.names import metric_name
 from sparsebench.runner import run
 from tests.conftest import TINY, compose_config
@@ -21,7 +27,8 @@ SHORT = ["dataset.train_subset=300", "dataset.test_subset=200", "model.hidden=[1
 @pytest.mark.parametrize("overrides", [
     [],
     ["regularizer=dropout", "eval.train_mode_passes=2", "eval.noise=[pixels]", "eval.pixel_levels=[0.0,0.5]",
-     "prune.fractions=[0.5]", "prune.finetune_epochs=0", "eval.best_test=true", "dataset.val_size=100"],
+     "prune.fractions=[0.5]", "prune.finetune_epochs=0", "eval.best_test=true", "dataset.val_size=100",
+     "eval.early_stop=true"],
     ["continual=permuted", "continual.tasks=2"],
 ])
 def test_a_record_holds_exactly_the_groups_the_registry_says(overrides, make_config):
@@ -34,8 +41,12 @@ def test_a_record_holds_exactly_the_groups_the_registry_says(overrides, make_con
 
 def test_every_metric_path_of_a_record_has_a_human_name(make_config):
     cfg = make_config(*SHORT, "regularizer=dropout", "eval.train_mode_passes=2", "eval.noise=[gaussian]",
-                      "eval.gaussian_levels=[0.0,0.3]", "prune.fractions=[0.5]", "prune.finetune_epochs=0")
+                      "eval.gaussian_levels=[0.0,0.3]", "prune.fractions=[0.5]", "prune.finetune_epochs=0",
+                      "dataset.val_size=100", "eval.early_stop=true", "train.epochs=2")
     record = json.loads((run(cfg).path / "result.json").read_text())
+    assert {"validation", "mc_dropout", "early_stop"} <= set(record["metrics"])
+    assert metric_name("early_stop/mc_dropout/ece").name == \
+        "expected calibration error of MC dropout on the test set (15 bins) at the early-stopping (best-validation) epoch"
     unnamed = []
 
     def walk(tree, prefix):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import math
 
+import numpy as np
 import pytest
+import scipy.special
 import torch
 from torch import nn
 
 from sparsebench.metrics.activations import ActivationSparsity, hoyer
-from sparsebench.metrics.evaluation import evaluate, stochastic_layers, with_dropout_on
+from sparsebench.metrics.evaluation import (
+    evaluate,
+    expected_calibration_error,
+    pack_correct,
+    stochastic_layers,
+    unpack_correct,
+    with_dropout_on,
+)
 from sparsebench.metrics.weights import (
     magnitude_profile,
     near_zero_fractions,
@@ -115,6 +125,98 @@ def test_evaluate_counts_accuracy_and_loss_and_restores_mode():
     assert net.training
 
 
+# --- calibration and per-image correctness ---------------------------------------------------------------
+
+
+def test_ece_of_a_hand_computed_example():
+    # 15 bins of width 1/15. Confidences 0.95, 0.95 share the last bin (accuracy 1/2: gap 0.45, weight 2/6);
+    # 0.62 lies in (0.6, 0.667] (correct: gap 0.38), 0.3 in (0.267, 0.333] (wrong: gap 0.3), and 0.2 (correct,
+    # gap 0.8) and 0.8 (wrong, gap 0.8) in bins of their own, whose gaps would cancel in one bin.
+    confidence = torch.tensor([0.95, 0.95, 0.62, 0.3, 0.2, 0.8], dtype=torch.float64)
+    correct = torch.tensor([True, False, True, False, True, False])
+    expected = (2 * 0.45 + 0.38 + 0.3 + 0.8 + 0.8) / 6
+    assert expected_calibration_error(confidence, correct) == pytest.approx(expected, abs=1e-12)
+    # A perfectly calibrated bin: four at 0.75 with three right.
+    assert expected_calibration_error(torch.full((4,), 0.75), torch.tensor([1, 1, 1, 0])) == pytest.approx(0.0)
+
+
+def _ece_reference(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Guo et al. 2017 written out: per bin ((m-1)/M, m/M] the mean accuracy and mean confidence."""
+    confidence, predicted = probabilities.max(1), probabilities.argmax(1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            total += inside.mean() * abs((predicted[inside] == labels[inside]).mean() - confidence[inside].mean())
+    return total
+
+
+def test_evaluate_reports_the_ece_and_correctness_of_the_softmax_probabilities():
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(200, 5, generator=generator) * 2
+    labels = torch.randint(0, 5, (200,), generator=generator)
+    result = evaluate(nn.Identity(), logits, labels, batch_size=64)  # the inputs are the logits
+    probabilities = scipy.special.softmax(logits.double().numpy(), axis=1)
+    assert result.ece == pytest.approx(_ece_reference(probabilities, labels.numpy()), abs=1e-6)
+    assert result.loss == pytest.approx(-np.log(probabilities[np.arange(200), labels.numpy()]).mean(), rel=1e-5)
+    assert result.correct.tolist() == (probabilities.argmax(1) == labels.numpy()).tolist()
+    assert result.as_dict() == {"accuracy": result.accuracy, "loss": result.loss, "ece": result.ece}
+
+
+def test_correct_bits_are_base64_of_packbits_and_round_trip():
+    correct = torch.tensor([1, 0, 1, 1, 0, 0, 0, 0, 1], dtype=torch.bool)
+    # Bits 10110000 10000000 (the last byte zero-padded): bytes 0xb0 0x80, in base64 101100|001000|0000(00) = "sIA=".
+    assert pack_correct(correct) == "sIA="
+    assert base64.b64decode("sIA=") == bytes([0xB0, 0x80])
+    assert unpack_correct("sIA=", 9).tolist() == correct.tolist()
+    many = torch.rand(10_001, generator=torch.Generator().manual_seed(0)) < 0.9
+    assert unpack_correct(pack_correct(many), len(many)).tolist() == many.tolist()
+
+
+class _TwoPasses(nn.Module):
+    """A stochastic layer whose training-mode passes give fixed log-probabilities, one pass after the other."""
+
+    stochastic = True
+
+    def __init__(self, passes):
+        super().__init__()
+        self.passes, self.calls = passes, 0
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        out = self.passes[self.calls % len(self.passes)]
+        self.calls += 1
+        return out
+
+
+def test_mc_dropout_averages_the_probabilities_of_the_passes():
+    # Pass 1: p = (0.9, 0.1) and (0.2, 0.8); pass 2: (0.5, 0.5) and (0.7, 0.3); both labels 0.
+    # Averaged: (0.7, 0.3) right with confidence 0.7; (0.45, 0.55) wrong with confidence 0.55.
+    passes = [torch.tensor([[0.9, 0.1], [0.2, 0.8]]).log(), torch.tensor([[0.5, 0.5], [0.7, 0.3]]).log()]
+    labels = torch.tensor([0, 0])
+    evaluation_mode = torch.tensor([[2.0, 0.0], [2.0, 0.0]])  # both right in evaluation mode
+    found = with_dropout_on(nn.Sequential(_TwoPasses(passes)), evaluation_mode, labels, batch_size=2, passes=2,
+                            seed=0)
+    mc = found["mc_dropout"]
+    assert mc["passes"] == 2
+    assert mc["accuracy"] == pytest.approx(50.0)
+    assert mc["nll"] == pytest.approx(-(math.log(0.7) + math.log(0.45)) / 2, rel=1e-6)
+    assert mc["ece"] == pytest.approx((abs(1 - 0.7) + abs(0 - 0.55)) / 2, rel=1e-6)
+    # The same passes give the per-pass accuracies: 50% (pass 1) and 100% (pass 2).
+    assert found["dropout_on"]["eval_mode_accuracy"] == 100.0
+    assert found["dropout_on"]["accuracy_mean"] == pytest.approx(75.0)
+
+
+def test_mc_dropout_nll_stays_finite_where_one_pass_gives_the_label_no_probability():
+    # Pass 1 puts exp(-200) on the label (0 in float32); pass 2 puts 1/2: the average is about 1/4.
+    passes = [torch.tensor([[0.0, 200.0]]), torch.tensor([[0.0, 0.0]])]
+    found = with_dropout_on(nn.Sequential(_TwoPasses(passes)), torch.zeros(1, 2), torch.tensor([0]), batch_size=1,
+                            passes=2, seed=0)
+    assert found["mc_dropout"]["nll"] == pytest.approx(math.log(4.0), rel=1e-6)
+
+
 # --- the layers that dropout-on passes leave in training mode ------------------------------------------
 
 
@@ -164,7 +266,7 @@ def test_dropout_on_passes_sample_exactly_the_stochastic_layers():
         model(x)  # moves batch norm statistics and k-winners duty cycles off their initial values
     bn_state = {k: v.clone() for k, v in model.state_dict().items()}
 
-    result = with_dropout_on(model, x, labels, batch_size=16, passes=3, seed=11)
+    result = with_dropout_on(model, x, labels, batch_size=16, passes=3, seed=11)["dropout_on"]
 
     assert model.training and all(torch.equal(v, bn_state[k]) for k, v in model.state_dict().items())
     model.eval()

@@ -50,13 +50,13 @@ def test_schedule_and_first_epoch_batch_size(make_config):
 def test_best_val_selection_restores_the_chosen_epoch(make_config):
     cfg = make_config("train.epochs=3", "train.select=best_val", "dataset.val_size=500", "train.lr=0.2")
     model, result = _fit(cfg)
-    best = max(result.history, key=lambda e: e["val_accuracy"])
+    best = max(result.history, key=lambda e: e["validation_accuracy"])
     assert result.selected_epoch == best["epoch"]
     data = load_splits(cfg.dataset, torch.device("cpu"))
     model.eval()
     with torch.no_grad():
         accuracy = 100.0 * (model(data.val.inputs).argmax(1) == data.val.labels).float().mean().item()
-    assert abs(accuracy - best["val_accuracy"]) < 1e-6
+    assert abs(accuracy - best["validation_accuracy"]) < 1e-6
 
 
 def test_best_test_weights_are_kept_beside_the_selected_ones(make_config):

@@ -26,6 +26,9 @@ class ImageSet:
     images: torch.Tensor
     inputs: torch.Tensor
     labels: torch.Tensor
+    # Positions of these images in the data set's file (its training or test images), on the CPU; None for
+    # images made from others (a task's permuted or split copy).
+    index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,7 +65,7 @@ def _subset(count: int, size: int | None, generator: torch.Generator) -> torch.T
 
 def _image_set(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, mean, std, device) -> ImageSet:
     images = images[index].to(device)
-    return ImageSet(images, normalize(to_unit_range(images), mean, std), labels[index].to(device))
+    return ImageSet(images, normalize(to_unit_range(images), mean, std), labels[index].to(device), index)
 
 
 def read_data(cfg: DatasetConfig):

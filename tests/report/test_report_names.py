@@ -10,7 +10,10 @@ EXPECTED = {
     # path: (name, unit)
     "test/accuracy": ("test accuracy", "%"),
     "train/loss": ("training loss", "cross-entropy, nats"),
-    "val/accuracy": ("validation accuracy", "%"),
+    "validation/accuracy": ("validation accuracy", "%"),
+    "test/ece": ("test expected calibration error (15 bins)", "fraction"),
+    "mc_dropout/nll": ("test negative log-likelihood of MC dropout (softmax averaged over passes)", "nats"),
+    "history/validation_loss": ("validation loss", "cross-entropy, nats"),
     "generalization_gap": ("train − test accuracy gap", "points"),
     "selection/test_accuracy_by_rule/best_val": ("test accuracy at the best-validation epoch", "%"),
     "weights/final/global/rel_0.1": ("near-zero share, |w| < 0.1·σ_init", "fraction of weights"),
