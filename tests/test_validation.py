@@ -85,7 +85,8 @@ def test_early_stop_measures_the_best_validation_epoch_on_real_mnist(make_config
     best = int(np.argmax(scores)) + 1  # the first epoch of the highest validation accuracy
     found = metrics["early_stop"]
     assert found["epoch"] == best
-    assert best < len(history)  # else this test would not tell the best epoch from the last
+    # Else this test would not tell the best epoch's weights from the last epoch's.
+    assert best < len(history) and history[best - 1]["test_accuracy"] != metrics["test"]["accuracy"]
     assert set(found) == {"epoch", "test", "train", "generalization_gap", "validation", "weights", "activations",
                           "noise", "dropout_on", "mc_dropout"}
     assert set(found["test"]) == {"accuracy", "loss", "ece"}
@@ -101,6 +102,10 @@ def test_early_stop_measures_the_best_validation_epoch_on_real_mnist(make_config
         correct = model(data.test.inputs).argmax(1) == data.test.labels
     assert found["test"]["accuracy"] == pytest.approx(100.0 * correct.double().mean().item())
     assert found["noise"]["pixels"]["accuracy"][0] == pytest.approx(found["test"]["accuracy"])  # level 0: clean
+    # The short run's best epoch is its last: its early_stop groups are copies of its own measurements, which
+    # must be what the long run measured on the kept weights of that epoch, group by group.
+    short_metrics = json.loads((again.path / "result.json").read_text())["metrics"]
+    assert short_metrics["early_stop"] == found
 
     # The run's own test/correct_bits are its last epoch's per-image correctness, in the stored order.
     last = _checkpoint_model(cfg, outcome.path)

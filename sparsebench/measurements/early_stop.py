@@ -37,18 +37,23 @@ def early_stop(trained: Trained) -> dict:
         return {}
     model = trained.model
     epoch, state = trained.fitted.kept["best_val"]
-    selected = copy.deepcopy(model.state_dict())
-    model.load_state_dict(state)
+    wanted = [(MEASUREMENTS[name], groups) for name, groups in REMEASURED.items()
+              if MEASUREMENTS[name].enabled(trained.cfg)]
     out: dict = {"epoch": epoch}
-    try:
-        for name, groups in REMEASURED.items():
-            item = MEASUREMENTS[name]
-            if not item.enabled(trained.cfg):
-                continue
-            found = item.compute(dataclasses.replace(trained, metrics={}))
-            out.update({group: found[group] for group in groups if group in found})
-    finally:
-        model.load_state_dict(selected)
+    if epoch == trained.fitted.selected_epoch:
+        # The same weights as the selected epoch's, which the measurements (deterministic: their random
+        # draws are seeded) have just measured: their groups, copied rather than computed twice.
+        for _, groups in wanted:
+            out.update({group: copy.deepcopy(trained.metrics[group]) for group in groups if group in trained.metrics})
+    else:
+        selected = copy.deepcopy(model.state_dict())
+        model.load_state_dict(state)
+        try:
+            for item, groups in wanted:
+                found = item.compute(dataclasses.replace(trained, metrics={}))
+                out.update({group: found[group] for group in groups if group in found})
+        finally:
+            model.load_state_dict(selected)
     out["test"] = {key: value for key, value in out["test"].items() if key in ("accuracy", "loss", "ece")}
     out["weights"] = {key: value for key, value in out["weights"].items() if key in WEIGHTS_KEPT}
     return {"early_stop": out}
