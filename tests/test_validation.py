@@ -19,6 +19,8 @@ from sparsebench.metrics.evaluation import unpack_correct
 from sparsebench.models import build_model
 from sparsebench.records.record import RunRecord
 from sparsebench.regularizers import build_regularizer
+from sparsebench.report.aggregate import load_records, metric_columns
+from sparsebench.report.tables import summarize
 from sparsebench.runner import run
 from tests.conftest import TINY, compose_config
 
@@ -114,6 +116,12 @@ def test_early_stop_measures_the_best_validation_epoch_on_real_mnist(make_config
     assert metrics["test"]["count"] == 1000
     assert unpack_correct(metrics["test"]["correct_bits"], 1000).tolist() == last_correct.tolist()
     assert metrics["test"]["accuracy"] == pytest.approx(100.0 * last_correct.mean())
+
+    # The reporter reads the bits as a string beside the numbers, never as a metric to average.
+    df, _ = load_records(cfg.results_dir)
+    assert len(df) == 2 and "test/correct_bits" in df.columns
+    assert "test/correct_bits" not in metric_columns(df) and "early_stop/mc_dropout/nll" in metric_columns(df)
+    assert "test/correct_bits" not in set(summarize(df)["metric"])
 
 
 def test_an_old_record_s_val_is_read_as_validation():
