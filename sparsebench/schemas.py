@@ -133,7 +133,7 @@ class DatasetConfig:
     num_classes: int = part(10)
     mean: list[float] = part(factory=lambda: [0.1307])  # per channel, on the [0, 1] scale
     std: list[float] = part(factory=lambda: [0.3081])
-    val_size: int = part(0)  # training images held out for validation (model selection)
+    val_size: int = part(0)  # training images held out for validation (model selection, early stopping)
     split_seed: int = part(0)  # seeds the validation split and subsets, apart from the model seed
     train_subset: Optional[int] = part(None)  # use only this many training images (fast profiles)
     test_subset: Optional[int] = part(None)

@@ -46,7 +46,7 @@ class Measurement:
     names: tuple[Name, ...] = ()
     # Report columns derived from the record's metrics (e.g. a change from initialisation): path -> value.
     derived: Callable[[Mapping], dict] | None = None
-    # Groups written only for some configs: group -> when (e.g. val only with a validation split).
+    # Groups written only for some configs: group -> when (e.g. validation only with a validation split).
     optional: Mapping[str, Callable[[Any], bool]] = field(default_factory=dict)
 
     def groups_for(self, cfg: Any) -> list[str]:

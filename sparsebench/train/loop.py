@@ -26,6 +26,7 @@ from sparsebench.data import DataSplits
 from sparsebench.errors import RunError
 from sparsebench.metrics.evaluation import correct_and_loss
 from sparsebench.models import Network
+from sparsebench.records.record import upgraded
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import TrainConfig
 from sparsebench.train.optim import build_optimizer, build_scheduler
@@ -105,7 +106,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
         torch.set_rng_state(resume["rng"])
         if device.type == "cuda":
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
-        result.history = resume["history"]
+        result.history = upgraded(None, resume["history"])[1]  # a state saved before ``val`` was ``validation``
         best.update({rule: kept for rule, kept in resume["best"].items() if rule in best})
         result.resumed_from = len(result.history)
         log.info("resuming after epoch %d of %d", result.resumed_from, cfg.epochs)
