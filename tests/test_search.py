@@ -41,7 +41,8 @@ def test_a_search_checks_the_corners_of_its_space_before_any_run():
 @pytest.mark.parametrize("overrides,expected", [
     (["objective=test/acc"], "test/ holds test/accuracy, test/loss"),
     (["objective=noise/pixels/score", "eval.noise=[]"], "starts with one of"),
-    (["objective=val/accuracy"], "starts with one of"),  # no validation split
+    (["objective=validation/accuracy"], "starts with one of"),  # no validation split
+    (["objective=val/accuracy", "dataset.val_size=100"], "starts with one of"),  # the name before validation
     (["objective_direction=up"], "choose one of maximize, minimize"),
 ])
 def test_an_objective_the_record_cannot_hold_is_refused(overrides, expected):
@@ -62,9 +63,9 @@ def test_the_objective_of_a_search_is_found_in_the_records(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     found = records(results)
     assert len(found) == 3 and all(0.1 <= r["config"]["regularizer"]["p"] <= 0.7 for r in found)
-    best = max(found, key=lambda r: r["metrics"]["val"]["accuracy"])
+    best = max(found, key=lambda r: r["metrics"]["validation"]["accuracy"])
     result = optimization_results(results)
-    assert result["best_value"] == best["metrics"]["val"]["accuracy"]
+    assert result["best_value"] == best["metrics"]["validation"]["accuracy"]
     assert result["best_params"] == {"regularizer.p": best["config"]["regularizer"]["p"]}
 
     again = sparsebench(*args, cwd=tmp_path)
