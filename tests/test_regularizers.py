@@ -285,7 +285,8 @@ def test_dropconnect_paper_protocol_uses_per_example_masks_and_gaussian_inferenc
     from sparsebench.sweep import compose_jobs, hydra_configs
 
     with hydra_configs():
-        jobs = compose_jobs(["experiment=dropconnect_paper_mlp", "dataset=embedded"], multirun=True)
+        # The embedded subset cannot give the experiment's 10,000 validation images: a smaller split.
+        jobs = compose_jobs(["experiment=dropconnect_paper_mlp", "dataset=embedded", "dataset.val_size=500"], multirun=True)
     arms = {}
     for _, cfg in jobs:
         arms.setdefault(cfg.regularizer.name, []).append(cfg)
