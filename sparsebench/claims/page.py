@@ -10,6 +10,7 @@ written last; ``report_problems`` tells a complete report folder from one whose 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import json
@@ -24,6 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
+from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
 from sparsebench.claims.wording import check_notes_text, description, reason
@@ -252,6 +254,8 @@ class Section:
     figure: str | None  # the claim's PNG, relative to the report folder
     images: tuple[Path, ...]  # every PNG of the claim, for the HTML page to inline
     data: dict  # the claim's entry of claims.json
+    card: Card | None = None  # what the claim means, written before the runs
+    seeds_run: int | None = None  # the fewest seeds a side of its primary check had (beside the card's plan)
 
 
 @dataclass(frozen=True)
@@ -341,13 +345,25 @@ def _section(result: ClaimResult, out: Path) -> Section:
             "reproduction": [{"network": row.label, **{column.name: cell for column, cell in
                                                        zip(claim.table.columns, row.cells)}}
                              for row in result.reproduction] if result.reproduction else None,
-            **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {})}
+            **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {}),
+            **({"card": dataclasses.asdict(claim.card)} if claim.card is not None else {})}
     return Section(claim.id, claim.kind, claim.statement, claim.source,
                    tuple(result.experiments or claim.all_experiments()), result.verdict, verdict_text(result),
                    result.reason, claim.note or "", shortfall_text(result), reproduction, checks,
                    human_table(result.table) if result.table is not None else None,
                    _relative(_png(result.figures), out),
-                   tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data)
+                   tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data, claim.card,
+                   _seeds_run(result))
+
+
+def _seeds_run(result: ClaimResult) -> int | None:
+    """The fewest runs a side of the claim's primary check had (None before any check was judged)."""
+    primary = result.claim.primary_index
+    if primary >= len(result.checks):
+        return None
+    verdict = result.checks[primary]
+    sides = [verdict.n_a] if verdict.against else [verdict.n_a, verdict.n_b]
+    return min(sides)
 
 
 def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
