@@ -273,3 +273,26 @@ def test_sides_sharing_runs_are_inconclusive_and_say_how_many():
     verdict = judge(df, "test/accuracy", {}, B, "less")
     assert verdict.verdict == "inconclusive" and reason(verdict) == "A and B select 3 of the same runs"
     assert verdict.seeds_needed is None  # a count of seeds would not cure it
+
+
+def test_correct_bits_survive_loading_and_reach_the_check(tmp_path):
+    from report_records import make_record, write_record
+
+    from sparsebench.report.aggregate import load_records
+
+    rng = np.random.default_rng(4)
+    correct = {}
+    for name, rate in (("none", 0.98), ("dropout", 0.96)):
+        for seed in range(3):
+            right = rng.random(300) < rate
+            correct[name, seed] = right
+            record = make_record({"name": name, "p": 0.5} if name == "dropout" else {"name": name}, seed,
+                                 100 * right.mean())
+            record["metrics"]["test"].update(correct_bits=bits(right), count=300)
+            write_record(tmp_path, record)
+    df, skipped = load_records(tmp_path)
+    assert not skipped and df["test/correct_bits"].map(type).eq(str).all()
+    verdict = judge(df, "test/accuracy", {"regularizer.name": "none"}, {"regularizer.name": "dropout"}, "greater",
+                    smallest_effect=0.1)
+    by_hand = np.mean([correct["none", s] for s in range(3)]) - np.mean([correct["dropout", s] for s in range(3)])
+    assert verdict.images == 300 and verdict.image_effect == pytest.approx(100 * by_hand)
