@@ -203,7 +203,7 @@ class Decision:
     verdict: str
     how: str = ""
     p: float = math.nan
-    null: str = ""
+    null: str = ""  # said of A − B (within: of the loss B − A)
 
 
 def interval(effect: float, se: float, dof: float, level: float) -> tuple[float, float]:
@@ -246,16 +246,22 @@ def decide(test: str, effect: float, se: float, dof: float, margin: float | None
         # Mirror "less" onto "greater": the claimed side is above the threshold.
         e, lo, hi, t_lo, t_hi = ((effect, low, high, tost_low, tost_high) if test == "greater"
                                  else (-effect, -high, -low, -tost_high, -tost_low))
+        # The nulls are said of A − B: a "less" check's threshold lies at −t.
+        sign = 1.0 if test == "greater" else -1.0
+        bound = f"{sign * threshold + 0.0:g}"
+        centre = f"|A − B − {bound}|" if threshold else "|A − B|"
         if band > 0 and threshold - band < t_lo and t_hi < threshold + band:
             return Decision("refuted", NEGLIGIBLE, max(p_above(e, se, dof, threshold - band),
                                                        p_below(e, se, dof, threshold + band)),
-                            f"|effect − {threshold:g}| >= {band:g}")
+                            f"{centre} >= {band:g}")
         if lo > threshold:
             if e - threshold >= band:
-                return Decision("supported", "", p_above(e, se, dof, threshold), f"effect <= {threshold:g}")
+                return Decision("supported", "", p_above(e, se, dof, threshold),
+                                f"A − B {'<=' if sign > 0 else '>='} {bound}")
             return Decision("inconclusive", SMALL)
         if hi < threshold:
-            return Decision("refuted", OPPOSITE, p_below(e, se, dof, threshold), f"effect >= {threshold:g}")
+            return Decision("refuted", OPPOSITE, p_below(e, se, dof, threshold),
+                            f"A − B {'>=' if sign > 0 else '<='} {bound}")
         return Decision("inconclusive")
     if test == "at_most":
         if high < threshold:

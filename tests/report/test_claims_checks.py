@@ -162,7 +162,7 @@ def test_p_values_are_scipys_tests():
     assert paired.p_value == pytest.approx(stats.ttest_rel(a, b, alternative="greater").pvalue)
     constant = judge(frame(a, b), "test/accuracy", A, None, "less", against=99.0, smallest_effect=0.1)
     assert constant.p_value == pytest.approx(stats.ttest_1samp(a, 99.0, alternative="less").pvalue)
-    assert p_text(verdict) == "p = 4.0e-07 (H0: effect <= 0)" and verdict.p_value == pytest.approx(4.0e-07, rel=0.05)
+    assert p_text(verdict) == "p = 4.0e-07 (H0: A − B <= 0)" and verdict.p_value == pytest.approx(4.0e-07, rel=0.05)
 
 
 def bits(correct: np.ndarray) -> str:

@@ -25,7 +25,7 @@ def check(label: str = "check", primary: bool = False) -> Check:
 def verdict(outcome_: str, p: float, refuted_as: str = "") -> Verdict:
     return Verdict(metric="test/accuracy", test="greater", verdict=outcome_, effect=0.5, low=0.2, high=0.8,
                    mean_a=98.5, std_a=0.1, n_a=5, mean_b=98.0, std_b=0.1, n_b=5, smallest_effect=0.1,
-                   refuted_as=refuted_as, p_value=p, null="effect <= 0", a={"regularizer.name": "dropout"},
+                   refuted_as=refuted_as, p_value=p, null="A − B <= 0", a={"regularizer.name": "dropout"},
                    b={"regularizer.name": "none"})
 
 
@@ -64,7 +64,7 @@ def test_a_check_holm_undoes_is_inconclusive_and_its_claim_recombined():
     assert first.p_value == 0.03 and first.p_holm == pytest.approx(0.06)
     assert [r.verdict for r in corrected] == ["inconclusive", "inconclusive"]
     assert outcome(second) == "inconclusive (not after Holm's correction)"
-    assert p_text(second) == "p = 0.04 (H0: effect <= 0); Holm-adjusted p = 0.06 (a primary check)"
+    assert p_text(second) == "p = 0.04 (H0: A − B <= 0); Holm-adjusted p = 0.06 (a primary check)"
 
 
 def test_the_pages_say_p_holm_and_why(tmp_path):

@@ -135,6 +135,9 @@ def test_the_p_value_of_each_branch_is_scipys_welch_test():
     upper = stats.ttest_ind(a - 3, b, equal_var=False, alternative="less").pvalue
     assert negligible.p == pytest.approx(max(lower, upper)) and negligible.p < 0.05
     assert math.isnan(decide("greater", effect, se, dof, None, 0.5 + effect).p)  # undecided: no p
+    # The nulls are said of A − B, a "less" check's threshold at −margin.
+    assert (supported.null, opposite.null, negligible.null) == ("A − B <= 0", "A − B <= 0", "|A − B| >= 3")
+    assert decide("less", -effect, se, dof, 0.2, 0.5).null == "A − B >= -0.2"
 
 
 def test_holm_against_a_hand_calculation_and_statsmodels():
