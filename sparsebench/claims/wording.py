@@ -127,7 +127,7 @@ def p_text(v: Verdict) -> str:
         parts.append(f"p = {p_number(v.p_value)} (H0: {v.null})")
     if v.primary:
         parts.append(f"Holm-adjusted p = {p_number(v.p_holm)} (a primary check)" if not math.isnan(v.p_holm)
-                     else "a primary check, undecided (p = 1 in Holm's correction)")
+                     else "A primary check, undecided (counted with p = 1 in Holm's correction)")
     return "; ".join(parts)
 
 
@@ -139,7 +139,7 @@ def images_text(v: Verdict) -> str:
     pct = f"{v.level * 100:g}%"
     spread = (f"{pct} bootstrap CI over images [{signed(v.image_low)}, {signed(v.image_high)}]"
               if not math.isnan(v.image_low) else "no interval (every image gives the same difference)")
-    return (f"over the {v.images:,} test images of these runs: A − B = {signed(v.image_effect)} points, {spread} "
+    return (f"Over the {v.images:,} test images of these runs A − B = {signed(v.image_effect)} points, {spread} "
             f"(the test set's own uncertainty; the verdict rests on the seeds)")
 
 
@@ -149,13 +149,13 @@ def seeds_text(v: Verdict) -> str:
         return ""
     if v.seeds_basis == EQUIVALENCE:
         band = v.smallest_effect if v.test in SIGNED else v.margin
-        basis = f"to show it negligible (TOST within ±{number(band)}) were the true effect on the threshold"
+        basis = f"for TOST to show it negligible within ±{number(band)} were the true effect on the threshold"
     elif v.seeds_basis == SMALLEST_EFFECT:
-        basis = f"to detect a true effect of the smallest that matters ({number(v.smallest_effect)})"
+        basis = f"for the one-sided test at a true effect of the smallest that matters ({number(v.smallest_effect)})"
     else:
-        basis = "were the true effect the observed one"
-    return (f"about {seeds_needed_text(v.seeds_needed)} seeds per group would decide it with "
-            f"{POWER * 100:g}% power {basis}, at this spread")
+        basis = "for the one-sided test were the true effect the observed one"
+    return (f"about {seeds_needed_text(v.seeds_needed)} seeds per group would decide it at this spread: "
+            f"{POWER * 100:g}% power {basis}")
 
 
 def _signed_bound(v: Verdict, offset: float | None) -> float:

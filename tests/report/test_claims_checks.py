@@ -124,7 +124,7 @@ def test_seeds_needed_is_an_a_priori_power_count():
     verdict = judge(frame(a, b), "test/accuracy", A, B, "greater")
     assert verdict.verdict == "inconclusive" and verdict.seeds_basis == "observed effect"
     assert verdict.seeds_needed == textbook(0.3 / sd)
-    assert f"about {verdict.seeds_needed} seeds per group would decide it with 80% power" in description(verdict)
+    assert f"about {verdict.seeds_needed} seeds per group would decide it at this spread: 80% power" in description(verdict)
     # With a band of 0.5 the estimate 0.3 is nearer its edge than 0: planned for a true effect of 0.5.
     banded = judge(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.5)
     assert banded.seeds_needed == textbook(0.5 / sd) and banded.seeds_basis == "smallest effect"
@@ -181,7 +181,7 @@ def test_accuracy_checks_carry_the_image_interval():
     assert verdict.images == 800
     assert verdict.image_effect == pytest.approx(100 * (truth_a.mean() - truth_b.mean()))
     assert verdict.image_low < verdict.image_effect < verdict.image_high
-    assert "over the 800 test images" in images_text(verdict)
+    assert images_text(verdict).startswith("Over the 800 test images of these runs A − B = +")
     # The verdict is the seeds' alone.
     plain = judge(df.drop(columns=["test/correct_bits"]), "test/accuracy", A, B, "greater", smallest_effect=0.1)
     assert plain.verdict == verdict.verdict and plain.images == 0 and images_text(plain) == ""

@@ -79,3 +79,18 @@ def test_the_pages_say_p_holm_and_why(tmp_path):
         assert "Holm-adjusted p = 0.06 (a primary check)" in page
         assert "real but below the smallest effect that matters" in page  # the rule says the branch
     assert "not after Holm's correction: supported on its own (p = 0.03)" in markdown
+
+
+def test_the_pages_show_the_image_interval_and_the_seeds(tmp_path):
+    from dataclasses import replace
+
+    measured = replace(verdict("supported", 0.001), image_effect=0.5, image_low=0.25, image_high=0.75, images=10000)
+    undecided = replace(verdict("inconclusive", math.nan), seeds_needed=12, seeds_basis="smallest effect")
+    results = [result("D1", [check()], [measured], "supported"), result("D2", [check()], [undecided], "inconclusive")]
+    report = build_report(correct_for_multiplicity(results), tmp_path, "header")
+    for page in (render_markdown(report), render_html(report)):
+        assert ("Over the 10,000 test images of these runs A − B = +0.5 points, 95% bootstrap CI over images "
+                "[+0.25, +0.75]") in page
+        assert ("about 12 seeds per group would decide it at this spread: 80% power for the one-sided test at a "
+                "true effect of the smallest that matters (0.1)") in page
+        assert "~12 seeds per group would decide it (80% power)" in page  # the summary row
