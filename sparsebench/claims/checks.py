@@ -278,5 +278,6 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
-__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN", "PAIRED",
-           "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness", "correctness_columns", "decode_correct", "judge", "spread_of"]
+__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN",
+           "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
+           "correctness_columns", "decode_correct", "judge", "spread_of"]

@@ -351,7 +351,8 @@ def tost_power(band: float, n: int | np.ndarray, *, groups: int = 2, alpha: floa
 
 
 def seeds_for(power_at, target: float = POWER) -> int:
-    """The least n (2 to ``MAX_SEEDS``) at which ``power_at(n)`` reaches ``target``; ``MAX_SEEDS`` + 1 when none does."""
+    """The least n (2 to ``MAX_SEEDS``) at which ``power_at(n)`` reaches ``target``; ``MAX_SEEDS`` + 1 when
+    none does."""
     n = np.arange(2, MAX_SEEDS + 1)
     reached = np.flatnonzero(np.asarray(power_at(n)) >= target)
     return int(n[reached[0]]) if len(reached) else MAX_SEEDS + 1

@@ -124,7 +124,8 @@ def test_seeds_needed_is_an_a_priori_power_count():
     verdict = judge(frame(a, b), "test/accuracy", A, B, "greater")
     assert verdict.verdict == "inconclusive" and verdict.seeds_basis == "observed effect"
     assert verdict.seeds_needed == textbook(0.3 / sd)
-    assert f"about {verdict.seeds_needed} seeds per group would decide it at this spread: 80% power" in description(verdict)
+    needed = verdict.seeds_needed
+    assert f"about {needed} seeds per group would decide it at this spread: 80% power" in description(verdict)
     # With a band of 0.5 the estimate 0.3 is nearer its edge than 0: planned for a true effect of 0.5.
     banded = judge(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.5)
     assert banded.seeds_needed == textbook(0.5 / sd) and banded.seeds_basis == "smallest effect"

@@ -248,3 +248,25 @@ def test_correct_bits_round_trip():
         decode_correct(bits, 2000)
     with pytest.raises(ValueError, match="not base64"):
         decode_correct("not*base64", 8)
+
+
+def test_the_p_values_of_the_margin_tests_are_scipys_shifted_tests():
+    a = np.array([10.0, 10.2, 10.1, 9.9, 10.05])
+    b = np.array([10.1, 10.3, 10.0, 10.2, 10.15])
+    va, vb = a.var(ddof=1) / 5, b.var(ddof=1) / 5
+    se, dof = math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    effect = a.mean() - b.mean()
+    # within 0.5: the loss B − A under 0.5, H0: A − B <= −0.5, i.e. A + 0.5 no larger than B.
+    within = decide("within", effect, se, dof, 0.5)
+    assert within.verdict == "supported"
+    assert within.p == pytest.approx(stats.ttest_ind(a + 0.5, b, equal_var=False, alternative="greater").pvalue)
+    # at most 0.3 above B: H0: A − B >= 0.3.
+    at_most = decide("at_most", effect, se, dof, 0.3)
+    assert at_most.verdict == "supported"
+    assert at_most.p == pytest.approx(stats.ttest_ind(a - 0.3, b, equal_var=False, alternative="less").pvalue)
+    # equivalent within ±0.4: the TOST p.
+    equivalent = decide("equivalent", effect, se, dof, 0.4)
+    assert equivalent.verdict == "supported"
+    lower = stats.ttest_ind(a + 0.4, b, equal_var=False, alternative="greater").pvalue
+    upper = stats.ttest_ind(a - 0.4, b, equal_var=False, alternative="less").pvalue
+    assert equivalent.p == pytest.approx(max(lower, upper))
