@@ -65,8 +65,8 @@ OVERVIEW_CAPTION = (
     "One row per claim, its deciding check: the measured effect (dot) and its 95% interval (bar), divided by the "
     "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
     "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
-    "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval lies "
-    "inside the band (negligible) or its bar left of 0 (opposite); a within / at most check is supported when its bar lies right of −1; an equivalence "
+    "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval (not "
+    "drawn) lies inside the band (negligible) or its bar left of 0 (opposite); a within / at most check is supported when its bar lies right of −1; an equivalence "
     "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
     "verdict and the effect in the metric's own units.")
 
