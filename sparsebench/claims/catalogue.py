@@ -44,7 +44,7 @@ class Check:
     metric_b: Optional[str] = None  # another metric on B's side
     against: Optional[float] = None  # compare A's mean with this constant
     # greater / less: the smallest effect that matters, in the metric's units (a fraction of B's mean
-    # with ``relative``), and in one line why; an interval wholly inside ±smallest_effect refutes.
+    # with ``relative``), and in one line why; shown to lie inside ±smallest_effect, it refutes (report.stats.decide).
     smallest_effect: Optional[float] = None
     smallest_effect_reason: str = ""
     primary: bool = False  # the one check that decides the claim (none marked: the first)

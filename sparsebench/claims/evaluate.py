@@ -4,6 +4,14 @@ a protocol's reproduction table beside the paper's.
 A claim is supported when every check is supported, refuted when any check is refuted, and
 inconclusive otherwise. A protocol (a paper's table) has no checks and no verdict.
 
+Multiplicity: a report tests many claims at once. Each claim's primary check (``Claim.primary_index``:
+the check marked ``primary``, else the first) is one hypothesis of the report's family, and
+``correct_for_multiplicity`` adjusts their p-values by Holm's method across every claim of the report:
+a primary check that its interval decided (supported, opposite, negligible) but whose adjusted p is
+at least 0.05 becomes inconclusive ("not after Holm's correction"), and its claim's verdict is combined
+again. Undecided primary checks count in the family with p = 1 (they reject nothing, but they were
+tested); ``identical`` checks are exact comparisons without a p-value and stay out of it.
+
 Two things every check is held to, beside its interval: the runs it rests on are counted against the
 runs the profile plans for each side (a side with fewer says how many are missing: failed, busy in
 another process, or not run), and against convergence (``metrics.convergence``: a verdict that rests
@@ -13,15 +21,16 @@ on runs whose training loss was still moving is marked).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from sparsebench.claims.catalogue import Claim, Table
-from sparsebench.claims.checks import Verdict, judge, spread_of
+from sparsebench.claims.checks import ALPHA, HOLM, Verdict, judge, spread_of
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
+from sparsebench.report.stats import holm
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
@@ -89,6 +98,31 @@ def combine(verdicts: list[str]) -> str:
     if any(v == "refuted" for v in verdicts):
         return "refuted"
     return "supported" if verdicts and all(v == "supported" for v in verdicts) else "inconclusive"
+
+
+def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
+    """``results`` with Holm's correction applied across the primary checks of all of them (see the
+    module docstring): each primary check carries its adjusted p, and one that it undoes is inconclusive
+    (``HOLM``) with the outcome it had in ``before_holm``; the claims' verdicts combined again."""
+    family = [(r, result.claim.primary_index) for r, result in enumerate(results) if result.claim.kind == "claim"
+              and result.claim.primary_index < len(result.checks)
+              and result.checks[result.claim.primary_index].test != "identical"]
+    if not family:
+        return list(results)
+    p = [results[r].checks[number].p_value for r, number in family]
+    adjusted = holm([x if math.isfinite(x) else 1.0 for x in p])
+    out = list(results)
+    for (r, number), p_holm in zip(family, adjusted):
+        checks = list(out[r].checks)
+        check = checks[number]
+        changes = dict(primary=True, p_holm=float(p_holm) if math.isfinite(check.p_value) else math.nan)
+        if check.verdict != "inconclusive" and p_holm >= ALPHA:
+            changes |= dict(verdict="inconclusive", undecided_as=HOLM, refuted_as="",
+                            before_holm=check.verdict + (f" ({check.refuted_as})" if check.refuted_as else ""))
+        checks[number] = replace(check, **changes)
+        verdict = out[r].verdict if out[r].verdict == "protocol" else combine([c.verdict for c in checks])
+        out[r] = replace(out[r], checks=checks, verdict=verdict)
+    return out
 
 
 def claim_labels(rows: pd.DataFrame) -> pd.Series:

@@ -28,7 +28,15 @@ from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
-from sparsebench.claims.wording import check_notes_text, description, reason
+from sparsebench.claims.wording import (
+    check_notes_text,
+    description,
+    images_text,
+    outcome,
+    p_text,
+    reason,
+    undecided_text,
+)
 from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.stats import MAX_SEEDS
 from sparsebench.report.tables import markdown_table
@@ -38,21 +46,27 @@ VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "inconclusive":
 
 RULE = ("The measured effect shown for a claim is that of the check that decides its verdict. A verdict comes "
         "from the seeds, never from one run, and never from an epoch chosen on the test set. Each check declares "
-        "the smallest effect that matters: for \"A is larger than B\", supported when the 95% interval of the "
-        "difference of means (Welch) lies above zero and not wholly inside the negligible band (± the smallest "
-        "effect), refuted when it lies below zero (opposite) or wholly inside the band (negligible), inconclusive "
-        "otherwise, with the number of seeds per group that would decide it at the observed spread; for \"little "
-        "or no loss\", supported when the interval of the loss lies under the declared margin; checks marked "
-        "paired compare runs of the same seed; groups without any spread over seeds give no interval. A claim is "
-        "supported when all its checks are, refuted when any is. A verdict marked * rests on runs whose training "
-        "had not converged; one marked † on fewer runs than the profile plans.")
+        "the smallest effect that matters s: for \"A is larger than B\", refuted as negligible when the 90% "
+        "interval of the difference of means (Welch) lies inside ±s (equivalence by two one-sided tests); "
+        "supported when the 95% interval lies above zero and the estimate reaches s; inconclusive when the 95% "
+        "interval lies above zero but the estimate is below s (real but below the smallest effect that matters); "
+        "refuted as opposite when the 95% interval lies below zero; inconclusive otherwise, with the seeds per "
+        "group that an 80%-power calculation says would decide it. For \"little or no loss\", supported when the "
+        "interval of the loss lies under the declared margin; checks marked paired compare runs of the same "
+        "seed; groups without any spread over seeds give no interval. Each decided check gives the p-value of "
+        "its branch; each claim's primary check is corrected by Holm's method across the report's claims, and "
+        "one whose adjusted p is not below 0.05 is inconclusive (not after Holm's correction). Accuracy checks "
+        "also show the difference with a bootstrap interval over the test images (the test set's own "
+        "uncertainty), which does not change the verdict. A claim is supported when all its checks are, refuted "
+        "when any is. A verdict marked * rests on runs whose training had not converged; one marked † on fewer "
+        "runs than the profile plans.")
 
 OVERVIEW_CAPTION = (
     "One row per claim, its deciding check: the measured effect (dot) and its 95% interval (bar), divided by the "
     "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
     "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
-    "less check is supported when its bar lies right of 0 and not wholly inside the band, refuted when it lies left "
-    "of 0 or wholly inside it; a within / at most check is supported when its bar lies right of −1; an equivalence "
+    "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval (not "
+    "drawn) lies inside the band (negligible) or its bar left of 0 (opposite); a within / at most check is supported when its bar lies right of −1; an equivalence "
     "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
     "verdict and the effect in the metric's own units.")
 
@@ -133,10 +147,12 @@ def _why(result: ClaimResult) -> str:
     if decisive is not None:
         if decisive.problems:
             parts.append(reason(decisive))
+        if undecided_text(decisive):
+            parts.append(undecided_text(decisive))
         if decisive.verdict == "inconclusive" and decisive.seeds_needed is not None:
             needed = decisive.seeds_needed
             parts.append(f"{f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would "
-                         f"decide it")
+                         f"decide it (80% power)")
     if notes is not None and decisive is not None and check_notes_text(notes, decisive):
         parts.append(check_notes_text(notes, decisive))
     return "; ".join(parts)
@@ -205,6 +221,8 @@ class CheckLine:
     description: str
     smallest_effect: str  # "value (why)", or empty when the check declares none
     notes: str
+    p: str = ""  # the p-value of the branch it landed in; a primary check's Holm-adjusted p
+    images: str = ""  # accuracy checks: the difference with its bootstrap interval over test images
 
 
 @dataclass(frozen=True)
@@ -323,7 +341,8 @@ def _reproduction(result: ClaimResult) -> Reproduction:
 def _check_data(check, verdict: Verdict, notes) -> dict:
     numbers = {f.name: getattr(verdict, f.name) for f in fields(verdict) if f.name not in ("problems", "mode")}
     numbers |= {"a": dict(verdict.a), "b": dict(verdict.b), "groups_a": list(verdict.groups_a),
-                "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict)}
+                "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict),
+                "outcome": outcome(verdict), "p_text": p_text(verdict), "images_text": images_text(verdict)}
     return {"label": check.label, "metric_name": metric_label(verdict.metric),
             "smallest_effect_reason": check.smallest_effect_reason, **numbers,
             "notes": check_notes_text(notes, verdict) if notes is not None else ""}
@@ -333,9 +352,9 @@ def _section(result: ClaimResult, out: Path) -> Section:
     claim = result.claim
     all_notes = result.notes or [None] * len(result.checks)
     checks = tuple(
-        CheckLine(c.label, v.verdict, v.verdict + (f" ({v.refuted_as})" if v.refuted_as else ""), described(v),
+        CheckLine(c.label, v.verdict, outcome(v), described(v),
                   f"{c.smallest_effect:g} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
-                  check_notes_text(n, v) if n is not None else "")
+                  check_notes_text(n, v) if n is not None else "", p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
     reproduction = _reproduction(result) if result.reproduction else None
     data = {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
