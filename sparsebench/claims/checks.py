@@ -116,6 +116,8 @@ class Verdict:
     groups_b: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     mode: str = WELCH
+    # A "can" check (``claims.grid``): each setting of its grid with the verdict there, Holm-adjusted within it.
+    cells: tuple = ()
 
     @property
     def loss(self) -> tuple[float, float, float]:

@@ -216,14 +216,42 @@ def description(v: Verdict) -> str:
 
 def check_notes_text(notes, verdict: Verdict) -> str:
     """What a check's verdict row says beside its interval (``evaluate.CheckNotes``): sides resting on
-    fewer runs than planned, runs that had not converged or whose convergence was not judged."""
+    fewer runs than planned."""
     parts = []
     for side, have, planned in (("A", verdict.n_a, notes.planned_a), ("B", verdict.n_b, notes.planned_b)):
         if planned and have < planned:
             parts.append(f"{side} rests on {have} of the {planned} runs planned "
                          f"({planned - have} failed, held by another process, or not run)")
-    if notes.unconverged:
-        parts.append(f"{notes.unconverged} of its {notes.used} runs had not converged")
-    if notes.unjudged:
-        parts.append(f"convergence not judged for {notes.unjudged} of its {notes.used} runs (a set budget per task)")
     return "; ".join(parts)
+
+
+def grid_text(v: Verdict) -> str:
+    """A "can" check's settings with what each found (``claims.grid``), or ''."""
+    if not v.cells:
+        return ""
+    parts = []
+    for setting, cell in v.cells:
+        where = ", ".join(f"{key}={value}" for key, value in setting.items())
+        if cell.n_a == 0:
+            parts.append(f"{where}: not run in this profile")
+            continue
+        found = outcome(cell) + f", {signed(cell.effect)} [{signed(cell.low)}, {signed(cell.high)}]"
+        if not math.isnan(cell.p_holm):
+            found += f", Holm-adjusted p across the settings {p_number(cell.p_holm)}"
+        parts.append(f"{where}: {found}")
+    return "decided over its settings (supported if one supports it after Holm's correction across them, refuted " \
+           "only if every one refutes it): " + "; ".join(parts)
+
+
+def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
+    """Whether the primary check's verdict changes when judged at the early-stopping (best-validation)
+    epoch instead of the last: the budget check that replaces a convergence mark."""
+    if primary is None:
+        return ""
+    if early is None:
+        return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured
+                else "")
+    same = outcome(early) == outcome(primary)
+    at = f"{outcome(early)}, {signed(early.effect)} [{signed(early.low)}, {signed(early.high)}]"
+    return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if same
+            else f"the verdict changes at the early-stopping (best-validation) epoch: {at}")
