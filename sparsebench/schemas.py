@@ -73,6 +73,7 @@ SCHEDULES = ("none", "step", "cosine")
 SELECTIONS = ("last", "best_val")
 PRECISIONS = ("float32", "bf16")
 PRUNE_SCOPES = ("global", "layerwise")
+PRUNE_METHODS = (*PRUNE_SCOPES, "random")  # what prune.compare may name beside the scope
 LAYER_KINDS = ("linear", "conv", "both")  # which hidden layers a regularizer acts on
 DIRECTIONS = ("maximize", "minimize")  # of a search objective
 # Seeds feed torch.Generator.manual_seed (which takes 64 bits) after small offsets: keep well inside.
@@ -282,6 +283,11 @@ class PruneConfig:
     finetune_epochs: float = part(0.25)
     finetune_lr: float = part(0.001)
     margin: float = part(1.0)  # accuracy points: the largest fraction within this of the unpruned model
+    # Pruning methods measured beside the scope's, each with the same curve under prune/by_method/<method>/:
+    # global (one magnitude threshold over all weight matrices), layerwise (each layer by its own
+    # magnitudes, so a layer's scale does not decide how much of it goes) or random (the baseline any
+    # magnitude method must beat).
+    compare: list[str] = part_unless([], why="comparison methods came after the first records")
 
     def __post_init__(self) -> None:
         _fractions("fractions", self.fractions, low_closed=False, high_closed=False)
@@ -291,6 +297,10 @@ class PruneConfig:
               "must be 0 (skip), a fraction of an epoch in (0, 1), or a whole number of epochs")
         _positive("finetune_lr", self.finetune_lr)
         check(self.margin >= 0, "margin", self.margin, "must be >= 0 accuracy points")
+        for method in self.compare:
+            check(method in PRUNE_METHODS, "compare", list(self.compare),
+                  f"every entry must be one of {', '.join(PRUNE_METHODS)}")
+        check(len(set(self.compare)) == len(self.compare), "compare", list(self.compare), "must name each method once")
 
 
 @dataclass

@@ -14,10 +14,24 @@ sparsebench.nn derives no seed from these: its layers take a seed or a generator
 
 from __future__ import annotations
 
+import numpy as np
+
 # Layer streams are spread this far apart (the 1000th prime), far beyond the few streams a fit takes.
 LAYER_STRIDE = 7919
 # Noise kinds' streams are spread this far apart, more than there will ever be kinds.
 NOISE_KIND_STRIDE = 1000
+# Tags of the streams derived by hashing (:func:`_hashed`), one per stream, never reused.
+PERMUTATIONS_TAG = 1
+RANDOM_PRUNING_TAG = 2
+
+
+def _hashed(seed: int, tag: int) -> int:
+    """A seed for stream ``tag`` of run seed ``seed``, by numpy's SeedSequence (which hashes its entropy):
+    the streams above seed with ``seed`` plus small offsets, and a hash keeps a new stream clear of all of
+    them for every run seed, where another offset could land on one of them for some seed (a stream
+    seeded as the initial weights' would draw the same numbers: a random mask made from them would prune
+    by initial magnitude)."""
+    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0])
 
 
 def model(seed: int) -> int:
@@ -74,6 +88,13 @@ def split(split_seed: int) -> int:
 def permutations(continual_seed: int) -> int:
     """The pixel permutations of a permuted task sequence, drawn in task order."""
     return continual_seed
+
+
+def random_pruning(seed: int) -> int:
+    """The global generator while random pruning (``prune.compare: [random]``) draws its masks; the
+    run's own random state is saved and restored around it. Every fraction draws from this seed anew, so
+    the weights pruned at one fraction are pruned at every larger one too, as by magnitude."""
+    return _hashed(seed, RANDOM_PRUNING_TAG)
 
 
 def noise(noise_seed: int, kind_index: int) -> int:

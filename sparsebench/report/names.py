@@ -41,6 +41,7 @@ PARTS = {
     "units": {"mean": "mean over hidden layers"},
     "noise": {name: kind.label for name, kind in NOISE_KINDS.items()},
     "prune": {"one_shot": "one-shot", "finetuned": "after fine-tuning"},
+    "method": {"global": "global magnitude", "layerwise": "layer-wise magnitude", "random": "random"},
     "rule": {"last": "last", "best_val": "best-validation", "best_test": "best-test"},
 }
 
