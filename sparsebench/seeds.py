@@ -3,7 +3,8 @@
 A run has four seeds of its own: ``seed`` (the model: initial weights, batch order, training masks),
 ``dataset.split_seed`` (which images are held out or kept), ``continual.seed`` (the tasks) and
 ``eval.noise_seed`` (the randomness of measurements). The last three stay apart from ``seed`` on purpose:
-every run of a sweep over seeds then sees the same data, tasks and corrupted images. Every random
+every run of a sweep over seeds then sees the same data, tasks and corrupted images; ``continual.seed:
+null`` instead derives the tasks from ``seed``, so each model seed draws tasks of its own. Every random
 stream is seeded by one of the functions below, so two streams never share a seed by accident and a
 new one is added here, beside the others. They return the integers the code has always used: changing
 one changes the numbers of every recorded run.
@@ -85,9 +86,11 @@ def split(split_seed: int) -> int:
     return split_seed
 
 
-def permutations(continual_seed: int) -> int:
-    """The pixel permutations of a permuted task sequence, drawn in task order."""
-    return continual_seed
+def permutations(continual_seed: int | None, run_seed: int) -> int:
+    """The pixel permutations of a permuted task sequence, drawn in task order: ``continual.seed`` when
+    set (every model of a sweep learns the same tasks), else derived from the run's seed (each model seed
+    learns tasks of its own, so that intervals over seeds hold the variance of the tasks drawn too)."""
+    return continual_seed if continual_seed is not None else _hashed(run_seed, PERMUTATIONS_TAG)
 
 
 def random_pruning(seed: int) -> int:
