@@ -106,7 +106,7 @@ def key_metrics(df: pd.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
             near_zero.append((f"weights/change/global/{key}", metric_label(f"weights/change/global/{key}")))
     near_zero += [(c, metric_label(c)) for c in ("weights/final/global/hoyer", "weights/final/global_mean/hoyer")
                   if c in have]
-    sections.append(("Near-zero weights (all layers together)", near_zero))
+    sections.append(("Near-zero weights and Hoyer sparsity (all layers)", near_zero))
 
     layers = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"activations/([^/]+)/\w+", c))))
     activations = []
