@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sparsebench.continual import SEQUENCES
 from sparsebench.models import MODELS
 from sparsebench.regularizers import REGULARIZERS
-from sparsebench.schemas import IDENTITY, RunConfig
+from sparsebench.schemas import IDENTITY, UNLESS, RunConfig
 
 
 def config_hash(tree: Mapping) -> str:
@@ -73,8 +73,8 @@ def _keep_relevant(tree: dict, schema: type) -> None:
 
 @functools.cache
 def _defaults(schema: type) -> dict:
-    """The plain defaults of ``schema``'s fields (``part_unless`` fields always have one)."""
-    return {f.name: f.default for f in dataclasses.fields(schema)}
+    """The "as before" value of each ``part_unless`` field of ``schema``."""
+    return {f.name: f.metadata[UNLESS] for f in dataclasses.fields(schema) if f.metadata.get(IDENTITY) == "part_unless"}
 
 
 def result_relevant(cfg: RunConfig | DictConfig | Mapping, data_digest: str | None = None) -> dict:

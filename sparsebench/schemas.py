@@ -22,6 +22,7 @@ Models, regularizers and task sequences declare their own schemas the same way, 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from omegaconf import MISSING
 from sparsebench.errors import check
 
 IDENTITY = "identity"  # the metadata key of a field's decision: "part", "neutral" or "part_unless"
+UNLESS = "unless"  # the metadata key of a part_unless field's "as before" value, which the identity compares with
 
 
 def _field(decision: str, default: Any, factory: Callable[[], Any] | None, **metadata: Any) -> Any:
@@ -56,8 +58,12 @@ def neutral(default: Any = MISSING, *, why: str, factory: Callable[[], Any] | No
 
 def part_unless(default: Any, *, why: str, plugin: str | None = None) -> Any:
     """A setting added after records existed: part of the identity except while it holds ``default``
-    (the value that means "as before"), so records made before it existed keep their run ids."""
-    return _field("part_unless", default, None, why=why, plugin=plugin)
+    (the value that means "as before"), so records made before it existed keep their run ids. A list
+    or dict ``default`` is given to each instance as a copy (dataclasses refuse a shared mutable default)."""
+    if isinstance(default, (list, dict)):
+        return _field("part_unless", MISSING, lambda: copy.deepcopy(default), why=why, plugin=plugin,
+                      **{UNLESS: copy.deepcopy(default)})
+    return _field("part_unless", default, None, why=why, plugin=plugin, **{UNLESS: default})
 
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -67,6 +73,7 @@ SCHEDULES = ("none", "step", "cosine")
 SELECTIONS = ("last", "best_val")
 PRECISIONS = ("float32", "bf16")
 PRUNE_SCOPES = ("global", "layerwise")
+PRUNE_METHODS = (*PRUNE_SCOPES, "random")  # what prune.compare may name beside the scope
 LAYER_KINDS = ("linear", "conv", "both")  # which hidden layers a regularizer acts on
 DIRECTIONS = ("maximize", "minimize")  # of a search objective
 # Seeds feed torch.Generator.manual_seed (which takes 64 bits) after small offsets: keep well inside.
@@ -236,6 +243,10 @@ class EvalConfig:
     batch_size: int = neutral(256, why="the evaluation batch changes no number")
     near_zero_abs: list[float] = part(factory=lambda: [1e-3, 1e-2])
     near_zero_rel: list[float] = part(factory=lambda: [0.01, 0.1])  # x the layer's initial std
+    # x the layer's own RMS at the time measured (final weights: their final RMS): scale-free, where a
+    # threshold fixed at init counts fewer weights of a layer whose weights simply grew.
+    near_zero_rms: list[float] = part_unless([0.01, 0.1], why="the scale-free shares came after the first records; "
+                                             "they add metrics to a record and change none of its numbers")
     # Noise robustness: which kinds to run ([] turns it off), their levels and the seed of the draws.
     noise: list[str] = part(factory=lambda: ["pixels", "gaussian", "salt_pepper"])
     pixel_levels: list[float] = part(factory=lambda: [round(0.05 * i, 2) for i in range(11)])
@@ -253,7 +264,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size, "a positive whole number")
-        for key in ("near_zero_abs", "near_zero_rel"):
+        for key in ("near_zero_abs", "near_zero_rel", "near_zero_rms"):
             values = getattr(self, key)
             check(all(v > 0 for v in values), key, list(values), "every threshold must be > 0")
         _fractions("pixel_levels", self.pixel_levels)
@@ -275,6 +286,11 @@ class PruneConfig:
     finetune_epochs: float = part(0.25)
     finetune_lr: float = part(0.001)
     margin: float = part(1.0)  # accuracy points: the largest fraction within this of the unpruned model
+    # Pruning methods measured beside the scope's, each with the same curve under prune/by_method/<method>/:
+    # global (one magnitude threshold over all weight matrices), layerwise (each layer by its own
+    # magnitudes, so a layer's scale does not decide how much of it goes) or random (the baseline any
+    # magnitude method must beat).
+    compare: list[str] = part_unless([], why="comparison methods came after the first records")
 
     def __post_init__(self) -> None:
         _fractions("fractions", self.fractions, low_closed=False, high_closed=False)
@@ -284,6 +300,10 @@ class PruneConfig:
               "must be 0 (skip), a fraction of an epoch in (0, 1), or a whole number of epochs")
         _positive("finetune_lr", self.finetune_lr)
         check(self.margin >= 0, "margin", self.margin, "must be >= 0 accuracy points")
+        for method in self.compare:
+            check(method in PRUNE_METHODS, "compare", list(self.compare),
+                  f"every entry must be one of {', '.join(PRUNE_METHODS)}")
+        check(len(set(self.compare)) == len(self.compare), "compare", list(self.compare), "must name each method once")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A run has four seeds of its own: ``seed`` (the model: initial weights, batch order, training masks),
 ``dataset.split_seed`` (which images are held out or kept), ``continual.seed`` (the tasks) and
 ``eval.noise_seed`` (the randomness of measurements). The last three stay apart from ``seed`` on purpose:
-every run of a sweep over seeds then sees the same data, tasks and corrupted images. Every random
+every run of a sweep over seeds then sees the same data, tasks and corrupted images; ``continual.seed:
+null`` instead derives the tasks from ``seed``, so each model seed draws tasks of its own. Every random
 stream is seeded by one of the functions below, so two streams never share a seed by accident and a
 new one is added here, beside the others. They return the integers the code has always used: changing
 one changes the numbers of every recorded run.
@@ -14,10 +15,24 @@ sparsebench.nn derives no seed from these: its layers take a seed or a generator
 
 from __future__ import annotations
 
+import numpy as np
+
 # Layer streams are spread this far apart (the 1000th prime), far beyond the few streams a fit takes.
 LAYER_STRIDE = 7919
 # Noise kinds' streams are spread this far apart, more than there will ever be kinds.
 NOISE_KIND_STRIDE = 1000
+# Tags of the streams derived by hashing (:func:`_hashed`), one per stream, never reused.
+PERMUTATIONS_TAG = 1
+RANDOM_PRUNING_TAG = 2
+
+
+def _hashed(seed: int, tag: int) -> int:
+    """A seed for stream ``tag`` of run seed ``seed``, by numpy's SeedSequence (which hashes its entropy):
+    the streams above seed with ``seed`` plus small offsets, and a hash keeps a new stream clear of all of
+    them for every run seed, where another offset could land on one of them for some seed (a stream
+    seeded as the initial weights' would draw the same numbers: a random mask made from them would prune
+    by initial magnitude)."""
+    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0])
 
 
 def model(seed: int) -> int:
@@ -71,9 +86,18 @@ def split(split_seed: int) -> int:
     return split_seed
 
 
-def permutations(continual_seed: int) -> int:
-    """The pixel permutations of a permuted task sequence, drawn in task order."""
-    return continual_seed
+def permutations(continual_seed: int | None, run_seed: int) -> int:
+    """The pixel permutations of a permuted task sequence, drawn in task order: ``continual.seed`` when
+    set (every model of a sweep learns the same tasks), else derived from the run's seed (each model seed
+    learns tasks of its own, so that intervals over seeds hold the variance of the tasks drawn too)."""
+    return continual_seed if continual_seed is not None else _hashed(run_seed, PERMUTATIONS_TAG)
+
+
+def random_pruning(seed: int) -> int:
+    """The global generator while random pruning (``prune.compare: [random]``) draws its masks; the
+    run's own random state is saved and restored around it. Every fraction draws from this seed anew, so
+    the weights pruned at one fraction are pruned at every larger one too, as by magnitude."""
+    return _hashed(seed, RANDOM_PRUNING_TAG)
 
 
 def noise(noise_seed: int, kind_index: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,8 +11,12 @@ import pytest
 
 from sparsebench.claims.catalogue import (
     PROFILES,
+    Card,
     Check,
     Claim,
+    HomeRegime,
+    Revision,
+    Seeds,
     _check_claim,
     _experiments,
     load_catalogue,
@@ -32,6 +37,19 @@ def test_catalogue_covers_every_claim_and_the_paper_protocols():
     assert all(c.checks for c in catalogue.values() if c.kind == "claim")
 
 
+CARD = Card("literal", "strongest", HomeRegime("MLPs", "the paper", "standard"), Seeds(5, "power"))
+
+
+def test_every_claim_has_a_card_and_one_primary_check():
+    for claim in load_catalogue().values():
+        if claim.kind != "claim":
+            continue
+        assert claim.card is not None and claim.card.literal and claim.card.strongest, claim.id
+        assert claim.card.home_regime.setting and claim.card.seeds.planned >= 2, claim.id
+        assert sum(c.primary for c in claim.checks) == 1, claim.id
+        assert claim.checks[claim.primary_index].primary
+
+
 def test_a_bad_catalogue_entry_names_the_file_and_field():
     experiments = _experiments()
     good = Check(label="x", metric="test/accuracy", a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"})
@@ -45,7 +63,19 @@ def test_a_bad_catalogue_entry_names_the_file_and_field():
     # A greater / less check must say the smallest effect that matters, and why.
     banded = Check(label="x", metric="test/accuracy", a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"},
                    smallest_effect=0.1, smallest_effect_reason="10 test images")
-    _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], []), experiments)
+    _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], [], card=CARD), experiments)
+    # A claim needs its card, with a plan of at least two seeds and dated revisions.
+    with pytest.raises(ConfigError, match=r"claims/X1.card=None"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], []), experiments)
+    few = dataclasses.replace(CARD, seeds=Seeds(1, "one"))
+    with pytest.raises(ConfigError, match=r"claims/X1.card.seeds.planned=1"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], [], card=few), experiments)
+    undated = dataclasses.replace(CARD, revisions=[Revision("yesterday", "smallest effect changed", "why")])
+    with pytest.raises(ConfigError, match=r"claims/X1.card.revisions\[1\].date='yesterday'"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [banded], [], card=undated), experiments)
+    two_primaries = [dataclasses.replace(banded, primary=True), dataclasses.replace(banded, primary=True)]
+    with pytest.raises(ConfigError, match=r"claims/X1.checks=.*at most one check may be primary"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], two_primaries, [], card=CARD), experiments)
     with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].smallest_effect"):
         _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [good], []), experiments)
     # No check may decide on an epoch chosen on the test set.
@@ -64,7 +94,16 @@ def test_every_claim_plans_under_every_profile(profile):
     the_plan = plan(selected, profile, [])
     assert set(the_plan.jobs) == {e for c in selected for e in c.experiments_for(profile)}
     seeds = {job.config.seed for job in the_plan.all_jobs()}
-    assert seeds == ({0, 1} if profile == "smoke" else set(range(5)) if profile == "standard" else set(range(10)))
+    if profile == "standard":
+        # Every experiment runs at least 5 seeds, and as many as the cards of the claims it decides plan
+        # (K3's 29 excepted: its card says the profile cannot afford them).
+        for experiment, jobs in the_plan.jobs.items():
+            ran = {job.config.seed for job in jobs}
+            planned = max(c.card.seeds.planned for c in selected
+                          if experiment in c.experiments_for(profile) and c.id != "K3")
+            assert ran == set(range(max(5, planned))), experiment
+    else:
+        assert seeds == ({0, 1} if profile == "smoke" else set(range(10)))
     if profile != "paper":
         assert {"D4-CIFAR", "S4-CIFAR"} <= {c.id for c in left_out}
     # The paper profile runs the papers' networks as the papers did (the sparse nets' batch-4 first epoch), on

@@ -42,8 +42,16 @@ def record(outcome) -> dict:
 # The tasks
 
 
+def _numenta_rows(tasks: int, seed: int) -> np.ndarray:
+    """The permutations as numenta's permuted MNIST (and this code before continual.seed could be null)
+    drew them: the identity, then torch.randperm from one generator seeded with ``seed``, in task order."""
+    generator = torch.Generator().manual_seed(seed)
+    return np.stack([np.arange(784)] + [torch.randperm(784, generator=generator).numpy() for _ in range(tasks - 1)])
+
+
 def test_permutations_are_seeded_bijections_that_start_with_the_data_as_it_is():
     rows = permutations(5, 784, seed=42).numpy()
+    assert (rows == _numenta_rows(5, 42)).all()
     assert rows.shape == (5, 784)
     assert (rows[0] == np.arange(784)).all()
     for row in rows:  # each a bijection of the 784 pixel positions
@@ -57,7 +65,7 @@ def test_permutations_are_seeded_bijections_that_start_with_the_data_as_it_is():
 def test_a_permuted_task_moves_every_pixel_as_its_permutation_says(make_config):
     cfg = make_config("continual=permuted", "continual.tasks=3")
     data = load_splits(cfg.dataset, CPU)
-    tasks = TaskData(data, cfg.continual)
+    tasks = TaskData(data, cfg.continual, cfg.seed)
     for task in (1, 2):
         perm = tasks.permutations[task].numpy()
         split = tasks.splits(task)
@@ -72,22 +80,48 @@ def test_a_permuted_task_moves_every_pixel_as_its_permutation_says(make_config):
     assert tasks.splits(0).train is data.train  # task 1: the data as it is
 
 
-def test_every_model_of_a_sweep_learns_the_same_permutations():
+def test_a_fixed_seed_gives_every_model_of_a_sweep_the_permutations_of_that_seed():
+    # The paper profile's experiments keep numenta's seed 42, whatever the model seed.
     with hydra_configs():
-        jobs = compose_jobs(["experiment=continual_mlp", "profile=smoke", "regularizer=none,dropout", "seed=0,1,7"],
+        jobs = compose_jobs(["experiment=continual_paper", "profile=smoke", "regularizer=none,dropout", "seed=0,1,7"],
                             multirun=True)
-        jobs += compose_jobs(["experiment=continual_mlp_kwinners", "profile=smoke", "seed=3",
-                              "model=mnist_cnn", "model.channels=[4]", "model.hidden=[16]"], multirun=True)
-    assert len(jobs) == 7 and len({cfg.seed for _, cfg in jobs}) == 4
-    made = [TaskData(load_splits(cfg.dataset, CPU), cfg.continual).permutations for _, cfg in jobs]
-    assert all(torch.equal(made[0], other) for other in made[1:])
+        jobs += compose_jobs(["experiment=continual_paper_kwinners", "profile=smoke", "seed=3"], multirun=True)
+    assert len(jobs) == 7 and len({cfg.seed for _, cfg in jobs}) == 4 and {cfg.continual.seed for _, cfg in jobs} == {42}
+    made = [TaskData(load_splits(cfg.dataset, CPU), cfg.continual, cfg.seed).permutations for _, cfg in jobs]
+    for permutations_made in made:
+        assert (permutations_made.numpy() == _numenta_rows(10, 42)).all()
+
+
+def test_the_claim_experiments_draw_the_permutations_from_each_runs_seed():
+    # K4's standard experiments: continual.seed null, the tasks drawn per model seed, the same for the same
+    # seed whatever the network (dense, dropout, k-winners).
+    with hydra_configs():
+        jobs = compose_jobs(["experiment=continual_mlp", "profile=smoke", "regularizer=none,dropout", "seed=0,1"],
+                            multirun=True)
+        jobs += compose_jobs(["experiment=continual_mlp_kwinners", "profile=smoke", "seed=0,1"], multirun=True)
+    assert {cfg.continual.seed for _, cfg in jobs} == {None}
+    data = load_splits(jobs[0][1].dataset, CPU)
+    by_seed: dict[int, list[torch.Tensor]] = {}
+    for _, cfg in jobs:
+        by_seed.setdefault(cfg.seed, []).append(TaskData(data, cfg.continual, cfg.seed).permutations)
+    assert sorted(by_seed) == [0, 1] and all(len(made) == 3 for made in by_seed.values())
+    for made in by_seed.values():
+        assert all(torch.equal(made[0], other) for other in made[1:])
+    zero, one = by_seed[0][0], by_seed[1][0]
+    assert torch.equal(zero[0], one[0])  # task 1 is the data as it is for every seed
+    assert not (zero[1:] == one[1:]).all(dim=1).any()  # no later task shared
+    # Each drawn as a fixed seed would draw them, from numpy's SeedSequence of (run seed, 1).
+    for seed, made in by_seed.items():
+        derived = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        assert (made[0].numpy() == _numenta_rows(10, derived)).all()
+        assert not (made[0].numpy()[1:] == _numenta_rows(10, 42)[1:]).all(axis=1).any()
 
 
 @pytest.mark.parametrize("head", ["shared", "all"])
 def test_split_tasks_hold_their_classes_only(make_config, head):
     cfg = make_config("continual=split" if head == "shared" else "continual=split_class")
     data = load_splits(cfg.dataset, CPU)
-    tasks = TaskData(data, cfg.continual)
+    tasks = TaskData(data, cfg.continual, cfg.seed)
     assert len(tasks) == 5 and tasks.head == (2 if head == "shared" else 10)
     for task, classes in enumerate([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]):
         split = tasks.splits(task)
@@ -113,6 +147,10 @@ def test_bad_sequences_are_refused_before_any_work(make_config):
         make_config("continual=split", "continual.classes=[[0,1],[2,3,4]]", "continual.tasks=2")
     with pytest.raises(ConfigError, match=r"continual.classes=.*classes 0..9"):
         make_config("continual=split_class", "continual.classes=[[0,1],[10,11]]", "continual.tasks=2")
+    with pytest.raises(ConfigError, match=r"continual.changed_threshold_lr_steps=0.0 .*> 0 .*or null"):
+        make_config("continual=permuted", "continual.changed_threshold_lr_steps=0")
+    with pytest.raises(ConfigError, match=r"continual.seed=-1 .*or null"):
+        make_config("continual=permuted", "continual.seed=-1")
     # Tasks of different sizes are fine without a shared head.
     make_config("continual=split_class", "continual.classes=[[0],[1,2,3]]", "continual.tasks=2")
 
@@ -228,6 +266,39 @@ def test_a_permuted_sequence_end_to_end(make_config):
     assert all(len(v) == 3 and all(0 <= x <= 1 for x in v) for v in changed["per_task"].values())
     # A set budget per task: convergence is not judged (not counted as unconverged either).
     assert found["metrics"]["convergence"]["converged"] is None
+
+
+def test_weights_changed_beyond_steps_of_the_learning_rate_counted_from_the_weights(make_config, monkeypatch):
+    import sparsebench.continual.sequence as sequence
+
+    snapshots = []
+
+    def keep(network):
+        snapshots.append({name: w.numpy().copy() for name, w in weight_snapshot(network).items()})
+        return weight_snapshot(network)
+
+    weight_snapshot = sequence.weight_snapshot
+    monkeypatch.setattr(sequence, "weight_snapshot", keep)
+    lr = 0.0005
+    outcome = run(make_config("continual=permuted", "continual.tasks=2", "continual.changed_threshold_lr_steps=10",
+                              "train.optimizer=adam", f"train.lr={lr}", "train.epochs=3", "dataset.test_subset=200"))
+    assert outcome.status == "completed", outcome.message
+    continual = record(outcome)["metrics"]["continual"]
+    moved = continual["weights_changed_lr_steps"]
+    assert moved["threshold"] == pytest.approx(10 * lr) and moved["lr_steps"] == 10
+    assert len(snapshots) == 4  # each task's start and end
+    for task in range(2):
+        start, end = snapshots[2 * task], snapshots[2 * task + 1]
+        for layer in start:
+            expected = float(np.mean(np.abs(end[layer] - start[layer]) > 10 * lr))
+            assert moved["per_task"][layer][task] == pytest.approx(expected)
+        pooled = np.concatenate([np.abs(end[k] - start[k]) for k in start]) > 10 * lr
+        assert moved["per_task"]["global"][task] == pytest.approx(float(pooled.mean()))
+    # 0.01 x σ_init (about 2e-4 here) lies below one Adam step: it counts nearly every weight a step
+    # touched; beyond 10 steps fewer (30 steps a task here).
+    old = continual["weights_changed"]
+    assert old["threshold"] == 0.01 and old["mean"]["global"] > 0.95
+    assert moved["mean"]["global"] < old["mean"]["global"] - 0.1
 
 
 @pytest.mark.parametrize("regularizer", ["none", "l1", "l2", "dropout", "dropconnect", "sparseout", "kwinners"])

@@ -121,6 +121,32 @@ def test_neutral_settings_leave_the_id_alone_and_part_settings_move_it(tmp_path)
     assert run_id(base, "other data") != run_id(base, "d")
 
 
+def test_settings_added_later_move_the_id_only_away_from_their_default(tmp_path):
+    """part_unless fields (eval.near_zero_rms, prune.compare, continual.changed_threshold_lr_steps): their
+    default, written out or not, is the id of before; any other value is another run."""
+    for base, default, other in (
+        ([], "eval.near_zero_rms=[0.01,0.1]", "eval.near_zero_rms=[0.2]"),
+        (["prune=default"], "prune.compare=[]", "prune.compare=[random]"),
+        (["continual=permuted"], "continual.changed_threshold_lr_steps=null", "continual.changed_threshold_lr_steps=10"),
+    ):
+        plain = run_id(validate(compose_config([f"results_dir={tmp_path}", *base])), "d")
+        assert run_id(validate(compose_config([f"results_dir={tmp_path}", *base, default])), "d") == plain, default
+        assert run_id(validate(compose_config([f"results_dir={tmp_path}", *base, other])), "d") != plain, other
+    # continual.seed null (tasks from the run's seed) is not the fixed seed 42
+    fixed = validate(compose_config([f"results_dir={tmp_path}", "continual=permuted"]))
+    drawn = validate(compose_config([f"results_dir={tmp_path}", "continual=permuted", "continual.seed=null"]))
+    assert run_id(drawn, "d") != run_id(fixed, "d")
+
+
+def test_a_list_default_of_a_later_setting_is_a_copy_per_config():
+    from sparsebench.schemas import EvalConfig, PruneConfig
+
+    first, second = EvalConfig(), EvalConfig()
+    first.near_zero_rms.append(0.5)
+    assert second.near_zero_rms == [0.01, 0.1] and EvalConfig().near_zero_rms == [0.01, 0.1]
+    assert PruneConfig().compare == [] and PruneConfig().compare is not PruneConfig().compare
+
+
 def test_the_id_of_a_record_tree_equals_that_of_its_typed_config(tmp_path):
     """A record holds its config as a plain tree (config.yaml, result.json): the same id from it."""
     cfg = validate(compose_config([f"results_dir={tmp_path}", "regularizer=kwinners", "continual=split"]))

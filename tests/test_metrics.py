@@ -23,6 +23,7 @@ from sparsebench.metrics.evaluation import (
 from sparsebench.metrics.weights import (
     magnitude_profile,
     near_zero_fractions,
+    scale_free_sparsity,
     weight_stds,
 )
 from sparsebench.models import MODELS, build_model
@@ -44,6 +45,20 @@ def _mlp(hidden=(4,)):
                        (1, 2, 2), 2)
 
 
+class _Masked(nn.Module):
+    """A weight whose zeros are structural (fixed sparse connectivity), as SparseWeights says of its own."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.module = layer
+
+    def structural_mask(self):
+        return self.module.weight == 0
+
+    def forward(self, x):
+        return self.module(x)
+
+
 def test_near_zero_fractions_per_layer_and_global():
     net = _mlp()
     with torch.no_grad():
@@ -61,24 +76,86 @@ def test_near_zero_fractions_per_layer_and_global():
 
 
 def test_structural_zeros_are_counted_apart():
-    class Masked(nn.Module):
-        def __init__(self, layer):
-            super().__init__()
-            self.module = layer
-
-        def structural_mask(self):
-            return self.module.weight == 0
-
-        def forward(self, x):
-            return self.module(x)
-
     net = _mlp()
     with torch.no_grad():
         net.hidden1.weight.weight.copy_(torch.tensor([[0.0, 0.0, 0.5, 0.0005]] * 4))
-    net.hidden1.weight = Masked(net.hidden1.weight)
+    net.hidden1.weight = _Masked(net.hidden1.weight)
     result = near_zero_fractions(net, [1e-3], [], {})
     assert result["hidden1"]["structural"] == 0.5
     assert result["hidden1"]["count"] == 8 and result["hidden1"]["abs_0.001"] == 0.5
+
+
+def _set(net, hidden1, output):
+    with torch.no_grad():
+        net.hidden1.weight.weight.copy_(torch.tensor(hidden1))  # 4 x 4
+        net.output.weight.copy_(torch.tensor(output))  # 2 x 4
+
+
+def test_hoyer_of_weights_is_one_for_one_hot_zero_for_constant_and_pooled_by_count():
+    net = _mlp()
+    _set(net, [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, -2.0, 0.0], [0.0] * 4, [0.0] * 4],  # one weight carries everything
+         [[0.5, -0.5, 0.5, 0.5], [-0.5, 0.5, 0.5, -0.5]])  # every weight the same magnitude
+    result = scale_free_sparsity(net, [])
+    assert result["hidden1"]["hoyer"] == pytest.approx(1.0)
+    assert result["output"]["hoyer"] == pytest.approx(0.0, abs=1e-12)
+    # Pooled: 24 weights, one of 2.0, eight of 0.5, fifteen zeros: |w|_1 = 6, |w|_2 = sqrt(4 + 8 / 4) = sqrt(6).
+    assert result["global"]["hoyer"] == pytest.approx((math.sqrt(24) - 6 / math.sqrt(6)) / (math.sqrt(24) - 1))
+    assert result["global_mean"]["hoyer"] == pytest.approx(0.5)  # (1 + 0) / 2: each layer counts once
+
+
+def test_hoyer_and_rms_shares_of_weights_by_hand_and_unmoved_by_scale():
+    net = _mlp()
+    hidden1 = [[1.0, -2.0, 3.0, 4.0]] * 4  # |w|_1 = 40, |w|_2 = sqrt(4 * 30) = sqrt(120), RMS sqrt(7.5) = 2.739
+    output = [[0.1, 0.1, 0.1, 1.0], [0.1, -0.1, 0.1, -1.0]]  # RMS sqrt((6 * 0.01 + 2) / 8) = 0.5074
+    _set(net, hidden1, output)
+    result = scale_free_sparsity(net, [0.5, 1.0])
+    assert result["hidden1"]["hoyer"] == pytest.approx((4 - 40 / math.sqrt(120)) / 3)
+    # hidden1 below 0.5 x 2.739 = 1.37: the 1s (4 of 16); below 2.739: the 1s and 2s (8 of 16)
+    assert result["hidden1"]["rms_0.5"] == 4 / 16 and result["hidden1"]["rms_1"] == 8 / 16
+    # output below 0.254 and below 0.507: the six 0.1s
+    assert result["output"]["rms_0.5"] == 6 / 8 and result["output"]["rms_1"] == 6 / 8
+    # global: counts summed over layers (each against its own RMS), not the mean of the two shares
+    assert result["global"]["rms_0.5"] == (4 + 6) / 24 and result["global"]["rms_1"] == (8 + 6) / 24
+    # Each layer scaled by a factor of its own: every per-layer number, the count-weighted shares and the
+    # mean over layers stay (up to float32 rounding of the weights); the pooled Hoyer does not, as the
+    # scale of each layer decides how much it weighs in the pool.
+    _set(net, [[7 * w for w in row] for row in hidden1], [[0.01 * w for w in row] for row in output])
+    scaled = scale_free_sparsity(net, [0.5, 1.0])
+    for layer in ("hidden1", "output", "global_mean"):
+        assert scaled[layer] == pytest.approx(result[layer], rel=1e-6), layer
+    assert {k: scaled["global"][k] for k in ("rms_0.5", "rms_1")} == {"rms_0.5": 10 / 24, "rms_1": 14 / 24}
+    # pooled: |w|_1 = 7 x 40 + 0.01 x 2.6, |w|_2 = sqrt(49 x 120 + 1e-4 x 2.06), n = 24
+    l1, l2 = 280 + 0.026, math.sqrt(5880 + 2.06e-4)
+    assert scaled["global"]["hoyer"] == pytest.approx((math.sqrt(24) - l1 / l2) / (math.sqrt(24) - 1), rel=1e-6)
+    assert scaled["global"]["hoyer"] != pytest.approx(result["global"]["hoyer"], abs=0.01)
+
+
+def test_hoyer_and_rms_shares_of_uniform_weights_match_the_distribution():
+    # w ~ U(-a, a): RMS = a / sqrt(3), so P(|w| < f RMS) = f / sqrt(3); E|w| / RMS = sqrt(3) / 2, so Hoyer
+    # tends to (sqrt(n) - sqrt(n) sqrt(3) / 2) / (sqrt(n) - 1).
+    net = build_model(MODELS["mlp"].Config(hidden=[200]), build_regularizer(REGULARIZERS["none"].Config()),
+                      (1, 20, 20), 2)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        net.hidden1.weight.weight.uniform_(-0.3, 0.3, generator=generator)
+    n = 200 * 400
+    result = scale_free_sparsity(net, [0.1, 0.5])
+    assert result["hidden1"]["rms_0.1"] == pytest.approx(0.1 / math.sqrt(3), abs=0.003)
+    assert result["hidden1"]["rms_0.5"] == pytest.approx(0.5 / math.sqrt(3), abs=0.005)
+    expected = (math.sqrt(n) - math.sqrt(n) * math.sqrt(3) / 2) / (math.sqrt(n) - 1)
+    assert result["hidden1"]["hoyer"] == pytest.approx(expected, abs=0.003)
+
+
+def test_structural_zeros_are_left_out_of_hoyer_and_the_rms_shares():
+    net = _mlp()
+    _set(net, [[0.0, 0.0, 3.0, 4.0]] * 4, [[1.0] * 4] * 2)
+    net.hidden1.weight = _Masked(net.hidden1.weight)
+    result = scale_free_sparsity(net, [1.0])
+    # The 8 learnable weights 3, 4, ...: |w|_1 = 28, |w|_2 = 10 (with the zeros it would be (4 - 2.8) / 3 = 0.4)
+    assert result["hidden1"]["hoyer"] == pytest.approx((math.sqrt(8) - 2.8) / (math.sqrt(8) - 1))
+    # RMS sqrt(12.5) = 3.54: the 3s lie below it (4 of 8, the structural zeros not counted)
+    assert result["hidden1"]["rms_1"] == 4 / 8
+    assert result["global"]["rms_1"] == 4 / 16  # 8 learnable + 8 output weights, none of the latter below
 
 
 def test_magnitude_profile_is_a_distribution():

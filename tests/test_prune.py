@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -25,6 +27,7 @@ from sparsebench.prune import (
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
 from sparsebench.schemas import PruneConfig
+from sparsebench.train import fit
 
 
 def _trained(make_config, *overrides):
@@ -226,3 +229,127 @@ def test_margin_crossing_interpolates_between_the_grid_points():
     # Never below the line within the grid: censored, not imputed.
     assert margin_crossing([0.5, 0.9], [97.9, 97.5], 98.0, 1.0) is None
     assert margin_crossing([0.5, 0.9], [97.9, None], 98.0, 1.0) is None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The methods of prune.compare: layerwise and random beside the scope's
+
+
+def _masks(model) -> list[torch.Tensor]:
+    return [(layer.module.weight == 0) for layer in model.weight_layers()]
+
+
+def test_layerwise_pruning_cuts_each_layer_at_its_own_threshold(make_config):
+    _, _, _, model = _trained(make_config)
+    pruned = copy.deepcopy(model)
+    apply_pruning(pruned, 0.7, "layerwise")
+    thresholds = []
+    for layer, original in zip(pruned.weight_layers(), model.weight_layers()):
+        gone = layer.module.weight == 0
+        magnitudes = original.module.weight.detach().abs()
+        assert int(gone.sum()) == round(0.7 * magnitudes.numel())  # torch's rounding of amount x n
+        assert magnitudes[~gone].min() >= magnitudes[gone].max()  # the smallest of the layer, and only those
+        thresholds.append(float(magnitudes[gone].max()))
+    assert max(thresholds) > 1.2 * min(thresholds)  # a threshold per layer, not one for all
+
+
+def test_random_pruning_is_reproducible_per_seed_and_leaves_the_magnitudes_alone(make_config):
+    from scipy.stats import ks_2samp
+
+    _, _, _, model = _trained(make_config)
+    state = torch.get_rng_state()
+    masks = {}
+    for seed in (3, 3, 4):
+        pruned = copy.deepcopy(model)
+        apply_pruning(pruned, 0.5, "random", seed=seed)
+        masks.setdefault(seed, []).append(_masks(pruned))
+    assert torch.equal(torch.get_rng_state(), state)  # the run's own random state is untouched
+    assert all(torch.equal(a, b) for a, b in zip(*masks[3]))
+    assert not any(torch.equal(a, b) for a, b in zip(masks[3][0], masks[4][0]))
+    for layer, gone in zip(model.weight_layers(), masks[3][0]):
+        assert int(gone.sum()) == round(0.5 * gone.numel())  # random_unstructured rounds as l1 does
+    # Pruned at random, the kept and the pruned weights are two samples of one magnitude distribution;
+    # magnitude pruning, on the same weights, splits it at a threshold (the test can tell them apart).
+    magnitudes = torch.cat([layer.module.weight.detach().abs().flatten() for layer in model.weight_layers()]).numpy()
+    gone = torch.cat([m.flatten() for m in masks[3][0]]).numpy()
+    assert ks_2samp(magnitudes[gone], magnitudes[~gone]).pvalue > 0.01
+    assert abs(magnitudes[gone].mean() / magnitudes[~gone].mean() - 1) < 0.02
+    by_magnitude = copy.deepcopy(model)
+    apply_pruning(by_magnitude, 0.5, "layerwise")
+    gone = torch.cat([m.flatten() for m in _masks(by_magnitude)]).numpy()
+    assert ks_2samp(magnitudes[gone], magnitudes[~gone]).pvalue < 1e-10
+
+
+def test_random_masks_are_seeded_apart_from_the_runs_seed_and_nest_over_fractions(make_config):
+    _, _, _, model = _trained(make_config)
+    pruned = {}
+    for fraction in (0.5, 0.9):
+        pruned[fraction] = copy.deepcopy(model)
+        apply_pruning(pruned[fraction], fraction, "random", seed=0)
+    # what was pruned at 0.5 is pruned at 0.9 too (the same draws, a larger share of them)
+    assert all(bool((small <= large).all()) for small, large in zip(_masks(pruned[0.5]), _masks(pruned[0.9])))
+    # The masks' seed, written out: numpy's SeedSequence of (run seed, 2); torch's random_unstructured
+    # draws from the global generator, layer by layer.
+    expected = copy.deepcopy(model)
+    torch.manual_seed(int(np.random.SeedSequence([0, 2]).generate_state(1)[0]))
+    for layer in expected.weight_layers():
+        prune.random_unstructured(layer.module, "weight", amount=0.5)
+    assert all(torch.equal(a, b) for a, b in zip(_masks(pruned[0.5]), _masks(expected)))
+    # Not the run's seed itself, whose stream drew the initial weights.
+    own = copy.deepcopy(model)
+    torch.manual_seed(0)
+    for layer in own.weight_layers():
+        prune.random_unstructured(layer.module, "weight", amount=0.5)
+    assert not any(torch.equal(a, b) for a, b in zip(_masks(pruned[0.5]), _masks(own)))
+
+
+def test_the_curve_of_each_compared_method_beside_the_scope_s_unchanged(make_config):
+    cfg, data, regularizer, model = _trained(make_config, "train.lr=0.05", "train.epochs=3")
+    fit(model, regularizer, data, cfg.train, seed=0, eval_batch_size=500, log_epochs=False)
+    base = PruneConfig(fractions=[0.5, 0.9, 0.99], finetune_epochs=0.2, finetune_lr=0.01)
+    alone = prune_curve(model, regularizer, data, base, cfg.train, seed=0, eval_batch_size=500)
+    compared = prune_curve(model, regularizer, data, dataclasses.replace(base, compare=["layerwise", "random", "global"]),
+                           cfg.train, seed=0, eval_batch_size=500)
+    by_method = compared.pop("by_method")
+    assert compared == alone  # the scope's keys, numbers and order as without compare
+    assert list(compared) == list(alone)
+    assert set(by_method) == {"layerwise", "random", "global"}
+    assert by_method["global"] == {k: alone[k] for k in by_method["global"]}  # the scope's own curve, not rerun
+    for method in ("layerwise", "random"):  # compared methods are measured one-shot only
+        curve = by_method[method]
+        assert set(curve) == {"achieved", "learnable_achieved", "one_shot_accuracy", "finetuned_accuracy",
+                              "largest_within_margin", "margin_crossing"}
+        assert len(curve["one_shot_accuracy"]) == 3 and curve["finetuned_accuracy"] is None
+        assert set(curve["margin_crossing"]) == set(curve["largest_within_margin"]) == {"one_shot"}
+    # layerwise one-shot, against torch's own l1_unstructured applied to each layer
+    for fraction, accuracy in zip(base.fractions, by_method["layerwise"]["one_shot_accuracy"]):
+        reference = copy.deepcopy(model)
+        for layer in reference.weight_layers():
+            prune.l1_unstructured(layer.module, "weight", amount=fraction)
+        assert evaluate(reference, data.test.inputs, data.test.labels, 500).accuracy == accuracy
+    # trained, the network loses more to random pruning than to pruning by magnitude (at 99% all are at chance)
+    for magnitude in (alone, by_method["layerwise"]):
+        assert all(r < m - 5 for r, m in zip(by_method["random"]["one_shot_accuracy"][:2],
+                                              magnitude["one_shot_accuracy"][:2]))
+    # no fine-tune: one-shot only, for every method
+    quick = prune_curve(model, regularizer, data, dataclasses.replace(base, finetune_epochs=0, compare=["random"]),
+                        cfg.train, seed=0, eval_batch_size=500)
+    assert quick["by_method"]["random"]["finetuned_accuracy"] is None
+    assert set(quick["by_method"]["random"]["margin_crossing"]) == {"one_shot"}
+
+
+def test_compare_names_known_methods_once(make_config):
+    from sparsebench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"prune.compare=\['magnitude'\] .*one of global, layerwise, random"):
+        make_config("prune=default", "prune.compare=[magnitude]")
+    with pytest.raises(ConfigError, match=r"prune.compare=\['random', 'random'\] .*each method once"):
+        make_config("prune=default", "prune.compare=[random,random]")
+
+
+def test_a_record_holds_the_compared_methods(make_config):
+    outcome = run(make_config("prune=default", "prune.fractions=[0.5,0.9]", "prune.finetune_epochs=0",
+                              "prune.compare=[layerwise,random]"))
+    prune_metrics = json.loads((outcome.path / "result.json").read_text())["metrics"]["prune"]
+    assert set(prune_metrics["by_method"]) == {"layerwise", "random"}
+    assert prune_metrics["by_method"]["random"]["achieved"] == pytest.approx([0.5, 0.9], abs=1e-4)

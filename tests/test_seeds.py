@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from sparsebench import seeds
@@ -20,9 +21,22 @@ def test_the_model_batch_order_split_permutations_fine_tune_and_dropout_on_seeds
         assert seeds.model(value) == value
         assert seeds.data_order(value) == value
         assert seeds.split(value) == value
-        assert seeds.permutations(value) == value
+        assert seeds.permutations(value, run_seed=7) == value  # continual.seed set: the run's seed plays no part
         assert seeds.finetune_subset(value) == value
         assert seeds.dropout_on(value) == value
+
+
+def test_hashed_streams_are_numpy_seed_sequences_of_the_run_seed_and_their_tag():
+    # np.random.SeedSequence([seed, tag]).generate_state(1)[0]: permutations tag 1, random pruning tag 2
+    for seed in (0, 1, 41):
+        assert seeds.permutations(None, seed) == int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        assert seeds.random_pruning(seed) == int(np.random.SeedSequence([seed, 2]).generate_state(1)[0])
+    derived = {seeds.permutations(None, s) for s in range(100)} | {seeds.random_pruning(s) for s in range(100)}
+    assert len(derived) == 200  # no two runs or streams share one
+    older = {f(s) for s in range(100) for f in (seeds.model, seeds.augmentation)} | \
+        {seeds.task(s, t) for s in range(100) for t in range(100)} | \
+        {seeds.weight_mask(s, i) for s in range(100) for i in range(10)}
+    assert not derived & older  # clear of the streams seeded by offsets
 
 
 def test_augmentation_is_the_next_seed_after_the_batch_order():

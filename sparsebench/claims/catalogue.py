@@ -44,9 +44,52 @@ class Check:
     metric_b: Optional[str] = None  # another metric on B's side
     against: Optional[float] = None  # compare A's mean with this constant
     # greater / less: the smallest effect that matters, in the metric's units (a fraction of B's mean
-    # with ``relative``), and in one line why; an interval wholly inside ±smallest_effect refutes.
+    # with ``relative``), and in one line why; shown to lie inside ±smallest_effect, it refutes (report.stats.decide).
     smallest_effect: Optional[float] = None
     smallest_effect_reason: str = ""
+    primary: bool = False  # the one check that decides the claim (none marked: the first)
+    # A "can" claim ("dropout *can* cost accuracy"): the settings it is tried in, each merged into ``a``;
+    # supported when some setting supports it (Holm across the settings), refuted when every one refutes.
+    grid: Optional[list[dict[str, Any]]] = None
+
+
+@dataclass
+class HomeRegime:
+    """The setting the source speaks of, and how this project's profiles stand to it."""
+
+    setting: str  # network, data and budget of the source (or "general", with why)
+    why: str  # where in the source that setting comes from
+    here: str  # which profile runs it (or why none does): the scope of each verdict
+
+
+@dataclass
+class Seeds:
+    """The seeds per group planned before the runs, for 80% power at the smallest effect that matters."""
+
+    planned: int
+    why: str  # the calculation: smallest effect, the pilot's spread and where that pilot comes from
+
+
+@dataclass
+class Revision:
+    """A change to a card or its checks made after results had been seen, and why."""
+
+    date: str  # YYYY-MM-DD
+    change: str
+    why: str
+
+
+@dataclass
+class Card:
+    """What a claim means, written before its runs: how its sentence can be read, where the source made
+    it, which check decides it (``Check.primary``) and how many seeds that needs; every later change is
+    a dated revision."""
+
+    literal: str  # the source's sentence read word for word, as a measurable statement
+    strongest: str  # the strongest reasonable reading (what a defender of the source would say it means)
+    home_regime: HomeRegime
+    seeds: Seeds
+    revisions: list[Revision] = field(default_factory=list)
 
 
 @dataclass
@@ -101,12 +144,18 @@ class Claim:
     kind: str = "claim"  # claim (with a verdict) | protocol (a paper's table, no verdict)
     note: str = ""
     table: Optional[Table] = None  # protocols: the paper's published table
+    card: Optional[Card] = None  # claims: what the claim means, written before the runs
 
     def experiments_for(self, profile: str) -> list[str]:
         """The experiments this claim rests on under ``profile``."""
         if isinstance(self.experiments, dict):
             return list(self.experiments.get(profile, self.experiments.get("default", [])))
         return list(self.experiments)
+
+    @property
+    def primary_index(self) -> int:
+        """The place of the check that decides the claim: the one marked primary, else the first."""
+        return next((i for i, c in enumerate(self.checks) if c.primary), 0)
 
     def all_experiments(self) -> list[str]:
         values = self.experiments.values() if isinstance(self.experiments, dict) else [self.experiments]
@@ -161,6 +210,23 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
                 and (cell[1] is None or isinstance(cell[1], (int, float))) for cell in row.published)
             check(shapes_ok, f"{key}.table.rows[{number}].published", row.published,
                   f"needs one [mean, spread] per column ({len(claim.table.columns)}), numbers (spread may be null)")
+    if claim.kind == "claim":
+        _check_card(claim, key)
+
+
+def _check_card(claim: Claim, key: str) -> None:
+    card = claim.card
+    check(card is not None, f"{key}.card", None, "a claim needs a card: literal, strongest, home_regime, seeds, "
+          "revisions (see README, Claims)")
+    for name in ("literal", "strongest"):
+        check(getattr(card, name).strip() != "", f"{key}.card.{name}", "", "must say how the claim is read")
+    check(card.seeds.planned >= 2, f"{key}.card.seeds.planned", card.seeds.planned,
+          "must be at least 2 (an interval over seeds needs two)")
+    for number, revision in enumerate(card.revisions, start=1):
+        check(re.fullmatch(r"\d{4}-\d{2}-\d{2}", revision.date) is not None,
+              f"{key}.card.revisions[{number}].date", revision.date, "must be a date YYYY-MM-DD")
+    primaries = [c for c in claim.checks if getattr(c, "primary", False)]
+    check(len(primaries) <= 1, f"{key}.checks", [c.label for c in primaries], "at most one check may be primary")
 
 
 def claim_order(claim_id: str) -> tuple:

@@ -8,6 +8,13 @@ runs of A and B by seed and takes the Student-t interval of the per-seed differe
 compares another metric on B's side (with ``b`` omitted: of the same runs, paired run by run);
 ``against`` compares A's mean with a constant.
 
+Each decided check carries the p-value of the branch of the rule it landed in (``report.stats.decide``);
+an undecided one the seeds per group that an a-priori power calculation says would decide it. A check on
+an accuracy (``<prefix>/accuracy``) whose records hold which test images each run got right
+(``<prefix>/correct_bits``: base64 of ``numpy.packbits`` over the images in their stored order, with
+``<prefix>/count`` images) also carries the difference of accuracies with a bootstrap interval over the
+test images (the test set's own uncertainty, beside the seeds'); it does not change the verdict.
+
 Fewer than 2 runs with a value on either side, sides without any spread, a selector on a column the
 records lack, or A and B selecting some of the same runs: inconclusive, with the ``Problem`` that made
 it so. The words for all of it are the page layer's (``claims.wording``).
@@ -15,11 +22,14 @@ it so. The words for all of it are the page layer's (``claims.wording``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sparsebench.report import stats
@@ -35,6 +45,11 @@ ONE_RUN = "one run"  # one run of a side has a value: no interval over seeds
 ZERO_SPREAD = "zero spread"  # runs enough, but no spread to make an interval from
 SHARED_RUNS = "shared runs"  # A and B select some of the same runs
 BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED)
+
+# Why a check that its interval decided is inconclusive after all: Holm's correction across the report's
+# primary checks (``claims.evaluate.correct_for_multiplicity``) left its adjusted p at or above ALPHA.
+HOLM = "holm"
+ALPHA = 0.05
 
 # How the interval of a check is made.
 WELCH, PAIRED, AGAINST = "welch", "paired", "against"
@@ -77,7 +92,21 @@ class Verdict:
     margin: float | None = None
     smallest_effect: float | None = None  # the half-width of the negligible band (greater / less)
     refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
-    seeds_needed: int | None = None  # inconclusive: seeds per group that would decide at the observed spread
+    undecided_as: str = ""  # small (real but below the smallest effect) | holm (not after Holm's correction)
+    seeds_needed: int | None = None  # inconclusive: seeds per group that 80% power says would decide it
+    seeds_basis: str = ""  # what that count plans for (stats.EQUIVALENCE, SMALLEST_EFFECT or OBSERVED)
+    p_value: float = math.nan  # the p of the branch the rule landed in (NaN when undecided)
+    null: str = ""  # the null hypothesis that p_value tests
+    primary: bool = False  # one of the report's primary checks, corrected by Holm's method across them
+    p_holm: float = math.nan  # primary: the Holm-adjusted p
+    before_holm: str = ""  # the outcome Holm's correction withdrew ("supported", "refuted (opposite)", ...)
+    se: float = math.nan  # the standard error of the effect
+    tost_low: float = math.nan  # the 90% interval that equivalence (TOST) reads
+    tost_high: float = math.nan
+    image_effect: float = math.nan  # accuracy checks: A − B (points) over the test images of the runs used
+    image_low: float = math.nan  # ... its bootstrap interval over test images (same level)
+    image_high: float = math.nan
+    images: int = 0  # test images behind it (0: no image interval)
     largest_difference: float = math.nan  # identical: the largest |A − B| of a pair
     level: float = 0.95
     dof: float = math.nan
@@ -87,6 +116,8 @@ class Verdict:
     groups_b: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     mode: str = WELCH
+    # A "can" check (``claims.grid``): each setting of its grid with the verdict there, Holm-adjusted within it.
+    cells: tuple = ()
 
     @property
     def loss(self) -> tuple[float, float, float]:
@@ -100,6 +131,45 @@ class Verdict:
 
 def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(rows[column], errors="coerce")
+
+
+def correctness_columns(metric: str) -> tuple[str, str] | None:
+    """(bits column, count column) that hold which test images a ``<prefix>/accuracy`` was made of."""
+    head, _, last = metric.rpartition("/")
+    return (f"{head}/correct_bits", f"{head}/count") if head and last == "accuracy" else None
+
+
+def decode_correct(bits: str, count: int) -> np.ndarray:
+    """One run's ``correct_bits`` (base64 of ``numpy.packbits``) as ``count`` booleans, one per image."""
+    try:
+        raw = base64.b64decode(bits, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ValueError(f"correct_bits {str(bits)[:20]!r}... is not base64 (standard alphabet): the record "
+                         f"is damaged; run it again") from None
+    if len(raw) != -(-int(count) // 8):
+        raise ValueError(f"correct_bits holds {len(raw)} bytes but count is {count} images (needs "
+                         f"{-(-int(count) // 8)}): the record is damaged; run it again")
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=int(count)).astype(bool)
+
+
+def correctness(rows: pd.DataFrame, metric: str) -> np.ndarray | None:
+    """Runs × images booleans of ``rows`` for an accuracy ``metric``; None when some run lacks them or
+    the runs were scored on different numbers of images."""
+    columns = correctness_columns(metric)
+    if columns is None or not all(c in rows.columns for c in columns) or rows.empty:
+        return None
+    bits, counts = rows[columns[0]], _numbers(rows, columns[1])
+    if not all(isinstance(b, str) for b in bits) or counts.isna().any() or counts.nunique() != 1:
+        return None
+    return np.stack([decode_correct(b, c) for b, c in zip(bits, counts)])
+
+
+def _image_interval(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metric: str, level: float) -> dict:
+    a, b = correctness(rows_a, metric), correctness(rows_b, metric)
+    if a is None or b is None or a.shape[1] != b.shape[1]:
+        return {}
+    result = stats.image_bootstrap(a, b, level=level)
+    return dict(image_effect=result.effect, image_low=result.low, image_high=result.high, images=result.images)
 
 
 def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, Any] | None, test: str,
@@ -134,6 +204,7 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
     if problems:
         return Verdict(**undecided, n_a=0, n_b=0, problems=tuple(problems), **base)
     rows_a, rows_b = sides["A"], sides["B"]
+    used = rows_a, rows_b
     if against is not None:
         diff = stats.against_interval(_numbers(rows_a, metric).to_numpy(dtype=float), against, level)
     elif paired:
@@ -146,6 +217,8 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
         shared = values_a.index.intersection(values_b.index)
         diff = stats.paired_interval(values_a.loc[shared].to_numpy(dtype=float),
                                      values_b.loc[shared].to_numpy(dtype=float), level)
+        if key:  # the image interval rests on the same pairs
+            used = rows_a.set_index(key).loc[shared], rows_b.set_index(key).loc[shared]
     else:
         diff = stats.welch_interval(_numbers(rows_a, metric).to_numpy(dtype=float),
                                     _numbers(rows_b, metric_b).to_numpy(dtype=float), level)
@@ -165,28 +238,37 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
             problems.append(Problem(NO_RUNS, metric, name, dict(where), paired=paired))
         elif interval.n < 2:
             problems.append(Problem(ONE_RUN, metric, name, dict(where), count=interval.n))
-    refuted_as, needed = "", None
+    decision = stats.Decision("inconclusive")
     if problems:
-        verdict = "inconclusive"
+        pass
     elif test == "identical":
-        verdict = stats.identical(diff.largest, margin)
+        decision = stats.Decision(stats.identical(diff.largest, margin))
     elif diff.zero_spread:
-        verdict = "inconclusive"
         problems.append(Problem(ZERO_SPREAD, metric))
     else:
-        verdict, refuted_as = stats.decide(test, diff.low, diff.high, margin, base["smallest_effect"])
+        decision = stats.decide(test, diff.effect, diff.se, diff.dof, margin, base["smallest_effect"], level)
     shared_runs = rows_a.index.intersection(rows_b.index)
     if len(shared_runs) and not same_runs and against is None:
         problems.append(Problem(SHARED_RUNS, metric, count=len(shared_runs)))
-        verdict = "inconclusive"
-    if verdict == "inconclusive" and not problems:
-        spreads = (diff.spread,) if paired or against is not None else (diff.a.std, diff.b.std)
-        needed = stats.seeds_to_decide(test, diff.effect, spreads, margin, base["smallest_effect"], level)
-    return Verdict(verdict=verdict, effect=diff.effect, low=diff.low, high=diff.high,
+        decision = stats.Decision("inconclusive")
+    needed, basis = None, ""
+    if decision.verdict == "inconclusive" and not problems:
+        groups_planned = 1 if paired or against is not None else 2
+        spread = diff.spread if groups_planned == 1 else stats.pooled_spread(diff.a, diff.b)
+        needed, basis = stats.seeds_to_decide(test, diff.effect, spread, margin, base["smallest_effect"],
+                                              groups=groups_planned, level=level)
+    images = {}
+    if against is None and not same_runs and metric_b == metric and not problems:
+        images = _image_interval(*(rows[_numbers(rows, metric).notna()] for rows in used), metric, level)
+    tost_low, tost_high = stats.interval(diff.effect, diff.se, diff.dof, stats.tost_level(level))
+    return Verdict(verdict=decision.verdict, effect=diff.effect, low=diff.low, high=diff.high,
                    mean_a=diff.a.mean, std_a=diff.a.std, n_a=diff.a.n, mean_b=diff.b.mean, std_b=diff.b.std,
                    n_b=diff.b.n, dof=diff.dof, groups_a=groups["A"], groups_b=groups["B"], problems=tuple(problems),
-                   refuted_as=refuted_as, seeds_needed=needed,
-                   largest_difference=diff.largest if test == "identical" else math.nan, **base)
+                   refuted_as=decision.how if decision.verdict == "refuted" else "",
+                   undecided_as=decision.how if decision.verdict == "inconclusive" else "",
+                   seeds_needed=needed, seeds_basis=basis, p_value=decision.p, null=decision.null, se=diff.se,
+                   tost_low=tost_low, tost_high=tost_high,
+                   largest_difference=diff.largest if test == "identical" else math.nan, **images, **base)
 
 
 def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
@@ -198,5 +280,6 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
-__all__ = ["AGAINST", "BEFORE_ANY_INTERVAL", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN", "PAIRED",
-           "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "judge", "spread_of"]
+__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN",
+           "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
+           "correctness_columns", "decode_correct", "judge", "spread_of"]

@@ -47,7 +47,13 @@ from hydra.core.override_parser.types import ChoiceSweep
 from sparsebench import __version__
 from sparsebench.atomic import writable_folder
 from sparsebench.claims.catalogue import PROFILES, load_catalogue
-from sparsebench.claims.evaluate import NOT_RUN, ClaimResult, decisive_check, evaluate
+from sparsebench.claims.evaluate import (
+    NOT_RUN,
+    ClaimResult,
+    correct_for_multiplicity,
+    decisive_check,
+    evaluate,
+)
 from sparsebench.claims.overview import plot_claims_overview
 from sparsebench.claims.page import (
     effect_text,
@@ -183,6 +189,7 @@ def _claims(argv: list[str]) -> int:
         start_report(out)  # the figures change first: the report is unfinished from here until its manifest
         results = [evaluate(claim, df, out / "figures", the_plan.unavailable, profile, planned_runs)
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
+        results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
         written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
 

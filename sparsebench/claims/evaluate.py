@@ -1,31 +1,41 @@
 """A claim's verdict from the records: its checks through ``claims.checks.judge``, its table, its figure;
 a protocol's reproduction table beside the paper's.
 
-A claim is supported when every check is supported, refuted when any check is refuted, and
-inconclusive otherwise. A protocol (a paper's table) has no checks and no verdict.
+A claim's verdict is its primary check's (``Claim.primary_index``); its other checks are reported
+beside it and decide nothing. A protocol (a paper's table) has no checks and no verdict.
 
-Two things every check is held to, beside its interval: the runs it rests on are counted against the
-runs the profile plans for each side (a side with fewer says how many are missing: failed, busy in
-another process, or not run), and against convergence (``metrics.convergence``: a verdict that rests
-on runs whose training loss was still moving is marked).
+Multiplicity: a report tests many claims at once. Each claim's primary check (``Claim.primary_index``:
+the check marked ``primary``, else the first) is one hypothesis of the report's family, and
+``correct_for_multiplicity`` adjusts their p-values by Holm's method across every claim of the report:
+a primary check that its interval decided (supported, opposite, negligible) but whose adjusted p is
+at least 0.05 becomes inconclusive ("not after Holm's correction"), and its claim's verdict is combined
+again. Undecided primary checks count in the family with p = 1 (they reject nothing, but they were
+tested); ``identical`` checks are exact comparisons without a p-value and stay out of it.
+
+Every check counts the runs it rests on against the runs the profile plans for each side (a side with
+fewer says how many are missing: failed, busy in another process, or not run). Whether the verdict
+depends on the training budget: the primary check is judged again at the early-stopping epoch
+(``claims.budget``), and the page says whether it changes there.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
+from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Claim, Table
-from sparsebench.claims.checks import Verdict, judge, spread_of
+from sparsebench.claims.checks import ALPHA, HOLM, Verdict, spread_of
+from sparsebench.claims.grid import judge_check
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
+from sparsebench.report.stats import holm
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
-CONVERGED = "convergence/converged"
 
 
 @dataclass
@@ -34,9 +44,6 @@ class CheckNotes:
 
     planned_a: int = 0  # runs the profile plans for each side
     planned_b: int = 0
-    unconverged: int = 0  # runs used whose training had not converged
-    unjudged: int = 0  # runs used whose convergence was not judged (task sequences: a set budget per task)
-    used: int = 0  # runs used, both sides
 
 
 @dataclass
@@ -59,10 +66,8 @@ class ClaimResult:
     reproduction: list[ReproductionRow] = field(default_factory=list)  # protocols: the rows of the paper's table
     planned: int = 0  # protocols: the runs the profile plans
     short: dict[str, list[int]] = field(default_factory=dict)  # protocols: row of the paper's table -> seeds short of records
-
-    @property
-    def unconverged(self) -> int:
-        return sum(note.unconverged for note in self.notes)
+    # The primary check judged at the early-stopping epoch (None: not measured there).
+    early_stop: Verdict | None = None
 
     @property
     def incomplete(self) -> bool:
@@ -72,12 +77,8 @@ class ClaimResult:
 
 
 def decisive_check(result: ClaimResult) -> Verdict | None:
-    """The check a one-line summary shows: the first whose verdict is the claim's (the refuting check of
-    a refuted claim, an undecided one of an inconclusive claim), else the first."""
-    for check in result.checks:
-        if check.verdict == result.verdict:
-            return check
-    return result.checks[0] if result.checks else None
+    """The check that decides the claim: its primary check."""
+    return result.checks[result.claim.primary_index] if result.checks else None
 
 
 def decisive_notes(result: ClaimResult) -> CheckNotes | None:
@@ -85,10 +86,34 @@ def decisive_notes(result: ClaimResult) -> CheckNotes | None:
     return result.notes[result.checks.index(check)] if check is not None and result.notes else None
 
 
-def combine(verdicts: list[str]) -> str:
-    if any(v == "refuted" for v in verdicts):
-        return "refuted"
-    return "supported" if verdicts and all(v == "supported" for v in verdicts) else "inconclusive"
+def claim_verdict(claim: Claim, checks: list[Verdict]) -> str:
+    """The claim's verdict: its primary check's."""
+    return checks[claim.primary_index].verdict if checks else "inconclusive"
+
+
+def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
+    """``results`` with Holm's correction applied across the primary checks of all of them (see the
+    module docstring): each primary check carries its adjusted p, and one that it undoes is inconclusive
+    (``HOLM``) with the outcome it had in ``before_holm``; the claims' verdicts combined again."""
+    family = [(r, result.claim.primary_index) for r, result in enumerate(results) if result.claim.kind == "claim"
+              and result.claim.primary_index < len(result.checks)
+              and result.checks[result.claim.primary_index].test != "identical"]
+    if not family:
+        return list(results)
+    p = [results[r].checks[number].p_value for r, number in family]
+    adjusted = holm([x if math.isfinite(x) else 1.0 for x in p])
+    out = list(results)
+    for (r, number), p_holm in zip(family, adjusted):
+        checks = list(out[r].checks)
+        check = checks[number]
+        changes = dict(primary=True, p_holm=float(p_holm) if math.isfinite(check.p_value) else math.nan)
+        if check.verdict != "inconclusive" and p_holm >= ALPHA:
+            changes |= dict(verdict="inconclusive", undecided_as=HOLM, refuted_as="",
+                            before_holm=check.verdict + (f" ({check.refuted_as})" if check.refuted_as else ""))
+        checks[number] = replace(check, **changes)
+        verdict = out[r].verdict if out[r].verdict == "protocol" else claim_verdict(out[r].claim, checks)
+        out[r] = replace(out[r], checks=checks, verdict=verdict)
+    return out
 
 
 def claim_labels(rows: pd.DataFrame) -> pd.Series:
@@ -126,22 +151,9 @@ def _planned_count(planned: pd.DataFrame | None, where: dict | None) -> int:
 
 def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFrame | None) -> CheckNotes:
     same_runs = check.b is None and check.against is None
-    notes = CheckNotes(planned_a=_planned_count(planned, check.a),
-                       planned_b=_planned_count(planned, check.a if same_runs else check.b) if check.against is None else 0)
-    used = []
-    for where in (check.a, None if check.against is not None or same_runs else check.b):
-        if where is None:
-            continue
-        try:
-            used.append(select(rows, where))
-        except KeyError:
-            continue
-    if used and CONVERGED in rows.columns:
-        both = pd.concat(used)
-        notes.used = len(both)
-        notes.unconverged = int((both[CONVERGED] == False).sum())  # noqa: E712 - a column of booleans and NaN
-        notes.unjudged = int(both[CONVERGED].isna().sum())
-    return notes
+    a = {**check.a, **verdict.a}  # a grid check: the setting its verdict comes from
+    return CheckNotes(planned_a=_planned_count(planned, a),
+                      planned_b=_planned_count(planned, a if same_runs else check.b) if check.against is None else 0)
 
 
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
@@ -187,10 +199,10 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     rows = rows.assign(label=claim_labels(rows))
-    checks = [judge(rows, c.metric, c.a, c.b, c.test, c.margin, relative=c.relative, paired=c.paired,
-                    metric_b=c.metric_b, against=c.against, smallest_effect=c.smallest_effect) for c in claim.checks]
+    checks = [judge_check(rows, c) for c in claim.checks]
     notes = [_check_notes(c, v, rows, planned) for c, v in zip(claim.checks, checks)]
-    verdict = "protocol" if claim.kind == "protocol" else combine([c.verdict for c in checks])
+    verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
+    early_stop = at_early_stop(claim.checks[claim.primary_index], rows) if claim.kind == "claim" else None
     figures = []
     if claim.figure:
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
@@ -203,7 +215,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         if claim.table is not None and planned is not None and not planned.empty else (0, {})
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
-                       short=short)
+                       short=short, early_stop=early_stop)
 
 
 def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:

@@ -169,7 +169,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     ax.set_xlabel("effect in the claimed direction, in units of the check's smallest effect that matters "
                   "(greater / less) or of its margin (within / at most / equivalent)\n"
                   "dot: measured effect; bar: its 95% interval; axis linear inside ±1, logarithmic beyond; "
-                  "* rests on unconverged runs, † on fewer runs than planned")
+                  "‡ changes at the early-stopping epoch, † fewer runs than planned")
     ax.annotate("← against the claim", (0.0, 1.0), xycoords="axes fraction", xytext=(4, 4),
                 textcoords="offset points", fontsize="small", color="0.35")
     ax.annotate("as claimed →", (1.0, 1.0), xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",

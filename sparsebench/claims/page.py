@@ -10,6 +10,7 @@ written last; ``report_problems`` tells a complete report folder from one whose 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import json
@@ -24,9 +25,20 @@ import pandas as pd
 from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
+from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
-from sparsebench.claims.wording import check_notes_text, description, reason
+from sparsebench.claims.wording import (
+    check_notes_text,
+    description,
+    early_stop_text,
+    grid_text,
+    images_text,
+    outcome,
+    p_text,
+    reason,
+    undecided_text,
+)
 from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.stats import MAX_SEEDS
 from sparsebench.report.tables import markdown_table
@@ -34,23 +46,31 @@ from sparsebench.report.tables import markdown_table
 # One colour per verdict, in the page's styles and the summary figure alike.
 VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "inconclusive": "#a07800", "not run": "#777777"}
 
-RULE = ("The measured effect shown for a claim is that of the check that decides its verdict. A verdict comes "
+RULE = ("The measured effect shown for a claim is that of its primary check. A verdict comes "
         "from the seeds, never from one run, and never from an epoch chosen on the test set. Each check declares "
-        "the smallest effect that matters: for \"A is larger than B\", supported when the 95% interval of the "
-        "difference of means (Welch) lies above zero and not wholly inside the negligible band (± the smallest "
-        "effect), refuted when it lies below zero (opposite) or wholly inside the band (negligible), inconclusive "
-        "otherwise, with the number of seeds per group that would decide it at the observed spread; for \"little "
-        "or no loss\", supported when the interval of the loss lies under the declared margin; checks marked "
-        "paired compare runs of the same seed; groups without any spread over seeds give no interval. A claim is "
-        "supported when all its checks are, refuted when any is. A verdict marked * rests on runs whose training "
-        "had not converged; one marked † on fewer runs than the profile plans.")
+        "the smallest effect that matters s: for \"A is larger than B\", refuted as negligible when the 90% "
+        "interval of the difference of means (Welch) lies inside ±s (equivalence by two one-sided tests); "
+        "supported when the 95% interval lies above zero and the estimate reaches s; inconclusive when the 95% "
+        "interval lies above zero but the estimate is below s (real but below the smallest effect that matters); "
+        "refuted as opposite when the 95% interval lies below zero; inconclusive otherwise, with the seeds per "
+        "group that an 80%-power calculation says would decide it. For \"little or no loss\", supported when the "
+        "interval of the loss lies under the declared margin; checks marked paired compare runs of the same "
+        "seed; groups without any spread over seeds give no interval. Each decided check gives the p-value of "
+        "its branch; each claim's primary check is corrected by Holm's method across the report's claims, and "
+        "one whose adjusted p is not below 0.05 is inconclusive (not after Holm's correction). Accuracy checks "
+        "also show the difference with a bootstrap interval over the test images (the test set's own "
+        "uncertainty), which does not change the verdict. A claim's verdict is its primary check's (its card "
+        "names it); the other checks are reported beside it. A \"can\" claim is decided over a declared grid of "
+        "settings: supported when one supports it after Holm's correction across them, refuted only when every "
+        "one refutes it. Each primary check is judged again at the early-stopping (best-validation) epoch: a "
+        "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans.")
 
 OVERVIEW_CAPTION = (
     "One row per claim, its deciding check: the measured effect (dot) and its 95% interval (bar), divided by the "
     "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
     "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
-    "less check is supported when its bar lies right of 0 and not wholly inside the band, refuted when it lies left "
-    "of 0 or wholly inside it; a within / at most check is supported when its bar lies right of −1; an equivalence "
+    "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval (not "
+    "drawn) lies inside the band (negligible) or its bar left of 0 (opposite); a within / at most check is supported when its bar lies right of −1; an equivalence "
     "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
     "verdict and the effect in the metric's own units.")
 
@@ -110,14 +130,14 @@ def seeds_text(check: Verdict) -> str:
 
 
 def verdict_text(result: ClaimResult) -> str:
-    """The verdict with its qualifiers: how it is refuted, * unconverged runs, † fewer runs than planned."""
-    decisive, notes = decisive_check(result), decisive_notes(result)
+    """The verdict with its qualifiers: how it is refuted, ‡ a verdict that changes at the early-stopping
+    epoch, † fewer runs than planned."""
+    decisive = decisive_check(result)
     text = result.verdict
     if decisive is not None and decisive.refuted_as and result.verdict == "refuted":
         text += f" ({decisive.refuted_as})"
-    # The row shows the deciding check, so its mark is that check's runs'
-    if (notes.unconverged if notes is not None else result.unconverged):
-        text += " *"
+    if decisive is not None and result.early_stop is not None and outcome(result.early_stop) != outcome(decisive):
+        text += " ‡"
     if result.incomplete:
         text += " †"
     return text
@@ -125,18 +145,22 @@ def verdict_text(result: ClaimResult) -> str:
 
 def _why(result: ClaimResult) -> str:
     """What a summary row adds: the reason an undecided check gives, the seeds that would decide it,
-    the runs missing or unconverged."""
+    the runs missing, a verdict that changes at the early-stopping epoch."""
     decisive, notes = decisive_check(result), decisive_notes(result)
     parts = []
     if decisive is not None:
         if decisive.problems:
             parts.append(reason(decisive))
+        if undecided_text(decisive):
+            parts.append(undecided_text(decisive))
         if decisive.verdict == "inconclusive" and decisive.seeds_needed is not None:
             needed = decisive.seeds_needed
             parts.append(f"{f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would "
-                         f"decide it")
+                         f"decide it (80% power)")
     if notes is not None and decisive is not None and check_notes_text(notes, decisive):
         parts.append(check_notes_text(notes, decisive))
+    if decisive is not None and result.early_stop is not None and outcome(result.early_stop) != outcome(decisive):
+        parts.append(f"‡ {outcome(result.early_stop)} at the early-stopping epoch")
     return "; ".join(parts)
 
 
@@ -203,6 +227,8 @@ class CheckLine:
     description: str
     smallest_effect: str  # "value (why)", or empty when the check declares none
     notes: str
+    p: str = ""  # the p-value of the branch it landed in; a primary check's Holm-adjusted p
+    images: str = ""  # accuracy checks: the difference with its bootstrap interval over test images
 
 
 @dataclass(frozen=True)
@@ -252,6 +278,9 @@ class Section:
     figure: str | None  # the claim's PNG, relative to the report folder
     images: tuple[Path, ...]  # every PNG of the claim, for the HTML page to inline
     data: dict  # the claim's entry of claims.json
+    budget: str = ""  # whether the primary check's verdict changes at the early-stopping epoch
+    card: Card | None = None  # what the claim means, written before the runs
+    seeds_run: int | None = None  # the fewest seeds a side of its primary check had (beside the card's plan)
 
 
 @dataclass(frozen=True)
@@ -317,9 +346,14 @@ def _reproduction(result: ClaimResult) -> Reproduction:
 
 
 def _check_data(check, verdict: Verdict, notes) -> dict:
-    numbers = {f.name: getattr(verdict, f.name) for f in fields(verdict) if f.name not in ("problems", "mode")}
+    numbers = {f.name: getattr(verdict, f.name) for f in fields(verdict) if f.name not in ("problems", "mode", "cells")}
+    if verdict.cells:
+        numbers["cells"] = [{"setting": dict(setting), "outcome": outcome(cell), "effect": cell.effect, "low": cell.low,
+                             "high": cell.high, "p_value": cell.p_value, "p_holm": cell.p_holm, "n_a": cell.n_a,
+                             "n_b": cell.n_b} for setting, cell in verdict.cells]
     numbers |= {"a": dict(verdict.a), "b": dict(verdict.b), "groups_a": list(verdict.groups_a),
-                "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict)}
+                "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict),
+                "outcome": outcome(verdict), "p_text": p_text(verdict), "images_text": images_text(verdict)}
     return {"label": check.label, "metric_name": metric_label(verdict.metric),
             "smallest_effect_reason": check.smallest_effect_reason, **numbers,
             "notes": check_notes_text(notes, verdict) if notes is not None else ""}
@@ -329,10 +363,13 @@ def _section(result: ClaimResult, out: Path) -> Section:
     claim = result.claim
     all_notes = result.notes or [None] * len(result.checks)
     checks = tuple(
-        CheckLine(c.label, v.verdict, v.verdict + (f" ({v.refuted_as})" if v.refuted_as else ""), described(v),
+        CheckLine(c.label, v.verdict, outcome(v), described(v),
                   f"{c.smallest_effect:g} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
-                  check_notes_text(n, v) if n is not None else "")
+                  "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", grid_text(v)))),
+                  p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
+    primary = decisive_check(result)
+    budget = early_stop_text(primary, result.early_stop, claim.kind == "claim")
     reproduction = _reproduction(result) if result.reproduction else None
     data = {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
             "verdict_text": verdict_text(result), "reason": result.reason, "runs": result.runs,
@@ -341,13 +378,27 @@ def _section(result: ClaimResult, out: Path) -> Section:
             "reproduction": [{"network": row.label, **{column.name: cell for column, cell in
                                                        zip(claim.table.columns, row.cells)}}
                              for row in result.reproduction] if result.reproduction else None,
-            **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {})}
+            **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {}),
+            **({"card": dataclasses.asdict(claim.card)} if claim.card is not None else {}),
+            **({"early_stop": _check_data(claim.checks[claim.primary_index], result.early_stop, None)}
+               if result.early_stop is not None else {})}
     return Section(claim.id, claim.kind, claim.statement, claim.source,
                    tuple(result.experiments or claim.all_experiments()), result.verdict, verdict_text(result),
                    result.reason, claim.note or "", shortfall_text(result), reproduction, checks,
                    human_table(result.table) if result.table is not None else None,
                    _relative(_png(result.figures), out),
-                   tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data)
+                   tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data, budget, claim.card,
+                   _seeds_run(result))
+
+
+def _seeds_run(result: ClaimResult) -> int | None:
+    """The fewest runs a side of the claim's primary check had (None before any check was judged)."""
+    primary = result.claim.primary_index
+    if primary >= len(result.checks):
+        return None
+    verdict = result.checks[primary]
+    sides = [verdict.n_a] if verdict.against else [verdict.n_a, verdict.n_b]
+    return min(sides)
 
 
 def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),

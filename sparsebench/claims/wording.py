@@ -9,10 +9,32 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sparsebench.claims.checks import (AGAINST, BEFORE_ANY_INTERVAL, NO_COLUMN, NO_RUNS, NO_SELECTOR_COLUMN, ONE_RUN,
-                                       PAIRED, SHARED_RUNS, UNPAIRED, ZERO_SPREAD, Problem, Verdict)
+from sparsebench.claims.checks import (
+    AGAINST,
+    ALPHA,
+    BEFORE_ANY_INTERVAL,
+    HOLM,
+    NO_COLUMN,
+    NO_RUNS,
+    NO_SELECTOR_COLUMN,
+    ONE_RUN,
+    PAIRED,
+    SHARED_RUNS,
+    UNPAIRED,
+    ZERO_SPREAD,
+    Problem,
+    Verdict,
+)
 from sparsebench.report.aggregate import display
-from sparsebench.report.stats import MAX_SEEDS
+from sparsebench.report.stats import (
+    EQUIVALENCE,
+    MAX_SEEDS,
+    POWER,
+    SIGNED,
+    SMALL,
+    SMALLEST_EFFECT,
+    tost_level,
+)
 
 
 def number(x: float | None, digits: int = 4) -> str:
@@ -66,6 +88,83 @@ def seeds_needed_text(needed: int) -> str:
     return f"{needed}" if needed <= MAX_SEEDS else f"more than {MAX_SEEDS}"
 
 
+SMALL_TEXT = "real but below the smallest effect that matters"
+HOLM_TEXT = "not after Holm's correction"
+
+
+def outcome(v: Verdict) -> str:
+    """The verdict with how it is refuted, or why its interval left it undecided."""
+    if v.refuted_as:
+        return f"{v.verdict} ({v.refuted_as})"
+    if v.undecided_as == SMALL:
+        return f"{v.verdict} ({SMALL_TEXT})"
+    if v.undecided_as == HOLM:
+        return f"{v.verdict} ({HOLM_TEXT})"
+    return v.verdict
+
+
+def undecided_text(v: Verdict) -> str:
+    """Why a check whose interval lies on one side is inconclusive all the same, or ''."""
+    if v.undecided_as == SMALL:
+        bound = signed(_signed_bound(v, v.smallest_effect))
+        return (f"{SMALL_TEXT}: the {v.level * 100:g}% CI excludes {signed(_signed_bound(v, 0.0))} but the "
+                f"estimate does not reach {bound}")
+    if v.undecided_as == HOLM:
+        return (f"{HOLM_TEXT}: {v.before_holm} on its own (p = {p_number(v.p_value)}), but its Holm-adjusted "
+                f"p = {p_number(v.p_holm)} across the report's primary checks is not below {ALPHA:g}")
+    return ""
+
+
+def p_number(p: float) -> str:
+    return "nan" if math.isnan(p) else f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def p_text(v: Verdict) -> str:
+    """The p-value of the branch the check landed in and, for a primary check, its Holm-adjusted p; ''
+    when there is neither."""
+    parts = []
+    if not math.isnan(v.p_value):
+        parts.append(f"p = {p_number(v.p_value)} (H0: {v.null})")
+    if v.primary:
+        parts.append(f"Holm-adjusted p = {p_number(v.p_holm)} (a primary check)" if not math.isnan(v.p_holm)
+                     else "A primary check, undecided (counted with p = 1 in Holm's correction)")
+    return "; ".join(parts)
+
+
+def images_text(v: Verdict) -> str:
+    """The test set's own uncertainty of an accuracy check: A − B over its test images with the
+    bootstrap interval over images, or '' without one."""
+    if not v.images:
+        return ""
+    pct = f"{v.level * 100:g}%"
+    spread = (f"{pct} bootstrap CI over images [{signed(v.image_low)}, {signed(v.image_high)}]"
+              if not math.isnan(v.image_low) else "no interval (every image gives the same difference)")
+    return (f"Over the {v.images:,} test images of these runs A − B = {signed(v.image_effect)} points, {spread} "
+            f"(the test set's own uncertainty; the verdict rests on the seeds)")
+
+
+def seeds_text(v: Verdict) -> str:
+    """The seeds per group that an a-priori power calculation says would decide an undecided check, or ''."""
+    if v.seeds_needed is None:
+        return ""
+    if v.seeds_basis == EQUIVALENCE:
+        band = v.smallest_effect if v.test in SIGNED else v.margin
+        basis = f"for TOST to show it negligible within ±{number(band)} were the true effect on the threshold"
+    elif v.seeds_basis == SMALLEST_EFFECT:
+        basis = f"for the one-sided test at a true effect of the smallest that matters ({number(v.smallest_effect)})"
+    else:
+        basis = "for the one-sided test were the true effect the observed one"
+    return (f"about {seeds_needed_text(v.seeds_needed)} seeds per group would decide it at this spread: "
+            f"{POWER * 100:g}% power {basis}")
+
+
+def _signed_bound(v: Verdict, offset: float | None) -> float:
+    """threshold + offset on the claimed side of A − B (a ``less`` check's is below −threshold)."""
+    threshold = 0.0 if v.margin is None else v.margin
+    value = threshold + (offset or 0.0)
+    return -value if v.test == "less" else value
+
+
 def description(v: Verdict) -> str:
     """The check in one line: both sides' means and spreads, the interval, the rule and the outcome."""
     if v.problems and v.problems[0].kind in BEFORE_ANY_INTERVAL:
@@ -76,9 +175,11 @@ def description(v: Verdict) -> str:
         return f"{name} [{selector(where)}] {number(mean)} ± {number(std, 2)} sd (n={n}{pooled})"
 
     pct = f"{v.level * 100:g}%"
+    tost = f"{tost_level(v.level) * 100:g}%"
     head = f"{v.metric}: {side('A', v.a, v.mean_a, v.std_a, v.n_a, v.groups_a)} vs " \
            f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
+    tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
     if v.test == "identical":
         numbers = f"A − B = {signed(v.effect)} on average, largest |A − B| of a pair {number(v.largest_difference)}"
         rule = f"supported if every pair differs by at most {number(v.margin or 0.0)}"
@@ -90,32 +191,67 @@ def description(v: Verdict) -> str:
         numbers = f"A − B = {signed(v.effect)}, {pct} CI [{signed(v.low)}, {signed(v.high)}]{dof}"
         threshold = 0.0 if v.margin is None else v.margin
         if v.test == "equivalent":
-            rule = f"supported if the CI lies inside ±{number(threshold)}"
+            numbers += tost_ci
+            rule = (f"supported if the {tost} CI lies inside ±{number(threshold)} (equivalence, TOST); refuted if "
+                    f"the {pct} CI lies wholly outside it")
         else:
             where = {"greater": "above", "less": "below", "at_most": "below"}[v.test]
             bound = number(-threshold if v.test == "less" else threshold) if threshold else "0"
-            rule = f"supported if the CI lies {where} {bound}"
+            rule = f"supported if the {pct} CI lies {where} {bound}"
             if v.smallest_effect:
-                rule += (f" and not wholly inside the negligible band ±{number(v.smallest_effect)}; refuted if it "
-                         f"lies on the other side (opposite) or wholly inside the band (negligible)")
-    outcome = v.verdict + (f" ({v.refuted_as})" if v.refuted_as else "")
+                numbers += tost_ci
+                rule += (f" and the estimate reaches {signed(_signed_bound(v, v.smallest_effect))}; refuted "
+                         f"(negligible) if the {tost} CI lies inside the band {bound} ± {number(v.smallest_effect)} "
+                         f"(equivalence, TOST), else refuted (opposite) if the {pct} CI lies on the other side; "
+                         f"inconclusive ({SMALL_TEXT}) if the {pct} CI lies {where} {bound} with the estimate "
+                         f"short of the smallest effect")
     notes = [reason(v)] if v.problems else []
-    if v.seeds_needed is not None:
-        notes.append(f"about {seeds_needed_text(v.seeds_needed)} seeds per group would decide it at this spread")
+    if undecided_text(v):
+        notes.append(undecided_text(v))
+    if seeds_text(v):
+        notes.append(seeds_text(v))
     tail = f" ({'; '.join(notes)})" if notes else ""
-    return f"{head}; {numbers}; {rule}: {outcome}{tail}"
+    return f"{head}; {numbers}; {rule}: {outcome(v)}{tail}"
 
 
 def check_notes_text(notes, verdict: Verdict) -> str:
     """What a check's verdict row says beside its interval (``evaluate.CheckNotes``): sides resting on
-    fewer runs than planned, runs that had not converged or whose convergence was not judged."""
+    fewer runs than planned."""
     parts = []
     for side, have, planned in (("A", verdict.n_a, notes.planned_a), ("B", verdict.n_b, notes.planned_b)):
         if planned and have < planned:
             parts.append(f"{side} rests on {have} of the {planned} runs planned "
                          f"({planned - have} failed, held by another process, or not run)")
-    if notes.unconverged:
-        parts.append(f"{notes.unconverged} of its {notes.used} runs had not converged")
-    if notes.unjudged:
-        parts.append(f"convergence not judged for {notes.unjudged} of its {notes.used} runs (a set budget per task)")
     return "; ".join(parts)
+
+
+def grid_text(v: Verdict) -> str:
+    """A "can" check's settings with what each found (``claims.grid``), or ''."""
+    if not v.cells:
+        return ""
+    parts = []
+    for setting, cell in v.cells:
+        where = ", ".join(f"{key}={value}" for key, value in setting.items())
+        if cell.n_a == 0:
+            parts.append(f"{where}: not run in this profile")
+            continue
+        found = outcome(cell) + f", {signed(cell.effect)} [{signed(cell.low)}, {signed(cell.high)}]"
+        if not math.isnan(cell.p_holm):
+            found += f", Holm-adjusted p across the settings {p_number(cell.p_holm)}"
+        parts.append(f"{where}: {found}")
+    return "decided over its settings (supported if one supports it after Holm's correction across them, refuted " \
+           "only if every one refutes it): " + "; ".join(parts)
+
+
+def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
+    """Whether the primary check's verdict changes when judged at the early-stopping (best-validation)
+    epoch instead of the last: the budget check that replaces a convergence mark."""
+    if primary is None:
+        return ""
+    if early is None:
+        return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured
+                else "")
+    same = outcome(early) == outcome(primary)
+    at = f"{outcome(early)}, {signed(early.effect)} [{signed(early.low)}, {signed(early.high)}]"
+    return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if same
+            else f"the verdict changes at the early-stopping (best-validation) epoch: {at}")

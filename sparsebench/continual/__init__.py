@@ -9,6 +9,12 @@ numbers read from the accuracy matrix and the weight changes.
 
 from __future__ import annotations
 
-from sparsebench.continual.tasks import SEQUENCES, PermutedConfig, SequenceConfig, SplitConfig, TaskData
+from sparsebench.continual.tasks import (
+    SEQUENCES,
+    PermutedConfig,
+    SequenceConfig,
+    SplitConfig,
+    TaskData,
+)
 
 __all__ = ["SEQUENCES", "PermutedConfig", "SequenceConfig", "SplitConfig", "TaskData"]

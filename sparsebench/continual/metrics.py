@@ -50,13 +50,14 @@ def weight_snapshot(model: Network) -> dict[str, torch.Tensor]:
     return {name: weights.clone() for name, weights in _learnable(model).items()}
 
 
-def changed_fractions(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], stds: dict[str, float],
+def changed_fractions(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], scales: dict[str, float],
                       threshold: float) -> dict[str, float]:
     """Per layer and ``global`` (pooled over layers): the share of learnable weights whose change from
-    ``before`` to ``after`` exceeds ``threshold`` times the layer's std in ``stds``."""
+    ``before`` to ``after`` exceeds ``threshold`` times the layer's scale in ``scales`` (its initial
+    std, or the learning rate)."""
     out, changed, total = {}, 0, 0
     for name, start in before.items():
-        moved = int(((after[name] - start).abs() > threshold * stds[name]).sum())
+        moved = int(((after[name] - start).abs() > threshold * scales[name]).sum())
         out[name] = moved / start.numel()
         changed, total = changed + moved, total + start.numel()
     out["global"] = changed / total

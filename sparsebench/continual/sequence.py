@@ -75,7 +75,7 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     ``resume``/``save_state`` as for ``train.fit``; the states carry the sequence's progress too.
     ``model`` must hold its initial weights (a resumed run loads its state here)."""
     spec = cfg.continual
-    tasks = TaskData(data, spec)
+    tasks = TaskData(data, spec, cfg.seed)
     network = getattr(model, "_orig_mod", model)
     batch = cfg.eval.batch_size
     stds = weight_stds(network)  # the initial weights' scale, for the change threshold
@@ -104,7 +104,13 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
                      on_epoch=on_epoch)
         resumed += fitted.resumed_from
         fit_resume = None
-        done["changed"].append(changed_fractions(done["start"], weight_snapshot(network), stds, spec.changed_threshold))
+        end = weight_snapshot(network)
+        done["changed"].append(changed_fractions(done["start"], end, stds, spec.changed_threshold))
+        if spec.changed_threshold_lr_steps is not None:
+            # The same count against |Δw| > steps x lr: lr is each layer's scale here.
+            lr_scale = dict.fromkeys(stds, cfg.train.lr)
+            done.setdefault("changed_lr_steps", []).append(
+                changed_fractions(done["start"], end, lr_scale, spec.changed_threshold_lr_steps))
         done["matrix"].append(accuracies(model, tasks, batch))
         offset = len(done["history"])
         done["history"] += [{**entry, "epoch": offset + entry["epoch"], "task": task + 1, "task_epoch": entry["epoch"]}
@@ -118,6 +124,10 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     metrics = {**sequence_metrics(done["matrix"], done["initial"]),
                "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"], "epochs_per_task": epochs,
                "weights_changed": _changed_by_layer(done["changed"], spec.changed_threshold)}
+    if spec.changed_threshold_lr_steps is not None:
+        metrics["weights_changed_lr_steps"] = {
+            **_changed_by_layer(done["changed_lr_steps"], spec.changed_threshold_lr_steps * cfg.train.lr),
+            "lr_steps": spec.changed_threshold_lr_steps}
     return SequenceResult(fitted, task_data, done["history"], metrics, resumed)
 
 

@@ -3,8 +3,10 @@ from the data set's splits.
 
 - ``permuted``: every task is the whole data set with its pixel positions shuffled by a fixed
   permutation of its own (the same for every channel); task 1 is the data as it is. The permutations
-  are drawn from ``continual.seed`` alone, so every model of a sweep, whatever its seed, learns the
-  same tasks (Goodfellow et al. 2013; Kirkpatrick et al. 2017; numenta's dendrites work).
+  are drawn from ``continual.seed`` alone when it is set, so every model of a sweep, whatever its seed,
+  learns the same tasks (Goodfellow et al. 2013; Kirkpatrick et al. 2017; numenta's dendrites work,
+  seed 42); ``continual.seed: null`` derives them from the run's seed (``seeds.permutations``), so that
+  an interval over model seeds holds the variance of the tasks drawn too.
 - ``split``: task t holds the images of the classes ``classes[t]`` only (split MNIST: digits 0/1,
   2/3, ..., 8/9; Zenke et al. 2017). ``head: shared`` is the domain-incremental form: one output per
   position in a task's class list, shared by all tasks (is it the first or the second digit of the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -23,7 +26,7 @@ from sparsebench import seeds
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.errors import DataError, check
 from sparsebench.registry import Registry
-from sparsebench.schemas import MAX_SEED, DatasetConfig, part
+from sparsebench.schemas import MAX_SEED, DatasetConfig, part, part_unless
 
 HEADS = ("shared", "all")
 SEQUENCES: Registry[type] = Registry("task sequence", "continual.name")
@@ -40,8 +43,18 @@ class SequenceConfig:
     # a shrunk sequence still learns its tasks. 0: train.epochs as it is.
     min_steps: int = part(0)
     # A weight counts as changed by a task when it moved by more than this times its layer's initial
-    # weight std (the scale of eval.near_zero_rel) between the task's start and its end.
+    # weight std (the scale of eval.near_zero_rel) between the task's start and its end
+    # (continual/weights_changed). 0.01 x σ_init is about 2e-4 for the MLPs here: below one Adam step at
+    # lr 5e-4, so it counts a weight that a single step touched.
     changed_threshold: float = part(0.01)
+    # Also count a weight as changed when it moved by more than this many times train.lr
+    # (continual/weights_changed_lr_steps), a threshold above what one optimizer step can do: Adam's
+    # update of a weight in one step is about lr at most (Kingma & Ba 2015, sec. 2.1: |step| <= lr in
+    # the common case, <= lr (1 - b1)/sqrt(1 - b2) = 3.2 lr at the default betas in the worst), so more
+    # than 10 x lr takes steps that agree. For SGD no such bound holds (a step is lr x the gradient,
+    # more with momentum). null: not counted.
+    changed_threshold_lr_steps: Optional[float] = part_unless(
+        None, why="the threshold in optimizer steps came after the first records")
 
     def __post_init__(self) -> None:
         check(isinstance(self.tasks, int) and self.tasks >= 2, "tasks", self.tasks,
@@ -50,6 +63,9 @@ class SequenceConfig:
               "must be a whole number of optimizer steps >= 0 (0: train.epochs as it is)")
         check(self.changed_threshold > 0, "changed_threshold", self.changed_threshold,
               "must be > 0 (a multiple of each layer's initial weight std)")
+        check(self.changed_threshold_lr_steps is None or self.changed_threshold_lr_steps > 0,
+              "changed_threshold_lr_steps", self.changed_threshold_lr_steps,
+              "must be > 0 (a multiple of train.lr) or null (not counted)")
 
     def head_size(self, dataset: DatasetConfig) -> int:
         """Outputs of the model's head."""
@@ -64,11 +80,13 @@ class SequenceConfig:
 class PermutedConfig(SequenceConfig):
     name: str = part("permuted")
     # Seeds the permutations, apart from the model's seed: every run of a sweep gets the same tasks.
-    seed: int = part(42)
+    # null: derived from the run's seed, so that each model seed learns tasks of its own.
+    seed: Optional[int] = part(42)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
+        check(self.seed is None or 0 <= self.seed <= MAX_SEED, "seed", self.seed,
+              f"must be a whole number in 0..{MAX_SEED}, or null (derived from the run's seed)")
 
 
 @SEQUENCES.register("split")
@@ -141,11 +159,11 @@ class TaskData:
     """The tasks of a sequence, made from a data set's splits on demand (a task's data lives only
     while it is used: a hundred permuted copies of MNIST need not fit in memory at once)."""
 
-    def __init__(self, data: DataSplits, cfg: SequenceConfig):
+    def __init__(self, data: DataSplits, cfg: SequenceConfig, run_seed: int):
         self.data, self.cfg = data, cfg
         if isinstance(cfg, PermutedConfig):
             pixels = data.train.inputs.shape[-2] * data.train.inputs.shape[-1]
-            self.permutations = permutations(cfg.tasks, pixels, seeds.permutations(cfg.seed))
+            self.permutations = permutations(cfg.tasks, pixels, seeds.permutations(cfg.seed, run_seed))
         self.head = cfg.head_size(data.cfg)
         if isinstance(cfg, SplitConfig):  # an empty task is a problem of the data, found before any training
             for task, classes in enumerate(cfg.used()):

@@ -17,6 +17,12 @@ NAMES = (
     (r"continual/weights_changed/threshold", "change that counts a weight as changed", "× initial weight std"),
     (r"continual/weights_changed/mean/(?P<layer>[^/]+)", "share of weights each task changed{of_layer} (mean)",
      "fraction of weights"),
+    (r"continual/weights_changed_lr_steps/threshold", "change that counts a weight as changed", "|Δw|"),
+    (r"continual/weights_changed_lr_steps/lr_steps", "change that counts a weight as changed, in optimizer steps",
+     "× learning rate"),
+    (r"continual/weights_changed_lr_steps/mean/(?P<layer>[^/]+)",
+     "share of weights each task moved by more than the learning-rate threshold{of_layer} (mean)",
+     "fraction of weights"),
 )
 
 

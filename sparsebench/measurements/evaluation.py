@@ -12,12 +12,14 @@ from sparsebench.metrics.evaluation import evaluate, pack_correct
 from sparsebench.metrics.weights import (
     magnitude_profile,
     near_zero_fractions,
+    scale_free_sparsity,
     weight_stds,
 )
 from sparsebench.records.paths import is_number
 from sparsebench.train.convergence import convergence
 
 _SHARE = "fraction of weights"
+_HOYER = "0 dense, 1 one-hot"
 NAMES = (
     (r"(?P<split>test|train|validation)/accuracy", "{split} accuracy", "%"),
     # The mean cross-entropy of the softmax probabilities: their negative log-likelihood.
@@ -35,10 +37,24 @@ NAMES = (
     (r"convergence/rel_tol", "relative tolerance of the convergence criterion", "fraction of the loss"),
     (r"convergence/abs_tol", "absolute tolerance of the convergence criterion", "nats"),
     # Near-zero weights
-    (r"weights/final/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)", "near-zero share{of_layer}, {threshold}", _SHARE),
-    (r"weights/init/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
+    (r"weights/(?P<when>final|init)/global/hoyer",
+     "Hoyer sparsity of |w|{at_init}, all weights pooled (each layer weighted by its count of weights)", _HOYER),
+    (r"weights/(?P<when>final|init)/global_mean/hoyer",
+     "Hoyer sparsity of |w|{at_init}, unweighted mean over layers", _HOYER),
+    (r"weights/(?P<when>final|init)/(?P<layer>[^/]+)/hoyer", "Hoyer sparsity of |w|{at_init}{of_layer}", _HOYER),
+    (r"weights/change/global/hoyer",
+     "change of the Hoyer sparsity of |w| from initialisation, all weights pooled (count-weighted)", "Hoyer, 0 to 1"),
+    (r"weights/change/global_mean/hoyer",
+     "change of the Hoyer sparsity of |w| from initialisation, unweighted mean over layers", "Hoyer, 0 to 1"),
+    (r"weights/change/(?P<layer>[^/]+)/hoyer", "change of the Hoyer sparsity of |w| from initialisation{of_layer}",
+     "Hoyer, 0 to 1"),
+    (r"weights/(?P<when>final|init)/global/(?P<kind>rms)_(?P<t>[^/]+)",
+     "near-zero share{at_init}, {threshold}, count-weighted over layers", _SHARE),
+    (r"weights/final/(?P<layer>[^/]+)/(?P<kind>abs|rel|rms)_(?P<t>[^/]+)", "near-zero share{of_layer}, {threshold}",
+     _SHARE),
+    (r"weights/init/(?P<layer>[^/]+)/(?P<kind>abs|rel|rms)_(?P<t>[^/]+)",
      "near-zero share at initialisation{of_layer}, {threshold}", _SHARE),
-    (r"weights/change/(?P<layer>[^/]+)/(?P<kind>abs|rel)_(?P<t>[^/]+)",
+    (r"weights/change/(?P<layer>[^/]+)/(?P<kind>abs|rel|rms)_(?P<t>[^/]+)",
      "change of the near-zero share from initialisation{of_layer}, {threshold}", _SHARE),
     (r"weights/(?:final|init)/(?P<layer>[^/]+)/structural", "share of structural zeros{of_layer}", _SHARE),
     (r"weights/(?:final|init)/(?P<layer>[^/]+)/count", "learnable weights{of_layer}", ""),
@@ -63,12 +79,14 @@ NAMES = (
 
 
 def weight_measurements(model, cfg, reference_stds: dict | None = None) -> dict:
-    """Near-zero shares (thresholds relative to ``reference_stds``, the initial stds, when given) and
-    the magnitude profile of ``model``'s weights; taken at initialisation and after training."""
+    """Near-zero shares (thresholds relative to ``reference_stds``, the initial stds, when given), the
+    scale-free ones (Hoyer, below a fraction of each layer's own RMS) and the magnitude profile of
+    ``model``'s weights; taken at initialisation and after training."""
     stds = reference_stds or weight_stds(model)
-    return {"std": stds,
-            "near_zero": near_zero_fractions(model, cfg.eval.near_zero_abs, cfg.eval.near_zero_rel, stds),
-            "profile": magnitude_profile(model)}
+    near_zero = near_zero_fractions(model, cfg.eval.near_zero_abs, cfg.eval.near_zero_rel, stds)
+    for layer, row in scale_free_sparsity(model, cfg.eval.near_zero_rms).items():
+        near_zero.setdefault(layer, {}).update(row)
+    return {"std": stds, "near_zero": near_zero, "profile": magnitude_profile(model)}
 
 
 def weight_changes(metrics: Mapping) -> dict:

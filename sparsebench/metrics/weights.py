@@ -1,7 +1,10 @@
-"""Near-zero weights: the share of weights below absolute and relative magnitude thresholds.
+"""Near-zero weights: the share of weights below absolute and relative magnitude thresholds, and
+scale-free measures of sparsity: Hoyer's sparsity of |w| and the share below a fraction of the
+layer's own RMS.
 
 Structural zeros (weights fixed at zero by sparse connectivity) are counted apart: near-zero
-fractions are taken over the learnable weights only, and the structural share is reported beside.
+fractions and Hoyer's sparsity are taken over the learnable weights only, and the structural share is
+reported beside.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from sparsebench.metrics.activations import hoyer
 from sparsebench.models import Network
 
 # Thresholds of the near-zero curve (|w| < t, t log-spaced) stored in every record, for figures.
@@ -67,6 +71,38 @@ def near_zero_fractions(model: Network, absolute: list[float], relative: list[fl
     result["global"] = {key: n / all_total for key, n in totals.items()}
     result["global"]["structural"] = structural_total / (all_total + structural_total)
     result["global"]["count"] = all_total
+    return result
+
+
+def scale_free_sparsity(model: Network, rms_fractions: list[float]) -> dict[str, dict[str, float]]:
+    """Per layer and ``global``: Hoyer's sparsity of the learnable weights, (sqrt(n) - |w|_1/|w|_2) /
+    (sqrt(n) - 1) (0 all equal in magnitude, 1 one weight carries everything), and the share of them with
+    |w| < f x the layer's own RMS for each f of ``rms_fractions``. Both are unchanged when a layer's
+    weights are scaled, which the near-zero shares under a fixed threshold are not.
+
+    ``global``: Hoyer's sparsity of all layers' weights concatenated (a layer weighs by its count of
+    weights), and the count-weighted share (each layer's weights against that layer's RMS).
+    ``global_mean``: Hoyer's sparsity averaged over layers, each layer weighing the same.
+    Keys: ``hoyer`` and ``rms_<f>``."""
+    result: dict[str, dict[str, float]] = {}
+    below_total: dict[str, int] = {}
+    # float64: the sums run over up to millions of weights.
+    learnable = {name: weights.double() for name, weights in _learnable(model).items()}
+    for name, weights in learnable.items():
+        magnitudes = weights.abs()
+        rms = magnitudes.square().mean().sqrt()
+        row = {"hoyer": float(hoyer(magnitudes.unsqueeze(0))[0])}
+        for fraction in rms_fractions:
+            key = threshold_key("rms", fraction)
+            below = int((magnitudes < fraction * rms).sum())
+            row[key] = below / magnitudes.numel()
+            below_total[key] = below_total.get(key, 0) + below
+        result[name] = row
+    mean_over_layers = sum(row["hoyer"] for row in result.values()) / len(result)
+    everything = torch.cat(list(learnable.values())).abs()
+    result["global"] = {"hoyer": float(hoyer(everything.unsqueeze(0))[0]),
+                        **{key: n / everything.numel() for key, n in below_total.items()}}
+    result["global_mean"] = {"hoyer": mean_over_layers}
     return result
 
 

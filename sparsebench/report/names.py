@@ -41,12 +41,14 @@ PARTS = {
     "units": {"mean": "mean over hidden layers"},
     "noise": {name: kind.label for name, kind in NOISE_KINDS.items()},
     "prune": {"one_shot": "one-shot", "finetuned": "after fine-tuning"},
+    "method": {"global": "global magnitude", "layerwise": "layer-wise magnitude", "random": "random"},
     "rule": {"last": "last", "best_val": "best-validation", "best_test": "best-test"},
 }
 
 # Each row: (pattern over the whole path, name template, unit). {threshold} is filled from the groups
-# kind and t: "|w| < 0.01" (absolute) or "|w| < 0.1·σ_init" (relative to the layer's initial standard
-# deviation); {of_layer} is " of <layer>" or nothing for the whole network.
+# kind and t: "|w| < 0.01" (absolute), "|w| < 0.1·σ_init" (relative to the layer's initial standard
+# deviation) or "|w| < 0.1·RMS ..." (relative to the layer's own RMS); {of_layer} is " of <layer>" or
+# nothing for the whole network; {at_init} is " at initialisation" where the group when is init.
 # Rows of the paths that are not a measurement's: the per-epoch history and settings figures put on
 # an axis. Every measurement names its own paths (``sparsebench.measurements``).
 OTHER_NAMES: list[Name] = [
@@ -65,7 +67,8 @@ def name_rows() -> list[Name]:
 
 
 def _threshold(kind: str, t: str) -> str:
-    return f"|w| < {t}" if kind == "abs" else f"|w| < {t}·σ_init"
+    return {"abs": f"|w| < {t}", "rel": f"|w| < {t}·σ_init",
+            "rms": f"|w| < {t}·RMS (each layer's own RMS, when measured)"}[kind]
 
 
 def _fill(template: str, groups: dict[str, str]) -> str:
@@ -74,6 +77,8 @@ def _fill(template: str, groups: dict[str, str]) -> str:
         values["of_layer"] = f" of {values['layer']}" if values["layer"] else ""
     if "kind" in groups and "t" in groups:
         values["threshold"] = _threshold(groups["kind"], groups["t"])
+    if "when" in groups:
+        values["at_init"] = " at initialisation" if groups["when"] == "init" else ""
     if "split" in groups:
         values["split"] = {"train": "training"}.get(groups["split"], groups["split"])
     return template.format(**values)

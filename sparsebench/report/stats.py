@@ -10,22 +10,39 @@ side of a check and the page layer (``claims.wording``) says what the numbers me
 - ``paired_interval``: the mean of the per-pair differences A − B with the Student-t interval of those
   differences (runs with the same seed share their initial weights and data order).
 - ``against_interval``: mean(A) − a constant with the one-sample interval of A shifted by it.
-- ``decide``: the verdict an interval of A − B gives under a test:
+- ``decide``: the verdict an interval of A − B gives under a test, with the p-value of the branch it
+  landed in (``Decision``). The rule, for the signed tests ``greater`` (A > B) and ``less`` (A < B; the
+  mirror: −(A − B) is read as ``greater``), with threshold t (0, or the ``margin`` m of "A exceeds B by
+  more than m") and smallest effect that matters s > 0 (the band (t − s, t + s)), in this order:
 
-  ``greater`` (A > B), with a smallest effect that matters s >= 0 (the negligible band [−s, s]):
-  supported when the interval of A − B lies wholly above 0 and not wholly inside the band; refuted when
-  it lies wholly below 0 (``opposite``) or wholly inside the band (``negligible``); inconclusive
-  otherwise. With ``margin`` m, "A exceeds B by more than m": the same with m in place of 0.
-  ``less`` (A < B): the mirror.
+  1. negligible first, by equivalence (TOST, two one-sided tests at α = 0.05): the 90% interval lies
+     inside (t − s, t + s) -> refuted, ``negligible``; p = the larger of the two one-sided p's.
+  2. supported: the 95% interval lies wholly above t and the estimate reaches the smallest effect
+     (effect − t >= s); p = the one-sided p of H0: effect <= t.
+  3. the 95% interval lies wholly above t but the estimate is below t + s (a real effect, possibly too
+     small to matter: the interval straddles the band's edge) -> inconclusive, ``small`` (not supported:
+     the data do not show an effect as large as the claim needs, nor rule one out).
+  4. opposite: the 95% interval lies wholly below t (and step 1 did not find it negligible) -> refuted,
+     ``opposite``; p = the one-sided p of H0: effect >= t.
+  5. otherwise inconclusive.
+
+  With s = 0 (or None) the plain rule: supported when the 95% interval lies above t, opposite when it
+  lies below. A supported or opposite check's one-sided p is below 0.025 by construction (its two-sided
+  95% interval excludes t), a negligible one's below 0.05 (each one-sided test at 0.05).
   ``within`` (A costs little or nothing against B; needs ``margin``): the loss is B − A; supported when the
-  whole interval of the loss lies under the margin, refuted when it lies wholly above it, else inconclusive.
-  ``at_most`` (A exceeds B by at most the margin; needs ``margin``): supported when the interval of A − B
-  lies wholly below the margin, refuted when wholly above it (e.g. "costs at most 15% more time").
-  ``equivalent`` (A equals B to within the margin; needs ``margin``): supported when the interval of A − B
-  lies inside [−margin, margin], refuted when it lies wholly outside it, else inconclusive.
+  95% interval of the loss lies under the margin (p of H0: loss >= m), refuted when wholly above it.
+  ``at_most`` (A exceeds B by at most the margin): supported when the 95% interval of A − B lies wholly
+  below the margin, refuted when wholly above it (e.g. "costs at most 15% more time").
+  ``equivalent`` (A equals B to within the margin): by TOST, supported when the 90% interval lies inside
+  (−margin, margin) (p = the larger one-sided p), refuted when the 95% interval lies wholly outside it.
   ``identical`` (A equals B run by run, an exact claim such as "q = 2 is dropout"): decided by
-  ``identical`` on the largest difference of a pair, not by an interval.
-- ``seeds_to_decide``: roughly how many seeds per group would make an undecided interval decide.
+  ``identical`` on the largest difference of a pair, not by an interval; no p-value.
+- ``holm``: Holm's step-down adjustment of a family of p-values (the claims layer's primary checks).
+- ``t_power`` / ``seeds_to_decide``: a-priori power of the t-test (noncentral t) and the seeds per group
+  that 80% power says would decide an undecided check against its nearest boundary.
+- ``image_bootstrap`` / ``mcnemar``: the test set's own uncertainty, from which test images each run
+  classified correctly: the difference of accuracies with a bootstrap interval over images, and
+  McNemar's exact test for one pair of runs.
 
 Values that are not finite are left out. Sides without any spread (every value the same) give no
 interval (NaN), never an interval of zero width: it would claim a certainty that n runs cannot give.
@@ -77,6 +94,7 @@ class Difference:
     b: Interval
     spread: float = math.nan  # paired or one-sample: the std of the differences (or of A) that scales the interval
     largest: float = math.nan  # paired: the largest |A − B| of a pair
+    se: float = math.nan  # the standard error of ``effect`` (NaN where no interval exists)
 
     @property
     def zero_spread(self) -> bool:
@@ -133,7 +151,8 @@ def welch_interval(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Differenc
         return Difference(effect, math.nan, math.nan, math.nan, ia, ib)
     result = _quietly(_scipy.ttest_ind, xa, xb, equal_var=False)
     ci = result.confidence_interval(level)
-    return Difference(effect, float(ci.low), float(ci.high), float(result.df), ia, ib)
+    return Difference(effect, float(ci.low), float(ci.high), float(result.df), ia, ib,
+                      se=math.sqrt(ia.std ** 2 / ia.n + ib.std ** 2 / ib.n))
 
 
 def paired_interval(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Difference:
@@ -148,8 +167,10 @@ def paired_interval(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Differen
     diff = t_interval(differences, level)
     ia, ib = t_interval(xa, level), t_interval(xb, level)
     largest = float(np.abs(differences).max()) if len(differences) else math.nan
-    return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if diff.n >= 2 and diff.std > 0 else math.nan,
-                      ia, ib, diff.std if diff.n >= 2 else math.nan, largest)
+    spread = diff.std > 0 if diff.n >= 2 else False
+    return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if spread else math.nan,
+                      ia, ib, diff.std if diff.n >= 2 else math.nan, largest,
+                      se=diff.std / math.sqrt(diff.n) if spread else math.nan)
 
 
 def against_interval(a: ArrayLike, constant: float, level: float = 0.95) -> Difference:
@@ -157,7 +178,8 @@ def against_interval(a: ArrayLike, constant: float, level: float = 0.95) -> Diff
     one = t_interval(a, level)
     return Difference(one.mean - constant, one.low - constant, one.high - constant,
                       one.n - 1 if one.n >= 2 else math.nan, one,
-                      Interval(float(constant), 0.0, 0, constant, constant, level), one.std)
+                      Interval(float(constant), 0.0, 0, constant, constant, level), one.std,
+                      se=one.std / math.sqrt(one.n) if one.n >= 2 and one.std > 0 else math.nan)
 
 
 def check_test(test: str, margin: float | None) -> None:
@@ -167,69 +189,295 @@ def check_test(test: str, margin: float | None) -> None:
         raise ValueError(f"the {test!r} test needs a margin")
 
 
-def decide(test: str, low: float, high: float, margin: float | None, smallest_effect: float | None = None
-           ) -> tuple[str, str]:
-    """(verdict, how it is refuted) that the interval [low, high] of A − B gives under ``test`` (see the
-    module docstring); the second part is ``opposite`` or ``negligible`` for a refuted greater / less
-    check, else empty."""
+# How a decided check was decided (``Decision.how``), and why an undecided one is undecided when its
+# interval says why.
+OPPOSITE, NEGLIGIBLE = "opposite", "negligible"  # refuted greater / less checks
+SMALL = "small"  # inconclusive: an effect on the claimed side, its estimate below the smallest that matters
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ``decide`` found: the verdict, how (``OPPOSITE``, ``NEGLIGIBLE``, ``SMALL`` or empty), the
+    p-value of the branch it landed in and the null hypothesis that p tests (NaN and empty when undecided)."""
+
+    verdict: str
+    how: str = ""
+    p: float = math.nan
+    null: str = ""  # said of A − B (within: of the loss B − A)
+
+
+def interval(effect: float, se: float, dof: float, level: float) -> tuple[float, float]:
+    """effect ± t_{(1+level)/2, dof} · se: the two-sided ``level`` interval (NaN without a standard error)."""
+    if not (math.isfinite(se) and se > 0 and dof > 0):
+        return math.nan, math.nan
+    half = float(_scipy.t.ppf((1 + level) / 2, dof)) * se
+    return effect - half, effect + half
+
+
+def p_above(effect: float, se: float, dof: float, bound: float) -> float:
+    """One-sided p of H0: true effect <= ``bound`` (small when the effect lies above it)."""
+    return float(_scipy.t.sf((effect - bound) / se, dof))
+
+
+def p_below(effect: float, se: float, dof: float, bound: float) -> float:
+    """One-sided p of H0: true effect >= ``bound`` (small when the effect lies below it)."""
+    return float(_scipy.t.cdf((effect - bound) / se, dof))
+
+
+def tost_level(level: float) -> float:
+    """The level of the interval that TOST reads: each one-sided test at α = 1 − level (0.05 for a 95%
+    rule), which is a two-sided interval of level 1 − 2α (90%)."""
+    return 2 * level - 1
+
+
+def decide(test: str, effect: float, se: float, dof: float, margin: float | None,
+           smallest_effect: float | None = None, level: float = 0.95) -> Decision:
+    """The ``Decision`` that the estimate ``effect`` of A − B, its standard error ``se`` and its degrees of
+    freedom ``dof`` give under ``test`` (the rule is the module docstring's; the intervals are
+    effect ± t · se, the 95% one for sides and the 90% one for equivalence)."""
     check_test(test, margin)
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive", ""
+    low, high = interval(effect, se, dof, level)
+    if math.isnan(low):
+        return Decision("inconclusive")
     threshold = 0.0 if margin is None else float(margin)
+    tost_low, tost_high = interval(effect, se, dof, tost_level(level))
     if test in SIGNED:
         band = float(smallest_effect or 0.0)
         # Mirror "less" onto "greater": the claimed side is above the threshold.
-        lo, hi = (low, high) if test == "greater" else (-high, -low)
-        if lo > threshold and hi > threshold + band:
-            return "supported", ""
+        e, lo, hi, t_lo, t_hi = ((effect, low, high, tost_low, tost_high) if test == "greater"
+                                 else (-effect, -high, -low, -tost_high, -tost_low))
+        # The nulls are said of A − B: a "less" check's threshold lies at −t.
+        sign = 1.0 if test == "greater" else -1.0
+        bound = f"{sign * threshold + 0.0:g}"
+        centre = f"|A − B − {bound}|" if threshold else "|A − B|"
+        if band > 0 and threshold - band < t_lo and t_hi < threshold + band:
+            return Decision("refuted", NEGLIGIBLE, max(p_above(e, se, dof, threshold - band),
+                                                       p_below(e, se, dof, threshold + band)),
+                            f"{centre} >= {band:g}")
+        if lo > threshold:
+            if e - threshold >= band:
+                return Decision("supported", "", p_above(e, se, dof, threshold),
+                                f"A − B {'<=' if sign > 0 else '>='} {bound}")
+            return Decision("inconclusive", SMALL)
         if hi < threshold:
-            return "refuted", "opposite"
-        if band > 0 and threshold - band < lo and hi < threshold + band:
-            return "refuted", "negligible"
-        return "inconclusive", ""
+            return Decision("refuted", OPPOSITE, p_below(e, se, dof, threshold),
+                            f"A − B {'>=' if sign > 0 else '<='} {bound}")
+        return Decision("inconclusive")
     if test == "at_most":
-        return ("supported" if high < threshold else "refuted" if low > threshold else "inconclusive"), ""
+        if high < threshold:
+            return Decision("supported", "", p_below(effect, se, dof, threshold), f"A − B >= {threshold:g}")
+        if low > threshold:
+            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {threshold:g}")
+        return Decision("inconclusive")
     if test == "equivalent":
-        inside = -threshold < low and high < threshold
-        return ("supported" if inside else "refuted" if low > threshold or high < -threshold else "inconclusive"), ""
-    loss_low, loss_high = -high, -low
-    return ("supported" if loss_high < threshold else "refuted" if loss_low > threshold else "inconclusive"), ""
+        if -threshold < tost_low and tost_high < threshold:
+            return Decision("supported", "", max(p_above(effect, se, dof, -threshold),
+                                                 p_below(effect, se, dof, threshold)), f"|A − B| >= {threshold:g}")
+        if low > threshold:
+            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {threshold:g}")
+        if high < -threshold:
+            return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"A − B >= {-threshold:g}")
+        return Decision("inconclusive")
+    # within: the loss B − A = −effect against the margin
+    if -low < threshold:
+        return Decision("supported", "", p_above(effect, se, dof, -threshold), f"loss >= {threshold:g}")
+    if -high > threshold:
+        return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"loss <= {threshold:g}")
+    return Decision("inconclusive")
 
+
+def holm(p_values: ArrayLike) -> np.ndarray:
+    """Holm's step-down adjusted p-values of a family, in the order given: the i-th smallest of m
+    finite p's becomes max over j <= i of min(1, (m − j + 1) · p_(j)). NaN entries stay NaN and do not
+    count in m. Written here: scipy has Benjamini–Hochberg (``false_discovery_control``) but not Holm,
+    and statsmodels is not a dependency."""
+    p = np.asarray(p_values, dtype=float).ravel()
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must lie in [0, 1]; got {p[(p < 0) | (p > 1)].tolist()}")
+    out = np.full(p.shape, np.nan)
+    finite_at = np.flatnonzero(np.isfinite(p))
+    m = len(finite_at)
+    if m == 0:
+        return out
+    order = finite_at[np.argsort(p[finite_at], kind="stable")]
+    scaled = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return out
 
 def identical(largest: float, margin: float | None) -> str:
     """Every pair within ``margin`` (None: exactly equal), given the largest |A − B| of a pair."""
     return "supported" if largest <= (0.0 if margin is None else float(margin)) else "refuted"
 
 
-def seeds_to_decide(test: str, effect: float, spreads: tuple[float, ...], margin: float | None,
-                    smallest_effect: float | None, level: float = 0.95) -> int | None:
-    """Roughly how many runs per group would make the interval decide, were the effect and the spreads
-    what they are now: the least n whose half-width t_{n-1} · sqrt(sum(sd²) / n) is below the distance
-    from the observed effect to the bound that would decide (0 or the margin; the edge of the negligible
-    band when the effect lies inside it); ``MAX_SEEDS`` + 1 when none up to it does. None when no count
-    can (the effect on a bound, or no spread)."""
-    if any(math.isnan(x) for x in (effect, *spreads)) or not any(spreads):
-        return None
+# What an a-priori seed count was planned against (``seeds_to_decide``).
+EQUIVALENCE = "equivalence"  # TOST at a true effect on the threshold, band ± the smallest effect (or margin)
+SMALLEST_EFFECT = "smallest effect"  # the one-sided test at a true effect of the smallest effect that matters
+OBSERVED = "observed effect"  # the one-sided test at the observed distance (no smallest effect to plan for)
+POWER = 0.8
+
+
+def _noncentral(d: float, n: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(degrees of freedom, noncentrality) of the t statistic of ``n`` runs per group at a true effect of
+    ``d`` standard deviations: two groups, dof 2n − 2 and d·sqrt(n/2); one (paired, one sample), n − 1
+    and d·sqrt(n)."""
+    if groups not in (1, 2):
+        raise ValueError(f"groups must be 1 (paired or one sample) or 2; got {groups!r}")
+    n = np.asarray(n, dtype=float)
+    return (2 * n - 2, d * np.sqrt(n / 2)) if groups == 2 else (n - 1, d * np.sqrt(n))
+
+
+def t_power(d: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.05, sides: int = 1
+            ) -> float | np.ndarray:
+    """Power of the t-test at a true effect of ``d`` standard deviations with ``n`` runs per group, from the
+    noncentral t distribution: one-sided (``sides`` = 1) or two-sided at ``alpha``."""
+    dof, ncp = _noncentral(d, n, groups)
+    if sides == 1:
+        power = _scipy.nct.sf(_scipy.t.ppf(1 - alpha, dof), dof, ncp)
+    elif sides == 2:
+        critical = _scipy.t.ppf(1 - alpha / 2, dof)
+        power = _scipy.nct.sf(critical, dof, ncp) + _scipy.nct.cdf(-critical, dof, ncp)
+    else:
+        raise ValueError(f"sides must be 1 or 2; got {sides!r}")
+    return float(power) if np.ndim(power) == 0 else power
+
+
+def tost_power(band: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.05) -> float | np.ndarray:
+    """Power of TOST (each one-sided test at ``alpha``) to show equivalence within ±``band`` standard
+    deviations when the true effect is 0: 1 − P(the lower test fails) − P(the upper fails), each failure
+    from the noncentral t. A lower bound (both may fail at once), so the seeds it asks for are enough."""
+    dof, ncp = _noncentral(band, n, groups)
+    power = np.maximum(0.0, 2 * _scipy.nct.sf(_scipy.t.ppf(1 - alpha, dof), dof, ncp) - 1)
+    return float(power) if np.ndim(power) == 0 else power
+
+
+def seeds_for(power_at, target: float = POWER) -> int:
+    """The least n (2 to ``MAX_SEEDS``) at which ``power_at(n)`` reaches ``target``; ``MAX_SEEDS`` + 1 when
+    none does."""
+    n = np.arange(2, MAX_SEEDS + 1)
+    reached = np.flatnonzero(np.asarray(power_at(n)) >= target)
+    return int(n[reached[0]]) if len(reached) else MAX_SEEDS + 1
+
+
+def seeds_to_decide(test: str, effect: float, spread: float, margin: float | None, smallest_effect: float | None,
+                    *, groups: int, level: float = 0.95, power: float = POWER) -> tuple[int | None, str]:
+    """(seeds per group, what it was planned against) that a ``power`` calculation says would decide an
+    undecided check against its nearest boundary, at the observed ``spread`` (the pooled per-group
+    standard deviation for two groups; the std of the differences, or of A, for ``groups`` = 1):
+
+    - greater / less with a smallest effect s > 0 (and ``equivalent``, with s = the margin, t = 0): an
+      estimate nearer the threshold t than t ± s plans for showing the effect negligible: TOST's power at a
+      true effect of t (``EQUIVALENCE``); any other, for showing it: the one-sided test's power at a true
+      effect of t + s (``SMALLEST_EFFECT``).
+    - otherwise (s = 0, within, at_most): the one-sided test's power at the observed distance from the
+      deciding bound (``OBSERVED``), a post-hoc count for want of a smallest effect to plan for.
+
+    One-sided tests at (1 − level) / 2 (the rule's 95% two-sided interval), TOST at 1 − level (its 90%
+    interval). (None, "") when no count can decide: no spread, or an effect on the bound."""
+    if not (math.isfinite(effect) and math.isfinite(spread) and spread > 0):
+        return None, ""
     threshold = 0.0 if margin is None else float(margin)
-    if test in SIGNED:
-        band = float(smallest_effect or 0.0)
-        signed = abs(effect - threshold if test == "greater" else threshold - effect)
-        distance = signed if signed >= band else band - signed
+    one_sided = (1 - level) / 2
+    band, distance = 0.0, 0.0
+    if test in SIGNED or test == "equivalent":
+        if test == "equivalent":
+            band, e, threshold = threshold, effect, 0.0
+        else:
+            band, e = float(smallest_effect or 0.0), effect if test == "greater" else -effect
+        distance = abs(e - threshold)
+        if band > 0:
+            if distance < min(abs(e - threshold - band), abs(e - threshold + band)):
+                return seeds_for(lambda n: tost_power(band / spread, n, groups=groups, alpha=1 - level),
+                                 power), EQUIVALENCE
+            return seeds_for(lambda n: t_power(band / spread, n, groups=groups, alpha=one_sided), power), \
+                SMALLEST_EFFECT
     elif test == "within":
         distance = abs(-effect - threshold)
-    elif test == "equivalent":
-        distance = abs(threshold - abs(effect))
     else:
         distance = abs(effect - threshold)
     if distance <= 0:
-        return None
-    variance = sum(s * s for s in spreads)
-    for n in range(2, MAX_SEEDS + 1):
-        if t_quantile(n, level) * math.sqrt(variance / n) < distance:
-            return n
-    return MAX_SEEDS + 1
+        return None, ""
+    return seeds_for(lambda n: t_power(distance / spread, n, groups=groups, alpha=one_sided), power), OBSERVED
 
 
-__all__ = ["Difference", "Interval", "MAX_SEEDS", "NEEDS_MARGIN", "SIGNED", "TESTS", "VERDICTS", "against_interval",
-           "check_test", "decide", "finite", "identical", "paired_interval", "seeds_to_decide", "t_interval",
-           "t_quantile", "welch_interval"]
+def pooled_spread(a: Interval, b: Interval) -> float:
+    """The pooled standard deviation of two groups (weights n − 1): the per-group spread a two-sample
+    power calculation assumes."""
+    if a.n < 2 or b.n < 2:
+        return math.nan
+    return math.sqrt(((a.n - 1) * a.std ** 2 + (b.n - 1) * b.std ** 2) / (a.n + b.n - 2))
+
+
+@dataclass(frozen=True)
+class ImageDifference:
+    """A − B of mean test accuracy (points) with a bootstrap interval over the test images."""
+
+    effect: float
+    low: float
+    high: float
+    images: int
+    runs_a: int
+    runs_b: int
+    level: float = 0.95
+    resamples: int = 0
+
+
+def _correctness(correct: ArrayLike) -> np.ndarray:
+    array = np.asarray(correct)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"correctness must be runs × images (or one run's images); got shape {array.shape}")
+    return array.astype(bool)
+
+
+def image_bootstrap(correct_a: ArrayLike, correct_b: ArrayLike, *, level: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> ImageDifference:
+    """The difference of mean accuracies (points) of A's runs and B's runs (runs × images, True where a
+    run classified the image correctly; the same images in the same order on both sides), with the
+    percentile bootstrap interval over images resampled together for both sides (paired by image):
+    the test set's own uncertainty, not the seeds'. NaN interval when every image gives the same
+    difference (no spread to resample)."""
+    a, b = _correctness(correct_a), _correctness(correct_b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"A and B must be scored on the same test images: {a.shape[1]} images against "
+                         f"{b.shape[1]}")
+    per_image = 100.0 * (a.mean(axis=0) - b.mean(axis=0))
+    images = per_image.size
+    effect = float(per_image.mean())
+    if np.ptp(per_image) == 0:
+        return ImageDifference(effect, math.nan, math.nan, images, len(a), len(b), level, 0)
+    # A resample's mean depends only on how many images of each distinct per-image difference it draws,
+    # and those counts are multinomial: (resamples × distinct values) instead of (resamples × images).
+    values, counts = np.unique(per_image, return_counts=True)
+    draws = np.random.default_rng(seed).multinomial(images, counts / images, size=resamples)
+    means = draws @ values / images
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return ImageDifference(effect, float(low), float(high), images, len(a), len(b), level, resamples)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test for two runs on the same images: the images only A got right, those only B
+    got right, and the two-sided binomial p of that split under H0: either is equally likely."""
+
+    only_a: int
+    only_b: int
+    p: float
+
+
+def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemar:
+    """McNemar's exact test on one run of A and one of B (one boolean per image each)."""
+    a, b = np.asarray(correct_a, dtype=bool).ravel(), np.asarray(correct_b, dtype=bool).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"A and B must be scored on the same test images: {a.size} images against {b.size}")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    discordant = only_a + only_b
+    p = float(_scipy.binomtest(only_a, discordant, 0.5).pvalue) if discordant else 1.0
+    return McNemar(only_a, only_b, p)
+
+__all__ = ["Decision", "Difference", "EQUIVALENCE", "ImageDifference", "Interval", "MAX_SEEDS", "McNemar",
+           "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL", "SMALLEST_EFFECT",
+           "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "finite", "holm", "identical",
+           "image_bootstrap", "interval", "mcnemar", "p_above", "p_below", "paired_interval", "pooled_spread",
+           "seeds_for", "seeds_to_decide", "t_interval", "t_power", "t_quantile", "tost_level", "tost_power",
+           "welch_interval"]

@@ -20,8 +20,14 @@ import numpy as np
 import pandas as pd
 
 from sparsebench.atomic import atomic_write_text
-from sparsebench.report.aggregate import (canonical, is_missing, metric_columns, ordered_groups, relevant_columns,
-                                          varies)
+from sparsebench.report.aggregate import (
+    canonical,
+    is_missing,
+    metric_columns,
+    ordered_groups,
+    relevant_columns,
+    varies,
+)
 from sparsebench.report.names import metric_label
 from sparsebench.report.stats import t_quantile
 
@@ -69,12 +75,15 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None, *, level: 
 # The key metrics of the readable tables
 
 
+_KINDS = ("abs", "rel", "rms")  # absolute, x σ_init, x the layer's own RMS
+
+
 def _threshold_order(key: str) -> tuple:
     kind, _, t = key.partition("_")
     try:
-        return (kind != "abs", float(t))
+        return (_KINDS.index(kind), float(t))
     except ValueError:
-        return (kind != "abs", math.inf)
+        return (_KINDS.index(kind), math.inf)
 
 
 def key_metrics(df: pd.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -89,13 +98,15 @@ def key_metrics(df: pd.DataFrame) -> list[tuple[str, list[tuple[str, str]]]]:
     sections.append(("Accuracy", accuracy))
 
     keys = sorted({c.rsplit("/", 1)[1] for c in columns if c.startswith("weights/final/global/")
-                   and re.fullmatch(r"(abs|rel)_.+", c.rsplit("/", 1)[1])}, key=_threshold_order)
+                   and re.fullmatch(r"(abs|rel|rms)_.+", c.rsplit("/", 1)[1])}, key=_threshold_order)
     near_zero = []
     for key in keys:
         near_zero.append((f"weights/final/global/{key}", metric_label(f"weights/final/global/{key}")))
         if f"weights/change/global/{key}" in have:
             near_zero.append((f"weights/change/global/{key}", metric_label(f"weights/change/global/{key}")))
-    sections.append(("Near-zero weights (all layers together)", near_zero))
+    near_zero += [(c, metric_label(c)) for c in ("weights/final/global/hoyer", "weights/final/global_mean/hoyer")
+                  if c in have]
+    sections.append(("Near-zero weights and Hoyer sparsity (all layers)", near_zero))
 
     layers = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"activations/([^/]+)/\w+", c))))
     activations = []

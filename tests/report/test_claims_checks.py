@@ -4,6 +4,7 @@ verdict and the numbers it rests on, checked against hand computations; the word
 
 from __future__ import annotations
 
+import base64
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from scipy import stats
 
 from sparsebench.claims.checks import Verdict, judge
-from sparsebench.claims.wording import description, reason
+from sparsebench.claims.wording import description, images_text, p_text, reason
 
 
 def frame(a: list[float], b: list[float], metric: str = "test/accuracy") -> pd.DataFrame:
@@ -96,7 +97,7 @@ def test_the_band_reaches_compare_and_its_description():
     df = frame([98.10, 98.12, 98.08, 98.10], [98.00, 98.02, 97.98, 98.00])
     verdict = judge(df, "test/accuracy", A, B, "greater", smallest_effect=1.0)
     assert verdict.verdict == "refuted" and verdict.refuted_as == "negligible" and verdict.smallest_effect == 1.0
-    assert "negligible band ±1" in description(verdict) and "refuted (negligible)" in description(verdict)
+    assert "inside the band 0 ± 1 (equivalence, TOST)" in description(verdict) and "refuted (negligible)" in description(verdict)
     assert judge(df, "test/accuracy", A, B, "greater").verdict == "supported"  # without a band
 
 
@@ -111,23 +112,83 @@ def test_zero_spread_never_gives_an_interval_of_zero_width():
     assert constant.verdict == "inconclusive" and "zero spread" in reason(constant)
 
 
-def test_seeds_needed_matches_a_hand_computation():
-    # A − B = 0.3; sd 0.5 and 0.5: half-width t_{n-1} * sqrt(0.5 / n). Deciding needs it below 0.3:
-    # n = 24: t_23 = 2.0687, sqrt(0.5/24) = 0.14434 -> 0.2986 < 0.3;
-    # n = 23: t_22 = 2.0739, sqrt(0.5/23) = 0.14744 -> 0.3058.
+def test_seeds_needed_is_an_a_priori_power_count():
     a = [0.3 + x for x in (-0.5, 0.5, -0.5, 0.5)]  # mean 0.3, sd 0.57735
-    b = [-0.5, 0.5, -0.5, 0.5]
-    verdict = judge(frame(a, b), "test/accuracy", A, B, "greater")
-    assert verdict.verdict == "inconclusive"
+    b = [-0.5, 0.5, -0.5, 0.5]  # mean 0, the same sd: pooled sd 0.57735
     sd = np.std(b, ddof=1)
-    expected = next(n for n in range(2, 1000)
-                    if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.3)
-    assert verdict.seeds_needed == expected
-    assert f"about {expected} seeds per group" in description(verdict)
-    # Inside a band of 0.5 the edge decides: distance 0.5 - 0.3 = 0.2.
+
+    def textbook(d: float) -> int:  # two groups, one-sided α = 0.025, 80% power, from the noncentral t
+        return next(n for n in range(2, 1000)
+                    if stats.nct.sf(stats.t.ppf(0.975, 2 * n - 2), 2 * n - 2, d * math.sqrt(n / 2)) >= 0.8)
+
+    verdict = judge(frame(a, b), "test/accuracy", A, B, "greater")
+    assert verdict.verdict == "inconclusive" and verdict.seeds_basis == "observed effect"
+    assert verdict.seeds_needed == textbook(0.3 / sd)
+    needed = verdict.seeds_needed
+    assert f"about {needed} seeds per group would decide it at this spread: 80% power" in description(verdict)
+    # With a band of 0.5 the estimate 0.3 is nearer its edge than 0: planned for a true effect of 0.5.
     banded = judge(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.5)
-    assert banded.seeds_needed == next(n for n in range(2, 1000)
-                                       if stats.t.ppf(0.975, n - 1) * math.sqrt(2 * sd**2 / n) < 0.2)
+    assert banded.seeds_needed == textbook(0.5 / sd) and banded.seeds_basis == "smallest effect"
+
+
+def test_an_interval_inside_the_band_below_zero_is_negligible_not_opposite():
+    # A − B = −0.1 with a tight interval below 0, inside the band ±0.5.
+    df = frame([98.00, 98.02, 97.98, 98.00], [98.10, 98.12, 98.08, 98.10])
+    verdict = judge(df, "test/accuracy", A, B, "greater", smallest_effect=0.5)
+    assert verdict.high < 0 and (verdict.verdict, verdict.refuted_as) == ("refuted", "negligible")
+    # TOST p: the larger of the one-sided Welch tests of effect <= −0.5 and effect >= 0.5.
+    a, b = np.array([98.00, 98.02, 97.98, 98.00]), np.array([98.10, 98.12, 98.08, 98.10])
+    expected = max(stats.ttest_ind(a + 0.5, b, equal_var=False, alternative="greater").pvalue,
+                   stats.ttest_ind(a - 0.5, b, equal_var=False, alternative="less").pvalue)
+    assert verdict.p_value == pytest.approx(expected)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.90)
+    assert (verdict.tost_low, verdict.tost_high) == pytest.approx((ci.low, ci.high))
+    assert judge(df, "test/accuracy", A, B, "greater").refuted_as == "opposite"  # without a band
+
+
+def test_real_but_small_is_inconclusive_and_says_so():
+    # A − B = 0.3, interval above 0, short of the smallest effect 0.5; its 90% interval leaves the band.
+    df = frame([1.2, 1.4, 1.3, 1.1, 1.5], [1.0, 1.1, 0.9, 1.05, 0.95])
+    verdict = judge(df, "test/accuracy", A, B, "greater", smallest_effect=0.4)
+    assert verdict.low > 0 and verdict.effect < 0.4 and verdict.tost_high > 0.4
+    assert (verdict.verdict, verdict.undecided_as, verdict.refuted_as) == ("inconclusive", "small", "")
+    assert "inconclusive (real but below the smallest effect that matters)" in description(verdict)
+
+
+def test_p_values_are_scipys_tests():
+    a, b = [98.0, 98.2, 98.1, 97.9], [96.0, 96.3, 96.1, 96.2]
+    verdict = judge(frame(a, b), "test/accuracy", A, B, "greater", smallest_effect=0.1)
+    assert verdict.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+    paired = judge(frame(a, b), "test/accuracy", A, B, "greater", paired=True, smallest_effect=0.1)
+    assert paired.p_value == pytest.approx(stats.ttest_rel(a, b, alternative="greater").pvalue)
+    constant = judge(frame(a, b), "test/accuracy", A, None, "less", against=99.0, smallest_effect=0.1)
+    assert constant.p_value == pytest.approx(stats.ttest_1samp(a, 99.0, alternative="less").pvalue)
+    assert p_text(verdict) == "p = 4.0e-07 (H0: A − B <= 0)" and verdict.p_value == pytest.approx(4.0e-07, rel=0.05)
+
+
+def bits(correct: np.ndarray) -> str:
+    return base64.b64encode(np.packbits(correct.astype(bool))).decode("ascii")
+
+
+def test_accuracy_checks_carry_the_image_interval():
+    rng = np.random.default_rng(3)
+    truth_a = rng.random((4, 800)) < 0.97
+    truth_b = rng.random((4, 800)) < 0.95
+    df = frame(list(100 * truth_a.mean(1)), list(100 * truth_b.mean(1)))
+    df["test/correct_bits"] = [bits(row) for row in (*truth_a, *truth_b)]
+    df["test/count"] = 800
+    verdict = judge(df, "test/accuracy", A, B, "greater", smallest_effect=0.1)
+    # The difference of mean accuracies over all images of all runs, by hand.
+    assert verdict.images == 800
+    assert verdict.image_effect == pytest.approx(100 * (truth_a.mean() - truth_b.mean()))
+    assert verdict.image_low < verdict.image_effect < verdict.image_high
+    assert images_text(verdict).startswith("Over the 800 test images of these runs A − B = +")
+    # The verdict is the seeds' alone.
+    plain = judge(df.drop(columns=["test/correct_bits"]), "test/accuracy", A, B, "greater", smallest_effect=0.1)
+    assert plain.verdict == verdict.verdict and plain.images == 0 and images_text(plain) == ""
+    # A run without its bits: no image interval rather than one over other runs than the seeds'.
+    df.loc[0, "test/correct_bits"] = None
+    assert judge(df, "test/accuracy", A, B, "greater", smallest_effect=0.1).images == 0
 
 
 def test_identical_is_exact_and_needs_pairs():
@@ -193,7 +254,7 @@ def test_the_description_in_full_from_a_hand_computation():
     verdict = judge(frame([3.0, 3.1, 3.2], [1.0, 1.1, 1.2]), "test/accuracy", A, B, "greater")
     assert description(verdict) == (
         "test/accuracy: A [regularizer.name=kw] 3.1 ± 0.1 sd (n=3) vs B [regularizer.name=none] 1.1 ± 0.1 sd (n=3); "
-        "A − B = +2, 95% CI [+1.773, +2.227], df 4.0; supported if the CI lies above 0: supported")
+        "A − B = +2, 95% CI [+1.773, +2.227], df 4.0; supported if the 95% CI lies above 0: supported")
     assert reason(verdict) == "" and verdict.problems == ()
 
 
@@ -213,3 +274,26 @@ def test_sides_sharing_runs_are_inconclusive_and_say_how_many():
     verdict = judge(df, "test/accuracy", {}, B, "less")
     assert verdict.verdict == "inconclusive" and reason(verdict) == "A and B select 3 of the same runs"
     assert verdict.seeds_needed is None  # a count of seeds would not cure it
+
+
+def test_correct_bits_survive_loading_and_reach_the_check(tmp_path):
+    from report_records import make_record, write_record
+
+    from sparsebench.report.aggregate import load_records
+
+    rng = np.random.default_rng(4)
+    correct = {}
+    for name, rate in (("none", 0.98), ("dropout", 0.96)):
+        for seed in range(3):
+            right = rng.random(300) < rate
+            correct[name, seed] = right
+            record = make_record({"name": name, "p": 0.5} if name == "dropout" else {"name": name}, seed,
+                                 100 * right.mean())
+            record["metrics"]["test"].update(correct_bits=bits(right), count=300)
+            write_record(tmp_path, record)
+    df, skipped = load_records(tmp_path)
+    assert not skipped and df["test/correct_bits"].map(type).eq(str).all()
+    verdict = judge(df, "test/accuracy", {"regularizer.name": "none"}, {"regularizer.name": "dropout"}, "greater",
+                    smallest_effect=0.1)
+    by_hand = np.mean([correct["none", s] for s in range(3)]) - np.mean([correct["dropout", s] for s in range(3)])
+    assert verdict.images == 300 and verdict.image_effect == pytest.approx(100 * by_hand)

@@ -4,6 +4,7 @@ marks), with every number checked against a hand computation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -15,11 +16,22 @@ from report_records import ACCURACY, NEAR_ZERO
 
 from sparsebench.claims import overview, page
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
-from sparsebench.claims.evaluate import CheckNotes, ClaimResult, contrasts, evaluate
-from sparsebench.claims.overview import plot_claims_overview, scaled
 from sparsebench.claims.checks import ZERO_SPREAD, Problem, Verdict
-from sparsebench.claims.page import VERDICT_COLOURS, report_problems, verdict_text, write_report
-from sparsebench.claims.wording import check_notes_text
+from sparsebench.claims.evaluate import (
+    CheckNotes,
+    ClaimResult,
+    contrasts,
+    decisive_check,
+    evaluate,
+)
+from sparsebench.claims.overview import plot_claims_overview, scaled
+from sparsebench.claims.page import (
+    VERDICT_COLOURS,
+    report_problems,
+    verdict_text,
+    write_report,
+)
+from sparsebench.claims.wording import early_stop_text
 from sparsebench.report.aggregate import load_records
 
 
@@ -70,23 +82,22 @@ def constructed_results() -> list[ClaimResult]:
     ]
 
 
-def test_the_unconverged_mark_is_the_deciding_checks_and_unjudged_runs_are_said_so():
-    refuting = verdict("within", 0.8, 0.7, 0.9, "refuted", margin=0.5)
-    other = verdict("less", -3.0, -5.0, -1.0, "supported", smallest_effect=0.1)
-    # The summary row shows the refuting check, whose runs all converged: no mark, though the other
-    # check's runs had not.
-    mixed = ClaimResult(claim("K2"), "refuted", [other, refuting],
-                        notes=[CheckNotes(5, 5, unconverged=3, used=10), CheckNotes(5, 5, unconverged=0, used=10)])
-    assert verdict_text(mixed) == "refuted"
-    mixed.notes.reverse()
-    assert verdict_text(mixed) == "refuted *"
-    # Task sequences: convergence not judged, which is neither converged nor a mark.
-    sequence = ClaimResult(claim("K4"), "inconclusive", [verdict("less", -1.0, -3.0, 1.0, "inconclusive",
-                                                                 smallest_effect=2.0)],
-                           notes=[CheckNotes(5, 5, unjudged=10, used=10)])
-    assert verdict_text(sequence) == "inconclusive"
-    assert check_notes_text(sequence.notes[0], sequence.checks[0]) == \
-        "convergence not judged for 10 of its 10 runs (a set budget per task)"
+def test_the_primary_check_decides_and_a_verdict_that_changes_at_early_stopping_is_marked():
+    primary = verdict("within", 0.8, 0.7, 0.9, "refuted", margin=0.5)
+    secondary = verdict("less", -3.0, -5.0, -1.0, "supported", smallest_effect=0.1)
+    # The claim's first check is its primary (none is marked): its verdict is the claim's, the other's not.
+    result = ClaimResult(claim("K2"), "refuted", [primary, secondary], notes=[CheckNotes(5, 5), CheckNotes(5, 5)])
+    assert decisive_check(result) is primary
+    assert verdict_text(result) == "refuted"
+    # The same verdict at the early-stopping epoch: no mark; another: marked, and the row says which.
+    same = dataclasses.replace(result, early_stop=verdict("within", 0.7, 0.6, 0.8, "refuted", margin=0.5))
+    assert verdict_text(same) == "refuted"
+    changed = dataclasses.replace(result, early_stop=verdict("within", 0.3, -0.1, 0.6, "inconclusive", margin=0.5))
+    assert verdict_text(changed) == "refuted ‡"
+    assert "‡ inconclusive at the early-stopping epoch" in page._summary_row(changed, Path(".")).notes
+    assert early_stop_text(primary, changed.early_stop, True).startswith(
+        "the verdict changes at the early-stopping (best-validation) epoch: inconclusive, +0.3")
+    assert early_stop_text(primary, None, True).startswith("budget not checked")
 
 
 def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkeypatch):
@@ -184,8 +195,8 @@ def test_report_numbers_and_verdicts_on_the_fixture(report):
     # The deciding check's metric named in words with its unit, and its numbers.
     assert (f"near-zero share, \\|w\\| < 0.001 (fraction of weights): Δ {effect:+,.4g} [{low:+,.4g}, {high:+,.4g}], "
             f"negligible within ±0.01") in row
-    # The fixture's records are one-epoch runs, not converged: the verdict says so.
-    assert "weights/final/global" not in row and "**supported ***" in row and "6 of its 6 runs had not converged" in row
+    # No convergence mark any more: whether the verdict depends on the budget is the early-stopping check.
+    assert "weights/final/global" not in row.split("[figure]")[0] and "**supported**" in row
 
 
 def test_report_reads_like_a_results_section(report):

@@ -22,6 +22,16 @@ EXPECTED = {
     "weights/init/global/abs_0.001": ("near-zero share at initialisation, |w| < 0.001", "fraction of weights"),
     "weights/change/conv1/rel_0.1": ("change of the near-zero share from initialisation of conv1, |w| < 0.1·σ_init",
                                      "fraction of weights"),
+    "weights/final/hidden1/hoyer": ("Hoyer sparsity of |w| of hidden1", "0 dense, 1 one-hot"),
+    "weights/init/global/hoyer": ("Hoyer sparsity of |w| at initialisation, all weights pooled (each layer "
+                                  "weighted by its count of weights)", "0 dense, 1 one-hot"),
+    "weights/final/global_mean/hoyer": ("Hoyer sparsity of |w|, unweighted mean over layers", "0 dense, 1 one-hot"),
+    "weights/change/global_mean/hoyer": ("change of the Hoyer sparsity of |w| from initialisation, unweighted mean "
+                                         "over layers", "Hoyer, 0 to 1"),
+    "weights/final/output/rms_0.1": ("near-zero share of output, |w| < 0.1·RMS (each layer's own RMS, when "
+                                     "measured)", "fraction of weights"),
+    "weights/init/global/rms_0.01": ("near-zero share at initialisation, |w| < 0.01·RMS (each layer's own RMS, "
+                                     "when measured), count-weighted over layers", "fraction of weights"),
     "weights/final_profile/mean_abs": ("mean |w|", ""),
     "weights/final_profile/curve_fractions": ("share of weights with |w| < t", "fraction of weights"),
     "activations/hidden1/hoyer": ("Hoyer sparsity of activations, hidden1", "0 dense, 1 one-hot"),
@@ -38,6 +48,13 @@ EXPECTED = {
     "prune/largest_within_margin/one_shot": ("largest tested pruned fraction within the margin, one-shot",
                                              "fraction of weights"),
     "prune/one_shot_accuracy": ("test accuracy, pruned one-shot", "%"),
+    "prune/by_method/layerwise/margin_crossing/finetuned": (
+        "interpolated pruned fraction where accuracy falls by the margin, layer-wise magnitude pruning, after "
+        "fine-tuning", "fraction of weights"),
+    "prune/by_method/random/largest_within_margin/one_shot": (
+        "largest tested pruned fraction within the margin, random pruning, one-shot", "fraction of weights"),
+    "continual/weights_changed_lr_steps/mean/global": (
+        "share of weights each task moved by more than the learning-rate threshold (mean)", "fraction of weights"),
     "dropout_on/accuracy_mean": ("test accuracy with dropout left on (mean over passes)", "%"),
     "dropout_on/consistency": ("test images given the same class in every pass with dropout left on", "%"),
     "speed/seconds_per_epoch": ("training time per epoch", "s"),

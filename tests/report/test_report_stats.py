@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sparsebench.report.stats import (MAX_SEEDS, against_interval, decide, identical, paired_interval,
-                                      seeds_to_decide, t_interval, welch_interval)
+from sparsebench.report.stats import (
+    against_interval,
+    identical,
+    paired_interval,
+    t_interval,
+    welch_interval,
+)
 
 T_975_2 = 4.302652729749462  # t_{0.975, 2} (tables: 4.303)
 
@@ -83,63 +88,3 @@ def test_against_a_constant_shifts_the_one_sample_interval():
 def test_identical_is_exact_unless_given_a_margin():
     assert identical(0.0, None) == "supported" and identical(1e-6, None) == "refuted"
     assert identical(1e-6, 1e-5) == "supported"
-
-
-def test_decide_with_a_margin_on_greater():
-    assert decide("greater", 0.5, 1.5, margin=0.2) == ("supported", "")
-    assert decide("greater", 0.1, 1.5, margin=0.2) == ("inconclusive", "")
-    assert decide("greater", -0.5, 0.1, margin=0.2) == ("refuted", "opposite")
-    assert decide("less", -1.5, -0.5, margin=None) == ("supported", "")
-    assert decide("greater", math.nan, math.nan, None) == ("inconclusive", "")
-
-
-@pytest.mark.parametrize("test, low, high, outcome", [
-    # "greater" with the negligible band [-0.5, 0.5]:
-    ("greater", 0.2, 1.4, ("supported", "")),            # above 0 and reaching beyond the band
-    ("greater", 0.1, 0.4, ("refuted", "negligible")),    # above 0 but wholly inside the band
-    ("greater", -0.3, 0.3, ("refuted", "negligible")),   # straddles 0 inside the band: no effect that matters
-    ("greater", -1.2, -0.1, ("refuted", "opposite")),    # below 0
-    ("greater", -0.2, 0.9, ("inconclusive", "")),        # straddles 0 and leaves the band
-    ("greater", -0.2, 0.5, ("inconclusive", "")),        # touching the band's edge is not inside it
-    # "less" is the mirror image:
-    ("less", -1.4, -0.2, ("supported", "")),
-    ("less", -0.4, -0.1, ("refuted", "negligible")),
-    ("less", 0.1, 1.2, ("refuted", "opposite")),
-    ("less", -0.9, 0.2, ("inconclusive", "")),
-])
-def test_each_outcome_of_the_negligible_band(test, low, high, outcome):
-    assert decide(test, low, high, margin=None, smallest_effect=0.5) == outcome
-
-
-@pytest.mark.parametrize("test, low, high, margin, outcome", [
-    ("within", -0.4, -0.1, 0.5, "supported"),  # the loss B − A lies in [0.1, 0.4], under 0.5
-    ("within", -0.9, -0.6, 0.5, "refuted"),    # the loss lies in [0.6, 0.9], over it
-    ("within", -0.7, -0.1, 0.5, "inconclusive"),
-    ("at_most", -0.1, 0.1, 0.15, "supported"),
-    ("at_most", 0.2, 0.3, 0.15, "refuted"),
-    ("equivalent", -0.4, 0.4, 0.5, "supported"),
-    ("equivalent", 0.6, 0.9, 0.5, "refuted"),
-    ("equivalent", 0.3, 0.7, 0.5, "inconclusive"),
-])
-def test_the_margin_tests(test, low, high, margin, outcome):
-    assert decide(test, low, high, margin) == (outcome, "")
-
-
-def test_bad_tests_are_refused():
-    with pytest.raises(ValueError, match="needs a margin"):
-        decide("within", -1.0, 1.0, None)
-    with pytest.raises(ValueError, match="unknown test 'bigger'"):
-        decide("bigger", -1.0, 1.0, None)
-
-
-def test_seeds_to_decide_matches_a_hand_computation():
-    # A − B = 0.3, sds 0.5 and 0.5: half-width t_{n-1} · sqrt(0.5 / n). Deciding needs it below 0.3:
-    # n = 24: t_23 = 2.0687, sqrt(0.5/24) = 0.14434 -> 0.2986 < 0.3;
-    # n = 23: t_22 = 2.0739, sqrt(0.5/23) = 0.14744 -> 0.3058.
-    assert seeds_to_decide("greater", 0.3, (0.5, 0.5), None, None) == 24
-    # Inside a band of 0.5 the band's edge decides: distance 0.2, the least n with t_{n-1} · sqrt(0.5 / n) < 0.2.
-    expected = next(n for n in range(2, 1000) if stats.t.ppf(0.975, n - 1) * math.sqrt(0.5 / n) < 0.2)
-    assert seeds_to_decide("greater", 0.3, (0.5, 0.5), None, 0.5) == expected
-    assert seeds_to_decide("greater", 0.0, (0.5, 0.5), None, None) is None  # on the bound: no count decides
-    assert seeds_to_decide("greater", 0.3, (0.0, 0.0), None, None) is None
-    assert seeds_to_decide("greater", 1e-6, (1.0,), None, None) == MAX_SEEDS + 1

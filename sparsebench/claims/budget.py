@@ -1,0 +1,37 @@
+"""Would the verdict change with another training budget? The primary check judged again on the weights
+of the epoch with the best validation accuracy (early stopping, ``measurements.early_stop``) beside the
+profile's budget (the last epoch).
+
+A verdict that rests on networks still changing at the end of their budget could flip with more or less
+training; early stopping on the validation split is the budget a practitioner would have chosen without
+looking at the test set. Metrics the early-stopping measurement does not take again (pruning, speed, task
+sequences) have no such verdict: the page says so rather than guess.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sparsebench.claims.catalogue import Check
+from sparsebench.claims.checks import Verdict, judge
+
+PREFIX = "early_stop/"
+
+
+def early_stop_metric(metric: str | None) -> str | None:
+    """The column holding ``metric`` as measured at the early-stopping epoch."""
+    return None if metric is None else PREFIX + metric
+
+
+def at_early_stop(check: Check, rows: pd.DataFrame) -> Verdict | None:
+    """``check`` judged on the early-stopping epoch's measurements of the same runs, or None when the
+    records do not hold them (the metric is not re-measured there, or no run kept a validation split)."""
+    metric, metric_b = early_stop_metric(check.metric), early_stop_metric(check.metric_b)
+    if metric not in rows.columns or rows[metric].isna().all() or (metric_b is not None and metric_b not in rows.columns):
+        return None
+    return judge(rows, metric, check.a, check.b, check.test, check.margin, relative=check.relative,
+                 paired=check.paired, metric_b=metric_b, against=check.against,
+                 smallest_effect=check.smallest_effect)
+
+
+__all__ = ["PREFIX", "at_early_stop", "early_stop_metric"]

@@ -1,0 +1,76 @@
+"""A "can" claim decided over its grid of settings, and the primary check judged again at the
+early-stopping epoch: on constructed records, against scipy's tests and Holm's method by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sparsebench.claims.budget import at_early_stop
+from sparsebench.claims.catalogue import Check
+from sparsebench.claims.grid import judge_check
+
+NONE = [98.40, 98.45, 98.50, 98.42, 98.48]
+
+
+def records(cells: dict[float, list[float]], metric: str = "test/accuracy") -> pd.DataFrame:
+    rows = [{"regularizer.name": "none", "regularizer.p": np.nan, "seed": s, metric: v} for s, v in enumerate(NONE)]
+    for p, values in cells.items():
+        rows += [{"regularizer.name": "dropout", "regularizer.p": p, "seed": s, metric: v} for s, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+CAN_COST = Check(label="some rate costs accuracy", metric="test/accuracy", a={"regularizer.name": "dropout"},
+                 b={"regularizer.name": "none"}, test="less", smallest_effect=0.2, smallest_effect_reason="20 images",
+                 grid=[{"regularizer.p": 0.2}, {"regularizer.p": 0.5}, {"regularizer.p": 0.8}])
+
+
+def test_a_can_claim_is_supported_by_one_setting_after_holm_across_the_settings():
+    costly = [97.00, 97.10, 96.90, 97.05, 96.95]  # p 0.8: 1.5 points lower
+    near = [98.44, 98.47, 98.41, 98.49, 98.43]
+    verdict = judge_check(records({0.2: near, 0.5: list(reversed(near)), 0.8: costly}), CAN_COST)
+    assert verdict.verdict == "supported" and verdict.a == {"regularizer.name": "dropout", "regularizer.p": 0.8}
+    # Holm over three settings by hand: the smallest p is multiplied by 3 (the others, not supported, count as 1).
+    raw = stats.ttest_ind(costly, NONE, equal_var=False, alternative="less").pvalue
+    assert verdict.p_value == pytest.approx(min(1.0, 3 * raw))
+    assert verdict.effect == pytest.approx(np.mean(costly) - np.mean(NONE))
+    assert [setting for setting, _ in verdict.cells] == [{"regularizer.p": p} for p in (0.2, 0.5, 0.8)]
+
+
+def test_a_can_claim_is_refuted_only_when_every_setting_refutes_it():
+    flat = [98.45, 98.46, 98.44, 98.45, 98.45]  # every setting within ±0.2 of none, tightly: negligible
+    verdict = judge_check(records({0.2: flat, 0.5: flat, 0.8: flat}), CAN_COST)
+    assert verdict.verdict == "refuted" and verdict.refuted_as == "negligible"
+    # An intersection of refutations: its p is the largest of the settings' (TOST: the larger one-sided p).
+    d = np.mean(flat) - np.mean(NONE)
+    se = np.sqrt(np.var(flat, ddof=1) / 5 + np.var(NONE, ddof=1) / 5)
+    dof = se**4 / ((np.var(flat, ddof=1) / 5) ** 2 / 4 + (np.var(NONE, ddof=1) / 5) ** 2 / 4)
+    tost = max(stats.t.sf((d + 0.2) / se, dof), stats.t.cdf((d - 0.2) / se, dof))
+    assert verdict.p_value == pytest.approx(tost, rel=1e-6)
+    # One setting undecided leaves the "can" claim undecided, not refuted.
+    wide = [98.9, 97.9, 98.6, 98.0, 98.8]
+    assert judge_check(records({0.2: flat, 0.5: flat, 0.8: wide}), CAN_COST).verdict == "inconclusive"
+
+
+def test_settings_a_profile_did_not_run_are_left_out_and_listed():
+    costly = [97.00, 97.10, 96.90, 97.05, 96.95]
+    verdict = judge_check(records({0.8: costly}), CAN_COST)
+    raw = stats.ttest_ind(costly, NONE, equal_var=False, alternative="less").pvalue
+    assert verdict.verdict == "supported" and verdict.p_value == pytest.approx(raw)  # a family of one
+    assert [cell.n_a for _, cell in verdict.cells] == [5, 0, 0]
+
+
+def test_the_primary_check_is_judged_again_on_the_early_stopping_epochs_measurements():
+    df = records({0.5: [98.0, 98.1, 97.9, 98.05, 97.95]})
+    early = [98.5, 98.6, 98.55, 98.45, 98.5]
+    df["early_stop/test/accuracy"] = NONE + early
+    check = Check(label="dropout costs accuracy", metric="test/accuracy", a={"regularizer.name": "dropout"},
+                  b={"regularizer.name": "none"}, test="less", smallest_effect=0.2, smallest_effect_reason="r")
+    at_end = judge_check(df, check)
+    at_early = at_early_stop(check, df)
+    assert at_end.verdict == "supported"
+    assert at_early.effect == pytest.approx(np.mean(early) - np.mean(NONE))
+    assert at_early.verdict != "supported"  # the cost is gone at the best-validation epoch
+    assert at_early_stop(check, df.drop(columns="early_stop/test/accuracy")) is None
