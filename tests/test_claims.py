@@ -183,3 +183,30 @@ def test_run_false_reports_from_the_records_there_are_without_running(tmp_path):
     assert report["counts"] == {"reused": 0, "not run": 8}
     assert [c["verdict"] for c in report["claims"]] == ["not run"]
     assert not list(tmp_path.glob("mlp_regularizers/*/result.json"))  # nothing was run
+
+
+def test_a_claim_file_with_a_yaml_syntax_error_is_refused_in_one_line(tmp_path, monkeypatch):
+    from sparsebench.claims import catalogue
+    from sparsebench.errors import SparsebenchError
+
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "claims" / "X1.yaml").write_text("id: X1\ncard:\n  reported_as: a: colon\n")
+    monkeypatch.setattr(catalogue.resources, "files", lambda package: tmp_path)
+    with pytest.raises(SparsebenchError, match=r"^conf/claims/X1.yaml: mapping values are not allowed here") as error:
+        catalogue.load_catalogue()
+    assert "\n" not in str(error.value)
+
+
+def test_s2_s_row_says_identical_by_construction():
+    from pathlib import Path
+
+    from sparsebench.claims import page
+    from sparsebench.claims.checks import Verdict
+    from sparsebench.claims.evaluate import ClaimResult
+
+    s2 = load_catalogue()["S2"]
+    exact = Verdict("train/loss", "identical", "supported", 0.0, float("nan"), float("nan"), 1.0, 0.1, 5, 1.0, 0.1, 5,
+                    largest_difference=0.0)
+    row = page._summary_row(ClaimResult(s2, "supported", [exact, exact]), Path("."))
+    assert row.notes.startswith("identical by construction")

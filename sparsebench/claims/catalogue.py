@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Optional
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -90,6 +91,9 @@ class Card:
     home_regime: HomeRegime
     seeds: Seeds
     revisions: list[Revision] = field(default_factory=list)
+    # What the summary row must say beside the verdict, where the verdict alone would mislead (S2's
+    # "identical by construction": a test of the code, not evidence for the claim).
+    reported_as: str = ""
 
 
 @dataclass
@@ -246,8 +250,8 @@ def load_catalogue() -> dict[str, Claim]:
         try:
             merged = OmegaConf.merge(OmegaConf.structured(Claim), OmegaConf.create(entry.read_text()))
             claim = OmegaConf.to_object(merged)
-        except OmegaConfBaseException as error:
-            raise SparsebenchError(f"conf/claims/{entry.name}: {str(error).splitlines()[0]}") from None
+        except (OmegaConfBaseException, yaml.YAMLError) as error:
+            raise SparsebenchError(f"conf/claims/{entry.name}: {' '.join(str(error).split())}") from None
         _check_claim(claim, experiments)
         if claim.id in claims:
             raise ConfigError(f"claims/{entry.name}", claim.id, "the id is used by another claim file")

@@ -147,7 +147,7 @@ def _why(result: ClaimResult) -> str:
     """What a summary row adds: the reason an undecided check gives, the seeds that would decide it,
     the runs missing, a verdict that changes at the early-stopping epoch."""
     decisive, notes = decisive_check(result), decisive_notes(result)
-    parts = []
+    parts = [result.claim.card.reported_as] if result.claim.card is not None and result.claim.card.reported_as else []
     if decisive is not None:
         if decisive.problems:
             parts.append(reason(decisive))
