@@ -105,8 +105,10 @@ class SparseWeightsBase(nn.Module):
 
         Multiplies the weight by the 0/1 keep mask (20x faster on the CPU than ``masked_fill_``); so a
         negative weight becomes -0.0, and a weight that has diverged to inf or NaN becomes NaN."""
-        keep = (~self.zero_mask).view(torch.uint8)
         weight = self._weight_parameter()
+        if weight.is_meta:  # no values to zero (a model built only to check its shapes fit)
+            return
+        keep = (~self.zero_mask).view(torch.uint8)
         weight.mul_(keep.to(weight.dtype))
         if hasattr(self.module, "weight_orig"):
             self.module.weight.mul_(keep.to(weight.dtype))
