@@ -12,8 +12,9 @@ import pytest
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.plan import plan
 from sparsebench.configure import validate
+from sparsebench.errors import ConfigError
 from sparsebench.runner import run_dir_for
-from sparsebench.sweep import compose_multirun, hydra_configs
+from sparsebench.sweep import compose_multirun, hydra_configs, validate_multirun
 from tests.conftest import compose_config
 
 SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
@@ -106,3 +107,34 @@ def test_an_experiment_without_its_data_is_marked_unavailable_and_the_others_sta
     alone = Plan({"away": [Job("away", [], missing)]})
     with pytest.raises(DataError, match="missing"):
         alone.mark_unavailable()
+
+
+def test_jobs_that_differ_only_in_their_seed_are_the_jobs_validated_alone():
+    """validate_multirun checks a group of jobs that differ only in their seed once: every job's config
+    must still be the one validating it alone gives, its seed included."""
+    command = ["experiment=dropout_rates", "profile=smoke", "regularizer.p=0.2,0.6", "seed=0,3,9", "dataset=embedded"]
+    with hydra_configs():
+        jobs = list(validate_multirun(command))
+    assert sorted((config.regularizer.p, config.seed) for _, config in jobs) == [
+        (p, seed) for p in (0.2, 0.6) for seed in (0, 3, 9)]
+    for job, config in jobs:
+        assert config == validate(compose_config(job)), " ".join(job)
+    assert len({id(config.regularizer) for _, config in jobs}) == len(jobs)  # no two jobs share a part
+
+
+def test_a_seed_that_an_interpolation_reads_is_validated_with_each_job():
+    """A value that follows the seed (here the experiment's folder name) must differ between the jobs as
+    it does when each is composed alone; so must a seed out of range fail at its own job."""
+    command = ["experiment=mlp_regularizers", "profile=smoke", "regularizer=none", "seed=1,2",
+               "name=run_${seed}", "dataset=embedded"]
+    with hydra_configs():
+        jobs = list(validate_multirun(command))
+    assert [config.name for _, config in jobs] == ["run_1", "run_2"]
+    for job, config in jobs:
+        assert config == validate(compose_config(job))
+    with hydra_configs():
+        composed = validate_multirun(["experiment=mlp_regularizers", "profile=smoke", "regularizer=none",
+                                      "seed=4,-1", "dataset=embedded"])
+        assert next(composed)[1].seed == 4
+        with pytest.raises(ConfigError, match="seed=-1"):
+            next(composed)
