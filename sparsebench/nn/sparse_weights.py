@@ -75,8 +75,12 @@ class SparseWeightsBase(nn.Module):
         self.sparsity = float(sparsity)
         weight = module.weight
         fan_in = math.prod(weight.shape[1:])
-        mask = random_connectivity_mask(weight.shape[0], fan_in, 1.0 - self.sparsity, generator=generator)
-        self.register_buffer("zero_mask", mask.view(weight.shape).to(weight.device))
+        if weight.is_meta:  # a meta tensor holds no values: drawing the mask (a sort of every row) is wasted
+            mask = torch.empty(weight.shape, dtype=torch.bool, device=weight.device)
+        else:
+            mask = random_connectivity_mask(weight.shape[0], fan_in, 1.0 - self.sparsity,
+                                            generator=generator).view(weight.shape).to(weight.device)
+        self.register_buffer("zero_mask", mask)
         self.register_load_state_dict_post_hook(_rezero_after_load)
         self.rezero_weights()
 

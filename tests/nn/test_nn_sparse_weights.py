@@ -158,3 +158,15 @@ def test_built_on_the_meta_device_without_loading_torch_dynamo():
             "print('torch._dynamo' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_built_on_the_meta_device_draws_no_mask():
+    """A meta tensor holds no values, so a layer built there draws no mask: the random state it would
+    have drawn from is left as it was (and a large layer costs no sort of its rows)."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        layer = SparseWeights(nn.Linear(300, 200), sparsity=0.7)
+    assert layer.zero_mask.is_meta and layer.zero_mask.shape == (200, 300) and layer.zero_mask.dtype == torch.bool
+    assert torch.equal(torch.rand(3), expected)
