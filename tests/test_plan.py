@@ -138,3 +138,20 @@ def test_a_seed_that_an_interpolation_reads_is_validated_with_each_job():
         assert next(composed)[1].seed == 4
         with pytest.raises(ConfigError, match="seed=-1"):
             next(composed)
+
+
+def test_an_experiment_that_fails_in_a_fork_fails_the_plan_as_alone():
+    """The experiments are composed side by side in forks of this process: an experiment that fails there
+    stops the plan with the line composing it here gives, the first failing experiment named."""
+    from sparsebench.cli import explain
+    from sparsebench.errors import SparsebenchError
+    from sparsebench.sweep import compose_jobs
+
+    catalogue = load_catalogue()
+    claims = [catalogue["S1"], catalogue["D1"]]  # sparseout_q (has regularizer.q), then mlp_regularizers (has not)
+    assert [e for c in claims for e in c.experiments_for("smoke")] == ["sparseout_q", "mlp_regularizers"]
+    with hydra_configs(), pytest.raises(Exception) as alone:
+        compose_jobs(["experiment=mlp_regularizers", "profile=smoke", "regularizer.q=2.5"], multirun=True)
+    with pytest.raises(SparsebenchError) as planned:
+        plan(claims, "smoke", ["regularizer.q=2.5"])
+    assert str(planned.value) == f"experiment mlp_regularizers: {explain(alone.value)}"
