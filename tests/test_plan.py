@@ -21,6 +21,13 @@ SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
 FIVE_SEEDS = [f"seed={s}" for s in range(5)]  # the experiments' own range(5)
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test composes its plans afresh (the kept ones go to a cache of its own)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "sparsebench" / "plans"
+
+
 def sweep(*axes: list[str]) -> list[list[str]]:
     return [list(values) for values in itertools.product(*axes)]
 
@@ -155,3 +162,62 @@ def test_an_experiment_that_fails_in_a_fork_fails_the_plan_as_alone():
     with pytest.raises(SparsebenchError) as planned:
         plan(claims, "smoke", ["regularizer.q=2.5"])
     assert str(planned.value) == f"experiment mlp_regularizers: {explain(alone.value)}"
+
+
+def test_a_plan_made_before_is_read_back_and_equals_it(own_cache, monkeypatch, tmp_path):
+    """The second plan of the same claims, profile and settings composes nothing: it is read back whole,
+    job for job; other settings are another entry, composed."""
+    import sparsebench.claims.plan as planning
+
+    catalogue = load_catalogue()
+    claims = [catalogue["G1"], catalogue["D1"]]
+    overrides = ["dataset=embedded", f"results_dir={tmp_path}"]
+    first = plan(claims, "smoke", overrides)
+    assert len(list(own_cache.glob("*/*.pickle"))) == 2  # one entry per experiment
+
+    def composed(task):
+        raise AssertionError(f"composed again: {task[0]}")
+
+    monkeypatch.setattr(planning, "_compose_experiment", composed)
+    again = plan(claims, "smoke", overrides)
+    assert {e: [(j.overrides, j.command, j.config) for j in jobs] for e, jobs in again.jobs.items()} == \
+        {e: [(j.overrides, j.command, j.config) for j in jobs] for e, jobs in first.jobs.items()}
+    with pytest.raises(AssertionError, match="composed again"):
+        plan(claims, "smoke", [*overrides, "train.epochs=2"])
+    # A damaged entry is composed again, not read.
+    for kept in own_cache.glob("*/*.pickle"):
+        kept.write_bytes(b"not a pickle")
+    with pytest.raises(AssertionError, match="composed again"):
+        plan(claims, "smoke", overrides)
+
+
+def test_the_fingerprint_follows_the_config_files_and_the_variables_they_read(tmp_path, monkeypatch):
+    """A config file changed, or a variable that a config reads with oc.env set otherwise, is another
+    fingerprint: a plan kept from before is not read for it."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sparsebench.claims import plancache
+
+    configs = tmp_path / "my_conf"
+    configs.mkdir()
+    (configs / "config.yaml").write_text("seed: 1\n")
+
+    def stamp() -> str:
+        GlobalHydra.instance().clear()
+        try:
+            with hydra.initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+                return plancache.fingerprint()
+        finally:
+            GlobalHydra.instance().clear()
+
+    monkeypatch.delenv("SPARSEBENCH_TEST_VALUE", raising=False)
+    before = stamp()
+    assert stamp() == before
+    (configs / "config.yaml").write_text("seed: 2\n")
+    changed = stamp()
+    assert changed != before
+    (configs / "config.yaml").write_text("seed: 2\nname: ${oc.env:SPARSEBENCH_TEST_VALUE,x}\n")
+    reads = stamp()
+    monkeypatch.setenv("SPARSEBENCH_TEST_VALUE", "y")
+    assert len({before, changed, reads, stamp()}) == 4

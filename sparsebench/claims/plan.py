@@ -94,12 +94,25 @@ class Plan:
 def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     """Compose and validate every job of every experiment the claims rest on (raises SparsebenchError
     with one line for the first bad one, before anything runs). The experiments are composed side by
-    side in forks of this process, one per core (up to 8): Hydra composing each is most of the time."""
+    side in forks of this process, one per core (up to 8): Hydra composing each is most of the time;
+    each one composed is kept (claims.plancache) and read back by the next plan with the same code,
+    configs and settings."""
+    from sparsebench.claims import plancache
+
     result = Plan()
     experiments = list(dict.fromkeys(e for claim in claims for e in claim.experiments_for(profile)))
     with hydra_configs():
-        composed = forked_map(_compose_experiment, [(e, profile, overrides) for e in experiments],
-                              min(len(os.sched_getaffinity(0)), 8), initializer=_one_thread)
+        # Hydra's settings (a search path added) would be read by the composition but not by the fingerprint.
+        stamp = None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else plancache.fingerprint()
+        keys = {e: plancache.entry(e, profile, overrides) for e in experiments}
+        kept = {e: jobs for e in experiments if stamp and (jobs := plancache.read(stamp, keys[e])) is not None}
+        missing = [e for e in experiments if e not in kept]
+        fresh = dict(zip(missing, forked_map(_compose_experiment, [(e, profile, overrides) for e in missing],
+                                             min(len(os.sched_getaffinity(0)), 8), initializer=_one_thread)))
+    for experiment, (outcome, value) in fresh.items():
+        if outcome == "done" and stamp:
+            plancache.write(stamp, keys[experiment], value)
+    composed = [("done", kept[e]) if e in kept else fresh[e] for e in experiments]
     for experiment, (outcome, value) in zip(experiments, composed):
         if outcome == "error":
             raise SparsebenchError(f"experiment {experiment}: {value}")
