@@ -155,12 +155,15 @@ def test_an_experiment_that_fails_in_a_fork_fails_the_plan_as_alone():
     from sparsebench.sweep import compose_jobs
 
     catalogue = load_catalogue()
-    claims = [catalogue["S1"], catalogue["D1"]]  # sparseout_q (has regularizer.q), then mlp_regularizers (has not)
-    assert [e for c in claims for e in c.experiments_for("smoke")] == ["sparseout_q", "mlp_regularizers"]
+    # The first experiment is composed here before forking, the others shared with a fork: the third is
+    # the fork's. Only mlp_regularizers (its sweep includes regularizer=none) has no regularizer.p.
+    claims = [catalogue["G1"], catalogue["S1"], catalogue["D1"]]
+    assert [e for c in claims for e in c.experiments_for("smoke")] == ["spatial_dropout", "sparseout_q",
+                                                                       "mlp_regularizers"]
     with hydra_configs(), pytest.raises(Exception) as alone:
-        compose_jobs(["experiment=mlp_regularizers", "profile=smoke", "regularizer.q=2.5"], multirun=True)
+        compose_jobs(["experiment=mlp_regularizers", "profile=smoke", "regularizer.p=0.3"], multirun=True)
     with pytest.raises(SparsebenchError) as planned:
-        plan(claims, "smoke", ["regularizer.q=2.5"])
+        plan(claims, "smoke", ["regularizer.p=0.3"])
     assert str(planned.value) == f"experiment mlp_regularizers: {explain(alone.value)}"
 
 
