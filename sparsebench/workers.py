@@ -7,6 +7,9 @@ nothing tells its children: they would train on, orphaned, holding cores and run
 marks itself in the environment its children inherit, and each job, when it starts in such a child, asks
 the kernel to kill it when its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``; elsewhere a thread
 watches the parent). Jobs on other machines (SLURM, Ray) and the command's own process are left alone.
+
+Also here: ``forked_map``, work of a few seconds shared with forks of the command (composing a claims
+plan), which end with their share.
 """
 
 from __future__ import annotations
