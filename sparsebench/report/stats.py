@@ -41,12 +41,18 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def _scipy():
-    """scipy.stats, imported when a statistic is first computed: the import takes half a second, and a
-    report with nothing to compare (the claims plan of an empty results folder) needs none of it."""
-    from scipy import stats
+class _ScipyStats:
+    """scipy.stats, imported at the first use of one of its names: the import takes half a second, and a
+    report with nothing to compare (the claims plan of an empty results folder) needs none of it. A
+    stand-in for the module, so that every use reads as a use of the module."""
 
-    return stats
+    def __getattr__(self, name: str):
+        from scipy import stats
+
+        return getattr(stats, name)
+
+
+_scipy = _ScipyStats()
 
 
 TESTS = ("greater", "less", "within", "at_most", "equivalent", "identical")
@@ -110,7 +116,7 @@ def t_quantile(n: int | np.ndarray, level: float = 0.95) -> float | np.ndarray:
     """t_{(1+level)/2, n-1}; NaN where n < 2."""
     n = np.asarray(n, dtype=float)
     dof = np.where(n >= 2, n - 1, np.nan)
-    result = _scipy().t.ppf((1 + level) / 2, dof)
+    result = _scipy.t.ppf((1 + level) / 2, dof)
     return float(result) if result.ndim == 0 else result
 
 
@@ -127,7 +133,7 @@ def t_interval(values: ArrayLike, level: float = 0.95) -> Interval:
     std = float(x.std(ddof=1))
     if std == 0:
         return Interval(mean, std, n, math.nan, math.nan, level)
-    ci = _quietly(_scipy().ttest_1samp, x, 0.0).confidence_interval(level)
+    ci = _quietly(_scipy.ttest_1samp, x, 0.0).confidence_interval(level)
     return Interval(mean, std, n, float(ci.low), float(ci.high), level)
 
 
@@ -139,7 +145,7 @@ def welch_interval(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Differenc
     effect = ia.mean - ib.mean
     if ia.n < 2 or ib.n < 2 or (ia.std == 0 and ib.std == 0):
         return Difference(effect, math.nan, math.nan, math.nan, ia, ib)
-    result = _quietly(_scipy().ttest_ind, xa, xb, equal_var=False)
+    result = _quietly(_scipy.ttest_ind, xa, xb, equal_var=False)
     ci = result.confidence_interval(level)
     return Difference(effect, float(ci.low), float(ci.high), float(result.df), ia, ib)
 
