@@ -34,12 +34,12 @@ from sparsebench.sweep import (
     CONFIG_NAME,
     SweepSummary,
     compose,
-    compose_multirun,
     hydra_configs,
     job_overrides,
     parallel_share,
     record_outcome,
     search_overrides,
+    validate_multirun,
 )
 
 __all__ = ["explain", "main", "preflight", "task"]  # explain: the one-line errors, for plan and launch
@@ -65,13 +65,12 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
             raise SparsebenchError(explain(error)) from None
         # A sweep's jobs composed as the claims command composes them (once per choice of config groups);
         # a composition that fails comes out at the job it fails for.
-        composed = (compose_multirun(overrides, config_name) if multirun else
-                    ((job, compose(job, config_name)) for job in jobs))
+        composed = (validate_multirun(overrides, config_name) if multirun else
+                    ((job, validate(compose(job, config_name))) for job in jobs))
         for job in jobs:
             prefix = f"in job {' '.join(job)}: " if len(jobs) > 1 else ""
             try:
-                _, cfg = next(composed)
-                run = validate(cfg)
+                _, run = next(composed)
                 if run.results_dir not in checked:
                     writable_folder(run.results_dir, "results_dir")
                     checked.add(run.results_dir)

@@ -84,6 +84,13 @@ def _to_object(node: DictConfig, key: str) -> Any:
         raise error.under(key) from None
 
 
+# Top-level settings that validation checks only through the run config's own checks (RunConfig.__post_init__,
+# which dataclasses.replace runs again) and that no other check reads: a sweep's jobs that differ only in
+# these are validated once (sweep.validate_multirun). A check that reads one of them elsewhere must take it
+# out of here.
+SELF_CHECKED = ("seed",)
+
+
 def validate(cfg: DictConfig) -> RunConfig:
     """Check every value of a composed config and return it as typed dataclasses.
 

@@ -8,6 +8,7 @@ a key given in both, and the jobs are expanded as Hydra's own basic sweeper expa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sparsebench.configure import register, validate
+from sparsebench.configure import SELF_CHECKED, register, validate
 from sparsebench.errors import SparsebenchError
 from sparsebench.schemas import RunConfig
 
@@ -117,7 +118,7 @@ def compose_jobs(overrides: list[str], multirun: bool, config_name: str = CONFIG
     """
     if not multirun:
         return [(job, validate(compose(job, config_name))) for job in job_overrides(overrides, False, config_name)]
-    return [(job, validate(cfg)) for job, cfg in compose_multirun(overrides, config_name)]
+    return list(validate_multirun(overrides, config_name))
 
 
 def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> Iterator[tuple[list[str], DictConfig]]:
@@ -132,20 +133,86 @@ def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> It
     job has are applied once, to the shared part, and each job's own on a copy, by Hydra's own code.
     A job with two settings where one lies inside the other (``model={...}`` and ``model.hidden=...``)
     is composed alone."""
+    for job, _, shared, settings in _multirun_parts(overrides, config_name):
+        if shared is None:
+            yield job, compose(job, config_name)
+            continue
+        cfg = copy.deepcopy(shared)
+        ConfigLoaderImpl._apply_overrides_to_config(settings, cfg)
+        yield job, cfg
+
+
+def validate_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> Iterator[tuple[list[str], RunConfig]]:
+    """Every job of a multirun with its validated config: what ``validate`` gives for each config of
+    ``compose_multirun``, at the cost of one validation per group of jobs that differ only in settings
+    that validation checks on their own (``configure.SELF_CHECKED``: the seed). Hydra must be
+    initialised; a job that fails comes out when it is asked for.
+
+    The first job of a group is composed and validated in full; each other one takes the group's checked
+    config with its own values of those settings, converted by OmegaConf as Hydra converts them (on the
+    group's config: the same keys, overwritten) and checked again by the run config's own checks
+    (``dataclasses.replace`` runs them). A setting that some interpolation of the config might read
+    (its name appears in one) is checked in full with the rest."""
+    checked: dict[tuple, tuple[DictConfig, RunConfig]] = {}
+    alone_checked: dict[tuple, set[str]] = {}  # a shared part -> the SELF_CHECKED keys no interpolation names
+    for job, part, shared, settings in _multirun_parts(overrides, config_name):
+        if shared is None:
+            yield job, validate(compose(job, config_name))
+            continue
+        if part not in alone_checked:
+            alone_checked[part] = set(SELF_CHECKED) - _named_in_interpolations(shared, SELF_CHECKED)
+        own = [o for o in settings if o.type == OverrideType.CHANGE and o.key_or_group in alone_checked[part]]
+        key = (part, _lines([o for o in settings if not any(o is s for s in own)]))
+        if key not in checked:
+            cfg = copy.deepcopy(shared)
+            ConfigLoaderImpl._apply_overrides_to_config(settings, cfg)
+            checked[key] = (cfg, validate(cfg))
+            yield job, copy.deepcopy(checked[key][1])
+            continue
+        cfg, first = checked[key]
+        ConfigLoaderImpl._apply_overrides_to_config(own, cfg)
+        yield job, dataclasses.replace(copy.deepcopy(first), **{o.key_or_group: cfg[o.key_or_group] for o in own})
+
+
+def _named_in_interpolations(cfg: DictConfig, keys: tuple[str, ...]) -> set[str]:
+    """The keys whose name appears in some interpolation of ``cfg`` (``${seed}``, ``${oc.select:seed}``):
+    a value that may follow them."""
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str) and "${" in node:
+            found.update(key for key in keys if key in node)
+
+    walk(OmegaConf.to_container(cfg, resolve=False))
+    return found
+
+
+def _multirun_parts(overrides: list[str], config_name: str
+                    ) -> Iterator[tuple[list[str], tuple, DictConfig | None, list[Override]]]:
+    """(job, the key of its shared part, the shared part, the job's settings to apply to a copy of it) for
+    every job of a multirun (see ``compose_multirun``); the shared part is None for a job to compose alone.
+    The shared parts are Hydra's compositions: to be copied, never changed."""
     parser = OverridesParser.create()
     base = base_config(overrides, config_name)
     jobs = job_overrides(overrides, True, config_name, base)
     repository = GlobalHydra.instance().config_loader().repository
     fixed_groups, fixed_settings = _split(repository, [o for o in parser.parse_overrides(overrides)
                                                        if not o.is_sweep_override()])
+    # Sweep group choices that the base made too (regularizer=none where none is the default) add nothing.
+    chosen = {f"{group}={choice}" for group, choice in (OmegaConf.select(base, "hydra.runtime.choices") or {}).items()}
     shared_parts: dict[tuple, DictConfig] = {}
     # The base was composed from the command line as given, the jobs from the sweeper's rewriting of it:
     # it stands for their shared part when that says the same (and it holds no Hydra settings).
     if _own(overrides) == overrides and all(_same_when_rewritten(parser, o) for o in (*fixed_groups, *fixed_settings)):
-        shared_parts[(_lines(fixed_groups), _lines(fixed_settings))] = _without_hydra(base)
+        with open_dict(base):  # its Hydra settings are read above; the base is this function's own
+            del base["hydra"]
+        shared_parts[(_lines(fixed_groups), _lines(fixed_settings))] = base
     fixed = set(_lines(fixed_settings))
-    # Sweep group choices that the base made too (regularizer=none where none is the default) add nothing.
-    chosen = {f"{group}={choice}" for group, choice in (OmegaConf.select(base, "hydra.runtime.choices") or {}).items()}
     fixed_choices = set(_lines(fixed_groups))
     parsed: dict[str, Override] = {}  # the jobs share most of their overrides, and parsing them is not free
     for job in jobs:
@@ -155,15 +222,13 @@ def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> It
                for o in groups if _line(o) not in fixed_choices):  # (one group's default may hang on another's)
             groups = [o for o in groups if _line(o) in fixed_choices]
         if _overlapping(settings):
-            yield job, compose(job, config_name)
+            yield job, (), None, []
             continue
         shared = [o for o in settings if _line(o) in fixed]
         key = (_lines(groups), _lines(shared))
         if key not in shared_parts:
             shared_parts[key] = compose([o.input_line for o in (*groups, *shared)], config_name)
-        cfg = copy.deepcopy(shared_parts[key])
-        ConfigLoaderImpl._apply_overrides_to_config([o for o in settings if _line(o) not in fixed], cfg)
-        yield job, cfg
+        yield job, key, shared_parts[key], [o for o in settings if _line(o) not in fixed]
 
 
 def _split(repository, parsed: list[Override]) -> tuple[list[Override], list[Override]]:
@@ -193,14 +258,6 @@ def _overlapping(settings: list[Override]) -> bool:
     keys = [o.key_or_group for o in settings]
     return any(a == b or b.startswith((f"{a}.", f"{a}[")) for i, a in enumerate(keys) for j, b in enumerate(keys)
                if i != j)
-
-
-def _without_hydra(cfg: DictConfig) -> DictConfig:
-    """A copy of a config composed with Hydra's settings, without them (as ``compose`` returns it)."""
-    cfg = copy.deepcopy(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 # --- running sweeps --------------------------------------------------------------------------------

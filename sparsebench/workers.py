@@ -7,6 +7,9 @@ nothing tells its children: they would train on, orphaned, holding cores and run
 marks itself in the environment its children inherit, and each job, when it starts in such a child, asks
 the kernel to kill it when its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``; elsewhere a thread
 watches the parent). Jobs on other machines (SLURM, Ray) and the command's own process are left alone.
+
+Also here: ``forked_map``, work of a few seconds shared with forks of the command (composing a claims
+plan), which end with their share.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -185,3 +190,75 @@ def run_each(function: Callable, arguments: list[tuple], processes: int) -> Iter
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Short work shared with forks of this process
+
+
+def forked_map(function: Callable[[Any], Any], items: list, processes: int,
+               initializer: Callable[[], None] | None = None) -> list:
+    """``[function(item) for item in items]``, the items shared among ``processes`` processes: this one
+    and forks of it. A fork starts in milliseconds with all that this process has imported and set up
+    (run_each's fresh interpreters spend seconds importing), so it pays for work of a few seconds on that
+    state, such as composing configs with Hydra initialised here; the first item is done here before
+    forking, so that what its first use sets up is shared. ``initializer`` runs first in each fork.
+    Each result must pickle; a fork that raises or dies raises here. Linux only (forking a process with
+    the frameworks macOS loads is not safe): elsewhere, and for one process, everything runs here."""
+    processes = max(1, min(processes, len(items)))
+    if processes == 1 or not sys.platform.startswith("linux"):
+        return [function(item) for item in items]
+    # The first item here, before any fork: what it sets up on first use (imports, caches) is then shared.
+    results: list = [function(items[0])] + [None] * (len(items) - 1)
+    processes = min(processes, len(items) - 1)
+    children: list[tuple[int, int, range]] = []  # (pid, read end of its pipe, its items' indices)
+    try:
+        for number in range(1, processes):
+            share = range(1 + number, len(items), processes)
+            read, write = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # the fork: its share to the pipe, then gone without the parent's exit handlers
+                status = 1
+                try:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the forks
+                    os.close(read)
+                    try:
+                        if initializer is not None:
+                            initializer()
+                        message = ("done", [function(items[index]) for index in share])
+                    except Exception:  # noqa: BLE001 - a bug of the function: the parent raises it
+                        message = ("raised", traceback.format_exc())
+                    with os.fdopen(write, "wb") as stream:
+                        pickle.dump(message, stream)
+                    status = 0
+                finally:
+                    os._exit(status)
+            os.close(write)
+            children.append((pid, read, share))
+        for index in range(1, len(items), processes):
+            results[index] = function(items[index])
+        for child in list(children):
+            pid, read, share = child
+            with os.fdopen(read, "rb") as stream:
+                data = stream.read()
+            _, status = os.waitpid(pid, 0)
+            children.remove(child)
+            if not data:
+                lost = Lost(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+                raise RuntimeError(f"a forked worker ended without a result ({lost})")
+            outcome, value = pickle.loads(data)
+            if outcome == "raised":
+                raise RuntimeError(f"a forked worker raised:\n{value}")
+            for index, result in zip(share, value):
+                results[index] = result
+    finally:
+        for pid, read, _ in children:  # still running when this process stopped (Ctrl-C, an error)
+            try:
+                os.close(read)
+            except OSError:  # closed already, by the read that was interrupted
+                pass
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return results

@@ -12,12 +12,20 @@ import pytest
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.plan import plan
 from sparsebench.configure import validate
+from sparsebench.errors import ConfigError
 from sparsebench.runner import run_dir_for
-from sparsebench.sweep import compose_multirun, hydra_configs
+from sparsebench.sweep import compose_multirun, hydra_configs, validate_multirun
 from tests.conftest import compose_config
 
 SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
 FIVE_SEEDS = [f"seed={s}" for s in range(5)]  # the experiments' own range(5)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test composes its plans afresh (the kept ones go to a cache of its own)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "sparsebench" / "plans"
 
 
 def sweep(*axes: list[str]) -> list[list[str]]:
@@ -107,3 +115,113 @@ def test_an_experiment_without_its_data_is_marked_unavailable_and_the_others_sta
     alone = Plan({"away": [Job("away", [], missing)]})
     with pytest.raises(DataError, match="missing"):
         alone.mark_unavailable()
+
+
+def test_jobs_that_differ_only_in_their_seed_are_the_jobs_validated_alone():
+    """validate_multirun checks a group of jobs that differ only in their seed once: every job's config
+    must still be the one validating it alone gives, its seed included."""
+    command = ["experiment=dropout_rates", "profile=smoke", "regularizer.p=0.2,0.6", "seed=0,3,9", "dataset=embedded"]
+    with hydra_configs():
+        jobs = list(validate_multirun(command))
+    assert sorted((config.regularizer.p, config.seed) for _, config in jobs) == [
+        (p, seed) for p in (0.2, 0.6) for seed in (0, 3, 9)]
+    for job, config in jobs:
+        assert config == validate(compose_config(job)), " ".join(job)
+    assert len({id(config.regularizer) for _, config in jobs}) == len(jobs)  # no two jobs share a part
+
+
+def test_a_seed_that_an_interpolation_reads_is_validated_with_each_job():
+    """A value that follows the seed (here the experiment's folder name) must differ between the jobs as
+    it does when each is composed alone; so must a seed out of range fail at its own job."""
+    command = ["experiment=mlp_regularizers", "profile=smoke", "regularizer=none", "seed=1,2",
+               "name=run_${seed}", "dataset=embedded"]
+    with hydra_configs():
+        jobs = list(validate_multirun(command))
+    assert [config.name for _, config in jobs] == ["run_1", "run_2"]
+    for job, config in jobs:
+        assert config == validate(compose_config(job))
+    with hydra_configs():
+        composed = validate_multirun(["experiment=mlp_regularizers", "profile=smoke", "regularizer=none",
+                                      "seed=4,-1", "dataset=embedded"])
+        assert next(composed)[1].seed == 4
+        with pytest.raises(ConfigError, match="seed=-1"):
+            next(composed)
+
+
+def test_an_experiment_that_fails_in_a_fork_fails_the_plan_as_alone():
+    """The experiments are composed side by side in forks of this process: an experiment that fails there
+    stops the plan with the line composing it here gives, the first failing experiment named."""
+    from sparsebench.cli import explain
+    from sparsebench.errors import SparsebenchError
+    from sparsebench.sweep import compose_jobs
+
+    catalogue = load_catalogue()
+    # The first experiment is composed here before forking, the others shared with a fork: the third is
+    # the fork's. Only mlp_regularizers (its sweep includes regularizer=none) has no regularizer.p.
+    claims = [catalogue["G1"], catalogue["S1"], catalogue["D1"]]
+    assert [e for c in claims for e in c.experiments_for("smoke")] == ["spatial_dropout", "sparseout_q",
+                                                                       "mlp_regularizers"]
+    with hydra_configs(), pytest.raises(Exception) as alone:
+        compose_jobs(["experiment=mlp_regularizers", "profile=smoke", "regularizer.p=0.3"], multirun=True)
+    with pytest.raises(SparsebenchError) as planned:
+        plan(claims, "smoke", ["regularizer.p=0.3"])
+    assert str(planned.value) == f"experiment mlp_regularizers: {explain(alone.value)}"
+
+
+def test_a_plan_made_before_is_read_back_and_equals_it(own_cache, monkeypatch, tmp_path):
+    """The second plan of the same claims, profile and settings composes nothing: it is read back whole,
+    job for job; other settings are another entry, composed."""
+    import sparsebench.claims.plan as planning
+
+    catalogue = load_catalogue()
+    claims = [catalogue["G1"], catalogue["D1"]]
+    overrides = ["dataset=embedded", f"results_dir={tmp_path}"]
+    first = plan(claims, "smoke", overrides)
+    assert len(list(own_cache.glob("*/*.pickle"))) == 2  # one entry per experiment
+
+    def composed(task):
+        raise AssertionError(f"composed again: {task[0]}")
+
+    monkeypatch.setattr(planning, "_compose_experiment", composed)
+    again = plan(claims, "smoke", overrides)
+    assert {e: [(j.overrides, j.command, j.config) for j in jobs] for e, jobs in again.jobs.items()} == \
+        {e: [(j.overrides, j.command, j.config) for j in jobs] for e, jobs in first.jobs.items()}
+    with pytest.raises(AssertionError, match="composed again"):
+        plan(claims, "smoke", [*overrides, "train.epochs=2"])
+    # A damaged entry is composed again, not read.
+    for kept in own_cache.glob("*/*.pickle"):
+        kept.write_bytes(b"not a pickle")
+    with pytest.raises(AssertionError, match="composed again"):
+        plan(claims, "smoke", overrides)
+
+
+def test_the_fingerprint_follows_the_config_files_and_the_variables_they_read(tmp_path, monkeypatch):
+    """A config file changed, or a variable that a config reads with oc.env set otherwise, is another
+    fingerprint: a plan kept from before is not read for it."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sparsebench.claims import plancache
+
+    configs = tmp_path / "my_conf"
+    configs.mkdir()
+    (configs / "config.yaml").write_text("seed: 1\n")
+
+    def stamp() -> str:
+        GlobalHydra.instance().clear()
+        try:
+            with hydra.initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+                return plancache.fingerprint()
+        finally:
+            GlobalHydra.instance().clear()
+
+    monkeypatch.delenv("SPARSEBENCH_TEST_VALUE", raising=False)
+    before = stamp()
+    assert stamp() == before
+    (configs / "config.yaml").write_text("seed: 2\n")
+    changed = stamp()
+    assert changed != before
+    (configs / "config.yaml").write_text("seed: 2\nname: ${oc.env:SPARSEBENCH_TEST_VALUE,x}\n")
+    reads = stamp()
+    monkeypatch.setenv("SPARSEBENCH_TEST_VALUE", "y")
+    assert len({before, changed, reads, stamp()}) == 4

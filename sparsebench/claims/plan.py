@@ -22,7 +22,7 @@ from sparsebench.records import RunDir
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose_jobs, hydra_configs
-from sparsebench.workers import Lost, die_with_launcher, run_each
+from sparsebench.workers import Lost, die_with_launcher, forked_map, run_each
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,22 +93,52 @@ class Plan:
 
 def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     """Compose and validate every job of every experiment the claims rest on (raises SparsebenchError
-    with one line for the first bad one, before anything runs)."""
-    from sparsebench.cli import explain
+    with one line for the first bad one, before anything runs). The experiments are composed side by
+    side in forks of this process, one per core (up to 8): Hydra composing each is most of the time;
+    each one composed is kept (claims.plancache) and read back by the next plan with the same code,
+    configs and settings."""
+    from sparsebench.claims import plancache
 
     result = Plan()
     experiments = list(dict.fromkeys(e for claim in claims for e in claim.experiments_for(profile)))
     with hydra_configs():
-        for experiment in experiments:
-            head = [f"experiment={experiment}", f"profile={profile}"]
-            try:
-                composed = compose_jobs([*head, *overrides], multirun=True)
-            except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
-                raise SparsebenchError(f"experiment {experiment}: {explain(error)}") from None
-            given = {o.partition("=")[0] for o in [*head, *overrides]}
-            result.jobs[experiment] = [Job(experiment, [o for o in job if o.partition("=")[0] not in given], cfg, job)
-                                       for job, cfg in composed]
+        # Hydra's settings (a search path added) would be read by the composition but not by the fingerprint.
+        stamp = None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else plancache.fingerprint()
+        keys = {e: plancache.entry(e, profile, overrides) for e in experiments}
+        kept = {e: jobs for e in experiments if stamp and (jobs := plancache.read(stamp, keys[e])) is not None}
+        missing = [e for e in experiments if e not in kept]
+        fresh = dict(zip(missing, forked_map(_compose_experiment, [(e, profile, overrides) for e in missing],
+                                             min(len(os.sched_getaffinity(0)), 8), initializer=_one_thread)))
+    for experiment, (outcome, value) in fresh.items():
+        if outcome == "done" and stamp:
+            plancache.write(stamp, keys[experiment], value)
+    composed = [("done", kept[e]) if e in kept else fresh[e] for e in experiments]
+    for experiment, (outcome, value) in zip(experiments, composed):
+        if outcome == "error":
+            raise SparsebenchError(f"experiment {experiment}: {value}")
+        given = {o.partition("=")[0] for o in [f"experiment={experiment}", f"profile={profile}", *overrides]}
+        result.jobs[experiment] = [Job(experiment, [o for o in job if o.partition("=")[0] not in given], cfg, job)
+                                   for job, cfg in value]
     return result
+
+
+def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:
+    """("done", every job of one experiment with its validated config), or ("error", the one-line why)."""
+    from sparsebench.cli import explain
+
+    experiment, profile, overrides = task
+    try:
+        return "done", compose_jobs([f"experiment={experiment}", f"profile={profile}", *overrides], multirun=True)
+    except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
+        return "error", explain(error)
+
+
+def _one_thread() -> None:
+    """In a fork: torch on one thread. OpenMP's thread pool does not survive a fork, and a parallel
+    operation on it (the masks drawn while checking a model) can hang; the forks' work is small anyway."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _run_job(config: RunConfig, threads: int | None) -> str:

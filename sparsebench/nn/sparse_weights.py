@@ -75,8 +75,12 @@ class SparseWeightsBase(nn.Module):
         self.sparsity = float(sparsity)
         weight = module.weight
         fan_in = math.prod(weight.shape[1:])
-        mask = random_connectivity_mask(weight.shape[0], fan_in, 1.0 - self.sparsity, generator=generator)
-        self.register_buffer("zero_mask", mask.view(weight.shape).to(weight.device))
+        if weight.is_meta:  # a meta tensor holds no values: drawing the mask (a sort of every row) is wasted
+            mask = torch.empty(weight.shape, dtype=torch.bool, device=weight.device)
+        else:
+            mask = random_connectivity_mask(weight.shape[0], fan_in, 1.0 - self.sparsity,
+                                            generator=generator).view(weight.shape).to(weight.device)
+        self.register_buffer("zero_mask", mask)
         self.register_load_state_dict_post_hook(_rezero_after_load)
         self.rezero_weights()
 
@@ -105,8 +109,10 @@ class SparseWeightsBase(nn.Module):
 
         Multiplies the weight by the 0/1 keep mask (20x faster on the CPU than ``masked_fill_``); so a
         negative weight becomes -0.0, and a weight that has diverged to inf or NaN becomes NaN."""
-        keep = (~self.zero_mask).view(torch.uint8)
         weight = self._weight_parameter()
+        if weight.is_meta:  # no values to zero (a model built only to check its shapes fit)
+            return
+        keep = (~self.zero_mask).view(torch.uint8)
         weight.mul_(keep.to(weight.dtype))
         if hasattr(self.module, "weight_orig"):
             self.module.weight.mul_(keep.to(weight.dtype))

@@ -10,8 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from sparsebench.nn import (SparseWeights, SparseWeights2d, normalize_sparse_weights,
-                            random_connectivity_mask, rezero_weights)
+from sparsebench.nn import (
+    SparseWeights,
+    SparseWeights2d,
+    normalize_sparse_weights,
+    random_connectivity_mask,
+    rezero_weights,
+)
 
 
 def test_each_output_unit_keeps_exactly_round_density_times_fan_in_linear():
@@ -137,3 +142,31 @@ def test_normalize_keeps_the_structure_and_rezero_works_under_pruning():
         layer.module.weight_orig.add_(1.0)
     layer.rezero_weights()
     assert (layer.module.weight_orig[layer.zero_mask] == 0).all()
+
+
+def test_built_on_the_meta_device_without_loading_torch_dynamo():
+    """A model built on the meta device (how a config is checked before any run) has no weights to zero:
+    building it must not run an operation on meta tensors, whose first use imports torch._dynamo (about
+    a second, once per process)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom torch import nn\nfrom sparsebench.nn import SparseWeights, SparseWeights2d\n"
+            "with torch.device('meta'):\n"
+            "    layers = [SparseWeights(nn.Linear(100, 20), sparsity=0.7), SparseWeights2d(nn.Conv2d(3, 8, 5), sparsity=0.6)]\n"
+            "assert all(layer.zero_mask.is_meta and layer.module.weight.is_meta for layer in layers)\n"
+            "print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_built_on_the_meta_device_draws_no_mask():
+    """A meta tensor holds no values, so a layer built there draws no mask: the random state it would
+    have drawn from is left as it was (and a large layer costs no sort of its rows)."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        layer = SparseWeights(nn.Linear(300, 200), sparsity=0.7)
+    assert layer.zero_mask.is_meta and layer.zero_mask.shape == (200, 300) and layer.zero_mask.dtype == torch.bool
+    assert torch.equal(torch.rand(3), expected)

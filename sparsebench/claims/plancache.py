@@ -1,0 +1,135 @@
+"""Composed experiments kept between commands: a claims plan of the same experiments, profile and settings,
+with the same sparsebench, the same configs and the same Hydra, is read back instead of composed again.
+
+An entry is the list of (job's overrides, validated RunConfig) that ``sweep.compose_jobs`` gave, pickled,
+in ``<user cache>/sparsebench/plans/<fingerprint>/<entry>.pickle``. The fingerprint covers all that a
+composition reads: the content of every file of the sparsebench package (its code, which registers the
+schemas and validates, and its configs), of every config file on Hydra's search path (Hydra's own, its
+plugins', any added folder), the code of Hydra's plugins, the versions of Python, hydra-core, omegaconf
+and torch, and the environment variables that a config reads (``oc.env``). Only the check that looks
+outside these, whether a tracker's package is installed, is made again on every read. A change to any
+of them is another fingerprint, so an entry is never used for what it was not made from; the last few
+fingerprints are kept, the older folders removed. The folder can be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.resources
+import logging
+import os
+import pickle
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from hydra.core.global_hydra import GlobalHydra
+
+from sparsebench.atomic import atomic_write_bytes
+from sparsebench.data.identity import cache_path
+from sparsebench.errors import EnvironmentFault
+from sparsebench.trackers import check_trackers
+
+log = logging.getLogger("sparsebench")
+KEPT = 4  # fingerprints whose entries are kept (checkouts or versions used in turn)
+_ENV = re.compile(rb"oc\.env:\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)")
+_SKIPPED = ("__pycache__",)
+
+
+def folder() -> Path:
+    return cache_path().parent / "plans"  # beside the data digests, in <user cache>/sparsebench
+
+
+def fingerprint() -> str:
+    """The hash of all that composing and validating a plan reads (see the module docstring). Hydra
+    must be initialised on sparsebench's configs."""
+    import sparsebench
+
+    digest = hashlib.sha256()
+    names: set[bytes] = set()
+    package = Path(sparsebench.__file__).resolve().parent
+    roots = [package]  # its configs too: installed inside it, or a link to them in a checkout (followed)
+    for entry in GlobalHydra.instance().config_loader().get_search_path().get_path():
+        if entry.path and not entry.path.startswith("structured://"):  # (those are the code's, read above)
+            roots.append(_where(entry.path))
+    seen: set[Path] = set()
+    for root in [r for r in roots if r is not None]:
+        for path in _files(root):
+            real = path.resolve()
+            if real in seen or path.parts[-3:-1] == ("data", "embedded"):
+                continue  # seen through another root; the embedded data: a composition only names its folder
+            seen.add(real)
+            data = real.read_bytes()
+            digest.update(f"{real}\0{len(data)}\0".encode())
+            digest.update(data)
+            if real.suffix in (".yaml", ".yml"):
+                names.update(_ENV.findall(data))
+    try:
+        import hydra_plugins
+
+        for root in hydra_plugins.__path__:  # plugins register their configs in code
+            for path in _files(Path(root)):
+                stat = path.stat()
+                digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    except ImportError:
+        pass
+    versions = [sys.version] + [_version(name) for name in ("hydra-core", "omegaconf", "torch")]
+    environment = [f"{name.decode()}={os.environ.get(name.decode())}" for name in sorted(names)]
+    digest.update("\0".join(versions + environment).encode())
+    return digest.hexdigest()[:24]
+
+
+def entry(experiment: str, profile: str, overrides: list[str]) -> str:
+    return hashlib.sha256("\0".join([experiment, profile, *overrides]).encode()).hexdigest()[:24]
+
+
+def read(stamp: str, key: str) -> list | None:
+    """The jobs kept for ``key`` under ``stamp``, the trackers' packages checked again; None when none are."""
+    try:
+        jobs = pickle.loads((folder() / stamp / f"{key}.pickle").read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None  # none kept, or a damaged or foreign file: composed again
+    for _, config in jobs:
+        check_trackers(config.logger)
+    return jobs
+
+
+def write(stamp: str, key: str, jobs: list) -> None:
+    """Keep ``jobs`` (best effort: a cache that cannot be written costs the next command the composing)."""
+    here = folder() / stamp
+    try:
+        atomic_write_bytes(here / f"{key}.pickle", pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
+        others = sorted((p for p in folder().iterdir() if p.is_dir() and p.name != stamp),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in others[KEPT - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except (OSError, EnvironmentFault) as error:
+        log.debug("claims plan cache %s not written: %s", here, error)
+
+
+def _where(search_path: str) -> Path | None:
+    provider, _, name = search_path.rpartition("://")
+    if provider in ("", "file"):  # a folder (Hydra reads a path without a scheme as one)
+        return Path(name).resolve()
+    try:
+        return Path(str(importlib.resources.files(name.replace("/", ".")))).resolve()
+    except (ImportError, TypeError, ValueError):
+        return None
+
+
+def _files(root: Path) -> list[Path]:
+    """Every file under ``root`` (links to folders followed, as Hydra follows them), in a stable order."""
+    found = []
+    for top, folders, files in os.walk(root, followlinks=True):
+        folders[:] = sorted(f for f in folders if f not in _SKIPPED)
+        found += [Path(top) / name for name in sorted(files)]
+    return found
+
+
+def _version(name: str) -> str:
+    try:
+        return f"{name} {importlib.metadata.version(name)}"
+    except importlib.metadata.PackageNotFoundError:
+        return f"{name} -"
