@@ -29,6 +29,7 @@ from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
 from sparsebench.claims.wording import (
+    budget_changes,
     check_notes_text,
     description,
     early_stop_text,
@@ -136,7 +137,7 @@ def verdict_text(result: ClaimResult) -> str:
     text = result.verdict
     if decisive is not None and decisive.refuted_as and result.verdict == "refuted":
         text += f" ({decisive.refuted_as})"
-    if decisive is not None and result.early_stop is not None and outcome(result.early_stop) != outcome(decisive):
+    if decisive is not None and budget_changes(decisive, result.early_stop):
         text += " ‡"
     if result.incomplete:
         text += " †"
@@ -159,7 +160,7 @@ def _why(result: ClaimResult) -> str:
                          f"decide it (80% power)")
     if notes is not None and decisive is not None and check_notes_text(notes, decisive):
         parts.append(check_notes_text(notes, decisive))
-    if decisive is not None and result.early_stop is not None and outcome(result.early_stop) != outcome(decisive):
+    if decisive is not None and budget_changes(decisive, result.early_stop):
         parts.append(f"‡ {outcome(result.early_stop)} at the early-stopping epoch")
     return "; ".join(parts)
 

@@ -243,6 +243,17 @@ def grid_text(v: Verdict) -> str:
            "only if every one refutes it): " + "; ".join(parts)
 
 
+def outcome_before_holm(v: Verdict) -> str:
+    """The outcome the check's own interval gave, before Holm's correction across the report."""
+    return v.before_holm or outcome(v)
+
+
+def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
+    """Whether the primary check's outcome changes at the early-stopping epoch (None: not measured there).
+    Both are read before Holm's correction, which only the profile's own budget goes through."""
+    return None if early is None else outcome(early) != outcome_before_holm(primary)
+
+
 def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
     """Whether the primary check's verdict changes when judged at the early-stopping (best-validation)
     epoch instead of the last: the budget check that replaces a convergence mark."""
@@ -251,7 +262,10 @@ def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bo
     if early is None:
         return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured
                 else "")
-    same = outcome(early) == outcome(primary)
+    same = budget_changes(primary, early) is False
     at = f"{outcome(early)}, {signed(early.effect)} [{signed(early.low)}, {signed(early.high)}]"
-    return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if same
-            else f"the verdict changes at the early-stopping (best-validation) epoch: {at}")
+    if same:
+        return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if not primary.before_holm
+                else f"at the early-stopping (best-validation) epoch the same as its own interval gives before Holm's "
+                     f"correction ({at})")
+    return f"the verdict changes at the early-stopping (best-validation) epoch: {at}"

@@ -74,3 +74,19 @@ def test_the_primary_check_is_judged_again_on_the_early_stopping_epochs_measurem
     assert at_early.effect == pytest.approx(np.mean(early) - np.mean(NONE))
     assert at_early.verdict != "supported"  # the cost is gone at the best-validation epoch
     assert at_early_stop(check, df.drop(columns="early_stop/test/accuracy")) is None
+
+
+def test_the_budget_check_compares_outcomes_before_holms_correction():
+    import dataclasses
+
+    from sparsebench.claims.checks import Verdict
+    from sparsebench.claims.wording import budget_changes, early_stop_text
+
+    negligible = Verdict("test/accuracy", "greater", "refuted", -0.1, -0.2, -0.03, 99.3, 0.05, 5, 99.4, 0.05, 5,
+                         smallest_effect=0.2, refuted_as="negligible")
+    undone = dataclasses.replace(negligible, verdict="inconclusive", refuted_as="", undecided_as="holm",
+                                 before_holm="refuted (negligible)")
+    assert budget_changes(undone, negligible) is False  # Holm undid it at the last epoch only: no change
+    assert "before Holm's correction" in early_stop_text(undone, negligible, True)
+    assert budget_changes(negligible, dataclasses.replace(negligible, verdict="inconclusive", refuted_as="")) is True
+    assert budget_changes(negligible, None) is None
