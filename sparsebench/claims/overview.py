@@ -1,4 +1,4 @@
-"""The summary figure at the top of the claims report: every claim's deciding check on one axis.
+"""The summary figure at the top of the claims report: every claim's primary check on one axis.
 
 Each row is one claim (``evaluate.decisive_check``): the measured effect with its 95% interval,
 divided by the check's smallest effect that matters (greater / less) or by its margin (within /
@@ -180,7 +180,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     labels = [*VERDICT_COLOURS, "negligible band (± smallest effect) or the margin", "no interval",
               "identical test (run by run)"]
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
-    fig.suptitle("Every claim's deciding check: measured effect and 95% interval on a common scale")
+    fig.suptitle("Every claim's primary check: measured effect and 95% interval on a common scale")
     return _save(fig, out_dir, name, formats)
 
 
