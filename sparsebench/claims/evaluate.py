@@ -159,7 +159,9 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
     """The distinct (A, B) selector pairs of the claim's checks that compare two sets of runs: what its
     figure shows as differences (checks against a constant or another metric of the same runs have none)."""
-    pairs = [(dict(c.a), dict(c.b)) for c in claim.checks if c.b is not None and c.against is None]
+    # A "can" check compares each setting of its grid with B, never the settings pooled.
+    pairs = [({**c.a, **setting}, dict(c.b)) for c in claim.checks if c.b is not None and c.against is None
+             for setting in (c.grid or [{}])]
     return [pair for number, pair in enumerate(pairs) if pair not in pairs[:number]]
 
 

@@ -289,8 +289,11 @@ def test_contrasts_are_the_distinct_pairs_of_a_claims_checks():
 
     catalogue = load_catalogue()
     assert contrasts(catalogue["D1"]) == [({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
+    # A "can" check: each setting of its grid against B, never the settings pooled.
+    dropout_at = [{"regularizer.name": "dropout", "regularizer.p": p} for p in (0.2, 0.4, 0.5, 0.6)]
     assert contrasts(catalogue["K2"]) == [({"regularizer.name": "kwinners"}, {"regularizer.name": "none"}),
-                                          ({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
+                                          *[(a, {"regularizer.name": "none"}) for a in dropout_at]]
+    assert contrasts(catalogue["K3"]) == [(a, {"regularizer.name": "none"}) for a in dropout_at]
     assert contrasts(catalogue["G2"]) == []  # another metric of the same runs, and a constant: no pair of sides
 
 
