@@ -90,3 +90,18 @@ def test_the_budget_check_compares_outcomes_before_holms_correction():
     assert "before Holm's correction" in early_stop_text(undone, negligible, True)
     assert budget_changes(negligible, dataclasses.replace(negligible, verdict="inconclusive", refuted_as="")) is True
     assert budget_changes(negligible, None) is None
+
+
+def test_a_grid_primary_check_is_judged_over_its_grid_at_the_early_stopping_epoch_too():
+    """Like with like: a "can" check is decided over its settings at the budget, so at early stopping it
+    must be too, not on every setting's runs pooled into one A side (K3's ‡ compared p = 0.6 alone with
+    the four rates pooled)."""
+    costly = [97.00, 97.10, 96.90, 97.05, 96.95]
+    near = [98.44, 98.47, 98.41, 98.49, 98.43]
+    df = records({0.2: near, 0.5: list(reversed(near)), 0.8: costly})
+    df["early_stop/test/accuracy"] = df["test/accuracy"]  # the same numbers at both epochs
+    at_end, at_early = judge_check(df, CAN_COST), at_early_stop(CAN_COST, df)
+    assert at_end.verdict == "supported"
+    assert at_early.verdict == at_end.verdict and at_early.n_a == 5
+    assert at_early.effect == pytest.approx(np.mean(costly) - np.mean(NONE))
+    assert at_early.a == {"regularizer.name": "dropout", "regularizer.p": 0.8}
