@@ -225,3 +225,16 @@ def test_the_fingerprint_follows_the_config_files_and_the_variables_they_read(tm
     reads = stamp()
     monkeypatch.setenv("SPARSEBENCH_TEST_VALUE", "y")
     assert len({before, changed, reads, stamp()}) == 4
+
+
+def test_a_setting_that_reads_a_variable_is_composed_again_when_the_variable_changes(own_cache, monkeypatch):
+    """An override may read the environment itself (results_dir='${oc.env:RUNS}'): the kept plan holds the
+    value it resolved to, so another value of the variable must not read that plan back."""
+    catalogue = load_catalogue()
+    overrides = ["dataset=embedded", "train.epochs=${oc.env:SPARSEBENCH_TEST_EPOCHS}"]
+    monkeypatch.setenv("SPARSEBENCH_TEST_EPOCHS", "1")
+    first = plan([catalogue["G1"]], "smoke", overrides)
+    assert {j.config.train.epochs for jobs in first.jobs.values() for j in jobs} == {1}
+    monkeypatch.setenv("SPARSEBENCH_TEST_EPOCHS", "2")
+    again = plan([catalogue["G1"]], "smoke", overrides)
+    assert {j.config.train.epochs for jobs in again.jobs.values() for j in jobs} == {2}

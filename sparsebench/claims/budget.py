@@ -10,10 +10,13 @@ sequences) have no such verdict: the page says so rather than guess.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from sparsebench.claims.catalogue import Check
-from sparsebench.claims.checks import Verdict, judge
+from sparsebench.claims.checks import Verdict
+from sparsebench.claims.grid import judge_check
 
 PREFIX = "early_stop/"
 
@@ -29,9 +32,8 @@ def at_early_stop(check: Check, rows: pd.DataFrame) -> Verdict | None:
     metric, metric_b = early_stop_metric(check.metric), early_stop_metric(check.metric_b)
     if metric not in rows.columns or rows[metric].isna().all() or (metric_b is not None and metric_b not in rows.columns):
         return None
-    return judge(rows, metric, check.a, check.b, check.test, check.margin, relative=check.relative,
-                 paired=check.paired, metric_b=metric_b, against=check.against,
-                 smallest_effect=check.smallest_effect)
+    # judge_check, so that a "can" check is decided over its grid here as at the budget (like with like).
+    return judge_check(rows, replace(check, metric=metric, metric_b=metric_b))
 
 
 __all__ = ["PREFIX", "at_early_stop", "early_stop_metric"]

@@ -4,9 +4,9 @@ One configuration can confirm such a claim but never refute it. So its check nam
 tried in (``Check.grid``, each merged into the check's A side) and is judged in each. The claim holds
 if it holds somewhere: **supported** when some setting supports it after Holm's correction across the
 settings the profile ran (the family of "it holds here" hypotheses); **refuted** only when every setting
-run refutes it (an intersection: its p is the largest of theirs, no correction needed); **inconclusive**
-otherwise. Settings the profile did not run (no record matches them) are left out, and the verdict
-lists every setting with what it found there.
+refutes it, each of them run (an intersection: its p is the largest of theirs, no correction needed);
+**inconclusive** otherwise. Settings the profile did not run (no record matches them) are left out of
+Holm's family, keep the claim from being refuted, and are listed with every setting and what it found there.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     if supported:
         q, best = min(supported, key=lambda item: item[0])
         return replace(best, p_value=float(q), cells=cells)
-    if all(v.verdict == "refuted" for _, v in ran):
+    # Refuted only when every setting of the grid ran and refuted: one configuration never refutes a "can"
+    # claim, and a profile that runs part of the grid (the paper profile's K3) has not tried the rest.
+    if len(ran) == len(judged) and all(v.verdict == "refuted" for _, v in ran):
         weakest = max((v for _, v in ran), key=lambda v: v.p_value if math.isfinite(v.p_value) else 1.0)
         how = {v.refuted_as for _, v in ran}
         return replace(weakest, refuted_as=how.pop() if len(how) == 1 else "opposite or negligible", cells=cells)

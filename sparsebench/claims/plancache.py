@@ -82,7 +82,11 @@ def fingerprint() -> str:
 
 
 def entry(experiment: str, profile: str, overrides: list[str]) -> str:
-    return hashlib.sha256("\0".join([experiment, profile, *overrides]).encode()).hexdigest()[:24]
+    # An override can read the environment itself (train.epochs=${oc.env:N}): the entry holds the value it
+    # resolved to, so the variables the overrides read are part of the key, as the configs' are of the stamp.
+    names = sorted({name.decode() for o in overrides for name in _ENV.findall(o.encode())})
+    environment = [f"{name}={os.environ.get(name)}" for name in names]
+    return hashlib.sha256("\0".join([experiment, profile, *overrides, *environment]).encode()).hexdigest()[:24]
 
 
 def read(stamp: str, key: str) -> list | None:

@@ -90,3 +90,28 @@ def test_the_budget_check_compares_outcomes_before_holms_correction():
     assert "before Holm's correction" in early_stop_text(undone, negligible, True)
     assert budget_changes(negligible, dataclasses.replace(negligible, verdict="inconclusive", refuted_as="")) is True
     assert budget_changes(negligible, None) is None
+
+
+def test_a_grid_primary_check_is_judged_over_its_grid_at_the_early_stopping_epoch_too():
+    """Like with like: a "can" check is decided over its settings at the budget, so at early stopping it
+    must be too, not on every setting's runs pooled into one A side (K3's ‡ compared p = 0.6 alone with
+    the four rates pooled)."""
+    costly = [97.00, 97.10, 96.90, 97.05, 96.95]
+    near = [98.44, 98.47, 98.41, 98.49, 98.43]
+    df = records({0.2: near, 0.5: list(reversed(near)), 0.8: costly})
+    df["early_stop/test/accuracy"] = df["test/accuracy"]  # the same numbers at both epochs
+    at_end, at_early = judge_check(df, CAN_COST), at_early_stop(CAN_COST, df)
+    assert at_end.verdict == "supported"
+    assert at_early.verdict == at_end.verdict and at_early.n_a == 5
+    assert at_early.effect == pytest.approx(np.mean(costly) - np.mean(NONE))
+    assert at_early.a == {"regularizer.name": "dropout", "regularizer.p": 0.8}
+
+
+def test_a_can_claim_is_not_refuted_by_the_one_setting_a_profile_ran():
+    """"One configuration could confirm such a claim but never refute it" (README): a profile that runs one
+    setting of the grid (the paper profile's K3: dropout 0.5 only) leaves it undecided when that one refutes."""
+    flat = [98.45, 98.46, 98.44, 98.45, 98.45]  # negligible against none (see above)
+    assert judge_check(records({0.2: flat, 0.5: flat, 0.8: flat}), CAN_COST).verdict == "refuted"
+    verdict = judge_check(records({0.5: flat}), CAN_COST)
+    assert verdict.verdict == "inconclusive"
+    assert [cell.n_a for _, cell in verdict.cells] == [5, 0, 0]
