@@ -32,7 +32,7 @@ from sparsebench.claims.checks import ALPHA, HOLM, Verdict, spread_of
 from sparsebench.claims.grid import judge_check
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
-from sparsebench.report.stats import holm
+from sparsebench.report.stats import family_p, holm
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
@@ -91,6 +91,15 @@ def claim_verdict(claim: Claim, checks: list[Verdict]) -> str:
     return checks[claim.primary_index].verdict if checks else "inconclusive"
 
 
+def in_family(check: Verdict) -> float:
+    """A primary check's p as Holm's correction reads it (``stats.family_p``); 1 when undecided. A "can"
+    check's p is already its grid's adjusted one, on the same scale."""
+    if not math.isfinite(check.p_value):
+        return 1.0
+    one_sided = check.refuted_as != "negligible" and check.test != "equivalent" and not check.cells
+    return family_p(check.p_value, one_sided)
+
+
 def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
     """``results`` with Holm's correction applied across the primary checks of all of them (see the
     module docstring): each primary check carries its adjusted p, and one that it undoes is inconclusive
@@ -100,8 +109,8 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
               and result.checks[result.claim.primary_index].test != "identical"]
     if not family:
         return list(results)
-    p = [results[r].checks[number].p_value for r, number in family]
-    adjusted = holm([x if math.isfinite(x) else 1.0 for x in p])
+    p = [in_family(results[r].checks[number]) for r, number in family]
+    adjusted = holm(p)
     out = list(results)
     for (r, number), p_holm in zip(family, adjusted):
         checks = list(out[r].checks)

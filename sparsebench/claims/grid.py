@@ -18,7 +18,7 @@ import pandas as pd
 
 from sparsebench.claims.catalogue import Check
 from sparsebench.claims.checks import ALPHA, Verdict, judge
-from sparsebench.report.stats import holm
+from sparsebench.report.stats import family_p, holm
 
 
 def judge_check(rows: pd.DataFrame, check: Check) -> Verdict:
@@ -41,7 +41,7 @@ def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     if not ran:
         return replace(judged[0][1], cells=tuple(judged))
     # The family of "it holds in this setting": a setting that did not support it counts with p = 1.
-    p = [v.p_value if v.verdict == "supported" and math.isfinite(v.p_value) else 1.0 for _, v in ran]
+    p = [family_p(v.p_value, True) if v.verdict == "supported" and math.isfinite(v.p_value) else 1.0 for _, v in ran]
     adjusted = holm(p)
     cells = tuple((setting, replace(v, p_holm=float(q)) if v.verdict == "supported" else v)
                   for (setting, v), q in zip(ran, adjusted))

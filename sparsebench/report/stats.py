@@ -318,6 +318,14 @@ def holm(p_values: ArrayLike) -> np.ndarray:
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return out
 
+def family_p(p: float, one_sided: bool) -> float:
+    """A decided check's p as it enters Holm's correction at 0.05. The rule decides "supported" and
+    "opposite" on a two-sided 95% interval, a one-sided test at 0.025: their one-sided p enters doubled
+    (Holm at 0.05 on it would let the family's error reach about 0.10); "negligible" is TOST at 0.05
+    (the 90% interval) and enters as it is."""
+    return min(1.0, 2.0 * p) if one_sided else p
+
+
 def identical(largest: float, margin: float | None) -> str:
     """Every pair within ``margin`` (None: exactly equal), given the largest |A − B| of a pair."""
     return "supported" if largest <= (0.0 if margin is None else float(margin)) else "refuted"
@@ -491,7 +499,7 @@ def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemar:
 
 __all__ = ["Decision", "Difference", "EQUIVALENCE", "ImageDifference", "Interval", "MAX_SEEDS", "McNemar",
            "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL", "SMALLEST_EFFECT",
-           "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "finite", "holm", "identical",
+           "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "family_p", "finite", "holm", "identical",
            "image_bootstrap", "interval", "mcnemar", "p_above", "p_below", "paired_interval", "pooled_spread",
            "seeds_for", "seeds_to_decide", "t_interval", "t_power", "t_quantile", "tost_level", "tost_power",
            "welch_interval"]

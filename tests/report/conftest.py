@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from report_records import ACCURACY, NEAR_ZERO, make_record, regularizer_config, write_record
+from report_records import (
+    ACCURACY,
+    NEAR_ZERO,
+    make_record,
+    regularizer_config,
+    write_record,
+)
 
 
 @pytest.fixture

@@ -34,11 +34,13 @@ def result(claim_id: str, checks: list[Check], verdicts: list[Verdict], overall:
 
 
 def test_holm_across_the_reports_primary_checks():
-    # Four primary checks: p = 0.01, 0.02, 0.004 and one undecided (p = 1 in the family), m = 4.
-    # By hand: sorted 0.004·4 = 0.016, 0.01·3 = 0.03, 0.02·2 = 0.04, 1·1 = 1 -> adjusted 0.03, 0.04, 0.016, 1.
+    # Four primary checks: p = 0.005 (supported), 0.01 (opposite), 0.004 (negligible) and one undecided (p = 1
+    # in the family), m = 4. A supported or opposite branch's one-sided p enters doubled (0.01, 0.02), a
+    # negligible one (TOST at 0.05) as it is. By hand: sorted 0.004·4 = 0.016, 0.01·3 = 0.03, 0.02·2 = 0.04,
+    # 1·1 = 1 -> adjusted 0.03, 0.04, 0.016, 1.
     results = [
-        result("D1", [check(), check("second")], [verdict("supported", 0.01), verdict("supported", 0.2)], "supported"),
-        result("D2", [check()], [verdict("refuted", 0.02, "opposite")], "refuted"),
+        result("D1", [check(), check("second")], [verdict("supported", 0.005), verdict("supported", 0.2)], "supported"),
+        result("D2", [check()], [verdict("refuted", 0.01, "opposite")], "refuted"),
         result("D3", [check("first"), check("marked", primary=True)],
                [verdict("supported", 0.9), verdict("refuted", 0.004, "negligible")], "refuted"),
         result("D4", [check()], [verdict("inconclusive", math.nan)], "inconclusive"),
@@ -54,17 +56,18 @@ def test_holm_across_the_reports_primary_checks():
 
 
 def test_a_check_holm_undoes_is_inconclusive_and_its_claim_recombined():
-    # p = 0.03 and 0.04, m = 2: 0.03·2 = 0.06, 0.04·1 -> 0.06: both at or above 0.05.
+    # p = 0.03 and 0.04, one-sided branches: 0.06 and 0.08 in the family, m = 2: 0.06·2 = 0.12, 0.08·1 ->
+    # 0.12 for both (Holm's adjusted p's never fall along the order): both at or above 0.05.
     results = [result("D1", [check()], [verdict("supported", 0.03)], "supported"),
                result("D2", [check()], [verdict("refuted", 0.04, "opposite")], "refuted")]
     corrected = correct_for_multiplicity(results)
     first, second = corrected[0].checks[0], corrected[1].checks[0]
     assert (first.verdict, first.undecided_as, first.before_holm) == ("inconclusive", "holm", "supported")
     assert (second.verdict, second.refuted_as, second.before_holm) == ("inconclusive", "", "refuted (opposite)")
-    assert first.p_value == 0.03 and first.p_holm == pytest.approx(0.06)
+    assert first.p_value == 0.03 and first.p_holm == pytest.approx(0.12) and second.p_holm == pytest.approx(0.12)
     assert [r.verdict for r in corrected] == ["inconclusive", "inconclusive"]
     assert outcome(second) == "inconclusive (not after Holm's correction)"
-    assert p_text(second) == "p = 0.04 (H0: A − B <= 0); Holm-adjusted p = 0.06 (a primary check)"
+    assert p_text(second) == "p = 0.04 (H0: A − B <= 0); Holm-adjusted p = 0.12 (a primary check)"
 
 
 def test_the_pages_say_p_holm_and_why(tmp_path):
@@ -76,7 +79,7 @@ def test_the_pages_say_p_holm_and_why(tmp_path):
     for page in (markdown, html):
         assert "inconclusive (not after Holm&#x27;s correction)" in page or \
             "inconclusive (not after Holm's correction)" in page
-        assert "Holm-adjusted p = 0.06 (a primary check)" in page
+        assert "Holm-adjusted p = 0.12 (a primary check)" in page
         assert "real but below the smallest effect that matters" in page  # the rule says the branch
     assert "not after Holm's correction: supported on its own (p = 0.03)" in markdown
 

@@ -8,7 +8,11 @@ from report_records import make_record, write_record
 from test_report_plots import check_figure
 
 from sparsebench.report.aggregate import load_records
-from sparsebench.report.plots import FIGURES, plot_accuracy_matrix, plot_first_task_accuracy
+from sparsebench.report.plots import (
+    FIGURES,
+    plot_accuracy_matrix,
+    plot_first_task_accuracy,
+)
 
 SEQUENCE = {"name": "permuted", "tasks": 4, "min_steps": 0, "seed": 42, "changed_threshold": 0.01}
 

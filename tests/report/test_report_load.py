@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from report_records import make_record, regularizer_config, write_record
 
-from sparsebench.report.aggregate import config_columns, load_records, make_labels, metric_columns, select
+from sparsebench.report.aggregate import (
+    config_columns,
+    load_records,
+    make_labels,
+    metric_columns,
+    select,
+)
 
 
 def test_one_row_per_run_with_config_and_metric_columns(results):

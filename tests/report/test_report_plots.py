@@ -9,9 +9,16 @@ import pytest
 from report_records import make_record, write_record
 
 from sparsebench.report.aggregate import load_records
-from sparsebench.report.plots import (FIGURES, plot_activation_sparsity_vs_q, plot_all, plot_dropout_rate_sweep,
-                                      plot_near_zero_curves, plot_noise_curves, plot_pruning_curves,
-                                      plot_training_curves)
+from sparsebench.report.plots import (
+    FIGURES,
+    plot_activation_sparsity_vs_q,
+    plot_all,
+    plot_dropout_rate_sweep,
+    plot_near_zero_curves,
+    plot_noise_curves,
+    plot_pruning_curves,
+    plot_training_curves,
+)
 
 
 def check_figure(paths: list[Path], name: str) -> None:

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from sparsebench.report.aggregate import load_records
-from sparsebench.report.tables import NO_INTERVAL, format_cell, key_metrics, summarize, write_tables
+from sparsebench.report.tables import (
+    NO_INTERVAL,
+    format_cell,
+    key_metrics,
+    summarize,
+    write_tables,
+)
 
 T_975_2 = 4.302652729749462
 
