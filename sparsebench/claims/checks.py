@@ -22,8 +22,6 @@ it so. The words for all of it are the page layer's (``claims.wording``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparsebench.metrics.evaluation import unpack_correct
 from sparsebench.report import stats
 from sparsebench.report.aggregate import select
 
@@ -139,19 +138,6 @@ def correctness_columns(metric: str) -> tuple[str, str] | None:
     return (f"{head}/correct_bits", f"{head}/count") if head and last == "accuracy" else None
 
 
-def decode_correct(bits: str, count: int) -> np.ndarray:
-    """One run's ``correct_bits`` (base64 of ``numpy.packbits``) as ``count`` booleans, one per image."""
-    try:
-        raw = base64.b64decode(bits, validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise ValueError(f"correct_bits {str(bits)[:20]!r}... is not base64 (standard alphabet): the record "
-                         f"is damaged; run it again") from None
-    if len(raw) != -(-int(count) // 8):
-        raise ValueError(f"correct_bits holds {len(raw)} bytes but count is {count} images (needs "
-                         f"{-(-int(count) // 8)}): the record is damaged; run it again")
-    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=int(count)).astype(bool)
-
-
 def correctness(rows: pd.DataFrame, metric: str) -> np.ndarray | None:
     """Runs × images booleans of ``rows`` for an accuracy ``metric``; None when some run lacks them or
     the runs were scored on different numbers of images."""
@@ -161,7 +147,7 @@ def correctness(rows: pd.DataFrame, metric: str) -> np.ndarray | None:
     bits, counts = rows[columns[0]], _numbers(rows, columns[1])
     if not all(isinstance(b, str) for b in bits) or counts.isna().any() or counts.nunique() != 1:
         return None
-    return np.stack([decode_correct(b, c) for b, c in zip(bits, counts)])
+    return np.stack([unpack_correct(b, c) for b, c in zip(bits, counts)])
 
 
 def _image_interval(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metric: str, level: float) -> dict:
@@ -282,4 +268,4 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
 
 __all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN",
            "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
-           "correctness_columns", "decode_correct", "judge", "spread_of"]
+           "correctness_columns", "judge", "spread_of"]

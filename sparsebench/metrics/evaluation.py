@@ -4,6 +4,7 @@ the per-image correctness of an evaluation, packed for the record."""
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 from dataclasses import dataclass
 
@@ -42,8 +43,17 @@ def pack_correct(correct: torch.Tensor) -> str:
 
 
 def unpack_correct(bits: str, count: int) -> np.ndarray:
-    """The bool vector of ``count`` images that :func:`pack_correct` packed into ``bits``."""
-    return np.unpackbits(np.frombuffer(base64.b64decode(bits, validate=True), dtype=np.uint8), count=count).astype(bool)
+    """The bool vector of ``count`` images that :func:`pack_correct` packed into ``bits``; ValueError, in
+    one line, for bits that are not base64 or do not hold ``count`` images (a damaged record)."""
+    try:
+        raw = base64.b64decode(bits, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ValueError(f"correct_bits {str(bits)[:20]!r}... is not base64 (standard alphabet): the record "
+                         f"is damaged; run it again") from None
+    if len(raw) != -(-int(count) // 8):
+        raise ValueError(f"correct_bits holds {len(raw)} bytes but count is {count} images (needs "
+                         f"{-(-int(count) // 8)}): the record is damaged; run it again")
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=int(count)).astype(bool)
 
 
 @dataclass

@@ -117,12 +117,17 @@ def test_bad_tests_are_refused():
         decide("bigger", 0.0, 1.0, 5, None)
 
 
+def welch_by_hand(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """mean(A) − mean(B), its standard error and the Welch–Satterthwaite degrees of freedom, written out."""
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return a.mean() - b.mean(), math.sqrt(va + vb), dof
+
+
 def test_the_p_value_of_each_branch_is_scipys_welch_test():
     a = np.array([10.0, 11.0, 12.5, 10.4, 11.2])
     b = np.array([9.0, 9.7, 8.1, 10.3, 9.9])
-    va, vb = a.var(ddof=1) / 5, b.var(ddof=1) / 5
-    se, dof = math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
-    effect = a.mean() - b.mean()
+    effect, se, dof = welch_by_hand(a, b)
     supported = decide("greater", effect, se, dof, None, 0.5)
     assert supported.verdict == "supported"
     assert supported.p == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
@@ -240,23 +245,21 @@ def test_mcnemar_against_the_exact_binomial():
 
 
 def test_correct_bits_round_trip():
-    from sparsebench.claims.checks import decode_correct
+    from sparsebench.metrics.evaluation import unpack_correct
 
     correct = np.random.default_rng(2).random(1001) < 0.7
     bits = base64.b64encode(np.packbits(correct)).decode("ascii")
-    assert np.array_equal(decode_correct(bits, 1001), correct)
+    assert np.array_equal(unpack_correct(bits, 1001), correct)
     with pytest.raises(ValueError, match="count is 2000 images"):
-        decode_correct(bits, 2000)
+        unpack_correct(bits, 2000)
     with pytest.raises(ValueError, match="not base64"):
-        decode_correct("not*base64", 8)
+        unpack_correct("not*base64", 8)
 
 
 def test_the_p_values_of_the_margin_tests_are_scipys_shifted_tests():
     a = np.array([10.0, 10.2, 10.1, 9.9, 10.05])
     b = np.array([10.1, 10.3, 10.0, 10.2, 10.15])
-    va, vb = a.var(ddof=1) / 5, b.var(ddof=1) / 5
-    se, dof = math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
-    effect = a.mean() - b.mean()
+    effect, se, dof = welch_by_hand(a, b)
     # within 0.5: the loss B − A under 0.5, H0: A − B <= −0.5, i.e. A + 0.5 no larger than B.
     within = decide("within", effect, se, dof, 0.5)
     assert within.verdict == "supported"
