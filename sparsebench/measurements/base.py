@@ -8,7 +8,9 @@ write, and the reporter's names come from them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,18 @@ class Trained:
     initial: dict  # the weights at initialisation: std, near_zero, profile
     sequence: Any = None  # sparsebench.continual.sequence.SequenceResult of a task sequence
     metrics: dict = field(default_factory=dict)
+
+
+@contextmanager
+def other_weights(model: Any, state: dict) -> Iterator[None]:
+    """The model holding ``state`` (a kept epoch's weights) inside the block, its own weights again after,
+    however the block ends."""
+    own = copy.deepcopy(model.state_dict())
+    model.load_state_dict(state)
+    try:
+        yield
+    finally:
+        model.load_state_dict(own)
 
 
 def always(cfg: Any) -> bool:
@@ -71,4 +85,4 @@ def measurement(name: str, groups: tuple[str, ...], *, enabled: Callable[[Any], 
     return register
 
 
-__all__ = ["MEASUREMENTS", "Measurement", "Name", "Trained", "always", "measurement"]
+__all__ = ["MEASUREMENTS", "Measurement", "Name", "Trained", "always", "measurement", "other_weights"]

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import copy
-
-from sparsebench.measurements.base import Trained, measurement
+from sparsebench.measurements.base import Trained, measurement, other_weights
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.metrics.noise import noise_robustness
-
 
 # Its other paths are ``best_test/<path>``, named as ``<path>`` "at the best-test epoch"
 # (``sparsebench.report.names``).
@@ -22,12 +19,8 @@ def best_test(trained: Trained) -> dict:
         return {}
     model, data, cfg = trained.model, trained.data, trained.cfg
     epoch, state = trained.fitted.kept["best_test"]
-    selected = copy.deepcopy(model.state_dict())
-    model.load_state_dict(state)
-    try:
+    with other_weights(model, state):
         out = {"epoch": epoch, "test": evaluate(model, data.test.inputs, data.test.labels, cfg.eval.batch_size).as_dict()}
         if cfg.eval.noise:
             out["noise"] = noise_robustness(model, data, cfg.eval)
-    finally:
-        model.load_state_dict(selected)
     return {"best_test": out}

@@ -9,7 +9,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from sparsebench.measurements.base import MEASUREMENTS, Trained, measurement
+from sparsebench.measurements.base import (
+    MEASUREMENTS,
+    Trained,
+    measurement,
+    other_weights,
+)
 
 NAMES = ((r"early_stop/epoch", "epoch of best validation accuracy (early stopping)", ""),)
 
@@ -46,14 +51,10 @@ def early_stop(trained: Trained) -> dict:
         for _, groups in wanted:
             out.update({group: copy.deepcopy(trained.metrics[group]) for group in groups if group in trained.metrics})
     else:
-        selected = copy.deepcopy(model.state_dict())
-        model.load_state_dict(state)
-        try:
+        with other_weights(model, state):
             for item, groups in wanted:
                 found = item.compute(dataclasses.replace(trained, metrics={}))
                 out.update({group: found[group] for group in groups if group in found})
-        finally:
-            model.load_state_dict(selected)
     out["test"] = {key: value for key, value in out["test"].items() if key in ("accuracy", "loss", "ece")}
     out["weights"] = {key: value for key, value in out["weights"].items() if key in WEIGHTS_KEPT}
     return {"early_stop": out}
