@@ -30,6 +30,7 @@ from sparsebench.schemas import (
     AugmentConfig,
     ConvergenceConfig,
     DatasetConfig,
+    TuneConfig,
     RunConfig,
 )
 from sparsebench.trackers import TRACKERS, check_trackers
@@ -55,6 +56,7 @@ def register() -> None:
         store.store(group="schema/regularizer", name=name, node=regularizer.Config)
     for name, sequence in SEQUENCES.items():
         store.store(group="schema/continual", name=name, node=sequence)
+    store.store(group="schema/tune", name="tune", node=TuneConfig)
 
     for name, tracker in TRACKERS.items():
         store.store(group="schema/logger", name=name, node=tracker.Config)
@@ -113,6 +115,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     parts = {key: _to_object(cfg[key], key) for key in ("dataset", "model", "regularizer", *GROUP_SCHEMAS)}
     parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
     parts["continual"] = _continual(cfg.get("continual"))
+    parts["tune"] = _to_object(cfg.tune, "tune") if cfg.get("tune") else None
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
     _finite(run, "")

@@ -307,6 +307,54 @@ class PruneConfig:
 
 
 @dataclass
+class TuneArm:
+    """One arm of an experiment and the settings it is tuned over."""
+
+    # The sweep values that make the arm, as the experiment's sweep names them ({regularizer: dropout},
+    # {regularizer.p: 0.2}); empty: every arm without an entry of its own.
+    arm: dict = dataclasses.field(default_factory=dict)
+    space: dict = dataclasses.field(default_factory=dict)  # setting (train.lr, regularizer.p) -> values tried
+
+
+@dataclass
+class TuneConfig:
+    """Every arm of an experiment tuned alike on the validation split before its final runs
+    (``sparsebench.claims.tuning``): each arm's grid has the same number of points, every point is tried
+    on one seed of its own for the first rung's epochs, and the best 1/``eta`` of them go on to the next
+    rung (successive halving), the last rung at the experiment's own budget. The chosen point of each arm
+    is the one best by ``metric`` at the last rung; the final runs use it."""
+
+    arms: list[TuneArm] = dataclasses.field(default_factory=list)
+    metric: str = "validation/accuracy"  # a record path; never a test metric
+    direction: str = "maximize"
+    seed: int = 1000  # the trials' seed, none of the final runs'
+    rungs: list[float] = dataclasses.field(default_factory=lambda: [0.25, 1.0])  # fractions of train.epochs
+    eta: int = 3  # successive halving: the best 1/eta of a rung's points (rounded up) go on to the next
+    points: Optional[int] = None  # try only the first N points of each arm (the smoke profile's machinery test)
+    trial: list[str] = dataclasses.field(default_factory=list)  # overrides of a trial run: measure only the metric
+
+    def __post_init__(self) -> None:
+        _one_of("direction", self.direction, DIRECTIONS)
+        check(not self.metric.startswith("test/") and "best_test" not in self.metric, "metric", self.metric,
+              "a setting is chosen on the validation split, never the test set", "e.g. tune.metric=validation/accuracy")
+        check(len(self.rungs) >= 1 and all(0 < r <= 1 for r in self.rungs) and self.rungs[-1] == 1
+              and list(self.rungs) == sorted(self.rungs), "rungs", list(self.rungs),
+              "must be increasing fractions of train.epochs in (0, 1], the last 1 (the final runs' budget)")
+        check(self.eta >= 2, "eta", self.eta, "must be at least 2 (the best 1/eta of a rung go on)")
+        check(self.points is None or self.points >= 1, "points", self.points, "must be a positive count or null")
+        check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be a whole number in 0..{MAX_SEED}")
+        sizes = {}
+        for number, arm in enumerate(self.arms, start=1):
+            check(len(arm.space) > 0 and all(isinstance(v, list) and len(v) > 0 for v in arm.space.values()),
+                  f"arms[{number}].space", arm.space, "must map each setting to a non-empty list of values")
+            sizes[str(arm.arm or "every other arm")] = math.prod(len(v) for v in arm.space.values())
+        check(len(set(sizes.values())) <= 1, "arms", sizes,
+              "every arm gets the same tuning budget: give each arm's space the same number of points")
+        check(sum(not arm.arm for arm in self.arms) <= 1, "arms", [a.arm for a in self.arms],
+              "at most one entry without arm (the one for every other arm)")
+
+
+@dataclass
 class RunConfig:
     """One run: the composition of every group plus the top-level settings."""
 
@@ -334,6 +382,8 @@ class RunConfig:
     objective_direction: str = neutral("maximize", why="what a search reads from the record")
     # A task sequence trained as one run (conf/continual/, sparsebench.continual); null: one task.
     continual: Any = part_unless(None, plugin="continual", why="task sequences came after the first records")
+    # How an experiment's arms are tuned before their final runs (conf/tune/); null: not tuned.
+    tune: Optional[TuneConfig] = neutral(None, why="how the plan chooses settings; a run's numbers follow from them")
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)

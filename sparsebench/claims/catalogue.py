@@ -27,6 +27,7 @@ PROFILES = ("smoke", "standard", "paper")
 # Metrics of an epoch chosen on the test set: paper tables may show them, no check may decide on them.
 TEST_SELECTED = ("best_test/", "selection/test_accuracy_by_rule/best_test")
 KINDS = ("claim", "protocol")
+SETTINGS = ("tuned", "shared")  # Check.setting
 SOURCE_ORDER = "DKSGP"  # the order of CLAIMS.md: the dropout essay, k-winners, Sparseout, glossary, protocols
 
 
@@ -52,6 +53,9 @@ class Check:
     # A "can" claim ("dropout *can* cost accuracy"): the settings it is tried in, each merged into ``a``;
     # supported when some setting supports it (Holm across the settings), refuted when every one refutes.
     grid: Optional[list[dict[str, Any]]] = None
+    # Of a tuned experiment (claims.tuning): read each arm at its tuned setting, or every arm at the
+    # experiment's shared one. The report adds the primary check's shared-setting row by itself.
+    setting: str = "tuned"
 
 
 @dataclass
@@ -202,6 +206,7 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
             check(item.smallest_effect is not None and item.smallest_effect >= 0 and item.smallest_effect_reason.strip(),
                   f"{where}.smallest_effect", item.smallest_effect,
                   f"a {item.test!r} check needs the smallest effect that matters (>= 0) and smallest_effect_reason")
+        check(item.setting in SETTINGS, f"{where}.setting", item.setting, f"choose one of {', '.join(SETTINGS)}")
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
     if claim.table is not None:

@@ -61,7 +61,8 @@ from sparsebench.claims.page import (
     verdict_text,
     write_report,
 )
-from sparsebench.claims.plan import execute, plan
+from sparsebench.claims.plan import composer, execute, plan
+from sparsebench.claims.tuning import tune
 from sparsebench.commands import (
     parse_overrides,
     run_command,
@@ -177,17 +178,28 @@ def _claims(argv: list[str]) -> int:
     the_plan.mark_unavailable()
     if own["run"]:
         mark_launcher()
-        counts = execute(the_plan, jobs=parallel_jobs(own["jobs"], overrides), launcher=launcher)
+    parallel = parallel_jobs(own["jobs"], overrides)
+    # Tuned experiments first choose each arm's setting on validation (claims.tuning): their final runs
+    # are known only then.
+    trials = tune(the_plan, *composer(profile, overrides),
+                  (lambda stage: execute(stage, jobs=parallel, launcher=launcher)) if own["run"] else None)
+    if own["run"]:
+        counts = execute(the_plan, jobs=parallel, launcher=launcher)
     else:  # a report of what is there: every planned run without a record is named as missing in its verdict
         done = sum(job.done for job in the_plan.all_jobs())
         counts = {"reused": done, "not run": len(the_plan.all_jobs()) - done}
         log.info("%d runs planned: %d completed, %d not run (run=false)", len(the_plan.all_jobs()), done,
                  counts["not run"])
+    for outcome, number in trials.items():  # a failed or lost trial counts as any failed run does
+        if outcome in ("failed", "missing", "error"):
+            counts[outcome] = counts.get(outcome, 0) + number
+    counts.update({f"tuning trials {outcome}": number for outcome, number in trials.items() if number})
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):
         start_report(out)  # the figures change first: the report is unfinished from here until its manifest
-        results = [evaluate(claim, df, out / "figures", the_plan.unavailable, profile, planned_runs)
+        not_ready = {**the_plan.unavailable, **the_plan.tuning_unfinished()}
+        results = [evaluate(claim, df, out / "figures", not_ready, profile, planned_runs)
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]
@@ -227,10 +239,12 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
     unused = [f"{s.path}: {s.reason}" for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
+    read = {e for r in results for e in r.experiments}
+    tunings = [t for e, t in the_plan.tunings.items() if e in read]
     return write_report(results, out, header, unused, overview,
                         {"profile": profile, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
                          "date": stamp, "counts": counts, "records_not_used": unused,
-                         "overview": [str(p.relative_to(out)) for p in overview]})
+                         "overview": [str(p.relative_to(out)) for p in overview]}, tunings)
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
@@ -242,6 +256,11 @@ def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
     planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs() if job.unavailable is None}
     if not df.empty:
         df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
+        # A run of a tuned experiment is read under each setting it is planned under (claims.tuning): one
+        # row per setting, so that a check reads the tuned arms or the shared setting, never both at once.
+        settings = the_plan.settings_of()
+        df = df.assign(setting=[list(settings.get((e, r)) or [""]) for e, r in zip(df["experiment"], df["run_id"])])
+        df = df.explode("setting", ignore_index=True)
     ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned
             or s.identity in planned]
     return df, ours

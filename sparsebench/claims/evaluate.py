@@ -30,6 +30,7 @@ from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import ALPHA, HOLM, Verdict, spread_of
 from sparsebench.claims.grid import judge_check
+from sparsebench.claims.tuning import SHARED, TUNED
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import family_p, holm
@@ -209,11 +210,14 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(experiments),
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
+    claim = with_shared_row(claim, rows)
     rows = rows.assign(label=claim_labels(rows))
-    checks = [judge_check(rows, c) for c in claim.checks]
-    notes = [_check_notes(c, v, rows, planned) for c, v in zip(claim.checks, checks)]
+    checks = [judge_check(under(rows, c.setting), c) for c in claim.checks]
+    notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
-    early_stop = at_early_stop(claim.checks[claim.primary_index], rows) if claim.kind == "claim" else None
+    primary = claim.checks[claim.primary_index] if claim.checks else None
+    early_stop = at_early_stop(primary, under(rows, primary.setting)) if claim.kind == "claim" else None
+    rows = under(rows, "tuned")  # the table and figure show the runs the verdict reads
     figures = []
     if claim.figure:
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
@@ -227,6 +231,26 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
                        short=short, early_stop=early_stop)
+
+
+def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:
+    """The rows a check of ``setting`` reads: of a tuned experiment, its runs under that setting (tuned arms,
+    or every arm at the shared setting); of an experiment not tuned, all of its runs."""
+    if rows is None or rows.empty or "setting" not in rows.columns:
+        return rows
+    other = SHARED if setting == TUNED else TUNED
+    return rows[rows["setting"].fillna("") != other]
+
+
+def with_shared_row(claim: Claim, rows: pd.DataFrame) -> Claim:
+    """``claim`` with its primary check also read at the shared setting (a secondary row), where its runs
+    come from a tuned experiment: tuned against tuned decides, the untuned comparison is shown beside it."""
+    if claim.kind != "claim" or not claim.checks or "setting" not in rows.columns or not (rows["setting"] == TUNED).any():
+        return claim
+    primary = claim.checks[claim.primary_index]
+    shared = replace(primary, primary=False, setting=SHARED,
+                     label=f"{primary.label}, every arm at the experiment's shared setting (untuned)")
+    return replace(claim, checks=[*claim.checks, shared])
 
 
 def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:

@@ -285,6 +285,17 @@ class Section:
 
 
 @dataclass(frozen=True)
+class TuningSection:
+    """How one experiment's arms were tuned (``claims.tuning``): each arm's grid, trials and choice."""
+
+    experiment: str
+    caption: str
+    table: pd.DataFrame
+    figure: str | None  # its PNG, relative to the report folder
+    images: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
 class Report:
     header: str
     overview: Path | None  # the summary figure's PNG
@@ -298,6 +309,7 @@ class Report:
     caption: str = OVERVIEW_CAPTION
     summary_header: tuple[str, ...] = tuple(SUMMARY_HEADER)
     colours: dict = field(default_factory=lambda: dict(VERDICT_COLOURS))
+    tuning: tuple[TuningSection, ...] = ()
 
 
 def _png(paths: Sequence[Path]) -> Path | None:
@@ -403,17 +415,54 @@ def _seeds_run(result: ClaimResult) -> int | None:
 
 
 def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
-                 overview: Sequence[Path] = (), info: dict | None = None) -> Report:
+                 overview: Sequence[Path] = (), info: dict | None = None, tunings: Sequence = ()) -> Report:
     """The report's content, once for all its pages. ``header``: the line under the title; ``overview``:
     the summary figure's files (``overview.plot_claims_overview``), shown first; ``info``: the run's facts
-    that head claims.json."""
+    that head claims.json; ``tunings``: the ``claims.tuning.Tuning`` of each tuned experiment the claims read."""
     out = Path(out)
     sections = tuple(_section(r, out) for r in results)
     summary = tuple(_summary_row(r, out) for r in results if r.claim.kind == "claim")
+    tuning = tuple(_tuning_section(t, out) for t in tunings)
     png = _png(overview)
-    files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures)]))
+    files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures),
+                                                   *(f for t in tuning for f in t.images)]))
     return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
-                  {**(info or {}), "claims": [s.data for s in sections]}, files)
+                  {**(info or {}), "claims": [s.data for s in sections],
+                   "tuning": {t.experiment: tuning_rows(t) for t in tunings}}, files, tuning=tuning)
+
+
+def _tuning_section(tuning, out: Path) -> TuningSection:
+    from sparsebench.claims.tuning_figure import plot_tuning
+
+    figures = plot_tuning(tuning, out / "figures")
+    rows = []
+    for row in tuning_rows(tuning):
+        chosen = ", ".join(f"{k} {v}" for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
+        rows.append({"arm": row["arm"], "points tried": row["points"],
+                     "trials per rung": " → ".join(str(n) for n in row["trials"]),
+                     "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"])})
+    epochs = " → ".join(str(e) for e in tuning.rung_epochs)
+    caption = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of "
+               f"points each, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
+               f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
+               f"last rung. The test set is not read.")
+    if tuning.missing:
+        caption += f" Not finished: {tuning.missing}."
+    png = _png(figures)
+    return TuningSection(tuning.experiment, caption, pd.DataFrame(rows), _relative(png, out),
+                         tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
+
+
+def tuning_rows(tuning) -> list[dict]:
+    from sparsebench.claims.tuning import table
+
+    return table(tuning)
+
+
+def _score(value) -> str:
+    if value is None:
+        return "–"
+    return "failed" if not math.isfinite(value) else f"{value:.4g}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -479,12 +528,12 @@ def start_report(out: Path) -> None:
 
 
 def write_report(results: Sequence[ClaimResult], out: Path, header: str, unused: Sequence[str] = (),
-                 overview: Sequence[Path] = (), info: dict | None = None) -> list[Path]:
+                 overview: Sequence[Path] = (), info: dict | None = None, tunings: Sequence = ()) -> list[Path]:
     """CLAIMS.md, claims.html and claims.json of ``results`` (see ``build_report``), all rendered before
     any is written, each written atomically, then ``manifest.json`` naming every file of the report with
     its SHA-256. An interrupted writer leaves no manifest, or one that the files no longer match."""
     out = Path(out)
-    report = build_report(results, out, header, unused, overview, info)
+    report = build_report(results, out, header, unused, overview, info, tunings)
     pages = dict(zip(PAGES, (render_markdown(report), render_html(report), render_json(report))))
     start_report(out)
     written = [atomic_write_text(out / name, text) for name, text in pages.items()]

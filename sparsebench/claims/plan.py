@@ -37,6 +37,8 @@ class Job:
     config: RunConfig
     command: list[str] = field(default_factory=list)  # every override that makes this job (for a launcher)
     unavailable: str | None = None  # why its data set cannot be had here (Plan.mark_unavailable)
+    # Of a tuned experiment (claims.tuning): the settings a final run is planned under, tuned and/or shared.
+    settings: tuple[str, ...] = ()
 
     @cached_property
     def run_dir(self) -> RunDir:
@@ -55,9 +57,14 @@ class Job:
 class Plan:
     jobs: dict[str, list[Job]] = field(default_factory=dict)  # experiment -> its jobs
     unavailable: dict[str, str] = field(default_factory=dict)  # experiment -> why it has no results
+    tunings: dict = field(default_factory=dict)  # experiment -> its claims.tuning.Tuning
 
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
+
+    def tuning_unfinished(self) -> dict[str, str]:
+        """Tuned experiments whose choice is not made yet (trials without records), with why."""
+        return {e: t.missing for e, t in self.tunings.items() if t.missing}
 
     def mark_unavailable(self) -> None:
         """Mark, with why, every experiment whose data set cannot be had here (missing files, offline):
@@ -86,9 +93,13 @@ class Plan:
 
         from sparsebench.report.aggregate import flatten
 
-        rows = [{**flatten(dataclasses.asdict(job.config), "."), "experiment": job.experiment, "seed": job.config.seed}
-                for job in self.all_jobs()]
+        rows = [{**flatten(dataclasses.asdict(job.config), "."), "experiment": job.experiment, "seed": job.config.seed,
+                 "setting": setting} for job in self.all_jobs() for setting in job.settings or ("",)]
         return pd.DataFrame(rows)
+
+    def settings_of(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(experiment, run id) -> the settings its final run is planned under (empty: not tuned)."""
+        return {(job.experiment, job.run_id): job.settings for job in self.all_jobs() if job.unavailable is None}
 
 
 def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
@@ -119,7 +130,43 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
         given = {o.partition("=")[0] for o in [f"experiment={experiment}", f"profile={profile}", *overrides]}
         result.jobs[experiment] = [Job(experiment, [o for o in job if o.partition("=")[0] not in given], cfg, job)
                                    for job, cfg in value]
+    from sparsebench.claims import tuning
+
+    for experiment, jobs in result.jobs.items():
+        started = tuning.start(experiment, jobs) if jobs else None
+        if started is not None:
+            result.tunings[experiment] = started
     return result
+
+
+def composer(profile: str, overrides: list[str]):
+    """(compose, make_job) for the tuning stage: the jobs of an experiment with more overrides (its trials,
+    its tuned arms), kept in the plan cache as the experiment's own jobs are."""
+    from sparsebench.claims import plancache
+
+    stamp: list[str] = []  # the fingerprint, taken once (it reads Hydra's search path)
+
+    def compose(experiment: str, line: list[str], multirun: bool) -> list:
+        from sparsebench.cli import explain
+
+        with hydra_configs():
+            stamp[:] = stamp or [plancache.fingerprint()]
+            key = plancache.entry(experiment, profile, [*overrides, *line, f"multirun={multirun}"])
+            kept = plancache.read(stamp[0], key)
+            if kept is not None:
+                return kept
+            try:
+                jobs = compose_jobs([f"experiment={experiment}", f"profile={profile}", *overrides, *line], multirun)
+            except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
+                raise SparsebenchError(f"experiment {experiment}, tuning: {explain(error)}") from None
+        plancache.write(stamp[0], key, jobs)
+        return jobs
+
+    def make_job(experiment: str, job: list[str], config: RunConfig) -> Job:
+        given = {o.partition("=")[0] for o in [f"experiment={experiment}", f"profile={profile}", *overrides, "name="]}
+        return Job(experiment, [o for o in job if o.partition("=")[0] not in given], config, job)
+
+    return compose, make_job
 
 
 def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:

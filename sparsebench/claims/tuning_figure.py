@@ -1,0 +1,78 @@
+"""The tuning curves of a tuned experiment (``claims.tuning``): one panel per arm, its validation metric
+against the learning rate at each rung, one line per value of the arm's other setting, the chosen point
+ringed. A reader sees whether the chosen point lies inside the grid or at its edge (where the grid
+should have been wider)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from sparsebench.claims.tuning import Tuning  # noqa: E402
+from sparsebench.report.names import metric_name  # noqa: E402
+from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+
+LR = "train.lr"
+RUNG_STYLES = ("o", "s", "D", "^")
+
+
+def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
+    """The figure's files (PNG and PDF), or none when no trial has a score yet."""
+    arms = [arm for arm in tuning.arms if any(t.score is not None for rung in arm.trials for t in rung)]
+    if not arms:
+        return []
+    columns = min(len(arms), 3)
+    rows = math.ceil(len(arms) / columns)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, arm in zip(axes, arms):
+        keys = list(arm.points[0])
+        x_key = LR if LR in keys else keys[0]
+        others = [k for k in keys if k != x_key]
+        colours = {tuple(point[k] for k in others): f"C{n}" for n, point in enumerate(
+            dict(((tuple(p[k] for k in others)), p) for p in arm.points).values())}
+        last = len(arm.trials) - 1
+        for rung, trials in enumerate(arm.trials):
+            series: dict[tuple, list] = {}
+            for t in trials:
+                if t.score is not None and math.isfinite(t.score):
+                    series.setdefault(tuple(t.point[k] for k in others), []).append((t.point[x_key], t.score))
+            for other, points in series.items():
+                points.sort()
+                label = ", ".join(f"{_short(k)} {v}" for k, v in zip(others, other))
+                epochs = f"{trials[0].epochs} epoch{'s' if trials[0].epochs > 1 else ''}"
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker=RUNG_STYLES[rung % 4],
+                        color=colours[other], linestyle="-" if rung == last else ":",
+                        fillstyle="full" if rung == last else "none",
+                        label=f"{label}, {epochs}" if label else epochs)
+        best = arm.best()
+        if best is not None and best.score is not None and math.isfinite(best.score):
+            ax.plot([best.point[x_key]], [best.score], marker="o", markersize=14, fillstyle="none", color="black",
+                    linestyle="none", label="chosen")
+        if x_key == LR:
+            ax.set_xscale("log")
+            # The grid's own values as ticks: log-axis labels of 2 x 10^-2 crowd each other.
+            values = sorted({p[x_key] for p in arm.points})
+            ax.set_xticks(values, [f"{v:g}" for v in values], fontsize="small")
+            ax.minorticks_off()
+        ax.set_xlabel(_short(x_key))
+        ax.set_ylabel(metric_name(tuning.spec.metric).name)
+        ax.set_title(arm.label, fontsize="medium")
+        ax.legend(fontsize="x-small", frameon=False)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(arms):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{tuning.experiment}: each arm tuned on validation (seed {tuning.spec.seed}); dotted: "
+                 f"the first rung, solid: the last", fontsize="medium")
+    return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS)
+
+
+def _short(key: str) -> str:
+    return {"train.lr": "learning rate", "regularizer.p": "p", "regularizer.lam": "λ",
+            "regularizer.percent_on": "k (share on)"}.get(key, key)
