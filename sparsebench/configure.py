@@ -30,8 +30,8 @@ from sparsebench.schemas import (
     AugmentConfig,
     ConvergenceConfig,
     DatasetConfig,
-    TuneConfig,
     RunConfig,
+    TuneConfig,
 )
 from sparsebench.trackers import TRACKERS, check_trackers
 
@@ -116,6 +116,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
     parts["continual"] = _continual(cfg.get("continual"))
     parts["tune"] = _to_object(cfg.tune, "tune") if cfg.get("tune") else None
+    parts["axes"] = OmegaConf.to_container(cfg.axes) if cfg.get("axes") else {}
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     run = RunConfig(**top, **parts)
     _finite(run, "")

@@ -384,6 +384,9 @@ class RunConfig:
     continual: Any = part_unless(None, plugin="continual", why="task sequences came after the first records")
     # How an experiment's arms are tuned before their final runs (conf/tune/); null: not tuned.
     tune: Optional[TuneConfig] = neutral(None, why="how the plan chooses settings; a run's numbers follow from them")
+    # A regime map's axes (the map profile's experiments): setting -> the values it takes, one setting at a
+    # time with the others at this config's own; each value a cell of the sweep (claims.plan, claims.regime).
+    axes: dict = neutral(why="which runs a plan makes; each run's numbers follow from its own settings", factory=dict)
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)
@@ -396,6 +399,9 @@ class RunConfig:
               "must be a folder name: not empty, . or .., without '/', not starting with '_', at most 255 bytes")
         check(self.results_dir.strip() != "", "results_dir", self.results_dir, "must name a folder",
               "e.g. results_dir=results (the default)")
+        for key, values in self.axes.items():
+            check(isinstance(values, list) and len(values) > 0, f"axes.{key}", values,
+                  "must list the values the setting takes across the map")
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}

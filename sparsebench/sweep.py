@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import hydra
 
@@ -103,6 +104,16 @@ def _combinations(overrides: list[Override]) -> list[list[str]]:
         values[key] = ([f"{key}={value}" for value in override.sweep_string_iterator()]
                        if override.is_sweep_override() else [f"{key}={override.get_value_element_as_str()}"])
     return [list(job) for job in itertools.product(*values.values())]
+
+
+def override_text(value: Any) -> str:
+    """A config value as a command-line override writes it (0.5 -> 0.5, True -> true, [1, 2] -> [1,2],
+    None -> null): the inverse of Hydra's parsing for the plain values configs hold."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_text(v) for v in value) + "]"
+    return "null" if value is None else str(value)
 
 
 def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:

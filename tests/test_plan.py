@@ -40,7 +40,7 @@ CASES = [
         "mlp_regularizers": sweep(["regularizer=none", "regularizer=l1", "regularizer=l2", "regularizer=dropout"],
                                   SMOKE_SEEDS),
     }),
-    (["G1"], "standard", ["dataset=embedded", "dataset.val_size=500", "regularizer.p=0.3"], {
+    (["G1"], "standard", ["dataset=embedded", "dataset.val_size=500", "model.hidden=[64]"], {
         "spatial_dropout": sweep(["regularizer.spatial=False", "regularizer.spatial=True"], FIVE_SEEDS),
     }),
     (["P-DC"], "paper", ["dataset=embedded", "dataset.val_size=500", "model.hidden=[32,16]"], {

@@ -61,8 +61,7 @@ from sparsebench.claims.page import (
     verdict_text,
     write_report,
 )
-from sparsebench.claims.plan import composer, execute, plan
-from sparsebench.claims.tuning import tune
+from sparsebench.claims.plan import execute, plan, tune
 from sparsebench.commands import (
     parse_overrides,
     run_command,
@@ -181,7 +180,7 @@ def _claims(argv: list[str]) -> int:
     parallel = parallel_jobs(own["jobs"], overrides)
     # Tuned experiments first choose each arm's setting on validation (claims.tuning): their final runs
     # are known only then.
-    trials = tune(the_plan, *composer(profile, overrides),
+    trials = tune(the_plan, profile, overrides,
                   (lambda stage: execute(stage, jobs=parallel, launcher=launcher)) if own["run"] else None)
     if own["run"]:
         counts = execute(the_plan, jobs=parallel, launcher=launcher)
@@ -249,22 +248,28 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
     """The completed records of the planned runs, and the record files that could not be used for them
-    (damaged, invalid, failed, or a copy of one of their records elsewhere), with why."""
+    (damaged, invalid, failed, or a copy of one of their records elsewhere), with why.
+
+    A record is read once for each way the plan uses it: under each experiment that plans it (a regime
+    map's centre is its standard experiment's runs, in the same folder) and each setting it is planned
+    under (a tuned arm that chose the shared setting), so that every check reads exactly its own runs."""
     if not folder.exists():
         return None, []
     df, skipped = load_records(folder, deduplicate=False)
-    planned = {(job.experiment, job.run_id) for job in the_plan.all_jobs() if job.unavailable is None}
+    uses: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for job in the_plan.all_jobs():
+        if job.unavailable is None:
+            for setting in job.settings or ("",):
+                uses.setdefault((job.config.name, job.run_id), []).append((job.experiment, setting))
     if not df.empty:
-        df = df[[(e, r) in planned for e, r in zip(df["experiment"], df["run_id"])]]
-        # A run of a tuned experiment is read under each setting it is planned under (claims.tuning): one
-        # row per setting, so that a check reads the tuned arms or the shared setting, never both at once.
-        settings = the_plan.settings_of()
-        df = df.assign(setting=[list(settings.get((e, r)) or [""]) for e, r in zip(df["experiment"], df["run_id"])])
-        df = df.explode("setting", ignore_index=True)
-    ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in planned
-            or s.identity in planned]
+        df = df.assign(use=[uses.get((e, r), []) for e, r in zip(df["experiment"], df["run_id"])])
+        df = df[df["use"].map(bool)].explode("use", ignore_index=True)
+        df["experiment"] = [use[0] for use in df["use"]]
+        df["setting"] = [use[1] for use in df["use"]]
+        df = df.drop(columns="use")
+    ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in uses
+            or s.identity in uses]
     return df, ours
-
 
 if __name__ == "__main__":
     sys.exit(main())

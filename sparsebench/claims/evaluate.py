@@ -250,7 +250,9 @@ def with_shared_row(claim: Claim, rows: pd.DataFrame) -> Claim:
     primary = claim.checks[claim.primary_index]
     shared = replace(primary, primary=False, setting=SHARED,
                      label=f"{primary.label}, every arm at the experiment's shared setting (untuned)")
-    return replace(claim, checks=[*claim.checks, shared])
+    checks = list(claim.checks)
+    checks[claim.primary_index] = replace(primary, label=f"{primary.label}, each arm tuned alike on validation")
+    return replace(claim, checks=[*checks, shared])
 
 
 def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:

@@ -441,7 +441,7 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
                      "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"])})
-    epochs = " → ".join(str(e) for e in tuning.rung_epochs)
+    epochs = "; ".join(dict.fromkeys(" → ".join(str(e) for e in tuning.rung_epochs(arm)) for arm in tuning.arms))
     caption = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of "
                f"points each, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
                f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "

@@ -5,6 +5,7 @@ another process is running are waited for and their records used; a run that end
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -19,9 +20,10 @@ from omegaconf.errors import OmegaConfBaseException
 from sparsebench.claims.catalogue import Claim
 from sparsebench.errors import DataError, SparsebenchError
 from sparsebench.records import RunDir
+from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig
-from sparsebench.sweep import compose_jobs, hydra_configs
+from sparsebench.sweep import compose_jobs, hydra_configs, override_text
 from sparsebench.workers import Lost, die_with_launcher, forked_map, run_each
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class Plan:
     jobs: dict[str, list[Job]] = field(default_factory=dict)  # experiment -> its jobs
     unavailable: dict[str, str] = field(default_factory=dict)  # experiment -> why it has no results
     tunings: dict = field(default_factory=dict)  # experiment -> its claims.tuning.Tuning
+    axes: dict = field(default_factory=dict)  # a regime map's experiment -> (its axes, their centre values)
 
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
@@ -97,9 +100,6 @@ class Plan:
                  "setting": setting} for job in self.all_jobs() for setting in job.settings or ("",)]
         return pd.DataFrame(rows)
 
-    def settings_of(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        """(experiment, run id) -> the settings its final run is planned under (empty: not tuned)."""
-        return {(job.experiment, job.run_id): job.settings for job in self.all_jobs() if job.unavailable is None}
 
 
 def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
@@ -133,10 +133,49 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     from sparsebench.claims import tuning
 
     for experiment, jobs in result.jobs.items():
+        if jobs and jobs[0].config.axes:
+            result.axes[experiment] = axes_of(jobs[0].config)
         started = tuning.start(experiment, jobs) if jobs else None
-        if started is not None:
-            result.tunings[experiment] = started
+        if started is None:
+            continue
+        tuned = {key for entry in started.spec.arms for key in entry.space}
+        for override in overrides:
+            key = override.lstrip("+~").partition("=")[0]
+            if key in tuned:
+                raise SparsebenchError(f"{override}: experiment {experiment} tunes {key} for each arm (its tune.arms); "
+                                       f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
+        result.tunings[experiment] = started
     return result
+
+
+def tune(the_plan: Plan, profile: str, overrides: list[str], execute_stage=None) -> dict[str, int]:
+    """Run (``execute_stage(stage_plan)``; None: only read the records there are) every rung of every
+    tuned experiment of the plan (``claims.tuning``), rung by rung across experiments, then add each tuned
+    arm's final runs to the plan. Returns the trials' outcome counts."""
+    from sparsebench.claims import tuning
+
+    compose, make_job = composer(profile, overrides)
+    counts: dict[str, int] = {}
+    tunings = [t for e, t in the_plan.tunings.items() if e not in the_plan.unavailable]
+    for rung in range(max((len(t.spec.rungs) for t in tunings), default=0)):
+        stage = Plan()
+        for work in tunings:
+            if rung < len(work.spec.rungs):
+                jobs = tuning.trials_of(work, rung, compose, make_job)
+                if jobs:
+                    stage.jobs[f"{work.experiment}-tuning"] = jobs
+        if execute_stage is not None and stage.jobs:
+            for outcome, number in execute_stage(stage).items():
+                counts[outcome] = counts.get(outcome, 0) + number
+        for work in tunings:
+            if rung < len(work.spec.rungs):
+                tuning.read_scores(work, rung)
+    for work in tunings:
+        shared = the_plan.jobs[work.experiment]
+        for job in shared:
+            job.settings = job.settings or (tuning.SHARED,)
+        the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, compose, make_job)
+    return counts
 
 
 def composer(profile: str, overrides: list[str]):
@@ -174,10 +213,26 @@ def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:
     from sparsebench.cli import explain
 
     experiment, profile, overrides = task
+    line = [f"experiment={experiment}", f"profile={profile}", *overrides]
     try:
-        return "done", compose_jobs([f"experiment={experiment}", f"profile={profile}", *overrides], multirun=True)
+        jobs = compose_jobs(line, multirun=True)
+        # A regime map's experiment: each axis swept in turn, the other settings at the experiment's own.
+        axes, center = axes_of(jobs[0][1]) if jobs else ({}, {})
+        for key, values in axes.items():
+            others = [v for v in values if json.dumps(v) != json.dumps(center[key])]
+            if others:
+                jobs += compose_jobs([*line, f"{key}=" + ",".join(override_text(v) for v in others)], multirun=True)
+        return "done", jobs
     except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
         return "error", explain(error)
+
+
+def axes_of(config: RunConfig) -> tuple[dict[str, list], dict[str, object]]:
+    """(a regime map experiment's axes, the experiment's own value of each: the map's centre)."""
+    import dataclasses
+
+    flat = flatten(dataclasses.asdict(config), ".")
+    return dict(config.axes), {key: flat.get(key) for key in config.axes}
 
 
 def _one_thread() -> None:
@@ -209,14 +264,17 @@ def execute(the_plan: Plan, jobs: int = 1, launcher=None, poll_seconds: float = 
     unavailable (with the reason). Runs held by another process are waited for, then their records
     used (or, if that process let go without one, run here); a launched run that ends without a record
     counts as missing."""
-    done = {id(job) for job in the_plan.all_jobs() if job.done}  # each record read and checked once
+    # A run that two experiments plan (a regime map's centre is its standard experiment's runs) runs once.
+    runs = list({job.run_dir.path if job.unavailable is None else id(job): job
+                 for job in the_plan.all_jobs()}.values())
+    done = {id(job) for job in runs if job.done}  # each record read and checked once
     counts: dict[str, int] = {"reused": len(done)}
-    pending = [job for job in the_plan.all_jobs() if id(job) not in done and job.unavailable is None]
-    if len(pending) + counts["reused"] < len(the_plan.all_jobs()):
-        counts["unavailable"] = len(the_plan.all_jobs()) - len(pending) - counts["reused"]
+    pending = [job for job in runs if id(job) not in done and job.unavailable is None]
+    if len(pending) + counts["reused"] < len(runs):
+        counts["unavailable"] = len(runs) - len(pending) - counts["reused"]
     how = (f" through hydra/launcher={launcher.name}" if launcher is not None else
            f", {jobs} at a time" if jobs > 1 else "")
-    log.info("%d runs needed: %d completed before, %d to run%s", len(the_plan.all_jobs()), counts["reused"],
+    log.info("%d runs needed: %d completed before, %d to run%s", len(runs), counts["reused"],
              len(pending), how if pending else "")
     while pending:
         if launcher is not None:

@@ -9,7 +9,7 @@ epochs on a seed of its own (``tune.seed``, no final run's), the best 1/``eta`` 
 (a validation metric: the test set is never looked at) go on to the next rung, and the last rung trains
 at the experiment's own budget. Each arm's best point there is its chosen setting, and its final runs
 (every seed of the sweep) use it. Trials measure only what the choice reads (``tune.trial``) and write
-their records under ``<experiment>-tuning/``, apart from the final runs.
+their records under ``<the experiment's folder>-tuning/``, apart from the final runs.
 
 The choice is read again from the trials' records each time a plan is made, so a report made later
 (``run=false``) chooses what the run did, and a rerun resumes where the trials stopped. The experiment's
@@ -22,14 +22,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from sparsebench.errors import SparsebenchError
 from sparsebench.records.paths import flatten
 from sparsebench.schemas import RunConfig, TuneArm, TuneConfig
+from sparsebench.sweep import override_text
 
-if TYPE_CHECKING:
-    from sparsebench.claims.plan import Job, Plan
+
+class Job(Protocol):
+    """A planned run as tuning reads it (``claims.plan.Job``: the plan imports this module, not the reverse)."""
+
+    experiment: str
+    overrides: list[str]
+    config: RunConfig
+    settings: tuple[str, ...]
+
+    @property
+    def run_dir(self) -> Any: ...
+
+    @property
+    def run_id(self) -> str: ...
 
 TUNED, SHARED = "tuned", "shared"  # the settings a final run is planned under (Job.settings)
 
@@ -41,7 +54,7 @@ class Trial:
     point: dict[str, Any]  # setting -> value
     rung: int
     epochs: int
-    job: "Job"
+    job: Job
     score: float | None = None  # tune.metric of its record; None: no completed record yet
 
 
@@ -51,6 +64,7 @@ class ArmTuning:
 
     arm: dict[str, str]  # sweep key -> value as the sweep writes it
     points: list[dict[str, Any]]
+    epochs: int  # the arm's own budget (the last rung's): a regime map's cells differ in it
     trials: list[list[Trial]] = field(default_factory=list)  # per rung
     chosen: dict[str, Any] | None = None
 
@@ -69,13 +83,12 @@ class Tuning:
 
     experiment: str
     spec: TuneConfig
-    epochs: int  # the experiment's own budget (the last rung's)
     arms: list[ArmTuning]
+    folder: str  # where the trials' records go: <the experiment's folder>-tuning
     missing: str = ""  # why no choice could be made yet (trials without a record)
 
-    @property
-    def rung_epochs(self) -> list[int]:
-        return [max(1, round(share * self.epochs)) for share in self.spec.rungs]
+    def rung_epochs(self, arm: ArmTuning) -> list[int]:
+        return [max(1, round(share * arm.epochs)) for share in self.spec.rungs]
 
     @property
     def done(self) -> bool:
@@ -85,7 +98,7 @@ class Tuning:
 def arm_space(spec: TuneConfig, arm: dict[str, str]) -> TuneArm:
     """The entry of ``spec.arms`` for this arm: the one whose values all match, else the catch-all."""
     def matches(entry: TuneArm) -> bool:
-        return all(str(arm.get(key)) == _text(value) for key, value in entry.arm.items())
+        return all(str(arm.get(key)) == override_text(value) for key, value in entry.arm.items())
 
     own = [entry for entry in spec.arms if entry.arm and matches(entry)]
     if len(own) > 1:
@@ -103,17 +116,18 @@ def grid(space: dict[str, list], limit: int | None) -> list[dict[str, Any]]:
     return points[:limit] if limit else points
 
 
-def arms_of(jobs: list["Job"]) -> list[dict[str, str]]:
-    """The arms of an experiment's jobs: their sweep values other than the seed, in order."""
-    arms: list[dict[str, str]] = []
+def arms_of(jobs: list[Job]) -> list[tuple[dict[str, str], int]]:
+    """The arms of an experiment's jobs (their sweep values other than the seed, in order), each with
+    its training budget."""
+    arms: list[tuple[dict[str, str], int]] = []
     for job in jobs:
         arm = dict(o.split("=", 1) for o in job.overrides if not o.startswith("seed="))
-        if arm not in arms:
-            arms.append(arm)
+        if arm not in [a for a, _ in arms]:
+            arms.append((arm, job.config.train.epochs))
     return arms
 
 
-def start(experiment: str, jobs: list["Job"]) -> Tuning | None:
+def start(experiment: str, jobs: list[Job]) -> Tuning | None:
     """The tuning of an experiment whose jobs carry a ``tune`` block (None if they do not)."""
     config = jobs[0].config
     if config.tune is None or not config.tune.arms:  # a profile's tune settings on an experiment not tuned
@@ -123,37 +137,29 @@ def start(experiment: str, jobs: list["Job"]) -> Tuning | None:
             if not any(o.startswith(f"{key}=") for job in jobs for o in job.overrides):
                 raise SparsebenchError(f"experiment {experiment}: tune.arms names {key}, which its sweep does not "
                                        f"vary; name the sweep's keys ({', '.join(_keys(jobs))})")
-    arms = [ArmTuning(arm, grid(arm_space(config.tune, arm).space, config.tune.points)) for arm in arms_of(jobs)]
-    return Tuning(experiment, config.tune, config.train.epochs, arms)
+    arms = [ArmTuning(arm, grid(arm_space(config.tune, arm).space, config.tune.points), epochs)
+            for arm, epochs in arms_of(jobs)]
+    return Tuning(experiment, config.tune, arms, f"{config.name}-tuning")
 
 
-def _keys(jobs: list["Job"]) -> list[str]:
+def _keys(jobs: list[Job]) -> list[str]:
     return list(dict.fromkeys(o.split("=", 1)[0] for job in jobs for o in job.overrides if not o.startswith("seed=")))
 
 
-def _text(value: Any) -> str:
-    """A value as a command-line override writes it (0.5 -> 0.5, True -> true, [1, 2] -> [1,2])."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_text(v) for v in value) + "]"
-    return "null" if value is None else str(value)
-
-
 def _settings(point: dict[str, Any]) -> list[str]:
-    return [f"{key}={_text(value)}" for key, value in point.items()]
+    return [f"{key}={override_text(value)}" for key, value in point.items()]
 
 
 Compose = Callable[[str, list[str], bool], list[tuple[list[str], RunConfig]]]
 
 
-def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -> list["Job"]:
+def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -> list[Job]:
     """The jobs of one rung of every arm (rung 0: every point; later: the best 1/``eta`` of the rung before,
     whose records must have been read). An arm whose rung before lacks a record has no trials yet. Each
     arm's rung is composed as one sweep over its grid (one Hydra composition, not one per point)."""
     out = []
-    epochs = tuning.rung_epochs[rung]
     for arm in tuning.arms:
+        epochs = tuning.rung_epochs(arm)[rung]
         if rung == 0:
             points = arm.points
         else:
@@ -163,16 +169,16 @@ def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -
             count = math.ceil(len(before) / tuning.spec.eta)
             points = [t.point for t in _ranked(before, tuning.spec.direction)[:count]]
         keys = list(points[0])
-        sweep = [f"{key}=" + ",".join(dict.fromkeys(_text(p[key]) for p in points)) for key in keys]
-        line = [*_arm_overrides(arm), *sweep, f"seed={tuning.spec.seed}", f"train.epochs={epochs}",
-                f"name={tuning.experiment}-tuning", *tuning.spec.trial]
+        sweep = [f"{key}=" + ",".join(dict.fromkeys(override_text(p[key]) for p in points)) for key in keys]
+        line = [*_arm_overrides(arm, besides=("train.epochs",)), *sweep, f"seed={tuning.spec.seed}", f"train.epochs={epochs}",
+                f"name={tuning.folder}", *tuning.spec.trial]
         composed = {tuple(_value_of(overrides, key) for key in keys): (overrides, config)
                     for overrides, config in compose(tuning.experiment, line, True)}
         while len(arm.trials) <= rung:
             arm.trials.append([])
         arm.trials[rung] = []
         for point in points:
-            overrides, config = composed[tuple(_text(point[key]) for key in keys)]
+            overrides, config = composed[tuple(override_text(point[key]) for key in keys)]
             job = make_job(tuning.experiment, overrides, config)
             arm.trials[rung].append(Trial(point, rung, epochs, job))
             out.append(job)
@@ -183,8 +189,8 @@ def _value_of(overrides: list[str], key: str) -> str:
     return next(o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == key)
 
 
-def _arm_overrides(arm: ArmTuning) -> list[str]:
-    return [f"{key}={value}" for key, value in arm.arm.items()]
+def _arm_overrides(arm: ArmTuning, besides: tuple[str, ...] = ()) -> list[str]:
+    return [f"{key}={value}" for key, value in arm.arm.items() if key not in besides]
 
 
 def _ranked(trials: list[Trial], direction: str) -> list[Trial]:
@@ -208,7 +214,7 @@ def read_scores(tuning: Tuning, rung: int) -> None:
         "lack trial records; run the same command with run=true")
 
 
-def score_of(job: "Job", metric: str) -> float | None:
+def score_of(job: Job, metric: str) -> float | None:
     """The metric of a trial's completed record (None: no completed record, or the metric is missing; a
     failed trial scores the worst: it is not chosen, and the tuning still ends)."""
     record, _ = job.run_dir.checked_result()
@@ -223,7 +229,7 @@ def score_of(job: "Job", metric: str) -> float | None:
     return float(value)
 
 
-def finals(tuning: Tuning, shared: list["Job"], compose: Compose, make_job: Callable) -> list["Job"]:
+def finals(tuning: Tuning, shared: list[Job], compose: Compose, make_job: Callable) -> list[Job]:
     """The final runs of every tuned arm: the arm's sweep (every seed) at its chosen point. A final run
     that is also a shared-setting run (the arm chose the experiment's own values) is that run, planned
     under both settings, not a second copy."""
@@ -242,36 +248,6 @@ def finals(tuning: Tuning, shared: list["Job"], compose: Compose, make_job: Call
                 job.settings = (TUNED,)
                 out.append(job)
     return out
-
-
-def tune(the_plan: "Plan", compose: Compose, make_job: Callable, execute: Callable[["Plan"], dict] | None
-         ) -> dict[str, int]:
-    """Run (``execute``; None: only read the records there are) every rung of every tuned experiment of the
-    plan, rung by rung across experiments, and add each tuned arm's final runs to the plan. Returns the
-    trials' outcome counts."""
-    from sparsebench.claims.plan import Plan
-
-    counts: dict[str, int] = {}
-    tunings = list(the_plan.tunings.values())
-    for rung in range(max((len(t.spec.rungs) for t in tunings), default=0)):
-        stage = Plan()
-        for tuning in tunings:
-            if rung < len(tuning.spec.rungs):
-                jobs = trials_of(tuning, rung, compose, make_job)
-                if jobs:
-                    stage.jobs[f"{tuning.experiment}-tuning"] = jobs
-        if execute is not None and stage.jobs:
-            for outcome, number in execute(stage).items():
-                counts[outcome] = counts.get(outcome, 0) + number
-        for tuning in tunings:
-            if rung < len(tuning.spec.rungs):
-                read_scores(tuning, rung)
-    for tuning in tunings:
-        shared = the_plan.jobs[tuning.experiment]
-        for job in shared:
-            job.settings = job.settings or (SHARED,)
-        the_plan.jobs[tuning.experiment] = shared + finals(tuning, shared, compose, make_job)
-    return counts
 
 
 def table(tuning: Tuning) -> list[dict[str, Any]]:

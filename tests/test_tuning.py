@@ -1,0 +1,160 @@
+"""Each arm tuned alike on the validation split (claims.tuning): the grids, the successive-halving rungs,
+the choice read from the trials' records (never their test metrics), the final runs planned from it, and
+the checks that read tuned arms first and the shared setting beside them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsebench.claims.catalogue import load_catalogue
+from sparsebench.claims.evaluate import evaluate
+from sparsebench.claims.plan import plan, tune
+from sparsebench.errors import ConfigError, SparsebenchError
+from sparsebench.records.record import RunRecord
+from sparsebench.schemas import TuneArm, TuneConfig
+
+# The standard profile's tuned MLP experiment, shrunk to the embedded data (its split must fit).
+SMALL = ["dataset=embedded", "dataset.val_size=500"]
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+class Record:
+    """A trial's run folder that holds a completed (or failed) record with the given metrics."""
+
+    def __init__(self, metrics: dict | None, status: str = "completed"):
+        self.record = RunRecord(status=status, run_id="x", experiment="x", seed=0, config={}, data={},
+                                environment={}, metrics=metrics)
+
+    def checked_result(self):
+        return self.record, None
+
+
+def planted(scores):
+    """An execute that, instead of training, gives each trial the record ``scores(job)`` returns."""
+    def execute(stage):
+        for job in stage.all_jobs():
+            job.__dict__["run_dir"] = Record(*scores(job))
+        return {"completed": len(stage.all_jobs())}
+    return execute
+
+
+def d4_plan(tmp_path, profile="standard"):
+    return plan([load_catalogue()["D4"]], profile, [*SMALL, f"results_dir={tmp_path}"])
+
+
+def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares(tmp_path):
+    the_plan = d4_plan(tmp_path)
+    work = the_plan.tunings["mlp_regularizers"]
+    assert [arm.label for arm in work.arms] == ["regularizer=none", "regularizer=l1", "regularizer=l2",
+                                                "regularizer=dropout"]
+    assert [len(arm.points) for arm in work.arms] == [6, 6, 6, 6]
+    # conf/tune/halving.yaml: a quarter of mlp_regularizers' 20 epochs, then all 20.
+    assert [work.rung_epochs(arm) for arm in work.arms] == [[5, 20]] * 4
+    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+                planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    # Successive halving with eta 3: ceil(6 / 3) = 2 of each arm's 6 points go on.
+    assert [[len(rung) for rung in arm.trials] for arm in work.arms] == [[6, 2]] * 4
+    trial = work.arms[3].trials[0][0].job.config
+    assert (trial.seed, trial.train.epochs, trial.name) == (1000, 5, "mlp_regularizers-tuning")
+    assert (trial.eval.noise, trial.prune.fractions, trial.eval.train_mode_passes, trial.eval.early_stop) == \
+        ([], [], 0, False)
+
+
+def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(tmp_path):
+    """Validation accuracy rises with the learning rate and test accuracy falls with it: each arm must
+    choose its largest rate among the points that went on (never its smallest, the test set's pick)."""
+    the_plan = d4_plan(tmp_path)
+    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+                planted(lambda job: ({"validation": {"accuracy": 90 + job.config.train.lr},
+                                      "test": {"accuracy": 99 - job.config.train.lr}},)))
+    work = the_plan.tunings["mlp_regularizers"]
+    chosen = {arm.label: arm.chosen for arm in work.arms}
+    # By hand: none's grid [0.0125 .. 0.2]: the two largest rates go on, 0.2 wins; dropout's grid is
+    # lr {0.05, 0.1, 0.2} x p {0.25, 0.5}: both points at 0.2 tie on validation and the grid's order
+    # (p 0.25 first) breaks the tie.
+    assert chosen["regularizer=none"] == {"train.lr": 0.2}
+    assert chosen["regularizer=dropout"] == {"train.lr": 0.2, "regularizer.p": 0.25}
+    assert chosen["regularizer=l1"] == {"train.lr": 0.1, "regularizer.lam": 1e-5}
+    # The final runs are the arm's sweep (every planned seed) at its choice.
+    finals = [job for job in the_plan.jobs["mlp_regularizers"] if job.settings == ("tuned",)]
+    none = [job.config for job in finals if job.config.regularizer.name == "none"]
+    assert sorted(c.seed for c in none) == list(range(9)) and {c.train.lr for c in none} == {0.2}
+    dropout = [job.config for job in finals if job.config.regularizer.name == "dropout"]
+    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.2, 0.25)}
+
+
+def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(tmp_path):
+    """mlp_regularizers' own values are lr 0.05 (and dropout p 0.5): an arm whose best point is that
+    is planned once, under both settings."""
+    the_plan = d4_plan(tmp_path)
+    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+                planted(lambda job: ({"validation": {"accuracy": -abs(job.config.train.lr - 0.05)
+                                                     - abs(getattr(job.config.regularizer, "p", 0.5) - 0.5)}},)))
+    jobs = the_plan.jobs["mlp_regularizers"]
+    dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
+    assert len(dropout) == 9 and {job.settings for job in dropout} == {("shared", "tuned")}
+    none = [job for job in jobs if job.config.regularizer.name == "none"]
+    assert len(none) == 9 and {job.settings for job in none} == {("shared", "tuned")}
+
+
+def test_a_failed_trial_is_not_chosen_and_a_missing_one_leaves_the_tuning_unfinished(tmp_path):
+    the_plan = d4_plan(tmp_path)
+    where = [*SMALL, f"results_dir={tmp_path}"]
+
+    def scores(job):  # the largest rate diverges (a failed record); the others score by their rate
+        if job.config.train.lr >= 0.2:
+            return None, "failed"
+        return {"validation": {"accuracy": job.config.train.lr}}, "completed"
+
+    tune(the_plan, "standard", where, planted(scores))
+    assert the_plan.tunings["mlp_regularizers"].arms[0].chosen == {"train.lr": 0.15}
+    assert the_plan.tuning_unfinished() == {}
+
+    again = d4_plan(tmp_path)
+    tune(again, "standard", where, None)  # run=false on an empty folder: nothing to choose from
+    assert "not finished" in again.tuning_unfinished()["mlp_regularizers"]
+    assert all(job.settings == ("shared",) for job in again.jobs["mlp_regularizers"])
+
+
+def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
+    with pytest.raises(ConfigError) as error:
+        TuneConfig(arms=[TuneArm({"regularizer": "none"}, {"train.lr": [0.01, 0.1]}),
+                         TuneArm({"regularizer": "dropout"}, {"train.lr": [0.01, 0.1], "regularizer.p": [0.2, 0.5]})])
+    assert "same number of points" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        TuneConfig(arms=[TuneArm({}, {"train.lr": [0.1]})], metric="test/accuracy")
+    assert "never the test set" in str(error.value)
+
+
+def test_a_setting_given_on_the_command_line_that_an_arm_tunes_is_refused(tmp_path):
+    with pytest.raises(SparsebenchError) as error:
+        plan([load_catalogue()["D4"]], "standard", [*SMALL, "train.lr=0.1", f"results_dir={tmp_path}"])
+    assert str(error.value).startswith("train.lr=0.1: experiment mlp_regularizers tunes train.lr")
+
+
+def _rows(setting: str, dropout: list[float], none: list[float]) -> list[dict]:
+    return [{"experiment": "mlp_regularizers", "regularizer.name": name, "seed": seed, "test/accuracy": value,
+             "setting": setting, "group": f"{setting}-{name}", "run_id": f"{setting}{name}{seed}"}
+            for name, values in (("dropout", dropout), ("none", none)) for seed, value in enumerate(values)]
+
+
+def test_the_primary_check_reads_the_tuned_arms_and_the_shared_setting_is_a_row_beside_it(tmp_path):
+    tuned_dropout, tuned_none = [98.9, 99.0, 98.95, 99.05, 98.85], [98.4, 98.5, 98.45, 98.55, 98.35]
+    shared_dropout, shared_none = [98.1, 98.2, 98.15, 98.25, 98.05], [98.45, 98.5, 98.55, 98.4, 98.6]
+    df = pd.DataFrame(_rows("tuned", tuned_dropout, tuned_none) + _rows("shared", shared_dropout, shared_none))
+    result = evaluate(load_catalogue()["D4"], df, tmp_path, {}, "standard")
+    primary, shared = result.checks[0], result.checks[-1]
+    assert result.claim.checks[-1].setting == "shared" and "shared setting" in result.claim.checks[-1].label
+    assert primary.n_a == 5 and math.isclose(primary.mean_a, np.mean(tuned_dropout))
+    assert math.isclose(primary.effect, np.mean(tuned_dropout) - np.mean(tuned_none))
+    assert math.isclose(shared.effect, np.mean(shared_dropout) - np.mean(shared_none))
+    assert (primary.verdict, shared.verdict, shared.refuted_as) == ("supported", "refuted", "opposite")
+    assert result.verdict == "supported"
