@@ -117,6 +117,7 @@ class Verdict:
     mode: str = WELCH
     # A "can" check (``claims.grid``): each setting of its grid with the verdict there, Holm-adjusted within it.
     cells: tuple = ()
+    home: bool = False  # a cell of a regime map (``claims.regime``): the claim's home regime
 
     @property
     def loss(self) -> tuple[float, float, float]:
