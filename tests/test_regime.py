@@ -26,7 +26,7 @@ from sparsebench.claims.catalogue import (
 )
 from sparsebench.claims.evaluate import correct_for_multiplicity, evaluate, in_family
 from sparsebench.claims.mapfigure import plot_regime_map
-from sparsebench.claims.page import write_report
+from sparsebench.claims.page import regime_text, write_report
 from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
 from sparsebench.claims.wording import where_text
 from sparsebench.errors import ConfigError
@@ -144,6 +144,9 @@ def test_every_cell_supporting_is_supported_and_a_missing_cell_keeps_it_from_bei
     assert v.verdict == "inconclusive" and math.isnan(v.p_value)
     assert [cell.verdict for _, cell in v.cells] == ["supported", "supported", "supported", "inconclusive"]
     assert where_text(v).startswith("holds at every width tried; not run at training images 6k")
+    assert regime_text(v, MapLayout(AXES, CENTER)).endswith(
+        "(4 cells: 3 supported, 1 not run); every cell that ran is supported, but 1 planned cell(s) did not run: "
+        "not supported across the map")
 
 
 def test_every_cell_opposite_is_refuted_opposite():

@@ -97,7 +97,8 @@ def claim_verdict(claim: Claim, checks: list[Verdict]) -> str:
 
 def in_family(check: Verdict) -> float:
     """A primary check's p as Holm's correction reads it (``stats.family_p``); 1 when undecided. A "can"
-    check's p is already its grid's adjusted one, on the same scale."""
+    check's p is already its grid's adjusted one, a regime map's its cells' (``claims.regime``), on the same
+    scale."""
     if not math.isfinite(check.p_value):
         return 1.0
     one_sided = check.refuted_as != "negligible" and check.test != "equivalent" and not check.cells

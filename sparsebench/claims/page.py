@@ -223,7 +223,12 @@ def regime_text(v: Verdict, layout: MapLayout) -> str:
     if not any(cell.home for _, cell in v.cells) and layout.home_note:
         where += f" ({layout.home_note})"
     tally = ", ".join(f"{number} {kind}" for kind, number in counts.items() if number)
-    return f"{where} ({len(v.cells)} cells: {tally})"
+    text = f"{where} ({len(v.cells)} cells: {tally})"
+    agreeing = [kind for kind in ("supported", "refuted") if counts[kind] == len(v.cells) - counts["not run"]]
+    if counts["not run"] and agreeing:
+        text += (f"; every cell that ran is {agreeing[0]}, but {counts['not run']} planned cell(s) did not run: "
+                 f"not {agreeing[0]} across the map")
+    return text
 
 
 def cell_words(cell: dict, layout: MapLayout) -> str:

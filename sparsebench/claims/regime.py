@@ -25,8 +25,10 @@ The rule across the cells (``judge_map``):
 
 The result is the deciding cell's verdict (the weakest of the cells it rests on) carrying the overall
 verdict and every cell in ``cells``, as (selector, verdict) pairs; the cell of the claim's home regime
-(the claim's ``map.home`` selector) has ``home`` set. Its p is already the map's adjusted one: it enters
-the report's family as a grid check's does (``claims.evaluate.in_family``).
+(the first that matches the claim's ``map.home`` selector) has ``home`` set. Its p is already the map's
+adjusted one: it enters the report's family as a grid check's does (``claims.evaluate.in_family``).
+A cell whose selector names a column the records lack has no runs either: it counts as not run, and its
+verdict says which column (``checks.Problem``).
 """
 
 from __future__ import annotations
@@ -124,7 +126,11 @@ def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | 
     the overall verdict, its p, and every cell in ``cells`` (home cell marked)."""
     if not cells:
         raise ValueError("a regime map needs at least one cell")
-    judged = [(dict(cell), replace(_judge_cell(rows, check, cell), home=is_home(cell, home))) for cell in cells]
+    # One home cell: a selector that names fewer than every axis may match several, and the first (the center,
+    # as map_cells orders them) is the one the source's setting sits closest to.
+    home_at = next((number for number, cell in enumerate(cells) if is_home(cell, home)), None)
+    judged = [(dict(cell), replace(_judge_cell(rows, check, cell), home=number == home_at))
+              for number, cell in enumerate(cells)]
     ran = [(cell, v) for cell, v in judged if v.n_a > 0]
     if not ran:
         first = judged[0][1]
