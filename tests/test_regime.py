@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 from scipy import stats as sps
 
 from sparsebench.claims.catalogue import (
@@ -182,6 +183,20 @@ def test_the_catalogue_rejects_a_map_experiment_the_map_profile_does_not_run():
                      experiments)
     with pytest.raises(ConfigError, match=r"claims/X1.map.experiment='nope'"):
         _check_claim(Claim("X1", "s", "src", per_profile, [check], [], card=CARD, map=RegimeMap("nope")), experiments)
+
+
+def test_a_claim_file_gives_its_map_as_yaml():
+    text = """
+id: X1
+statement: s
+source: src
+experiments: [mlp_regularizers]
+checks: []
+metrics: []
+map: {experiment: mlp_regularizers, home: {model.hidden: [1024, 1024], dataset.train_subset: null}, home_note: wider than the map}
+"""
+    claim = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Claim), OmegaConf.create(text)))
+    assert claim.map == RegimeMap("mlp_regularizers", {HIDDEN: [1024, 1024], SUBSET: None}, "wider than the map")
 
 
 def test_a_mapped_claim_is_regime_dependent_in_the_report(tmp_path):
