@@ -204,8 +204,11 @@ def test_a_mapped_claim_is_regime_dependent_in_the_report(tmp_path):
     claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"], card=CARD,
                   map=RegimeMap(EXPERIMENT, home={HIDDEN: [1024, 1024]}))
     out = tmp_path / "report"
+    # The same accuracies at the early-stopping epoch: the budget check is judged over the map's cells too.
+    df = df.assign(**{"early_stop/test/accuracy": df["test/accuracy"]})
     result = evaluate(claim, df, out / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
     assert result.verdict == REGIME_DEPENDENT and len(result.checks[0].cells) == 4
+    assert result.early_stop.verdict == REGIME_DEPENDENT and len(result.early_stop.cells) == 4
     assert result.figures[0].name == "X1_regime_map.png" and result.figures[0].exists()
     # Another profile judges the same check once, on the runs pooled: no map.
     assert evaluate(claim, df, out / "other", {}, "standard", axes={EXPERIMENT: (AXES, CENTER)}).regime is None
