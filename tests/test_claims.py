@@ -102,7 +102,7 @@ def test_every_claim_plans_under_every_profile(profile):
             planned = max(c.card.seeds.planned for c in selected
                           if experiment in c.experiments_for(profile) and c.id != "K3")
             assert ran == set(range(max(5, planned))), experiment
-    else:
+    elif profile in ("smoke", "paper"):  # the map profile's seeds are its experiments' (issue 21)
         assert seeds == ({0, 1} if profile == "smoke" else set(range(10)))
     if profile != "paper":
         assert {"D4-CIFAR", "S4-CIFAR"} <= {c.id for c in left_out}

@@ -10,6 +10,7 @@ sequences) have no such verdict: the page says so rather than guess.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
@@ -26,14 +27,16 @@ def early_stop_metric(metric: str | None) -> str | None:
     return None if metric is None else PREFIX + metric
 
 
-def at_early_stop(check: Check, rows: pd.DataFrame) -> Verdict | None:
+def at_early_stop(check: Check, rows: pd.DataFrame,
+                  judged_by: Callable[[pd.DataFrame, Check], Verdict] = judge_check) -> Verdict | None:
     """``check`` judged on the early-stopping epoch's measurements of the same runs, or None when the
-    records do not hold them (the metric is not re-measured there, or no run kept a validation split)."""
+    records do not hold them (the metric is not re-measured there, or no run kept a validation split).
+    ``judged_by``: how the check is judged at the budget (a regime map's cells: ``claims.regime``)."""
     metric, metric_b = early_stop_metric(check.metric), early_stop_metric(check.metric_b)
     if metric not in rows.columns or rows[metric].isna().all() or (metric_b is not None and metric_b not in rows.columns):
         return None
-    # judge_check, so that a "can" check is decided over its grid here as at the budget (like with like).
-    return judge_check(rows, replace(check, metric=metric, metric_b=metric_b))
+    # As at the budget, so that a "can" check is decided over its grid, a map over its cells (like with like).
+    return judged_by(rows, replace(check, metric=metric, metric_b=metric_b))
 
 
 __all__ = ["PREFIX", "at_early_stop", "early_stop_metric"]

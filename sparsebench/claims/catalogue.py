@@ -23,7 +23,7 @@ from sparsebench.errors import ConfigError, SparsebenchError, check
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
-PROFILES = ("smoke", "standard", "paper")
+PROFILES = ("smoke", "standard", "map", "paper")
 # Metrics of an epoch chosen on the test set: paper tables may show them, no check may decide on them.
 TEST_SELECTED = ("best_test/", "selection/test_accuracy_by_rule/best_test")
 KINDS = ("claim", "protocol")
@@ -56,6 +56,15 @@ class Check:
     # Of a tuned experiment (claims.tuning): read each arm at its tuned setting, or every arm at the
     # experiment's shared one. The report adds the primary check's shared-setting row by itself.
     setting: str = "tuned"
+
+
+@dataclass
+class RegimeMap:
+    """Where a claim is answered across scale (the map profile): its primary check judged in each cell."""
+
+    experiment: str  # the experiment (conf/experiment/) whose axes make the cells
+    home: Optional[dict[str, Any]] = None  # selector of the cell that is the claim's home regime (None: no cell is)
+    home_note: str = ""  # where the home regime lies relative to the map when no cell is it
 
 
 @dataclass
@@ -153,6 +162,7 @@ class Claim:
     note: str = ""
     table: Optional[Table] = None  # protocols: the paper's published table
     card: Optional[Card] = None  # claims: what the claim means, written before the runs
+    map: Optional[RegimeMap] = None  # claims: its primary check judged across the map profile's cells (claims.regime)
 
     def experiments_for(self, profile: str) -> list[str]:
         """The experiments this claim rests on under ``profile``."""
@@ -209,6 +219,12 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
         check(item.setting in SETTINGS, f"{where}.setting", item.setting, f"choose one of {', '.join(SETTINGS)}")
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
+    if claim.map is not None:
+        check(claim.map.experiment in experiments, f"{key}.map.experiment", claim.map.experiment,
+              f"no conf/experiment/{claim.map.experiment}.yaml; choose among {', '.join(sorted(experiments))}")
+        check(claim.map.experiment in claim.experiments_for("map"), f"{key}.map.experiment", claim.map.experiment,
+              f"must be one of the claim's experiments under the map profile "
+              f"({', '.join(claim.experiments_for('map')) or 'none'})", "add it to the claim's experiments: map: [...]")
     if claim.table is not None:
         for number, column in enumerate(claim.table.columns, start=1):
             check(0 <= column.decimals <= 6, f"{key}.table.columns[{number}].decimals", column.decimals,

@@ -115,8 +115,10 @@ class Verdict:
     groups_b: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     mode: str = WELCH
-    # A "can" check (``claims.grid``): each setting of its grid with the verdict there, Holm-adjusted within it.
+    # A "can" check (``claims.grid``) or a regime map (``claims.regime``): each setting (cell) with the verdict
+    # there, Holm-adjusted within it.
     cells: tuple = ()
+    home: bool = False  # a cell of a regime map (``claims.regime``): the claim's home regime
 
     @property
     def loss(self) -> tuple[float, float, float]:

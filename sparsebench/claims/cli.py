@@ -1,10 +1,12 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|standard|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME] [out=DIR]
+    sparsebench-claims [profile=smoke|standard|map|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME] [out=DIR]
                        [OVERRIDE ...]
 
 profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
-          MNIST claim on converged networks, 5 seeds, about an hour on 2 cores), paper (the papers' own
+          MNIST claim on converged networks, each arm tuned alike on validation, 5-9 seeds, about 90 minutes on
+          2 cores), map (each scale-dependent claim across width, training images and epochs, tuned in every
+          cell: its regime map, about 4 hours on 2 cores, resumable), paper (the papers' own
           networks and budgets, and their tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
           P-KW, P-DO, P-DC under profile=paper).
@@ -198,7 +200,7 @@ def _claims(argv: list[str]) -> int:
     with report_lock(out):
         start_report(out)  # the figures change first: the report is unfinished from here until its manifest
         not_ready = {**the_plan.unavailable, **the_plan.tuning_unfinished()}
-        results = [evaluate(claim, df, out / "figures", not_ready, profile, planned_runs)
+        results = [evaluate(claim, df, out / "figures", not_ready, profile, planned_runs, the_plan.axes)
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile") for claim in left_out]

@@ -30,6 +30,8 @@ from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import ALPHA, HOLM, Verdict, spread_of
 from sparsebench.claims.grid import judge_check
+from sparsebench.claims.mapfigure import plot_regime_map
+from sparsebench.claims.regime import MapLayout, judge_map, map_cells
 from sparsebench.claims.tuning import SHARED, TUNED
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
@@ -56,7 +58,7 @@ class ReproductionRow:
 @dataclass
 class ClaimResult:
     claim: Claim
-    verdict: str  # supported | refuted | inconclusive | not run | protocol
+    verdict: str  # supported | refuted | regime-dependent | inconclusive | not run | protocol
     checks: list[Verdict] = field(default_factory=list)
     runs: int = 0
     table: pd.DataFrame | None = None  # one row per group, one formatted column per metric
@@ -69,6 +71,8 @@ class ClaimResult:
     short: dict[str, list[int]] = field(default_factory=dict)  # protocols: row of the paper's table -> seeds short of records
     # The primary check judged at the early-stopping epoch (None: not measured there).
     early_stop: Verdict | None = None
+    # The map profile: the axes and center its primary check was judged across (None: not judged on a map).
+    regime: MapLayout | None = None
 
     @property
     def incomplete(self) -> bool:
@@ -94,7 +98,8 @@ def claim_verdict(claim: Claim, checks: list[Verdict]) -> str:
 
 def in_family(check: Verdict) -> float:
     """A primary check's p as Holm's correction reads it (``stats.family_p``); 1 when undecided. A "can"
-    check's p is already its grid's adjusted one, on the same scale."""
+    check's p is already its grid's adjusted one, a regime map's its cells' (``claims.regime``), on the same
+    scale."""
     if not math.isfinite(check.p_value):
         return 1.0
     one_sided = check.refuted_as != "negligible" and check.test != "equivalent" and not check.cells
@@ -161,9 +166,11 @@ def _planned_count(planned: pd.DataFrame | None, where: dict | None) -> int:
 
 def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFrame | None) -> CheckNotes:
     same_runs = check.b is None and check.against is None
-    a = {**check.a, **verdict.a}  # a grid check: the setting its verdict comes from
+    # A grid check: the setting its verdict comes from; a map: the deciding cell, on both sides.
+    a = {**check.a, **verdict.a}
+    b = a if same_runs else {**check.b, **verdict.b} if check.b is not None else None
     return CheckNotes(planned_a=_planned_count(planned, a),
-                      planned_b=_planned_count(planned, a if same_runs else check.b) if check.against is None else 0)
+                      planned_b=_planned_count(planned, b) if check.against is None else 0)
 
 
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
@@ -196,10 +203,21 @@ def reproduce(table: Table, rows: pd.DataFrame) -> list[ReproductionRow]:
     return out
 
 
+def map_layout(claim: Claim, profile: str, axes: dict[str, tuple[dict, dict]] | None) -> MapLayout | None:
+    """The map the claim's primary check is judged across: under the map profile, for a claim with a
+    ``map`` whose experiment's (axes, center) are given; else None."""
+    if profile != "map" or claim.map is None or not axes or claim.map.experiment not in axes:
+        return None
+    experiment_axes, center = axes[claim.map.experiment]
+    return MapLayout(dict(experiment_axes), dict(center), claim.map.home, claim.map.home_note)
+
+
 def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,
-             planned: pd.DataFrame | None = None) -> ClaimResult:
+             planned: pd.DataFrame | None = None, axes: dict[str, tuple[dict, dict]] | None = None) -> ClaimResult:
     """The claim judged on ``df`` (the records of the runs planned for it; any experiment's) under
-    ``profile``; ``planned``: one row per planned run (its flattened config, ``experiment``, ``seed``)."""
+    ``profile``; ``planned``: one row per planned run (its flattened config, ``experiment``, ``seed``);
+    ``axes``: experiment -> (its map axes, its own value of each axis), for the map profile: a claim with a
+    ``map`` has its primary check judged in each cell (``claims.regime``) and the map's verdict."""
     experiments = claim.experiments_for(profile)
     missing = [e for e in experiments if e in unavailable]
     if missing:
@@ -212,17 +230,30 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     claim = with_shared_row(claim, rows)
     rows = rows.assign(label=claim_labels(rows))
-    checks = [judge_check(under(rows, c.setting), c) for c in claim.checks]
+    layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
+    judged_by = judge_check
+    if layout is not None:
+        cells = map_cells(layout.axes, layout.center)
+
+        def judged_by(rows_, check_):
+            return judge_map(rows_, check_, cells, layout.home)
+    # The primary check (and its shared-setting row) is judged over a regime map's cells where there is one.
+    mapped = {claim.primary_index, *(n for n, c in enumerate(claim.checks) if c.setting == SHARED)}
+    checks = [(judged_by if number in mapped else judge_check)(under(rows, c.setting), c)
+              for number, c in enumerate(claim.checks)]
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
-    early_stop = at_early_stop(primary, under(rows, primary.setting)) if claim.kind == "claim" else None
-    rows = under(rows, "tuned")  # the table and figure show the runs the verdict reads
+    early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) if claim.kind == "claim" else None
+    rows = under(rows, TUNED)  # the table and figures show the runs the verdict reads
     figures = []
+    if layout is not None:
+        figures += plot_regime_map(checks[claim.primary_index], layout, figures_dir, name=f"{claim.id}_regime_map",
+                                   title=claim.id)
     if claim.figure:
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
         # experiments: the figure keeps them.
-        figures = FIGURES[claim.figure](rows, figures_dir, name=f"{claim.id}_{claim.figure}",
+        figures += FIGURES[claim.figure](rows, figures_dir, name=f"{claim.id}_{claim.figure}",
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
@@ -230,7 +261,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         if claim.table is not None and planned is not None and not planned.empty else (0, {})
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
-                       short=short, early_stop=early_stop)
+                       short=short, early_stop=early_stop, regime=layout)
 
 
 def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:

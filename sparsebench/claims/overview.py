@@ -12,7 +12,8 @@ that the claimed direction points right:
 - equivalent: (A − B) / margin; supported when inside the band.
 
 The axis is linear inside the band and logarithmic outside it (matplotlib's symlog), since effects run
-from a fraction of the smallest effect to hundreds of it. Rows are coloured by verdict; a check without
+from a fraction of the smallest effect to hundreds of it. Rows are coloured by verdict (a regime map's row
+also marks each of its cells with a tick in that cell's colour, its dot the deciding cell); a check without
 an interval shows its point estimate hollow with the reason; an ``identical`` check (run-by-run
 equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim not run
 says why.
@@ -118,6 +119,16 @@ def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None
     return f"{head}\n{textwrap.fill(numbers, 50)}" if numbers else head
 
 
+def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
+    """A regime map's row: every cell that ran as a tick at its effect, in its own verdict's colour, so a
+    regime-dependent claim shows where its cells lie on both sides and not only its deciding cell."""
+    for _, cell in check.cells:
+        where = scaled(cell) if cell.n_a else None
+        if where is not None and math.isfinite(where.x):
+            ax.plot([max(-limit, min(limit, where.x))], [y], marker="|", markersize=15, markeredgewidth=2,
+                    color=VERDICT_COLOURS.get(cell.verdict, VERDICT_COLOURS["not run"]), alpha=0.8, zorder=2)
+
+
 def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
                          formats: Sequence[str] = FORMATS) -> list[Path]:
     """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim, in
@@ -154,6 +165,8 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
                 ax.plot([max(-limit, min(limit, where.x))], [y], marker="o", markersize=7, markerfacecolor="white",
                         markeredgecolor=colour, markeredgewidth=1.6, zorder=3)
             note = "no interval: " + (reason(check) or "too few runs")
+        if check is not None and result.regime is not None:
+            _cell_ticks(ax, check, y, limit)
         if note:
             x_note = where.x if where is not None and math.isfinite(where.x) and check is not None else 0.0
             ax.annotate(_short(note, 90), (max(-limit, min(limit, x_note)), y), xytext=(8, 6),
@@ -179,6 +192,9 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
                 Line2D([], [], color="0.3", marker="D", linestyle="")]
     labels = [*VERDICT_COLOURS, "negligible band (± smallest effect) or the margin", "no interval",
               "identical test (run by run)"]
+    if any(r.regime is not None for r, _ in rows):
+        handles.append(Line2D([], [], color="0.3", marker="|", markersize=12, markeredgewidth=2, linestyle=""))
+        labels.append("a cell of a regime map (dot: its deciding cell)")
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
     fig.suptitle("Every claim's primary check: measured effect and 95% interval on a common scale")
     return _save(fig, out_dir, name, formats)

@@ -26,26 +26,34 @@ from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
-from sparsebench.claims.checks import Verdict
+from sparsebench.claims.checks import HOLM, Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
+from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
 from sparsebench.claims.wording import (
+    HOLM_TEXT,
+    SMALL_TEXT,
+    VERDICT_COLOURS,
+    axis_name,
+    axis_order,
+    axis_value,
     budget_changes,
+    cell_kind,
     check_notes_text,
     description,
     early_stop_text,
     grid_text,
     images_text,
     outcome,
+    p_number,
     p_text,
     reason,
+    signed,
     undecided_text,
+    where_text,
 )
 from sparsebench.report.names import metric_label, metric_name
-from sparsebench.report.stats import MAX_SEEDS
+from sparsebench.report.stats import MAX_SEEDS, SMALL
 from sparsebench.report.tables import markdown_table
-
-# One colour per verdict, in the page's styles and the summary figure alike.
-VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "inconclusive": "#a07800", "not run": "#777777"}
 
 RULE = ("The measured effect shown for a claim is that of its primary check. A verdict comes "
         "from the seeds, never from one run, and never from an epoch chosen on the test set. Each check declares "
@@ -63,7 +71,11 @@ RULE = ("The measured effect shown for a claim is that of its primary check. A v
         "uncertainty), which does not change the verdict. A claim's verdict is its primary check's (its card "
         "names it); the other checks are reported beside it. A \"can\" claim is decided over a declared grid of "
         "settings: supported when one supports it after Holm's correction across them, refuted only when every "
-        "one refutes it. Each primary check is judged again at the early-stopping (best-validation) epoch: a "
+        "one refutes it. Under the map profile a claim with a regime map has its primary check judged in each "
+        "cell of the map (one factor at a time, the cell's setting on both sides) with Holm's correction across "
+        "the cells that ran: supported or refuted when every planned cell is, regime-dependent when some cell "
+        "supports it and another refutes it (the page says where each holds), inconclusive otherwise. Each "
+        "primary check is judged again at the early-stopping (best-validation) epoch: a "
         "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans.")
 
 OVERVIEW_CAPTION = (
@@ -149,6 +161,8 @@ def _why(result: ClaimResult) -> str:
     the runs missing, a verdict that changes at the early-stopping epoch."""
     decisive, notes = decisive_check(result), decisive_notes(result)
     parts = [result.claim.card.reported_as] if result.claim.card is not None and result.claim.card.reported_as else []
+    if result.regime is not None and decisive is not None and decisive.cells:
+        parts.append(regime_text(decisive, result.regime))
     if decisive is not None:
         if decisive.problems:
             parts.append(reason(decisive))
@@ -199,6 +213,66 @@ def _cell(stats: dict | None, decimals: int) -> str:
     places = decimals + 1 if decimals else 0
     spread = f" ± {_fixed(stats['std'], places)}" if stats["n"] > 1 and math.isfinite(stats["std"]) else ""
     return f"{_fixed(stats['mean'], places)}{spread} ({stats['n']})"
+
+
+def regime_text(v: Verdict, layout: MapLayout) -> str:
+    """Where on its regime map the claim holds and flips (``wording.where_text``), the count of each kind of
+    cell, and where the home regime lies when no cell is it."""
+    counts = map_counts(v)
+    where = where_text(v)
+    if not any(cell.home for _, cell in v.cells) and layout.home_note:
+        where += f" ({layout.home_note})"
+    tally = ", ".join(f"{number} {kind}" for kind, number in counts.items() if number)
+    text = f"{where} ({len(v.cells)} cells: {tally})"
+    agreeing = [kind for kind in ("supported", "refuted") if counts[kind] == len(v.cells) - counts["not run"]]
+    if counts["not run"] and agreeing:
+        text += (f"; every cell that ran is {agreeing[0]}, but {counts['not run']} planned cell(s) did not run: "
+                 f"not {agreeing[0]} across the map")
+    return text
+
+
+def cell_words(cell: dict, layout: MapLayout) -> str:
+    """A cell of a map in words: the axis it moves (width 1024), or the center with every axis's value."""
+    column = cell_axis(cell, layout.center)
+    if column is None:
+        return "the center: " + ", ".join(f"{axis_name(c)} {axis_value(x)}" for c, x in cell.items())
+    return f"{axis_name(column)} {axis_value(cell[column])}"
+
+
+def deciding_cell(v: Verdict, layout: MapLayout) -> str:
+    """The cell whose numbers a map's verdict carries (its selector is on both sides of the verdict)."""
+    return next((cell_words(cell, layout) for cell, _ in v.cells if all(v.a.get(c) == x for c, x in cell.items())),
+                "no cell ran")
+
+
+MAP_HEADER = ("axis", "value", "A − B [95% CI]", "verdict", "p (Holm across the cells)", "runs A vs B", "home")
+
+
+def _cell_verdict(cell: Verdict) -> str:
+    kind = cell_kind(cell)
+    if kind == "undecided" and cell.undecided_as == HOLM:
+        return f"{kind} ({HOLM_TEXT}; {cell.before_holm} on its own)"
+    return f"{kind} ({SMALL_TEXT})" if kind == "undecided" and cell.undecided_as == SMALL else kind
+
+
+def regime_rows(v: Verdict, layout: MapLayout) -> tuple[tuple[str, ...], ...]:
+    """One row per cell of the map (``MAP_HEADER``): the center first, then each axis in turn."""
+    placed = []
+    for cell, verdict in v.cells:
+        column = cell_axis(cell, layout.center)
+        order = -1 if column is None else list(layout.axes).index(column) if column in layout.axes else len(layout.axes)
+        placed.append((order, axis_order(cell.get(column)) if column else 0.0, cell, column, verdict))
+    placed.sort(key=lambda item: (item[0], item[1]))
+    rows = []
+    for _, _, cell, column, verdict in placed:
+        axis = "center" if column is None else axis_name(column)
+        value = cell_words(cell, layout).removeprefix("the center: ") if column is None else axis_value(cell[column])
+        effect = (f"{signed(verdict.effect)} [{signed(verdict.low)}, {signed(verdict.high)}]"
+                  if verdict.n_a and math.isfinite(verdict.low) else "–")
+        p = p_number(verdict.p_holm) if math.isfinite(verdict.p_holm) else "–"
+        runs = f"{verdict.n_a}" if verdict.against else f"{verdict.n_a} vs {verdict.n_b}"
+        rows.append((axis, value, effect, _cell_verdict(verdict), p, runs, "★ home" if verdict.home else ""))
+    return tuple(rows)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -262,6 +336,15 @@ class Reproduction:
 
 
 @dataclass(frozen=True)
+class RegimeTable:
+    """A claim's regime map: where it holds (``caption``) and one row per cell (``MAP_HEADER``)."""
+
+    caption: str
+    rows: tuple[tuple[str, ...], ...]
+    header: tuple[str, ...] = MAP_HEADER
+
+
+@dataclass(frozen=True)
 class Section:
     claim_id: str
     kind: str  # claim | protocol
@@ -282,6 +365,7 @@ class Section:
     budget: str = ""  # whether the primary check's verdict changes at the early-stopping epoch
     card: Card | None = None  # what the claim means, written before the runs
     seeds_run: int | None = None  # the fewest seeds a side of its primary check had (beside the card's plan)
+    regime: RegimeTable | None = None  # the map profile: its primary check across the map's cells
 
 
 @dataclass(frozen=True)
@@ -323,7 +407,9 @@ def _relative(path: Path | None, out: Path) -> str | None:
 def _summary_row(result: ClaimResult, out: Path) -> SummaryRow:
     decisive = decisive_check(result)
     if decisive is not None:
-        effect, seeds = f"{metric_label(decisive.metric)}: {effect_text(decisive)}", seeds_text(decisive)
+        at = f" in the deciding cell ({deciding_cell(decisive, result.regime)})" \
+            if result.regime is not None and decisive.cells else ""
+        effect, seeds = f"{metric_label(decisive.metric)}{at}: {effect_text(decisive)}", seeds_text(decisive)
     else:
         effect, seeds = result.reason or "–", "–"
     return SummaryRow(result.claim.id, result.claim.statement, effect, seeds, result.verdict, verdict_text(result),
@@ -363,7 +449,7 @@ def _check_data(check, verdict: Verdict, notes) -> dict:
     if verdict.cells:
         numbers["cells"] = [{"setting": dict(setting), "outcome": outcome(cell), "effect": cell.effect, "low": cell.low,
                              "high": cell.high, "p_value": cell.p_value, "p_holm": cell.p_holm, "n_a": cell.n_a,
-                             "n_b": cell.n_b} for setting, cell in verdict.cells]
+                             "n_b": cell.n_b, "home": cell.home} for setting, cell in verdict.cells]
     numbers |= {"a": dict(verdict.a), "b": dict(verdict.b), "groups_a": list(verdict.groups_a),
                 "groups_b": list(verdict.groups_b), "reason": reason(verdict), "description": description(verdict),
                 "outcome": outcome(verdict), "p_text": p_text(verdict), "images_text": images_text(verdict)}
@@ -375,13 +461,23 @@ def _check_data(check, verdict: Verdict, notes) -> dict:
 def _section(result: ClaimResult, out: Path) -> Section:
     claim = result.claim
     all_notes = result.notes or [None] * len(result.checks)
+    primary = decisive_check(result)
+    mapped = result.regime is not None and primary is not None and bool(primary.cells)
+
+    def across(v: Verdict) -> str:
+        """A map's deciding cell and where the claim holds, or a "can" check's settings."""
+        if mapped and v is primary:
+            return (f"judged in each cell of the regime map ({len(v.cells)} cells, each in the table below); the "
+                    f"numbers here are the deciding cell's ({deciding_cell(v, result.regime)})")
+        return grid_text(v)
+
     checks = tuple(
         CheckLine(c.label, v.verdict, outcome(v), described(v),
                   f"{c.smallest_effect:g} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
-                  "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", grid_text(v)))),
+                  "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", across(v)))),
                   p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
-    primary = decisive_check(result)
+    regime = RegimeTable(regime_text(primary, result.regime), regime_rows(primary, result.regime)) if mapped else None
     budget = early_stop_text(primary, result.early_stop, claim.kind == "claim")
     reproduction = _reproduction(result) if result.reproduction else None
     data = {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
@@ -394,14 +490,18 @@ def _section(result: ClaimResult, out: Path) -> Section:
             **({"planned_runs": result.planned, "seeds_short": result.short} if result.planned else {}),
             **({"card": dataclasses.asdict(claim.card)} if claim.card is not None else {}),
             **({"early_stop": _check_data(claim.checks[claim.primary_index], result.early_stop, None)}
-               if result.early_stop is not None else {})}
+               if result.early_stop is not None else {}),
+            **({"regime_map": {"axes": result.regime.axes, "center": result.regime.center, "home": result.regime.home,
+                               "home_note": result.regime.home_note, "where": regime.caption,
+                               "counts": map_counts(primary), "header": list(MAP_HEADER),
+                               "rows": [list(row) for row in regime.rows]}} if regime is not None else {})}
     return Section(claim.id, claim.kind, claim.statement, claim.source,
                    tuple(result.experiments or claim.all_experiments()), result.verdict, verdict_text(result),
                    result.reason, claim.note or "", shortfall_text(result), reproduction, checks,
                    human_table(result.table) if result.table is not None else None,
                    _relative(_png(result.figures), out),
                    tuple(Path(p) for p in result.figures if Path(p).suffix == ".png"), data, budget, claim.card,
-                   _seeds_run(result))
+                   _seeds_run(result), regime)
 
 
 def _seeds_run(result: ClaimResult) -> int | None:

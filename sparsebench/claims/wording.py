@@ -36,6 +36,10 @@ from sparsebench.report.stats import (
     tost_level,
 )
 
+# One colour per verdict, in the page's styles, the summary figure and the regime maps alike.
+VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "regime-dependent": "#6a3d9a",
+                   "inconclusive": "#a07800", "not run": "#777777"}
+
 
 def number(x: float | None, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -269,3 +273,111 @@ def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bo
                 else f"at the early-stopping (best-validation) epoch the same as its own interval gives before Holm's "
                      f"correction ({at})")
     return f"the verdict changes at the early-stopping (best-validation) epoch: {at}"
+
+# A regime map's axes in words (``claims.regime``): the record column -> what it varies.
+AXIS_NAMES = {"model.hidden": "width", "dataset.train_subset": "training images", "train.epochs": "epochs",
+              "regularizer.p": "dropout rate", "train.lr": "learning rate"}
+
+
+def axis_name(column: str) -> str:
+    return AXIS_NAMES.get(column, column)
+
+
+def axis_value(value: Any) -> str:
+    """An axis value in words: a width of equal layers as one number (256 for [256, 256]), no training
+    subset as "all", whole thousands as 6k."""
+    if value is None:
+        return "all"
+    if isinstance(value, (list, tuple)):
+        parts = [axis_value(v) for v in value]
+        return parts[0] if len(set(parts)) == 1 else "-".join(parts)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return display(value)
+    if float(value).is_integer() and value >= 1000 and value % 1000 == 0:
+        return f"{int(value) // 1000}k"  # training images: 6k, 50k (a width of 1024 stays 1024)
+    return f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+
+
+def axis_order(value: Any) -> float:
+    """Where an axis value lies on its axis: the widest layer of a width; no training subset (every image)
+    beyond any subset."""
+    if value is None:
+        return math.inf
+    if isinstance(value, (list, tuple)):
+        return max((axis_order(v) for v in value), default=math.nan)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def cell_kind(cell: Verdict) -> str:
+    """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided, not run."""
+    if cell.n_a == 0:
+        return "not run"
+    if cell.verdict == "supported":
+        return "holds"
+    if cell.verdict == "refuted":
+        return "flips (opposite)" if cell.refuted_as == "opposite" else cell.refuted_as or "refuted"
+    return "undecided"
+
+
+MAP_KINDS = ("holds", "flips (opposite)", "negligible", "undecided", "not run")
+
+
+def _where_on_axis(column: str, values: list, all_values: list) -> str | None:
+    """``values`` of one axis as a bound when they are a tail of it (width ≥ 512), every value tried, or
+    None (not a range)."""
+    name = axis_name(column)
+    ordered = sorted(all_values, key=axis_order)
+    if len(values) == len(ordered):
+        return f"every {name} tried"
+    keys = sorted(axis_order(v) for v in values)
+    if len(values) > 1 and all(not math.isnan(k) for k in keys):
+        if [axis_order(v) for v in ordered[-len(values):]] == keys:
+            return f"{name} ≥ {axis_value(min(values, key=axis_order))}"
+        if [axis_order(v) for v in ordered[:len(values)]] == keys:
+            return f"{name} ≤ {axis_value(max(values, key=axis_order))}"
+    return None
+
+
+def where_text(v: Verdict) -> str:
+    """Where on a regime map (``claims.regime``: cells as ``map_cells`` makes them, the center first) the
+    claim holds, flips, is negligible or undecided, one factor at a time, and the home regime's cell; ''
+    without cells. The center cell lies on every axis: a range of an axis takes it in (width ≥ 256 when
+    the center is 256 and holds with the wider ones); otherwise it is named on its own, "the center"."""
+    if not v.cells:
+        return ""
+    center, center_verdict = v.cells[0]
+    on_axis: dict[str, list] = {column: [(center[column], center_verdict)] for column in center}
+    for cell, verdict in v.cells[1:]:
+        moved = [c for c in center if c in cell and axis_value(cell[c]) != axis_value(center[c])]
+        for column in moved[:1]:
+            on_axis[column].append((cell[column], verdict))
+    center_kind = cell_kind(center_verdict)
+    phrases: dict[str, list[str]] = {kind: [] for kind in MAP_KINDS}
+    covered = False
+    for column, points in on_axis.items():
+        if len(points) < 2:
+            continue  # an axis of the center alone says nothing of its own
+        for kind in MAP_KINDS:
+            off = [value for value, verdict in points[1:] if cell_kind(verdict) == kind]
+            with_center = ([points[0][0]] if center_kind == kind else []) + off
+            ranged = _where_on_axis(column, with_center, [value for value, _ in points]) if with_center else None
+            if ranged and center_kind == kind:
+                covered = True
+            elif off:
+                ranged = _where_on_axis(column, off, [value for value, _ in points]) if len(off) > 1 else None
+            if ranged or off:
+                phrases[kind].append(ranged or f"{axis_name(column)} " + ", ".join(
+                    axis_value(x) for x in sorted(off, key=axis_order)))
+    center_words = ", ".join(f"{axis_name(c)} {axis_value(value)}" for c, value in center.items())
+    if not covered:
+        phrases[center_kind].append(f"the center ({center_words})")
+    parts = [f"{kind} at " + " and at ".join(found) for kind, found in phrases.items() if found]
+    home = [(cell, verdict) for cell, verdict in v.cells if verdict.home]
+    if home:
+        cell, verdict = home[0]
+        moved = [c for c in cell if c in center and axis_value(cell[c]) != axis_value(center[c])]
+        at = ", ".join(f"{axis_name(c)} {axis_value(cell[c])}" for c in moved) or f"the center ({center_words})"
+        parts.append(f"home regime: {at} ({cell_kind(verdict)})")
+    else:
+        parts.append("home regime: not on the map")
+    return "; ".join(parts)

@@ -1,0 +1,227 @@
+"""Regime maps (claims.regime): the cells of a map, a check judged in each with Holm's correction across
+them, the overall verdict (regime-dependent included), its words, its figure and its place in the report.
+
+Every p-value and adjusted p is computed here from scipy's Welch test and Holm's step-down rule written
+out by hand, never read back from the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from scipy import stats as sps
+
+from sparsebench.claims.catalogue import (
+    Card,
+    Check,
+    Claim,
+    HomeRegime,
+    RegimeMap,
+    Seeds,
+    _check_claim,
+    _experiments,
+)
+from sparsebench.claims.evaluate import correct_for_multiplicity, evaluate, in_family
+from sparsebench.claims.mapfigure import plot_regime_map
+from sparsebench.claims.page import regime_text, write_report
+from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
+from sparsebench.claims.wording import where_text
+from sparsebench.errors import ConfigError
+
+HIDDEN, SUBSET = "model.hidden", "dataset.train_subset"
+AXES = {HIDDEN: [[128, 128], [256, 256], [1024, 1024]], SUBSET: [6000, None]}
+CENTER = {HIDDEN: [256, 256], SUBSET: None}
+CENTER_CELL = {HIDDEN: [256, 256], SUBSET: None}
+NARROW = {HIDDEN: [128, 128], SUBSET: None}
+WIDE = {HIDDEN: [1024, 1024], SUBSET: None}
+FEW_IMAGES = {HIDDEN: [256, 256], SUBSET: 6000}
+BAND = 0.1  # the smallest effect that matters, in accuracy points
+CHECK = Check("dropout generalises better", "test/accuracy", {"regularizer.name": "dropout"},
+              {"regularizer.name": "none"}, smallest_effect=BAND, smallest_effect_reason="10 test images")
+EXPERIMENT = "mlp_regularizers"
+
+# Spreads over 5 seeds, different on each side so that no two samples are shifted copies of each other.
+NOISE_A = np.array([-0.03, 0.01, 0.0, 0.04, -0.02])
+NOISE_B = np.array([0.02, -0.01, 0.03, -0.03, -0.01])
+
+
+def side_values(effect: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) accuracies over 5 seeds whose means differ by ``effect``."""
+    return 98.0 + effect + scale * NOISE_A, 98.0 + scale * NOISE_B
+
+
+def frame(cells: dict[int, tuple[dict, float | None]]) -> tuple[pd.DataFrame, dict]:
+    """Records of each cell (selector, effect A − B; None: no run) and the (A, B) values of each, by cell."""
+    rows, values = [], {}
+    for number, (cell, effect) in cells.items():
+        if effect is None:
+            continue
+        a, b = side_values(effect, scale=1.0 + number)
+        values[number] = (a, b)
+        for name, sample in (("dropout", a), ("none", b)):
+            for seed, value in enumerate(sample):
+                rows.append({"experiment": EXPERIMENT, "group": f"{name}-{number}", "seed": seed, **cell,
+                             "regularizer.name": name, "test/accuracy": float(value)})
+    return pd.DataFrame(rows), values
+
+
+def welch_p(a: np.ndarray, b: np.ndarray, alternative: str, shift: float = 0.0) -> float:
+    return float(sps.ttest_ind(a + shift, b, equal_var=False, alternative=alternative).pvalue)
+
+
+def holm_by_hand(p: list[float]) -> list[float]:
+    """Holm's step-down adjustment: the i-th smallest of m p's times (m − i), 0-based, running maximum, at most 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (len(p) - rank) * p[i])
+        out[i] = min(1.0, running)
+    return out
+
+
+def test_map_cells_one_factor_at_a_time():
+    cells = map_cells(AXES, CENTER)
+    # The center once, then each axis's other values with the other axis at its center: 1 + 2 + 1.
+    assert cells == [CENTER_CELL, NARROW, WIDE, FEW_IMAGES]
+    # A center value outside the axis's values (20 epochs, mapped at 40 and 80) and a repeated value.
+    cells = map_cells({"train.epochs": [40, 80, 40.0], HIDDEN: [[256, 256]]}, {"train.epochs": 20, HIDDEN: [256, 256]})
+    assert cells == [{"train.epochs": 20, HIDDEN: [256, 256]}, {"train.epochs": 40, HIDDEN: [256, 256]},
+                     {"train.epochs": 80, HIDDEN: [256, 256]}]
+    with pytest.raises(ValueError, match=r"axes \['train.epochs'\] have no center value"):
+        map_cells({"train.epochs": [20, 80]}, {})
+
+
+def regime_dependent_records():
+    # Wide: dropout clearly better (+1 point); narrow: clearly worse (−1); the center: no difference
+    # (negligible within ±0.1); 6k images: never run.
+    return frame({0: (CENTER_CELL, 0.0), 1: (NARROW, -1.0), 2: (WIDE, 1.0), 3: (FEW_IMAGES, None)})
+
+
+def test_a_map_that_holds_in_one_cell_and_flips_in_another_is_regime_dependent():
+    df, values = regime_dependent_records()
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER), home={HIDDEN: [1024, 1024]})
+    # Each cell's own p, by scipy's Welch test: the center negligible (TOST: the larger of the two one-sided
+    # p's against ±band), narrow opposite, wide supported; supported and opposite enter Holm's family
+    # doubled (a one-sided test at 0.025 under the two-sided 95% interval), negligible as it is.
+    a, b = values[0]
+    p_center = max(welch_p(a, b, "greater", +BAND), welch_p(a, b, "less", -BAND))
+    p_narrow = 2 * welch_p(*values[1], "less")
+    p_wide = 2 * welch_p(*values[2], "greater")
+    q_center, q_narrow, q_wide = holm_by_hand([p_center, p_narrow, p_wide])
+    cells = dict((i, cell) for i, (_, cell) in enumerate(v.cells))
+    assert [c for c, _ in v.cells] == [CENTER_CELL, NARROW, WIDE, FEW_IMAGES]
+    assert (cells[0].verdict, cells[0].refuted_as) == ("refuted", "negligible")
+    assert (cells[1].verdict, cells[1].refuted_as) == ("refuted", "opposite")
+    assert cells[2].verdict == "supported"
+    assert [cells[i].p_holm for i in range(3)] == pytest.approx([q_center, q_narrow, q_wide], rel=1e-6)
+    # Each cell's setting is on both sides: B is the cell's own "none" runs, not every cell's pooled.
+    assert cells[2].effect == pytest.approx(values[2][0].mean() - values[2][1].mean())
+    assert cells[2].n_b == 5
+    # The cell that did not run is listed, counts for nothing, and is not in Holm's family (m = 3 above).
+    assert cells[3].n_a == 0 and cells[3].verdict == "inconclusive" and math.isnan(cells[3].p_holm)
+    assert v.verdict == REGIME_DEPENDENT
+    # Both must hold: the larger of the smallest adjusted p among supporting and among refuting cells.
+    assert v.p_value == pytest.approx(max(q_wide, min(q_center, q_narrow)), rel=1e-6)
+    assert [cell.home for _, cell in v.cells] == [False, False, True, False]
+    assert where_text(v) == ("holds at width 1024; flips (opposite) at width 128; negligible at the center (width 256, "
+                             "training images all); not run at training images 6k; home regime: width 1024 (holds)")
+
+
+def test_every_cell_supporting_is_supported_and_a_missing_cell_keeps_it_from_being():
+    every = {i: (cell, 1.0) for i, cell in enumerate([CENTER_CELL, NARROW, WIDE, FEW_IMAGES])}
+    df, values = frame(every)
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER))
+    adjusted = holm_by_hand([2 * welch_p(*values[i], "greater") for i in range(4)])
+    assert v.verdict == "supported"
+    assert v.p_value == pytest.approx(max(adjusted), rel=1e-6)  # every cell must hold
+    assert not any(cell.home for _, cell in v.cells)
+    # The same records but one planned cell never ran: the others support it, yet not "everywhere".
+    df, values = frame({**every, 3: (FEW_IMAGES, None)})
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER))
+    assert v.verdict == "inconclusive" and math.isnan(v.p_value)
+    assert [cell.verdict for _, cell in v.cells] == ["supported", "supported", "supported", "inconclusive"]
+    assert where_text(v).startswith("holds at every width tried; not run at training images 6k")
+    assert regime_text(v, MapLayout(AXES, CENTER)).endswith(
+        "(4 cells: 3 supported, 1 not run); every cell that ran is supported, but 1 planned cell(s) did not run: "
+        "not supported across the map")
+
+
+def test_every_cell_opposite_is_refuted_opposite():
+    df, values = frame({i: (cell, -1.0) for i, cell in enumerate([CENTER_CELL, NARROW, WIDE, FEW_IMAGES])})
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER))
+    adjusted = holm_by_hand([2 * welch_p(*values[i], "less") for i in range(4)])
+    assert (v.verdict, v.refuted_as) == ("refuted", "opposite")
+    assert v.p_value == pytest.approx(max(adjusted), rel=1e-6)
+
+
+def test_the_regime_map_figure_is_written(tmp_path):
+    df, _ = regime_dependent_records()
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER), home={HIDDEN: [1024, 1024]})
+    paths = plot_regime_map(v, MapLayout(AXES, CENTER, {HIDDEN: [1024, 1024]}), tmp_path, name="X1_regime_map",
+                            title="X1")
+    assert [p.name for p in paths] == ["X1_regime_map.png", "X1_regime_map.pdf"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
+
+
+CARD = Card("literal", "strongest", HomeRegime("MLPs", "the paper", "map"), Seeds(5, "power"))
+
+
+def test_the_catalogue_rejects_a_map_experiment_the_map_profile_does_not_run():
+    experiments = _experiments()
+    check = Check("x", "test/accuracy", {"regularizer.name": "dropout"}, {"regularizer.name": "none"},
+                  smallest_effect=0.1, smallest_effect_reason="10 images")
+    per_profile = {"default": ["mlp_regularizers"], "map": ["dropout_rates"]}
+    _check_claim(Claim("X1", "s", "src", per_profile, [check], [], card=CARD, map=RegimeMap("dropout_rates")),
+                 experiments)
+    with pytest.raises(ConfigError, match=r"^claims/X1.map.experiment='mlp_regularizers' is not allowed: must be one "
+                                          r"of the claim's experiments under the map profile \(dropout_rates\)"):
+        _check_claim(Claim("X1", "s", "src", per_profile, [check], [], card=CARD, map=RegimeMap("mlp_regularizers")),
+                     experiments)
+    with pytest.raises(ConfigError, match=r"claims/X1.map.experiment='nope'"):
+        _check_claim(Claim("X1", "s", "src", per_profile, [check], [], card=CARD, map=RegimeMap("nope")), experiments)
+
+
+def test_a_claim_file_gives_its_map_as_yaml():
+    text = """
+id: X1
+statement: s
+source: src
+experiments: [mlp_regularizers]
+checks: []
+metrics: []
+map: {experiment: mlp_regularizers, home: {model.hidden: [1024, 1024], dataset.train_subset: null}, home_note: wider than the map}
+"""
+    claim = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Claim), OmegaConf.create(text)))
+    assert claim.map == RegimeMap("mlp_regularizers", {HIDDEN: [1024, 1024], SUBSET: None}, "wider than the map")
+
+
+def test_a_mapped_claim_is_regime_dependent_in_the_report(tmp_path):
+    df, values = regime_dependent_records()
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"], card=CARD,
+                  map=RegimeMap(EXPERIMENT, home={HIDDEN: [1024, 1024]}))
+    out = tmp_path / "report"
+    # The same accuracies at the early-stopping epoch: the budget check is judged over the map's cells too.
+    df = df.assign(**{"early_stop/test/accuracy": df["test/accuracy"]})
+    result = evaluate(claim, df, out / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    assert result.verdict == REGIME_DEPENDENT and len(result.checks[0].cells) == 4
+    assert result.early_stop.verdict == REGIME_DEPENDENT and len(result.early_stop.cells) == 4
+    assert result.figures[0].name == "X1_regime_map.png" and result.figures[0].exists()
+    # Another profile judges the same check once, on the runs pooled: no map.
+    assert evaluate(claim, df, out / "other", {}, "standard", axes={EXPERIMENT: (AXES, CENTER)}).regime is None
+    # In the report's family the map's p is already adjusted across its cells: it enters as it is.
+    [corrected] = correct_for_multiplicity([result])
+    primary = corrected.checks[0]
+    assert in_family(result.checks[0]) == result.checks[0].p_value
+    assert primary.p_holm == pytest.approx(result.checks[0].p_value) and corrected.verdict == REGIME_DEPENDENT
+    write_report([corrected], out, "Profile map, fixture.")
+    page = (out / "CLAIMS.md").read_text()
+    assert "**regime-dependent**" in page and "Regime map: holds at width 1024; flips (opposite) at width 128" in page
+    a, b = values[2]
+    wide = next(line for line in page.splitlines() if line.startswith("| width | 1024 |"))
+    assert f"{a.mean() - b.mean():+.4g} [" in wide and "| holds |" in wide and "★ home" in wide
+    assert "| training images | 6k | – | not run | – | 0 vs 0 |" in page
+    assert 'class="regime-dependent"' in (out / "claims.html").read_text()
