@@ -279,6 +279,8 @@ def with_shared_row(claim: Claim, rows: pd.DataFrame) -> Claim:
     if claim.kind != "claim" or not claim.checks or "setting" not in rows.columns or not (rows["setting"] == TUNED).any():
         return claim
     primary = claim.checks[claim.primary_index]
+    if primary.setting == SHARED:  # a check of the code or of speed, at one setting for both by design
+        return claim
     shared = replace(primary, primary=False, setting=SHARED,
                      label=f"{primary.label}, every arm at the experiment's shared setting (untuned)")
     checks = list(claim.checks)

@@ -171,7 +171,7 @@ def tune(the_plan: Plan, profile: str, overrides: list[str], execute_stage=None)
             if rung < len(work.spec.rungs):
                 tuning.read_scores(work, rung)
     for work in tunings:
-        shared = the_plan.jobs[work.experiment]
+        shared = the_plan.jobs[work.experiment] if work.spec.shared else []
         for job in shared:
             job.settings = job.settings or (tuning.SHARED,)
         the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, compose, make_job)
