@@ -87,8 +87,10 @@ def test_a_fixed_seed_gives_every_model_of_a_sweep_the_permutations_of_that_seed
     with hydra_configs():
         jobs = compose_jobs(["experiment=continual_paper", "profile=smoke", "regularizer=none,dropout", "seed=0,1,7"],
                             multirun=True)
-        jobs += compose_jobs(["experiment=continual_paper_kwinners", "profile=smoke", "seed=3"], multirun=True)
-    assert len(jobs) == 7 and len({cfg.seed for _, cfg in jobs}) == 4 and {cfg.continual.seed for _, cfg in jobs} == {42}
+        for experiment in ("continual_paper_kwinners", "continual_paper_sparse_weights", "continual_paper_dense_narrow"):
+            jobs += compose_jobs([f"experiment={experiment}", "profile=smoke", "seed=3"], multirun=True)
+    # kwinners: two arms (weight density 0.5 and 1.0)
+    assert len(jobs) == 10 and len({cfg.seed for _, cfg in jobs}) == 4 and {cfg.continual.seed for _, cfg in jobs} == {42}
     made = [TaskData(load_splits(cfg.dataset, CPU), cfg.continual, cfg.seed).permutations for _, cfg in jobs]
     for permutations_made in made:
         assert (permutations_made.numpy() == _numenta_rows(10, 42)).all()
@@ -96,17 +98,17 @@ def test_a_fixed_seed_gives_every_model_of_a_sweep_the_permutations_of_that_seed
 
 def test_the_claim_experiments_draw_the_permutations_from_each_runs_seed():
     # K4's standard experiments: continual.seed null, the tasks drawn per model seed, the same for the same
-    # seed whatever the network (dense, dropout, k-winners).
+    # seed whatever the network (its six arms: dense, dropout, kWTA only, sparse weights only, both, narrow dense).
     with hydra_configs():
-        jobs = compose_jobs(["experiment=continual_mlp", "profile=smoke", "regularizer=none,dropout", "seed=0,1"],
-                            multirun=True)
-        jobs += compose_jobs(["experiment=continual_mlp_kwinners", "profile=smoke", "seed=0,1"], multirun=True)
+        jobs = [job for experiment in ("continual_mlp", "continual_mlp_kwinners", "continual_mlp_sparse_weights",
+                                       "continual_mlp_dense_narrow")
+                for job in compose_jobs([f"experiment={experiment}", "profile=smoke", "seed=0,1"], multirun=True)]
     assert {cfg.continual.seed for _, cfg in jobs} == {None}
     data = load_splits(jobs[0][1].dataset, CPU)
     by_seed: dict[int, list[torch.Tensor]] = {}
     for _, cfg in jobs:
         by_seed.setdefault(cfg.seed, []).append(TaskData(data, cfg.continual, cfg.seed).permutations)
-    assert sorted(by_seed) == [0, 1] and all(len(made) == 3 for made in by_seed.values())
+    assert sorted(by_seed) == [0, 1] and all(len(made) == 6 for made in by_seed.values())
     for made in by_seed.values():
         assert all(torch.equal(made[0], other) for other in made[1:])
     zero, one = by_seed[0][0], by_seed[1][0]
