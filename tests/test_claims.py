@@ -96,11 +96,11 @@ def test_every_claim_plans_under_every_profile(profile):
     seeds = {job.config.seed for job in the_plan.all_jobs()}
     if profile == "standard":
         # Every experiment runs at least 5 seeds, and as many as the cards of the claims it decides plan
-        # (K3's 29 excepted: its card says the profile cannot afford them).
+        # (K3's 29 and K4's 19 excepted: their cards say the profile cannot afford them).
         for experiment, jobs in the_plan.jobs.items():
             ran = {job.config.seed for job in jobs}
-            planned = max(c.card.seeds.planned for c in selected
-                          if experiment in c.experiments_for(profile) and c.id != "K3")
+            planned = max((c.card.seeds.planned for c in selected
+                           if experiment in c.experiments_for(profile) and c.id not in ("K3", "K4")), default=5)
             assert ran == set(range(max(5, planned))), experiment
     elif profile in ("smoke", "paper"):  # the map profile's seeds are its experiments' (issue 21)
         assert seeds == ({0, 1} if profile == "smoke" else set(range(10)))
@@ -183,6 +183,56 @@ def test_run_false_reports_from_the_records_there_are_without_running(tmp_path):
     assert report["counts"] == {"reused": 0, "not run": 8}
     assert [c["verdict"] for c in report["claims"]] == ["not run"]
     assert not list(tmp_path.glob("mlp_regularizers/*/result.json"))  # nothing was run
+
+
+# K4's six arms, by the settings that make each (the configs, not the checks' selectors).
+K4_ARMS = {
+    "dense": lambda c: c["regularizer.name"] == "none" and not c["experiment"].endswith("_dense_narrow"),
+    "dense, as many nonzeros": lambda c: c["regularizer.name"] == "none" and c["experiment"].endswith("_dense_narrow"),
+    "dropout": lambda c: c["regularizer.name"] == "dropout",
+    "kWTA only": lambda c: c["regularizer.name"] == "kwinners" and c["regularizer.percent_on"] == [0.1]
+    and c["regularizer.weight_density"] == 1.0,
+    "sparse weights only": lambda c: c["regularizer.name"] == "kwinners" and c["regularizer.percent_on"] == [1.0]
+    and c["regularizer.weight_density"] == 0.5,
+    "both": lambda c: c["regularizer.name"] == "kwinners" and c["regularizer.percent_on"] == [0.1]
+    and c["regularizer.weight_density"] == 0.5,
+}
+
+
+@pytest.mark.parametrize("profile,seeds", [("smoke", 2), ("standard", 5), ("paper", 10)])
+def test_k4_plans_six_arms_and_each_check_compares_the_two_it_names(profile, seeds):
+    from sparsebench.report.aggregate import select
+
+    k4 = load_catalogue()["K4"]
+    runs = plan([k4], profile, []).planned_runs()
+    arm = runs.apply(lambda row: [name for name, test in K4_ARMS.items() if test(row)], axis=1)
+    assert (arm.map(len) == 1).all()  # every run is one arm, and one only
+    arm = arm.str[0]
+    assert arm.value_counts().to_dict() == {name: seeds for name in K4_ARMS}
+    compared = [(ch.metric, *(sorted(set(arm[select(runs, side).index])) for side in (ch.a, ch.b))) for ch in k4.checks]
+    assert compared == [
+        ("continual/average_accuracy", ["both"], ["dense"]),
+        ("continual/average_accuracy", ["both"], ["dropout"]),
+        ("continual/average_accuracy", ["both"], ["dense, as many nonzeros"]),
+        ("continual/average_accuracy", ["kWTA only"], ["dense"]),
+        ("continual/average_accuracy", ["sparse weights only"], ["dense"]),
+        ("continual/forgetting", ["both"], ["dense"]),
+        ("continual/forgetting", ["both"], ["dropout"]),
+        ("continual/normalised_forgetting", ["both"], ["dense"]),
+        ("continual/normalised_forgetting", ["both"], ["dropout"]),
+    ]
+    assert k4.checks[k4.primary_index].metric == "continual/average_accuracy" and k4.primary_index == 0
+    assert all(ch.smallest_effect is not None and ch.smallest_effect_reason for ch in k4.checks)
+
+
+def test_k4_run_false_composes_every_arm_without_running(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=K4", "run=false",
+                           f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())
+    assert report["counts"] == {"reused": 0, "not run": 12}  # 6 arms x 2 smoke seeds
+    assert [c["verdict"] for c in report["claims"]] == ["not run"]
+    assert not list(tmp_path.glob("continual_*/*/result.json"))
 
 
 def test_a_claim_file_with_a_yaml_syntax_error_is_refused_in_one_line(tmp_path, monkeypatch):

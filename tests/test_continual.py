@@ -4,6 +4,7 @@ sequence killed inside a task and resumed."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -27,6 +28,7 @@ from sparsebench.models import build_model
 from sparsebench.records.schema import problems
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run
+from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose_jobs, hydra_configs
 from tests.conftest import TINY
 
@@ -85,8 +87,10 @@ def test_a_fixed_seed_gives_every_model_of_a_sweep_the_permutations_of_that_seed
     with hydra_configs():
         jobs = compose_jobs(["experiment=continual_paper", "profile=smoke", "regularizer=none,dropout", "seed=0,1,7"],
                             multirun=True)
-        jobs += compose_jobs(["experiment=continual_paper_kwinners", "profile=smoke", "seed=3"], multirun=True)
-    assert len(jobs) == 7 and len({cfg.seed for _, cfg in jobs}) == 4 and {cfg.continual.seed for _, cfg in jobs} == {42}
+        for experiment in ("continual_paper_kwinners", "continual_paper_sparse_weights", "continual_paper_dense_narrow"):
+            jobs += compose_jobs([f"experiment={experiment}", "profile=smoke", "seed=3"], multirun=True)
+    # kwinners: two arms (weight density 0.5 and 1.0)
+    assert len(jobs) == 10 and len({cfg.seed for _, cfg in jobs}) == 4 and {cfg.continual.seed for _, cfg in jobs} == {42}
     made = [TaskData(load_splits(cfg.dataset, CPU), cfg.continual, cfg.seed).permutations for _, cfg in jobs]
     for permutations_made in made:
         assert (permutations_made.numpy() == _numenta_rows(10, 42)).all()
@@ -94,17 +98,17 @@ def test_a_fixed_seed_gives_every_model_of_a_sweep_the_permutations_of_that_seed
 
 def test_the_claim_experiments_draw_the_permutations_from_each_runs_seed():
     # K4's standard experiments: continual.seed null, the tasks drawn per model seed, the same for the same
-    # seed whatever the network (dense, dropout, k-winners).
+    # seed whatever the network (its six arms: dense, dropout, kWTA only, sparse weights only, both, narrow dense).
     with hydra_configs():
-        jobs = compose_jobs(["experiment=continual_mlp", "profile=smoke", "regularizer=none,dropout", "seed=0,1"],
-                            multirun=True)
-        jobs += compose_jobs(["experiment=continual_mlp_kwinners", "profile=smoke", "seed=0,1"], multirun=True)
+        jobs = [job for experiment in ("continual_mlp", "continual_mlp_kwinners", "continual_mlp_sparse_weights",
+                                       "continual_mlp_dense_narrow")
+                for job in compose_jobs([f"experiment={experiment}", "profile=smoke", "seed=0,1"], multirun=True)]
     assert {cfg.continual.seed for _, cfg in jobs} == {None}
     data = load_splits(jobs[0][1].dataset, CPU)
     by_seed: dict[int, list[torch.Tensor]] = {}
     for _, cfg in jobs:
         by_seed.setdefault(cfg.seed, []).append(TaskData(data, cfg.continual, cfg.seed).permutations)
-    assert sorted(by_seed) == [0, 1] and all(len(made) == 3 for made in by_seed.values())
+    assert sorted(by_seed) == [0, 1] and all(len(made) == 6 for made in by_seed.values())
     for made in by_seed.values():
         assert all(torch.equal(made[0], other) for other in made[1:])
     zero, one = by_seed[0][0], by_seed[1][0]
@@ -186,6 +190,8 @@ def test_metrics_of_a_constructed_accuracy_matrix():
     assert found["forgetting_per_task"] == pytest.approx([30.0, 15.0])
     assert found["forgetting"] == pytest.approx(22.5)
     assert found["learning_accuracy"] == pytest.approx((90 + 95 + 97) / 3)
+    # forgetting / learning accuracy: 22.5 points of 94 learned
+    assert found["normalised_forgetting"] == pytest.approx(22.5 / 94)
 
 
 def test_forgetting_counts_from_the_best_earlier_accuracy_and_backward_transfer_from_the_diagonal():
@@ -199,6 +205,12 @@ def test_forgetting_counts_from_the_best_earlier_accuracy_and_backward_transfer_
     assert found["forgetting_per_task"] == pytest.approx([32.0, 16.0])
     assert found["forgetting"] == pytest.approx(24.0)
     assert found["forward_transfer"] == pytest.approx(((96 - 9) + (11 - 10)) / 2)
+    assert found["normalised_forgetting"] == pytest.approx(24.0 / ((90 + 95 + 97) / 3))
+    # Forgetting the same points from a lower learning accuracy is forgetting a larger share of it.
+    weaker = sequence_metrics([[45.0, 10.0], [25.0, 50.0]], initial=[10.0, 10.0])
+    assert weaker["forgetting"] == pytest.approx(20.0)
+    assert weaker["normalised_forgetting"] == pytest.approx(20.0 / 47.5)
+    assert np.isnan(sequence_metrics([[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0])["normalised_forgetting"])
     with pytest.raises(ValueError):
         sequence_metrics([[1.0, 2.0]], [1.0, 2.0])
 
@@ -410,3 +422,86 @@ def test_a_sequence_killed_inside_a_task_resumes_and_ends_as_an_uninterrupted_on
     for key in set(a["metrics"]) - {"speed"}:
         assert a["metrics"][key] == b["metrics"][key], key
     assert not list(killed_dir.glob("*/*/state.pt"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# K4's arms: what each network is, against networks built here from torch alone
+
+
+def _relu_mlp(linears: list[torch.nn.Linear]) -> torch.nn.Sequential:
+    """A plain ReLU MLP holding copies of ``linears``' weights (the reference a K4 arm is compared with)."""
+    parts: list[torch.nn.Module] = [torch.nn.Flatten()]
+    for number, layer in enumerate(linears):
+        copy = torch.nn.Linear(layer.in_features, layer.out_features)
+        copy.load_state_dict(layer.state_dict())
+        parts += [copy] if number == len(linears) - 1 else [copy, torch.nn.ReLU()]
+    return torch.nn.Sequential(*parts)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5])
+def test_kwinners_with_every_unit_winning_is_a_relu_mlp(make_config, density):
+    # K4's "sparse weights only" arm is the kwinners regularizer at percent_on 1.0: no k-winners left, only the
+    # fixed sparse connectivity (density 0.5); at density 1.0 it is the dense network itself.
+    cfg = make_config("regularizer=kwinners", "regularizer.percent_on=[1.0]", f"regularizer.weight_density={density}",
+                      "model.hidden=[64,48]")
+    torch.manual_seed(0)
+    model = build_model(cfg.model, build_regularizer(cfg.regularizer), (1, 28, 28), 10)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 64), (64, 48), (48, 10)]
+    # Each hidden unit keeps round(density x fan-in) of its inputs; the output layer stays dense.
+    for layer, fan_in in zip(linears[:2], (784, 64)):
+        assert (layer.weight != 0).sum(dim=1).tolist() == [round(density * fan_in)] * layer.out_features
+    assert bool((linears[2].weight != 0).all())
+    reference = _relu_mlp(linears)
+    x = torch.randn(32, 1, 28, 28)
+    for mode in (True, False):  # training and evaluation alike: nothing but ReLUs between the layers
+        model.train(mode)
+        with torch.no_grad():
+            assert torch.equal(model(x), reference(x))
+
+
+def _arms(profile_experiments: list[str], profile: str) -> dict[str, RunConfig]:
+    with hydra_configs():
+        jobs = [(e, cfg) for e in profile_experiments
+                for _, cfg in compose_jobs([f"experiment={e}", "seed=0", f"profile={profile}"], multirun=True)]
+    arms = {}
+    for experiment, cfg in jobs:
+        reg = cfg.regularizer
+        if reg.name == "kwinners":
+            arm = {(0.1, 0.5): "both", (0.1, 1.0): "kwta", (1.0, 0.5): "sparse_weights"}[(reg.percent_on[0],
+                                                                                         reg.weight_density)]
+        else:
+            arm = "dense_narrow" if experiment.endswith("_dense_narrow") else reg.name
+        assert arm not in arms, arm
+        arms[arm] = cfg
+    return arms
+
+
+@pytest.mark.parametrize("profile,width,narrow", [("standard", 256, 145), ("paper", 2048, 1358)])
+def test_k4_arms_differ_in_their_sparsity_only_and_the_narrow_dense_net_matches_the_nonzeros(profile, width, narrow):
+    from sparsebench.claims.catalogue import load_catalogue
+
+    arms = _arms(load_catalogue()["K4"].experiments_for(profile), profile)
+    assert set(arms) == {"none", "dropout", "kwta", "sparse_weights", "both", "dense_narrow"}
+    # Every arm learns the same tasks on the same budget; only the regularizer (and the narrow net's width) differs.
+    common = {name: {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("name", "regularizer", "model")}
+              for name, cfg in arms.items()}
+    assert all(value == common["none"] for value in common.values())
+    assert {name: cfg.model.hidden for name, cfg in arms.items()} == {
+        **{name: [width, width] for name in arms}, "dense_narrow": [narrow, narrow]}
+    # The nonzero parameters of the sparse network as built (structural zeros are exact zeros; a drawn weight is
+    # 0.0 with probability ~0), against the parameter count of dense 784-w-w-10 nets built from torch alone.
+    torch.manual_seed(0)
+    both = arms["both"]
+    sparse = build_model(both.model, build_regularizer(both.regularizer), (1, 28, 28), 10)
+    nonzeros = sum(int(torch.count_nonzero(p)) for p in sparse.parameters())
+
+    def dense_count(w: int) -> int:
+        net = torch.nn.Sequential(torch.nn.Linear(784, w), torch.nn.Linear(w, w), torch.nn.Linear(w, 10))
+        return sum(p.numel() for p in net.parameters())
+
+    dense = build_model(arms["dense_narrow"].model, build_regularizer(arms["dense_narrow"].regularizer), (1, 28, 28), 10)
+    assert sum(p.numel() for p in dense.parameters()) == dense_count(narrow)
+    gaps = {w: abs(dense_count(w) - nonzeros) for w in (narrow - 1, narrow, narrow + 1)}
+    assert min(gaps, key=gaps.get) == narrow  # the width whose count lies nearest the sparse net's nonzeros
+    assert gaps[narrow] / nonzeros < 0.005

@@ -13,7 +13,10 @@ the accuracy on task j of the network at initialisation. With the definitions of
   2018, "Riemannian Walk", eq. 9-10 at k = T: the best accuracy task j ever had before the last task
   against its accuracy at the end); the maximum runs over every earlier row, as the paper writes it;
 - learning accuracy LA = (1/T) sum_j R[j][j], each task's accuracy just after it was learned (how
-  well a network learns at all: a network that learns little has little to forget).
+  well a network learns at all: a network that learns little has little to forget);
+- normalised forgetting F / LA, the share of what was learned that was forgotten: two networks that
+  forget the same points from different learning accuracies do not forget alike (issue 21's
+  secondary for K4). The ratio of the two recorded numbers, so a reader can redo it from the record.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def sequence_metrics(matrix: list[list[float]], initial: list[float]) -> dict:
                          f"got {r.shape} and {len(initial)}")
     final = r[-1]
     forgetting = [float(r[:-1, j].max() - final[j]) for j in range(tasks - 1)]
+    learning = float(np.diag(r).mean())
     return {
         "tasks": tasks,
         "average_accuracy": float(final.mean()),
@@ -41,7 +45,9 @@ def sequence_metrics(matrix: list[list[float]], initial: list[float]) -> dict:
         "forward_transfer": float(np.mean([r[j - 1, j] - initial[j] for j in range(1, tasks)])),
         "forgetting": float(np.mean(forgetting)),
         "forgetting_per_task": forgetting,
-        "learning_accuracy": float(np.diag(r).mean()),
+        "learning_accuracy": learning,
+        # a network that learned nothing (LA 0) forgot nothing of it: NaN, not a division error
+        "normalised_forgetting": float(np.mean(forgetting)) / learning if learning > 0 else float("nan"),
     }
 
 

@@ -11,6 +11,8 @@ NAMES = (
      "points"),
     (r"continual/average_accuracy", "average final accuracy over the tasks", "%"),
     (r"continual/learning_accuracy", "accuracy on each task just after learning it (mean)", "%"),
+    (r"continual/normalised_forgetting", "forgetting normalised by learning accuracy (forgetting / learning accuracy)",
+     "fraction"),
     (r"continual/backward_transfer", "backward transfer", "points"),
     (r"continual/forward_transfer", "forward transfer", "points"),
     (r"continual/tasks", "tasks in the sequence", ""),
