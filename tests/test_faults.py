@@ -18,9 +18,9 @@ import torch
 
 from sparsebench import cli
 from sparsebench.claims import cli as claims_cli
+from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.cli import planned_records
 from sparsebench.claims.plan import plan
-from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.data import load_splits
 from sparsebench.errors import DataError
 from sparsebench.runner import run, run_dir_for

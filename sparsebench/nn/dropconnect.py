@@ -16,7 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from sparsebench.nn.masks import check_drop_probability, is_int, keep_probability, scaled_keep_mask
+from sparsebench.nn.masks import (
+    check_drop_probability,
+    is_int,
+    keep_probability,
+    scaled_keep_mask,
+)
 
 MASKS = ("batch", "sample")
 INFERENCES = ("mean", "gaussian")

@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsebench.nn.masks import check_drop_probability, is_real, keep_probability, scaled_keep_mask
+from sparsebench.nn.masks import (
+    check_drop_probability,
+    is_real,
+    keep_probability,
+    scaled_keep_mask,
+)
 
 GRADS = ("reference", "exact")
 RNGS = ("dropout", "fast")

@@ -9,8 +9,15 @@
   out); the claims layer (``sparsebench.claims.checks``) selects the runs of a claim's checks.
 """
 
-from sparsebench.report.aggregate import (Skipped, config_columns, load_records, make_labels, metric_columns,
-                                          relevant_columns, select)
+from sparsebench.report.aggregate import (
+                                          Skipped,
+                                          config_columns,
+                                          load_records,
+                                          make_labels,
+                                          metric_columns,
+                                          relevant_columns,
+                                          select,
+)
 from sparsebench.report.stats import Interval, t_interval, welch_interval
 from sparsebench.report.tables import summarize, write_tables
 

@@ -16,7 +16,12 @@ import sys
 from pathlib import Path
 
 from sparsebench.atomic import writable_folder
-from sparsebench.commands import parse_overrides, run_command, split_settings, text_setting
+from sparsebench.commands import (
+    parse_overrides,
+    run_command,
+    split_settings,
+    text_setting,
+)
 from sparsebench.errors import SparsebenchError
 
 PROG = "sparsebench-report"

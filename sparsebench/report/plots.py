@@ -39,8 +39,15 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sparsebench.atomic import atomic_write  # noqa: E402
 from sparsebench.records.paths import is_number  # noqa: E402
 from sparsebench.registry import Registry  # noqa: E402
-from sparsebench.report.aggregate import (canonical, is_missing, make_labels, natural_key,  # noqa: E402
-                                          relevant_columns, select, varies)
+from sparsebench.report.aggregate import (  # noqa: E402
+    canonical,
+    is_missing,
+    make_labels,
+    natural_key,
+    relevant_columns,
+    select,
+    varies,
+)
 from sparsebench.report.names import difference_label, metric_label, metric_name  # noqa: E402
 from sparsebench.report.stats import t_quantile, welch_interval  # noqa: E402
 

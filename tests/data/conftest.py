@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass
 
 import pytest
-
 from data_helpers import CifarSet, IdxSet, RequestHandler, make_cifar_set, make_idx_set
 
 

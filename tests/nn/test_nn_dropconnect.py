@@ -9,8 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsebench.nn import (DropConnectConv2d, DropConnectLinear, MaskMemoryError, dropconnect_conv2d,
-                            dropconnect_linear, gaussian_average, gaussian_moments)
+from sparsebench.nn import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    MaskMemoryError,
+    dropconnect_conv2d,
+    dropconnect_linear,
+    gaussian_average,
+    gaussian_moments,
+)
 from sparsebench.nn.masks import keep_probability, scaled_keep_mask
 
 

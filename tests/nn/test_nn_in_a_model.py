@@ -4,15 +4,22 @@ optimizer step (rezero_weights) and each epoch (update_boost_strength)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import pytest
-
-from sparsebench.nn import (DropConnectConv2d, DropConnectLinear, KWinners, KWinners2d, SparseWeights,
-                            SparseWeights2d, Sparseout, rezero_weights, update_boost_strength)
-
+from sparsebench.nn import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    KWinners,
+    KWinners2d,
+    Sparseout,
+    SparseWeights,
+    SparseWeights2d,
+    rezero_weights,
+    update_boost_strength,
+)
 
 BOOST, BOOST_FACTOR = 1.5, 0.8
 

@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from sparsebench.nn import KWinners, KWinners2d, kwinners, kwinners2d, update_boost_strength
+from sparsebench.nn import (
+    KWinners,
+    KWinners2d,
+    kwinners,
+    kwinners2d,
+    update_boost_strength,
+)
 
 
 def _tied(shape, seed=0):
