@@ -5,14 +5,16 @@ the checks that read tuned arms first and the shared setting beside them."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sparsebench.claims import tuning
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.evaluate import evaluate
-from sparsebench.claims.plan import plan, tune
+from sparsebench.claims.plan import composer, plan, tune
 from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
 from sparsebench.schemas import TuneArm, TuneConfig
@@ -158,3 +160,27 @@ def test_the_primary_check_reads_the_tuned_arms_and_the_shared_setting_is_a_row_
     assert math.isclose(shared.effect, np.mean(shared_dropout) - np.mean(shared_none))
     assert (primary.verdict, shared.verdict, shared.refuted_as) == ("supported", "refuted", "opposite")
     assert result.verdict == "supported"
+
+
+def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
+    """The map's centre is the standard experiment's own setting in its folder: the trials that tune the
+    centre's arms are the standard profile's trials (the same run folders); every axis shares one centre.
+    (Real MNIST: the map's data axis needs more training images than the embedded subset has.)"""
+    where = [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"]
+    catalogue = load_catalogue()
+    standard = plan([catalogue["D4"]], "standard", where)
+    mapped = plan([catalogue["D4"]], "map", where)
+    assert list(mapped.axes) == ["map_mlp_regularizers"]
+    axes, center = mapped.axes["map_mlp_regularizers"]
+    assert center == {"model.hidden": [256, 256], "dataset.train_subset": None, "train.epochs": 20}
+    # One factor at a time: 1 centre + 3 widths + 3 data sizes + 1 budget, each with 3 arms x 5 seeds.
+    jobs = mapped.jobs["map_mlp_regularizers"]
+    assert len(jobs) == (1 + 3 + 3 + 1) * 3 * 5 and len({job.run_id for job in jobs}) == len(jobs)
+    ours = {job.run_dir.path for job in tuning.trials_of(standard.tunings["mlp_regularizers"], 0,
+                                                         *composer("standard", where))}
+    work = mapped.tunings["map_mlp_regularizers"]
+    centre = replace(work, arms=[arm for arm in work.arms if not set(arm.arm) & set(axes)])
+    assert [arm.label for arm in centre.arms] == ["regularizer=none", "regularizer=l2", "regularizer=dropout"]
+    theirs = {job.run_dir.path for job in tuning.trials_of(centre, 0, *composer("map", where))}
+    # The centre's none, l2 and dropout arms (6 points each) are the standard profile's very trials.
+    assert len(ours & theirs) == 18

@@ -180,6 +180,7 @@ def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -
         for point in points:
             overrides, config = composed[tuple(override_text(point[key]) for key in keys)]
             job = make_job(tuning.experiment, overrides, config)
+            job.overrides = [o for o in job.overrides if o not in tuning.spec.trial]  # shown per trial: what varies
             arm.trials[rung].append(Trial(point, rung, epochs, job))
             out.append(job)
     return out
