@@ -331,7 +331,7 @@ class TuneConfig:
     rungs: list[float] = dataclasses.field(default_factory=lambda: [0.25, 1.0])  # fractions of train.epochs
     eta: int = 3  # successive halving: the best 1/eta of a rung's points (rounded up) go on to the next
     points: Optional[int] = None  # try only the first N points of each arm (the smoke profile's machinery test)
-    trial: list[str] = dataclasses.field(default_factory=list)  # overrides of a trial run: measure only the metric
+    trial: dict = dataclasses.field(default_factory=dict)  # settings of a trial run: measure only the metric
     # Also run every arm at the experiment's own (shared) setting, for the secondary untuned comparison;
     # a regime map's cells do without it.
     shared: bool = True

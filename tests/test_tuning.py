@@ -14,7 +14,7 @@ import pytest
 from sparsebench.claims import tuning
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.evaluate import evaluate
-from sparsebench.claims.plan import composer, plan, tune
+from sparsebench.claims.plan import deriver, plan, tune
 from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
 from sparsebench.schemas import TuneArm, TuneConfig
@@ -23,9 +23,19 @@ from sparsebench.schemas import TuneArm, TuneConfig
 SMALL = ["dataset=embedded", "dataset.val_size=500"]
 
 
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True, scope="module")
+def own_cache(tmp_path_factory):
+    """One plan cache for this module's tests (they compose the same experiments and trials, which the
+    cache keeps; its own correctness is tests/test_plan.py's)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """One results folder for the module (nothing is written there: the trials' records are planted)."""
+    return tmp_path_factory.mktemp("results")
 
 
 class Record:
@@ -48,19 +58,19 @@ def planted(scores):
     return execute
 
 
-def d4_plan(tmp_path, profile="standard"):
-    return plan([load_catalogue()["D4"]], profile, [*SMALL, f"results_dir={tmp_path}"])
+def d4_plan(results, profile="standard"):
+    return plan([load_catalogue()["D4"]], profile, [*SMALL, f"results_dir={results}"])
 
 
-def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares(tmp_path):
-    the_plan = d4_plan(tmp_path)
+def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares(results):
+    the_plan = d4_plan(results)
     work = the_plan.tunings["mlp_regularizers"]
     assert [arm.label for arm in work.arms] == ["regularizer=none", "regularizer=l1", "regularizer=l2",
                                                 "regularizer=dropout"]
     assert [len(arm.points) for arm in work.arms] == [6, 6, 6, 6]
     # conf/tune/halving.yaml: a quarter of mlp_regularizers' 20 epochs, then all 20.
     assert [work.rung_epochs(arm) for arm in work.arms] == [[5, 20]] * 4
-    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+    tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
     # Successive halving with eta 3: ceil(6 / 3) = 2 of each arm's 6 points go on.
     assert [[len(rung) for rung in arm.trials] for arm in work.arms] == [[6, 2]] * 4
@@ -70,11 +80,11 @@ def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares
         ([], [], 0, False)
 
 
-def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(tmp_path):
+def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):
     """Validation accuracy rises with the learning rate and test accuracy falls with it: each arm must
     choose its largest rate among the points that went on (never its smallest, the test set's pick)."""
-    the_plan = d4_plan(tmp_path)
-    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+    the_plan = d4_plan(results)
+    tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": 90 + job.config.train.lr},
                                       "test": {"accuracy": 99 - job.config.train.lr}},)))
     work = the_plan.tunings["mlp_regularizers"]
@@ -93,11 +103,11 @@ def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(tmp_path)
     assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.2, 0.25)}
 
 
-def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(tmp_path):
+def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
     """mlp_regularizers' own values are lr 0.05 (and dropout p 0.5): an arm whose best point is that
     is planned once, under both settings."""
-    the_plan = d4_plan(tmp_path)
-    tune(the_plan, "standard", [*SMALL, f"results_dir={tmp_path}"],
+    the_plan = d4_plan(results)
+    tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": -abs(job.config.train.lr - 0.05)
                                                      - abs(getattr(job.config.regularizer, "p", 0.5) - 0.5)}},)))
     jobs = the_plan.jobs["mlp_regularizers"]
@@ -107,21 +117,27 @@ def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(tmp_path):
     assert len(none) == 9 and {job.settings for job in none} == {("shared", "tuned")}
 
 
-def test_a_failed_trial_is_not_chosen_and_a_missing_one_leaves_the_tuning_unfinished(tmp_path):
-    the_plan = d4_plan(tmp_path)
-    where = [*SMALL, f"results_dir={tmp_path}"]
+def test_a_failed_trial_is_not_chosen_and_a_missing_one_leaves_the_tuning_unfinished(results):
+    the_plan = d4_plan(results)
 
     def scores(job):  # the largest rate diverges (a failed record); the others score by their rate
         if job.config.train.lr >= 0.2:
             return None, "failed"
         return {"validation": {"accuracy": job.config.train.lr}}, "completed"
 
-    tune(the_plan, "standard", where, planted(scores))
+    tune(the_plan, planted(scores))
     assert the_plan.tunings["mlp_regularizers"].arms[0].chosen == {"train.lr": 0.15}
     assert the_plan.tuning_unfinished() == {}
 
-    again = d4_plan(tmp_path)
-    tune(again, "standard", where, None)  # run=false on an empty folder: nothing to choose from
+    # An arm whose every trial fails has no choice, and the tuning says so.
+    broken = d4_plan(results)
+    tune(broken, planted(lambda job: (None, "failed") if job.config.regularizer.name == "l2"
+                                            else ({"validation": {"accuracy": 1.0}}, "completed")))
+    assert broken.tunings["mlp_regularizers"].arms[2].chosen is None
+    assert "every trial of regularizer=l2 failed" in broken.tuning_unfinished()["mlp_regularizers"]
+
+    again = d4_plan(results)
+    tune(again, None)  # run=false on an empty folder: nothing to choose from
     assert "not finished" in again.tuning_unfinished()["mlp_regularizers"]
     assert all(job.settings == ("shared",) for job in again.jobs["mlp_regularizers"])
 
@@ -136,9 +152,9 @@ def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
     assert "never the test set" in str(error.value)
 
 
-def test_a_setting_given_on_the_command_line_that_an_arm_tunes_is_refused(tmp_path):
+def test_a_setting_given_on_the_command_line_that_an_arm_tunes_is_refused(results):
     with pytest.raises(SparsebenchError) as error:
-        plan([load_catalogue()["D4"]], "standard", [*SMALL, "train.lr=0.1", f"results_dir={tmp_path}"])
+        plan([load_catalogue()["D4"]], "standard", [*SMALL, "train.lr=0.1", f"results_dir={results}"])
     assert str(error.value).startswith("train.lr=0.1: experiment mlp_regularizers tunes train.lr")
 
 
@@ -176,11 +192,34 @@ def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     # One factor at a time: 1 centre + 3 widths + 3 data sizes + 1 budget, each with 3 arms x 5 seeds.
     jobs = mapped.jobs["map_mlp_regularizers"]
     assert len(jobs) == (1 + 3 + 3 + 1) * 3 * 5 and len({job.run_id for job in jobs}) == len(jobs)
-    ours = {job.run_dir.path for job in tuning.trials_of(standard.tunings["mlp_regularizers"], 0,
-                                                         *composer("standard", where))}
+    ours = {job.run_dir.path for job in tuning.trials_of(standard.tunings["mlp_regularizers"], 0, deriver())}
     work = mapped.tunings["map_mlp_regularizers"]
     centre = replace(work, arms=[arm for arm in work.arms if not set(arm.arm) & set(axes)])
     assert [arm.label for arm in centre.arms] == ["regularizer=none", "regularizer=l2", "regularizer=dropout"]
-    theirs = {job.run_dir.path for job in tuning.trials_of(centre, 0, *composer("map", where))}
+    theirs = {job.run_dir.path for job in tuning.trials_of(centre, 0, deriver())}
     # The centre's none, l2 and dropout arms (6 points each) are the standard profile's very trials.
     assert len(ours & theirs) == 18
+
+
+def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path):
+    """Trials and tuned runs are their arm's planned run with settings changed (configure.with_settings),
+    not composed again: the result must be the config, and so the run, that Hydra composes for the command
+    line with those overrides added."""
+    from sparsebench.configure import validate, with_settings
+    from sparsebench.identity import result_relevant
+    from tests.conftest import compose_config
+
+    line = ["experiment=mlp_regularizers", "profile=smoke", "regularizer=dropout", f"results_dir={tmp_path}"]
+    settings = {"seed": 1000, "train.lr": 0.1, "regularizer.p": 0.25, "train.epochs": 5, "prune.fractions": [],
+                "eval.noise": [], "eval.early_stop": False, "name": "mlp_regularizers-tuning"}
+    derived = with_settings(validate(compose_config(line)), settings)
+    composed = validate(compose_config([*line, "seed=1000", "train.lr=0.1", "regularizer.p=0.25", "train.epochs=5",
+                                        "prune.fractions=[]", "eval.noise=[]", "eval.early_stop=false",
+                                        "name=mlp_regularizers-tuning"]))
+    assert derived == composed
+    assert result_relevant(derived) == result_relevant(composed)
+    with pytest.raises(ConfigError) as error:
+        with_settings(composed, {"train.learning_rate": 0.1})
+    assert str(error.value).startswith("train.learning_rate=0.1 is not allowed")
+    with pytest.raises(ConfigError):  # checked again as composed configs are: p must lie in [0, 1)
+        with_settings(composed, {"regularizer.p": 1.5})

@@ -185,8 +185,7 @@ def _claims(argv: list[str]) -> int:
     parallel = parallel_jobs(own["jobs"], overrides)
     # Tuned experiments first choose each arm's setting on validation (claims.tuning): their final runs
     # are known only then.
-    trials = tune(the_plan, profile, overrides,
-                  (lambda stage: execute(stage, jobs=parallel, launcher=launcher)) if own["run"] else None)
+    trials = tune(the_plan, (lambda stage: execute(stage, jobs=parallel, launcher=launcher)) if own["run"] else None)
     if own["run"]:
         counts = execute(the_plan, jobs=parallel, launcher=launcher)
     else:  # a report of what is there: every planned run without a record is named as missing in its verdict

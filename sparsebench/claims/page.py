@@ -536,8 +536,9 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
 
     figures = plot_tuning(tuning, out / "figures")
     rows = []
-    for row in tuning_rows(tuning):
-        chosen = ", ".join(f"{k} {v}" for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
+    for arm, row in zip(tuning.arms, tuning_rows(tuning)):
+        chosen = ", ".join(f"{k} {v}" + (" (edge)" if _at_edge(arm.points, k, v) else "")
+                           for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
                      "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"])})
@@ -546,11 +547,19 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
                f"points each, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
                f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
                f"last rung. The test set is not read.")
+    caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for that "
+                "setting, so a wider grid might choose beyond it.")
     if tuning.missing:
         caption += f" Not finished: {tuning.missing}."
     png = _png(figures)
     return TuningSection(tuning.experiment, caption, pd.DataFrame(rows), _relative(png, out),
                          tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
+
+
+def _at_edge(points: list[dict], key: str, value) -> bool:
+    """Whether ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``."""
+    values = sorted({p[key] for p in points if isinstance(p[key], (int, float))})
+    return len(values) >= 3 and value in (values[0], values[-1])
 
 
 def tuning_rows(tuning) -> list[dict]:

@@ -5,6 +5,8 @@ another process is running are waited for and their records used; a run that end
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -66,8 +68,9 @@ class Plan:
         return [job for jobs in self.jobs.values() for job in jobs]
 
     def tuning_unfinished(self) -> dict[str, str]:
-        """Tuned experiments whose choice is not made yet (trials without records), with why."""
-        return {e: t.missing for e, t in self.tunings.items() if t.missing}
+        """Tuned experiments whose choice is not made yet (trials without records), with why. A regime map's
+        experiment is not among them: its cells whose arms are tuned are judged, the others reported not run."""
+        return {e: t.missing for e, t in self.tunings.items() if t.missing and e not in self.axes}
 
     def mark_unavailable(self) -> None:
         """Mark, with why, every experiment whose data set cannot be had here (missing files, offline):
@@ -148,20 +151,20 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     return result
 
 
-def tune(the_plan: Plan, profile: str, overrides: list[str], execute_stage=None) -> dict[str, int]:
+def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
     """Run (``execute_stage(stage_plan)``; None: only read the records there are) every rung of every
     tuned experiment of the plan (``claims.tuning``), rung by rung across experiments, then add each tuned
     arm's final runs to the plan. Returns the trials' outcome counts."""
     from sparsebench.claims import tuning
 
-    compose, make_job = composer(profile, overrides)
+    derive = deriver()
     counts: dict[str, int] = {}
     tunings = [t for e, t in the_plan.tunings.items() if e not in the_plan.unavailable]
     for rung in range(max((len(t.spec.rungs) for t in tunings), default=0)):
         stage = Plan()
         for work in tunings:
             if rung < len(work.spec.rungs):
-                jobs = tuning.trials_of(work, rung, compose, make_job)
+                jobs = tuning.trials_of(work, rung, derive)
                 if jobs:
                     stage.jobs[f"{work.experiment}-tuning"] = jobs
         if execute_stage is not None and stage.jobs:
@@ -174,38 +177,46 @@ def tune(the_plan: Plan, profile: str, overrides: list[str], execute_stage=None)
         shared = the_plan.jobs[work.experiment] if work.spec.shared else []
         for job in shared:
             job.settings = job.settings or (tuning.SHARED,)
-        the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, compose, make_job)
+        the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, derive)
     return counts
 
 
-def composer(profile: str, overrides: list[str]):
-    """(compose, make_job) for the tuning stage: the jobs of an experiment with more overrides (its trials,
-    its tuned arms), kept in the plan cache as the experiment's own jobs are."""
-    from sparsebench.claims import plancache
+def deriver():
+    """``derive(job, settings, shown=None)``: a planned run with some settings changed (a tuning trial, a
+    tuned arm's final run), its config checked again (``configure.with_settings``) rather than composed
+    anew, and its command (for a launcher) the job's with those overrides. The arm's other seeds take the
+    first one's checked config with their seed, as a sweep's jobs do (``sweep.validate_multirun``). Once
+    per experiment, Hydra composes the same command and must give the same run: a config file whose
+    interpolation reads a changed setting would not, and stops the plan with one line."""
+    from sparsebench.configure import with_settings
+    from sparsebench.identity import result_relevant
 
-    stamp: list[str] = []  # the fingerprint, taken once (it reads Hydra's search path)
+    checked: dict[tuple, RunConfig] = {}
+    experiments: set[str] = set()
 
-    def compose(experiment: str, line: list[str], multirun: bool) -> list:
-        from sparsebench.cli import explain
+    def derive(job: Job, settings: dict, shown: tuple[str, ...] | None = None) -> Job:
+        command = [o for o in job.command if o.lstrip("+~").partition("=")[0] not in settings]
+        command += [f"{key}={override_text(value)}" for key, value in settings.items()]
+        arm = (job.experiment, *(o for o in job.command if not o.startswith("seed=")), json.dumps(settings, default=str))
+        if "seed" not in settings and arm in checked:
+            config = dataclasses.replace(copy.deepcopy(checked[arm]), seed=job.config.seed)
+        else:
+            config = with_settings(job.config, settings)
+            checked[arm] = config
+        if job.experiment not in experiments:
+            experiments.add(job.experiment)
+            with hydra_configs():
+                (_, composed), = compose_jobs(command, multirun=False)
+            if result_relevant(composed) != result_relevant(config):
+                raise SparsebenchError(f"experiment {job.experiment}: changing {', '.join(settings)} gives another run "
+                                       f"than Hydra composes for `{' '.join(command)}`: an interpolation in its config "
+                                       "files reads one of them; write the value out in the file")
+        show = [key for key in settings if shown is None or key in shown]
+        overrides = [o for o in job.overrides if o.partition("=")[0] not in settings]
+        return Job(job.experiment, overrides + [f"{key}={override_text(settings[key])}" for key in show], config,
+                   command)
 
-        with hydra_configs():
-            stamp[:] = stamp or [plancache.fingerprint()]
-            key = plancache.entry(experiment, profile, [*overrides, *line, f"multirun={multirun}"])
-            kept = plancache.read(stamp[0], key)
-            if kept is not None:
-                return kept
-            try:
-                jobs = compose_jobs([f"experiment={experiment}", f"profile={profile}", *overrides, *line], multirun)
-            except (HydraException, OmegaConfBaseException, SparsebenchError) as error:
-                raise SparsebenchError(f"experiment {experiment}, tuning: {explain(error)}") from None
-        plancache.write(stamp[0], key, jobs)
-        return jobs
-
-    def make_job(experiment: str, job: list[str], config: RunConfig) -> Job:
-        given = {o.partition("=")[0] for o in [f"experiment={experiment}", f"profile={profile}", *overrides, "name="]}
-        return Job(experiment, [o for o in job if o.partition("=")[0] not in given], config, job)
-
-    return compose, make_job
+    return derive
 
 
 def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:

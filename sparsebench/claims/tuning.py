@@ -13,8 +13,10 @@ their records under ``<the experiment's folder>-tuning/``, apart from the final 
 
 The choice is read again from the trials' records each time a plan is made, so a report made later
 (``run=false``) chooses what the run did, and a rerun resumes where the trials stopped. The experiment's
-shared-setting runs (every arm at the values the experiment file gives) stay planned too: the claims
-report compares tuned arms first and the shared setting as a secondary row.
+shared-setting runs (every arm at the values the experiment file gives) stay planned too (unless
+``tune.shared`` is false): the claims report compares tuned arms first and the shared setting as a
+secondary row. Trials and final runs are the arm's planned runs with settings changed
+(``claims.plan.deriver``), not new Hydra compositions.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class Job(Protocol):
     @property
     def run_id(self) -> str: ...
 
+
 TUNED, SHARED = "tuned", "shared"  # the settings a final run is planned under (Job.settings)
+Derive = Callable[..., Job]  # (job, settings, shown keys): a planned run with settings changed (claims.plan.deriver)
 
 
 @dataclass
@@ -55,7 +59,7 @@ class Trial:
     rung: int
     epochs: int
     job: Job
-    score: float | None = None  # tune.metric of its record; None: no completed record yet
+    score: float | None = None  # tune.metric of its record; None: no record yet; NaN: the run failed
 
 
 @dataclass
@@ -64,7 +68,7 @@ class ArmTuning:
 
     arm: dict[str, str]  # sweep key -> value as the sweep writes it
     points: list[dict[str, Any]]
-    epochs: int  # the arm's own budget (the last rung's): a regime map's cells differ in it
+    jobs: list[Job]  # the arm's planned runs at the experiment's own setting, one per seed
     trials: list[list[Trial]] = field(default_factory=list)  # per rung
     chosen: dict[str, Any] | None = None
 
@@ -85,14 +89,11 @@ class Tuning:
     spec: TuneConfig
     arms: list[ArmTuning]
     folder: str  # where the trials' records go: <the experiment's folder>-tuning
-    missing: str = ""  # why no choice could be made yet (trials without a record)
+    missing: str = ""  # why no choice could be made yet (trials without a record, or all failed)
 
     def rung_epochs(self, arm: ArmTuning) -> list[int]:
-        return [max(1, round(share * arm.epochs)) for share in self.spec.rungs]
-
-    @property
-    def done(self) -> bool:
-        return all(arm.chosen is not None for arm in self.arms)
+        """Epochs of each rung: shares of the arm's own budget (a regime map's cells differ in it)."""
+        return [max(1, round(share * arm.jobs[0].config.train.epochs)) for share in self.spec.rungs]
 
 
 def arm_space(spec: TuneConfig, arm: dict[str, str]) -> TuneArm:
@@ -116,14 +117,11 @@ def grid(space: dict[str, list], limit: int | None) -> list[dict[str, Any]]:
     return points[:limit] if limit else points
 
 
-def arms_of(jobs: list[Job]) -> list[tuple[dict[str, str], int]]:
-    """The arms of an experiment's jobs (their sweep values other than the seed, in order), each with
-    its training budget."""
-    arms: list[tuple[dict[str, str], int]] = []
+def arms_of(jobs: list[Job]) -> dict[tuple[str, ...], list[Job]]:
+    """The arms of an experiment's jobs (their sweep values other than the seed), each with its jobs."""
+    arms: dict[tuple[str, ...], list[Job]] = {}
     for job in jobs:
-        arm = dict(o.split("=", 1) for o in job.overrides if not o.startswith("seed="))
-        if arm not in [a for a, _ in arms]:
-            arms.append((arm, job.config.train.epochs))
+        arms.setdefault(tuple(o for o in job.overrides if not o.startswith("seed=")), []).append(job)
     return arms
 
 
@@ -132,31 +130,22 @@ def start(experiment: str, jobs: list[Job]) -> Tuning | None:
     config = jobs[0].config
     if config.tune is None or not config.tune.arms:  # a profile's tune settings on an experiment not tuned
         return None
+    swept = list(dict.fromkeys(o.split("=", 1)[0] for job in jobs for o in job.overrides if not o.startswith("seed=")))
     for entry in config.tune.arms:
         for key in entry.arm:
-            if not any(o.startswith(f"{key}=") for job in jobs for o in job.overrides):
+            if key not in swept:
                 raise SparsebenchError(f"experiment {experiment}: tune.arms names {key}, which its sweep does not "
-                                       f"vary; name the sweep's keys ({', '.join(_keys(jobs))})")
-    arms = [ArmTuning(arm, grid(arm_space(config.tune, arm).space, config.tune.points), epochs)
-            for arm, epochs in arms_of(jobs)]
+                                       f"vary; name the sweep's keys ({', '.join(swept) or 'none but the seed'})")
+    arms = []
+    for key, members in arms_of(jobs).items():
+        arm = dict(o.split("=", 1) for o in key)
+        arms.append(ArmTuning(arm, grid(arm_space(config.tune, arm).space, config.tune.points), members))
     return Tuning(experiment, config.tune, arms, f"{config.name}-tuning")
 
 
-def _keys(jobs: list[Job]) -> list[str]:
-    return list(dict.fromkeys(o.split("=", 1)[0] for job in jobs for o in job.overrides if not o.startswith("seed=")))
-
-
-def _settings(point: dict[str, Any]) -> list[str]:
-    return [f"{key}={override_text(value)}" for key, value in point.items()]
-
-
-Compose = Callable[[str, list[str], bool], list[tuple[list[str], RunConfig]]]
-
-
-def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -> list[Job]:
+def trials_of(tuning: Tuning, rung: int, derive: Derive) -> list[Job]:
     """The jobs of one rung of every arm (rung 0: every point; later: the best 1/``eta`` of the rung before,
-    whose records must have been read). An arm whose rung before lacks a record has no trials yet. Each
-    arm's rung is composed as one sweep over its grid (one Hydra composition, not one per point)."""
+    whose records must have been read). An arm whose rung before lacks a record has no trials yet."""
     out = []
     for arm in tuning.arms:
         epochs = tuning.rung_epochs(arm)[rung]
@@ -167,62 +156,74 @@ def trials_of(tuning: Tuning, rung: int, compose: Compose, make_job: Callable) -
             if not before or any(t.score is None for t in before):
                 continue
             count = math.ceil(len(before) / tuning.spec.eta)
-            points = [t.point for t in _ranked(before, tuning.spec.direction)[:count]]
-        keys = list(points[0])
-        sweep = [f"{key}=" + ",".join(dict.fromkeys(override_text(p[key]) for p in points)) for key in keys]
-        line = [*_arm_overrides(arm, besides=("train.epochs",)), *sweep, f"seed={tuning.spec.seed}", f"train.epochs={epochs}",
-                f"name={tuning.folder}", *tuning.spec.trial]
-        composed = {tuple(_value_of(overrides, key) for key in keys): (overrides, config)
-                    for overrides, config in compose(tuning.experiment, line, True)}
+            points = [t.point for t in _ranked(before, tuning.spec.direction)[:count] if math.isfinite(t.score)]
+            if not points:  # every point failed: nothing goes on, and no choice is made (read_scores says so)
+                continue
         while len(arm.trials) <= rung:
             arm.trials.append([])
         arm.trials[rung] = []
         for point in points:
-            overrides, config = composed[tuple(override_text(point[key]) for key in keys)]
-            job = make_job(tuning.experiment, overrides, config)
-            job.overrides = [o for o in job.overrides if o not in tuning.spec.trial]  # shown per trial: what varies
+            job = derive(arm.jobs[0], {**point, "seed": tuning.spec.seed, "train.epochs": epochs,
+                                       "name": tuning.folder, **tuning.spec.trial},
+                         (*point, "seed", "train.epochs"))
             arm.trials[rung].append(Trial(point, rung, epochs, job))
             out.append(job)
     return out
 
 
-def _value_of(overrides: list[str], key: str) -> str:
-    return next(o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == key)
-
-
-def _arm_overrides(arm: ArmTuning, besides: tuple[str, ...] = ()) -> list[str]:
-    return [f"{key}={value}" for key, value in arm.arm.items() if key not in besides]
-
-
 def _ranked(trials: list[Trial], direction: str) -> list[Trial]:
-    """Best first; ties keep the grid's order (sorted is stable)."""
+    """Best first, failed trials (no finite score) last; ties keep the grid's order (sorted is stable)."""
     sign = -1 if direction == "maximize" else 1
-    return sorted(trials, key=lambda t: sign * t.score)
+    return sorted(trials, key=lambda t: (not math.isfinite(t.score), sign * t.score if math.isfinite(t.score) else 0))
 
 
 def read_scores(tuning: Tuning, rung: int) -> None:
-    """Each trial of the rung gets its score from its record; after the last rung, each arm its choice."""
+    """Each trial of the rung gets its score from its record; after the last rung, each arm its choice
+    (the best trial whose run did not fail), and the tuning says which arms have none and why."""
+    last = len(tuning.spec.rungs) - 1
     for arm in tuning.arms:
         if len(arm.trials) <= rung:
             continue
         for trial in arm.trials[rung]:
             trial.score = score_of(trial.job, tuning.spec.metric)
-        if rung == len(tuning.spec.rungs) - 1 and arm.trials[rung] and all(t.score is not None for t in arm.trials[rung]):
-            arm.chosen = _ranked(arm.trials[rung], tuning.spec.direction)[0].point
-    waiting = [f"{arm.label} (rung {len(arm.trials)})" for arm in tuning.arms if arm.chosen is None]
-    tuning.missing = "" if not waiting else (
-        f"its arms' tuning is not finished: {', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''} "
-        "lack trial records; run the same command with run=true")
+        if rung == last and arm.trials[rung] and all(t.score is not None for t in arm.trials[rung]):
+            best = _ranked(arm.trials[rung], tuning.spec.direction)[0]
+            arm.chosen = best.point if math.isfinite(best.score) else None
+    failed = [arm.label for arm in tuning.arms if arm.chosen is None and _all_failed(arm)]
+    waiting = [f"{arm.label} (rung {_first_unread(arm)} of {last + 1})" for arm in tuning.arms
+               if arm.chosen is None and not _all_failed(arm)]
+    reasons = []
+    if waiting:
+        reasons.append(f"its arms' tuning is not finished: {', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''}"
+                       f" lack trial records ({len(waiting)} of {len(tuning.arms)} arms); run the same command "
+                       "with run=true")
+    if failed:
+        reasons.append(f"every trial of {', '.join(failed)} failed (see their records under {tuning.folder}/); "
+                       "widen its grid (tune.arms)")
+    tuning.missing = "; ".join(reasons)
+
+
+def _all_failed(arm: ArmTuning) -> bool:
+    """Whether a rung of the arm ended with every trial failed (no point could go on)."""
+    return any(rung and all(t.score is not None and not math.isfinite(t.score) for t in rung) for rung in arm.trials)
+
+
+def _first_unread(arm: ArmTuning) -> int:
+    """The first rung (from 1) that lacks a record of a trial, or the rung not composed yet."""
+    for number, rung in enumerate(arm.trials, start=1):
+        if any(t.score is None for t in rung):
+            return number
+    return len(arm.trials) + 1
 
 
 def score_of(job: Job, metric: str) -> float | None:
-    """The metric of a trial's completed record (None: no completed record, or the metric is missing; a
-    failed trial scores the worst: it is not chosen, and the tuning still ends)."""
+    """The metric of a trial's completed record (None: no record yet). A failed trial (a learning rate that
+    diverged) scores NaN: it is ranked last and never chosen, and the tuning still ends."""
     record, _ = job.run_dir.checked_result()
     if record is None:
         return None
     if record.status == "failed":
-        return -math.inf
+        return math.nan
     value = flatten(record.metrics or {}, "/").get(metric)
     if value is None:
         raise SparsebenchError(f"tune.metric={metric!r} is not in the record of trial {job.run_dir.path}: "
@@ -230,18 +231,17 @@ def score_of(job: Job, metric: str) -> float | None:
     return float(value)
 
 
-def finals(tuning: Tuning, shared: list[Job], compose: Compose, make_job: Callable) -> list[Job]:
-    """The final runs of every tuned arm: the arm's sweep (every seed) at its chosen point. A final run
-    that is also a shared-setting run (the arm chose the experiment's own values) is that run, planned
-    under both settings, not a second copy."""
+def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
+    """The final runs of every tuned arm: the arm's runs (every seed) at its chosen point. A final run that
+    is also a shared-setting run (the arm chose the experiment's own values) is that run, planned under
+    both settings, not a second copy."""
     by_id = {job.run_id: job for job in shared}
     out = []
     for arm in tuning.arms:
         if arm.chosen is None:
             continue
-        line = [*_arm_overrides(arm), *_settings(arm.chosen)]
-        for overrides, config in compose(tuning.experiment, line, True):
-            job = make_job(tuning.experiment, overrides, config)
+        for planned in arm.jobs:
+            job = derive(planned, dict(arm.chosen))
             twin = by_id.get(job.run_id)
             if twin is not None:
                 twin.settings = (SHARED, TUNED)

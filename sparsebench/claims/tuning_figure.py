@@ -1,7 +1,8 @@
 """The tuning curves of a tuned experiment (``claims.tuning``): one panel per arm, its validation metric
 against the learning rate at each rung, one line per value of the arm's other setting, the chosen point
 ringed. A reader sees whether the chosen point lies inside the grid or at its edge (where the grid
-should have been wider)."""
+should have been wider). An experiment with more arms than a page holds (a regime map's cells) has its
+table only."""
 
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ from matplotlib.figure import Figure  # noqa: E402
 from sparsebench.claims.tuning import Tuning  # noqa: E402
 from sparsebench.report.names import metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+from sparsebench.sweep import override_text  # noqa: E402
 
 LR = "train.lr"
 RUNG_STYLES = ("o", "s", "D", "^")
+MAX_PANELS = 9
 
 
 def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
     """The figure's files (PNG and PDF), or none when no trial has a score yet."""
     arms = [arm for arm in tuning.arms if any(t.score is not None for rung in arm.trials for t in rung)]
-    if not arms:
+    if not arms or len(arms) > MAX_PANELS:  # a regime map's dozens of cell-arms: its table says more than panels
         return []
     columns = min(len(arms), 3)
     rows = math.ceil(len(arms) / columns)
@@ -35,14 +38,16 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
         keys = list(arm.points[0])
         x_key = LR if LR in keys else keys[0]
         others = [k for k in keys if k != x_key]
-        colours = {tuple(point[k] for k in others): f"C{n}" for n, point in enumerate(
-            dict(((tuple(p[k] for k in others)), p) for p in arm.points).values())}
+        def other_of(point: dict) -> tuple:  # the values of the other settings, as keys (k-winners' k is a list)
+            return tuple(override_text(point[k]) for k in others)
+
+        colours = {key: f"C{n}" for n, key in enumerate(dict.fromkeys(other_of(p) for p in arm.points))}
         last = len(arm.trials) - 1
         for rung, trials in enumerate(arm.trials):
             series: dict[tuple, list] = {}
             for t in trials:
                 if t.score is not None and math.isfinite(t.score):
-                    series.setdefault(tuple(t.point[k] for k in others), []).append((t.point[x_key], t.score))
+                    series.setdefault(other_of(t.point), []).append((t.point[x_key], t.score))
             for other, points in series.items():
                 points.sort()
                 label = ", ".join(f"{_short(k)} {v}" for k, v in zip(others, other))
