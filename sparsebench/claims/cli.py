@@ -193,8 +193,10 @@ def _claims(argv: list[str]) -> int:
         counts = {"reused": done, "not run": len(the_plan.all_jobs()) - done}
         log.info("%d runs planned: %d completed, %d not run (run=false)", len(the_plan.all_jobs()), done,
                  counts["not run"])
-    for outcome, number in trials.items():  # a failed or lost trial counts as any failed run does
-        if outcome in ("failed", "missing", "error"):
+    # A trial lost without a record counts as any lost run does; a failed trial (a learning rate that
+    # diverged) is an outcome of the search, shown in the tuning table, not a failure of the command.
+    for outcome, number in trials.items():
+        if outcome in ("missing", "error"):
             counts[outcome] = counts.get(outcome, 0) + number
     counts.update({f"tuning trials {outcome}": number for outcome, number in trials.items() if number})
     df, skipped = planned_records(folder, the_plan)

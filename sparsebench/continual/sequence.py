@@ -22,6 +22,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from sparsebench import seeds
 from sparsebench.continual.metrics import (
     changed_fractions,
@@ -121,7 +123,12 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
                  task + 1, len(tasks), row[task], row[0], sum(row[:task + 1]) / (task + 1))
 
     epochs = [sum(entry["task"] == task + 1 for entry in done["history"]) for task in range(len(tasks))]
+    # The final accuracy on every task's validation split: what a learning rate is chosen on
+    # (claims.tuning), the test-set matrix above left unread by the choice.
+    validation = [evaluate(model, split.val.inputs, split.val.labels, batch).accuracy
+                  for split in (tasks.splits(task) for task in range(len(tasks))) if split.val is not None]
     metrics = {**sequence_metrics(done["matrix"], done["initial"]),
+               **({"validation_average_accuracy": float(np.mean(validation))} if len(validation) == len(tasks) else {}),
                "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"], "epochs_per_task": epochs,
                "weights_changed": _changed_by_layer(done["changed"], spec.changed_threshold)}
     if spec.changed_threshold_lr_steps is not None:

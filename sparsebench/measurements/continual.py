@@ -10,6 +10,7 @@ NAMES = (
     (r"continual/forgetting", "forgetting (best earlier accuracy − final accuracy, mean over earlier tasks)",
      "points"),
     (r"continual/average_accuracy", "average final accuracy over the tasks", "%"),
+    (r"continual/validation_average_accuracy", "average final accuracy over the tasks' validation images", "%"),
     (r"continual/learning_accuracy", "accuracy on each task just after learning it (mean)", "%"),
     (r"continual/normalised_forgetting", "forgetting normalised by learning accuracy (forgetting / learning accuracy)",
      "fraction"),
