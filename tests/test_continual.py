@@ -241,7 +241,7 @@ def _accuracy(model, inputs: torch.Tensor, labels: torch.Tensor) -> float:
 
 def test_a_permuted_sequence_end_to_end(make_config):
     cfg = make_config("continual=permuted", "continual.tasks=3", "train.epochs=2", "dataset.train_subset=2000",
-                      "train.optimizer=adam", "train.lr=0.002")
+                      "dataset.val_size=500", "train.optimizer=adam", "train.lr=0.002")
     outcome = run(cfg)
     assert outcome.status == "completed", outcome.message
     found = record(outcome)
@@ -264,6 +264,12 @@ def test_a_permuted_sequence_end_to_end(make_config):
     permuted = [torch.from_numpy(np.ascontiguousarray(flat[:, order])).view(-1, 1, 28, 28) for order in orders]
     last = [_accuracy(model, x, test.labels) for x in permuted]
     assert matrix[-1] == pytest.approx(last, abs=1e-9)
+    # The final accuracy over the tasks' validation images (what tuning chooses on), recomputed the same way.
+    val = load_splits(cfg.dataset, CPU).val
+    flat_val = val.inputs.numpy().reshape(len(val), -1)
+    on_val = [_accuracy(model, torch.from_numpy(np.ascontiguousarray(flat_val[:, order])).view(-1, 1, 28, 28),
+                        val.labels) for order in orders]
+    assert continual["validation_average_accuracy"] == pytest.approx(np.mean(on_val), abs=1e-9)
     # The tasks were learned, and learning the later ones cost the first.
     assert (np.diag(matrix) > 60).all() and matrix[2, 0] < matrix[0, 0]
     assert continual["forgetting"] > 0 and continual["backward_transfer"] < 0
