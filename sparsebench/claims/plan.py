@@ -63,6 +63,7 @@ class Plan:
     unavailable: dict[str, str] = field(default_factory=dict)  # experiment -> why it has no results
     tunings: dict = field(default_factory=dict)  # experiment -> its claims.tuning.Tuning
     axes: dict = field(default_factory=dict)  # a regime map's experiment -> (its axes, their centre values)
+    stamp: str | None = None  # the plan cache's fingerprint of the code and configs it was made with
 
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
@@ -126,6 +127,7 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     for experiment, (outcome, value) in fresh.items():
         if outcome == "done" and stamp:
             plancache.write(stamp, keys[experiment], value)
+    result.stamp = stamp
     composed = [("done", kept[e]) if e in kept else fresh[e] for e in experiments]
     for experiment, (outcome, value) in zip(experiments, composed):
         if outcome == "error":
@@ -157,7 +159,7 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
     arm's final runs to the plan. Returns the trials' outcome counts."""
     from sparsebench.claims import tuning
 
-    derive = deriver()
+    derive = deriver(the_plan.stamp)
     counts: dict[str, int] = {}
     tunings = [t for e, t in the_plan.tunings.items() if e not in the_plan.unavailable]
     for rung in range(max((len(t.spec.rungs) for t in tunings), default=0)):
@@ -181,13 +183,14 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
     return counts
 
 
-def deriver():
+def deriver(stamp: str | None = None):
     """``derive(job, settings, shown=None)``: a planned run with some settings changed (a tuning trial, a
     tuned arm's final run), its config checked again (``configure.with_settings``) rather than composed
     anew, and its command (for a launcher) the job's with those overrides. The arm's other seeds take the
     first one's checked config with their seed, as a sweep's jobs do (``sweep.validate_multirun``). Once
-    per experiment, Hydra composes the same command and must give the same run: a config file whose
-    interpolation reads a changed setting would not, and stops the plan with one line."""
+    per experiment, Hydra composes the same command (kept in the plan cache under ``stamp``) and must give
+    the same run: a config file whose interpolation reads a changed setting would not, and stops the plan
+    with one line."""
     from sparsebench.configure import with_settings
     from sparsebench.identity import result_relevant
 
@@ -205,8 +208,7 @@ def deriver():
             checked[arm] = config
         if job.experiment not in experiments:
             experiments.add(job.experiment)
-            with hydra_configs():
-                (_, composed), = compose_jobs(command, multirun=False)
+            (_, composed), = _composed_once(command, stamp)
             if result_relevant(composed) != result_relevant(config):
                 raise SparsebenchError(f"experiment {job.experiment}: changing {', '.join(settings)} gives another run "
                                        f"than Hydra composes for `{' '.join(command)}`: an interpolation in its config "
@@ -217,6 +219,20 @@ def deriver():
                    command)
 
     return derive
+
+
+def _composed_once(command: list[str], stamp: str | None) -> list:
+    """``compose_jobs(command)``, kept in the plan cache under ``stamp`` (None: composed every time)."""
+    from sparsebench.claims import plancache
+
+    key = plancache.entry("derived", "", command)
+    kept = plancache.read(stamp, key) if stamp else None
+    if kept is None:
+        with hydra_configs():
+            kept = compose_jobs(command, multirun=False)
+        if stamp:
+            plancache.write(stamp, key, kept)
+    return kept
 
 
 def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:
