@@ -19,9 +19,10 @@ from sparsebench.claims.plan import plan
 
 pytestmark = pytest.mark.system  # claims commands as processes, launchers, lost jobs
 
-# Claim D4 on the smoke profile (4 regularizers x 2 seeds), each run shrunk to about a second.
+# Claim D4 on the smoke profile (4 regularizers x 2 seeds), each run shrunk to about a second, untuned
+# (tune.arms=[]): these tests are about launching and losing runs; tests/test_tuning.py tunes.
 SMALL = ["dataset.train_subset=400", "dataset.test_subset=200", "model.hidden=[64,64]", "eval.noise=[]", "prune=none",
-         "eval.train_mode_passes=0", "progress=off", "device=cpu"]
+         "eval.train_mode_passes=0", "progress=off", "device=cpu", "tune.arms=[]"]
 
 
 def claims(*args: str, cwd: Path, **popen) -> subprocess.Popen:

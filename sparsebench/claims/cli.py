@@ -177,7 +177,10 @@ def _claims(argv: list[str]) -> int:
     if own["launcher"]:
         from sparsebench.launch import HydraLauncher
 
-        launcher = HydraLauncher(own["launcher"], hydra_settings, overrides)
+        # The launcher's own config reads results_dir alone (its sweep folder); the other overrides are each
+        # job's, and some (tune.arms=[]) name groups that only an experiment's config holds.
+        launcher = HydraLauncher(own["launcher"], hydra_settings,
+                                 [o for o in overrides if o.partition("=")[0] == "results_dir"])
 
     the_plan.mark_unavailable()
     if own["run"]:
