@@ -273,7 +273,7 @@ def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
                 uses.setdefault((job.config.name, job.run_id), []).append((job.experiment, setting))
     if not df.empty:
         df = df.assign(use=[uses.get((e, r), []) for e, r in zip(df["experiment"], df["run_id"])])
-        df = df[df["use"].map(bool)].explode("use", ignore_index=True)
+        df = df[df["use"].map(bool)].explode("use", ignore_index=True).copy()
         df = df.assign(experiment=[use[0] for use in df["use"]], setting=[use[1] for use in df["use"]]).drop(
             columns="use").copy()  # one block again: the records' many columns leave the frame fragmented
     ours = [s for s in skipped if (Path(s.path).parent.parent.name, Path(s.path).parent.name) in uses
