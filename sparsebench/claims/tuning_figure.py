@@ -75,7 +75,8 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
         ax.set_visible(False)
     fig.suptitle(f"{tuning.experiment}: each arm tuned on validation (seed {tuning.spec.seed}); dotted: "
                  f"the first rung, solid: the last", fontsize="medium")
-    return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS)
+    # A lower resolution than the claims' figures: the report inlines them all, and these are secondary.
+    return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS, dpi=90)
 
 
 def _short(key: str) -> str:

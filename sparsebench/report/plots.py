@@ -110,13 +110,13 @@ def _figure(panels: int, width: float = 4.8, height: float = 3.6, columns: int =
     return fig, axes[:panels]
 
 
-def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str]) -> list[Path]:
+def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str], dpi: int = DPI) -> list[Path]:
     out = Path(out_dir)
     paths = []
     for fmt in formats:
         path = out / f"{name}.{fmt}"
         # A tight box grows the page to hold a title or legend wider than few panels.
-        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=DPI, bbox_inches="tight"))
+        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=dpi, bbox_inches="tight"))
         paths.append(path)
     return paths
 
