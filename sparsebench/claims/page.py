@@ -29,6 +29,7 @@ from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import HOLM, Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
+from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
     HOLM_TEXT,
     SMALL_TEXT,
@@ -528,7 +529,7 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
                                                    *(f for t in tuning for f in t.images)]))
     return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
                   {**(info or {}), "claims": [s.data for s in sections],
-                   "tuning": {t.experiment: tuning_rows(t) for t in tunings}}, files, tuning=tuning)
+                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning)
 
 
 def _tuning_section(tuning, out: Path) -> TuningSection:
@@ -536,7 +537,7 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
 
     figures = plot_tuning(tuning, out / "figures")
     rows = []
-    for arm, row in zip(tuning.arms, tuning_rows(tuning)):
+    for arm, row in zip(tuning.arms, tuning_table(tuning)):
         chosen = ", ".join(f"{k} {v}" + (" (edge)" if _at_edge(arm.points, k, v) else "")
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
         rows.append({"arm": row["arm"], "points tried": row["points"],
@@ -560,12 +561,6 @@ def _at_edge(points: list[dict], key: str, value) -> bool:
     """Whether ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``."""
     values = sorted({p[key] for p in points if isinstance(p[key], (int, float))})
     return len(values) >= 3 and value in (values[0], values[-1])
-
-
-def tuning_rows(tuning) -> list[dict]:
-    from sparsebench.claims.tuning import table
-
-    return table(tuning)
 
 
 def _score(value) -> str:
