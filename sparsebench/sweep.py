@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import importlib.resources
 import itertools
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,6 +204,62 @@ def _named_in_interpolations(cfg: DictConfig, keys: tuple[str, ...]) -> set[str]
 
     walk(OmegaConf.to_container(cfg, resolve=False))
     return found
+
+
+def config_folders() -> list[Path]:
+    """The folders of every config file on Hydra's search path (sparsebench's own, its plugins', any added
+    with ``hydra.searchpath`` or ``--config-dir``). Hydra must be initialised."""
+    folders = []
+    for entry in GlobalHydra.instance().config_loader().get_search_path().get_path():
+        provider, _, name = (entry.path or "").rpartition("://")
+        if not name or provider == "structured":  # (structured configs are the code's)
+            continue
+        if provider in ("", "file"):  # a folder (Hydra reads a path without a scheme as one)
+            folders.append(Path(name).resolve())
+            continue
+        try:
+            folders.append(Path(str(importlib.resources.files(name.replace("/", ".")))).resolve())
+        except (ImportError, TypeError, ValueError):
+            pass
+    return folders
+
+
+def named_in_config_interpolations(keys: list[str], overrides: list[str]) -> set[str]:
+    """The ``keys`` whose name appears in an interpolation (``${...}``) of some config file on Hydra's search
+    path or of ``overrides``: a value that may follow them (the key, a group above it or a setting inside
+    it named; a relative interpolation by its last name), so it errs on the side of "may". The files are read once per process (a plan reads them for each tuned experiment)."""
+    if GlobalHydra.instance().is_initialized():
+        folders = tuple(config_folders())
+    else:
+        with hydra_configs():
+            folders = tuple(config_folders())
+    # (A multirun's job lines escape an interpolation's braces: ``$\{train.lr\}``.)
+    texts = [found for o in overrides for found in _INTERPOLATION.findall(o.replace("\\", ""))]
+    texts += _interpolations_in(folders)
+    paths = {path for text in texts for path in _paths_in(text)}
+    return {key for key in keys if any(_reads(path, key) for path in paths)}
+
+
+def _paths_in(interpolation: str) -> list[str]:
+    """The config paths an interpolation may read: ``${train.lr}`` -> train.lr, ``${oc.select:seed,0}`` ->
+    oc.select, seed; a relative one (``${..lr}``) by its names alone."""
+    inner = interpolation[2:-1]
+    return re.findall(r"[A-Za-z_]\w*(?:\.\w+)*", inner) if not inner.startswith(".") else [f"..{inner.lstrip('.')}"]
+
+
+def _reads(path: str, key: str) -> bool:
+    if path.startswith(".."):  # relative: it may be any key with that name
+        return key.rpartition(".")[2] == path[2:].partition(".")[0]
+    return path == key or path.startswith(key + ".") or key.startswith(path + ".")
+
+
+@functools.lru_cache(maxsize=8)
+def _interpolations_in(folders: tuple[Path, ...]) -> list[str]:
+    return [found for folder in folders for path in sorted(folder.rglob("*.yaml"))
+            for found in _INTERPOLATION.findall(path.read_text())]
+
+
+_INTERPOLATION = re.compile(r"\$\{[^}]*\}")
 
 
 def _multirun_parts(overrides: list[str], config_name: str

@@ -14,7 +14,7 @@ from sparsebench.claims.plan import plan
 from sparsebench.configure import validate
 from sparsebench.errors import ConfigError
 from sparsebench.runner import run_dir_for
-from sparsebench.sweep import compose_multirun, hydra_configs, validate_multirun
+from sparsebench.sweep import compose_jobs, compose_multirun, hydra_configs, validate_multirun
 from tests.conftest import compose_config
 
 SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
@@ -193,6 +193,27 @@ def test_a_plan_made_before_is_read_back_and_equals_it(own_cache, monkeypatch, t
         kept.write_bytes(b"not a pickle")
     with pytest.raises(AssertionError, match="composed again"):
         plan(claims, "smoke", overrides)
+
+
+def test_a_plan_made_for_one_results_folder_is_read_back_for_another_with_its_runs_there(own_cache, monkeypatch,
+                                                                                          tmp_path):
+    """Where the records go is no run's setting: a plan kept from another folder is read back (a first plan in
+    an empty folder composes nothing), and its jobs are those Hydra composes for the new folder."""
+    import sparsebench.claims.plan as planning
+
+    claims = [load_catalogue()["D1"]]
+    plan(claims, "smoke", ["dataset=embedded", f"results_dir={tmp_path / 'first'}"])
+    line = ["experiment=mlp_regularizers", "profile=smoke", "dataset=embedded", f"results_dir={tmp_path / 'second'}"]
+    with hydra_configs():
+        expected = compose_jobs(line, multirun=True)
+
+    def composed(task):
+        raise AssertionError(f"composed again: {task[0]}")
+
+    monkeypatch.setattr(planning, "_compose_experiment", composed)
+    again = plan(claims, "smoke", ["dataset=embedded", f"results_dir={tmp_path / 'second'}"])
+    assert [(job.command, job.config) for job in again.jobs["mlp_regularizers"]] == expected
+    assert all(job.run_dir.path.is_relative_to(tmp_path / "second") for job in again.jobs["mlp_regularizers"])
 
 
 def test_the_fingerprint_follows_the_config_files_and_the_variables_they_read(tmp_path, monkeypatch):

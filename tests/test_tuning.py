@@ -223,3 +223,21 @@ def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path
     assert str(error.value).startswith("train.learning_rate=0.1 is not allowed")
     with pytest.raises(ConfigError):  # checked again as composed configs are: p must lie in [0, 1)
         with_settings(composed, {"regularizer.p": 1.5})
+
+
+def test_a_setting_that_an_interpolation_reads_is_composed_by_hydra_and_refused(results, monkeypatch):
+    """A trial changes train.lr on the arm's checked config; were train.momentum written as ${train.lr}, Hydra
+    would give the trial another momentum: the plan composes that trial with Hydra and stops with one line.
+    Where nothing reads a tuned setting, Hydra is not asked at all (a plan derives ~100 trials)."""
+    import sparsebench.claims.plan as planning
+
+    the_plan = plan([load_catalogue()["D4"]], "standard", [*SMALL, "train.momentum=${train.lr}",
+                                                           f"results_dir={results}"])
+    with pytest.raises(SparsebenchError, match="an interpolation in its config files reads one of them"):
+        tune(the_plan, planted(lambda job: ({"validation": {"accuracy": 1.0}},)))
+
+    def composed(command, stamp):
+        raise AssertionError(f"composed: {command}")
+
+    monkeypatch.setattr(planning, "_composed_once", composed)
+    tune(d4_plan(results), planted(lambda job: ({"validation": {"accuracy": 1.0}},)))

@@ -25,7 +25,12 @@ from sparsebench.records import RunDir
 from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig
-from sparsebench.sweep import compose_jobs, hydra_configs, override_text
+from sparsebench.sweep import (
+    compose_jobs,
+    hydra_configs,
+    named_in_config_interpolations,
+    override_text,
+)
 from sparsebench.workers import Lost, die_with_launcher, forked_map, run_each
 
 if TYPE_CHECKING:
@@ -119,8 +124,13 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     with hydra_configs():
         # Hydra's settings (a search path added) would be read by the composition but not by the fingerprint.
         stamp = None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else plancache.fingerprint()
-        keys = {e: plancache.entry(e, profile, overrides) for e in experiments}
-        kept = {e: jobs for e in experiments if stamp and (jobs := plancache.read(stamp, keys[e])) is not None}
+        # Where the records go reaches no run's settings but their folder: a plan kept for one results folder
+        # serves any other (a first plan in an empty folder is read back, not composed again).
+        where = [o for o in overrides if o.startswith("results_dir=") and "${" not in o][-1:]
+        keyed = [o for o in overrides if not o.startswith("results_dir=")] + ["results_dir=<given>"] if where else overrides
+        keys = {e: plancache.entry(e, profile, keyed) for e in experiments}
+        kept = {e: _moved(jobs, where) for e in experiments
+                if stamp and (jobs := plancache.read(stamp, keys[e])) is not None}
         missing = [e for e in experiments if e not in kept]
         fresh = dict(zip(missing, forked_map(_compose_experiment, [(e, profile, overrides) for e in missing],
                                              min(len(os.sched_getaffinity(0)), 8), initializer=_one_thread)))
@@ -151,6 +161,17 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                                        f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
         result.tunings[experiment] = started
     return result
+
+
+def _moved(jobs: list, where: list[str]) -> list:
+    """A kept plan's jobs with their records' folder set to ``where`` (the command's ``results_dir=``)."""
+    if not where:
+        return jobs
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    folder = str(OverridesParser.create().parse_override(where[0]).value())
+    return [([where[0] if o.startswith("results_dir=") else o for o in job], dataclasses.replace(cfg, results_dir=folder))
+            for job, cfg in jobs]
 
 
 def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
@@ -187,15 +208,16 @@ def deriver(stamp: str | None = None):
     """``derive(job, settings, shown=None)``: a planned run with some settings changed (a tuning trial, a
     tuned arm's final run), its config checked again (``configure.with_settings``) rather than composed
     anew, and its command (for a launcher) the job's with those overrides. The arm's other seeds take the
-    first one's checked config with their seed, as a sweep's jobs do (``sweep.validate_multirun``). Once
-    per experiment, Hydra composes the same command (kept in the plan cache under ``stamp``) and must give
-    the same run: a config file whose interpolation reads a changed setting would not, and stops the plan
-    with one line."""
+    first one's checked config with their seed, as a sweep's jobs do (``sweep.validate_multirun``). A
+    config file or override whose interpolation reads a changed setting would make Hydra's run differ: when
+    one may (``sweep.named_in_config_interpolations``), Hydra composes the same command once per experiment
+    (kept in the plan cache under ``stamp``) and must give the same run, or the plan stops with one line."""
     from sparsebench.configure import with_settings
     from sparsebench.identity import result_relevant
 
     checked: dict[tuple, RunConfig] = {}
-    experiments: set[str] = set()
+    seen: dict[str, set[str]] = {}  # experiment -> the settings changed so far
+    compared: set[str] = set()  # the experiments whose derived config Hydra has composed too
 
     def derive(job: Job, settings: dict, shown: tuple[str, ...] | None = None) -> Job:
         command = [o for o in job.command if o.lstrip("+~").partition("=")[0] not in settings]
@@ -206,8 +228,10 @@ def deriver(stamp: str | None = None):
         else:
             config = with_settings(job.config, settings)
             checked[arm] = config
-        if job.experiment not in experiments:
-            experiments.add(job.experiment)
+        unseen = set(settings) - seen.setdefault(job.experiment, set())
+        seen[job.experiment] |= unseen
+        if unseen and job.experiment not in compared and named_in_config_interpolations(sorted(unseen), command):
+            compared.add(job.experiment)
             (_, composed), = _composed_once(command, stamp)
             if result_relevant(composed) != result_relevant(config):
                 raise SparsebenchError(f"experiment {job.experiment}: changing {', '.join(settings)} gives another run "

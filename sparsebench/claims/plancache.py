@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.resources
 import logging
 import os
 import pickle
@@ -25,11 +24,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from hydra.core.global_hydra import GlobalHydra
-
 from sparsebench.atomic import atomic_write_bytes
 from sparsebench.data.identity import cache_path
 from sparsebench.errors import EnvironmentFault
+from sparsebench.sweep import config_folders
 from sparsebench.trackers import check_trackers
 
 log = logging.getLogger("sparsebench")
@@ -50,12 +48,11 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     names: set[bytes] = set()
     package = Path(sparsebench.__file__).resolve().parent
-    roots = [package]  # its configs too: installed inside it, or a link to them in a checkout (followed)
-    for entry in GlobalHydra.instance().config_loader().get_search_path().get_path():
-        if entry.path and not entry.path.startswith("structured://"):  # (those are the code's, read above)
-            roots.append(_where(entry.path))
+    # Its configs too (installed inside it, or a link to them in a checkout: followed), and every other
+    # config folder on Hydra's search path.
+    roots = [package, *config_folders()]
     seen: set[Path] = set()
-    for root in [r for r in roots if r is not None]:
+    for root in roots:
         for path in _files(root):
             real = path.resolve()
             if real in seen or path.parts[-3:-1] == ("data", "embedded"):
@@ -111,16 +108,6 @@ def write(stamp: str, key: str, jobs: list) -> None:
             shutil.rmtree(old, ignore_errors=True)
     except (OSError, EnvironmentFault) as error:
         log.debug("claims plan cache %s not written: %s", here, error)
-
-
-def _where(search_path: str) -> Path | None:
-    provider, _, name = search_path.rpartition("://")
-    if provider in ("", "file"):  # a folder (Hydra reads a path without a scheme as one)
-        return Path(name).resolve()
-    try:
-        return Path(str(importlib.resources.files(name.replace("/", ".")))).resolve()
-    except (ImportError, TypeError, ValueError):
-        return None
 
 
 def _files(root: Path) -> list[Path]:
