@@ -202,7 +202,10 @@ def _sparsebench() -> int:
         preflight(overrides, args.multirun, args.config_name or CONFIG_NAME)
         if args.multirun:
             with hydra_configs():
-                sys.argv += search_overrides(overrides, args.config_name or CONFIG_NAME)
+                searching = search_overrides(overrides, args.config_name or CONFIG_NAME)
+            if "hydra.sweeper.n_trials=0" in searching and not args.cfg:
+                return 0  # a stored study with all its trials (search_overrides said so)
+            sys.argv += searching
     register()
     mark_launcher()
     _statuses.clear()
