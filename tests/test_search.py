@@ -33,9 +33,11 @@ def optimization_results(results: Path) -> dict:
 
 
 def test_a_search_checks_the_corners_of_its_space_before_any_run():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
     with pytest.raises(SparsebenchError, match=r"regularizer.p=1.5 is not allowed"):
-        preflight(["regularizer=dropout", "regularizer.p=interval(0.1,1.5)"], multirun=True)
-    assert preflight(["regularizer=dropout", "regularizer.p=interval(0.1,0.7)", "seed=0,1"], multirun=True) == 4
+        preflight(["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,1.5)"], multirun=True)
+    assert preflight(["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)", "seed=0,1"],
+                     multirun=True) == 4
 
 
 @pytest.mark.parametrize("overrides,expected", [
