@@ -27,12 +27,14 @@ from sparsebench.commands import (
     parse_overrides,
     quote,
     run_command,
+    version_text,
 )
 from sparsebench.configure import register, validate
 from sparsebench.errors import SparsebenchError
 from sparsebench.sweep import (
     CONFIG_NAME,
     SweepSummary,
+    base_config,
     compose,
     hydra_configs,
     job_overrides,
@@ -60,6 +62,8 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
     checked: set[str] = set()
     with hydra_configs():
         try:
+            if multirun:
+                check_searchable(overrides, config_name)
             jobs = job_overrides(overrides, multirun, config_name)
         except COMPOSE_ERRORS as error:
             raise SparsebenchError(explain(error)) from None
@@ -79,6 +83,21 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
             except (*COMPOSE_ERRORS, SparsebenchError) as error:
                 raise SparsebenchError(prefix + explain(error)) from None
     return len(jobs)
+
+
+def check_searchable(overrides: list[str], config_name: str = CONFIG_NAME) -> None:
+    """Refuse, in one line, a search space (``interval(...)``) given to a sweeper that only runs lists of
+    values (Hydra's basic sweeper, the default), which would stop the sweep with a traceback. Hydra must
+    be initialised."""
+    interval = next((o for o in parse_overrides(overrides) if o.is_interval_sweep()), None)
+    if interval is None:
+        return
+    sweeper = base_config(overrides, config_name).hydra.sweeper._target_
+    if sweeper.endswith(".BasicSweeper"):
+        key = interval.get_key_element()
+        raise SparsebenchError(
+            f"{interval.input_line} is a search space, which Hydra's basic sweeper cannot run (it runs lists of "
+            f"values: {key}=0.1,0.3,0.5): add hydra/sweeper=optuna to search it (pip install 'sparsebench[tune]')")
 
 
 def runs_here(overrides: list[str]) -> bool:
@@ -101,6 +120,7 @@ def help_text() -> str:
         "",
         "usage: sparsebench [-m] [GROUP=OPTION ...] [KEY=VALUE ...]",
         "       sparsebench --cfg job [...]   print the composed config (after checking it) without running",
+        "       sparsebench --version",
         "",
         "Config groups (GROUP=OPTION):",
         *lines,
@@ -192,6 +212,9 @@ def _sparsebench() -> int:
 
     from sparsebench.workers import mark_launcher
 
+    if "--version" in sys.argv[1:]:  # Hydra's parser would print Hydra's version
+        print(version_text("sparsebench"))
+        return 0
     args, _ = get_args_parser().parse_known_args(sys.argv[1:])
     if args.help:
         print(help_text())
@@ -202,7 +225,10 @@ def _sparsebench() -> int:
         preflight(overrides, args.multirun, args.config_name or CONFIG_NAME)
         if args.multirun:
             with hydra_configs():
-                sys.argv += search_overrides(overrides, args.config_name or CONFIG_NAME)
+                searching = search_overrides(overrides, args.config_name or CONFIG_NAME)
+            if "hydra.sweeper.n_trials=0" in searching and not args.cfg:
+                return 0  # a stored study with all its trials (search_overrides said so)
+            sys.argv += searching
     register()
     mark_launcher()
     _statuses.clear()

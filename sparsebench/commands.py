@@ -73,6 +73,30 @@ def _stdout_to_devnull() -> None:
 
 # --- the command line --------------------------------------------------------------------------------------------
 
+def help_text(doc: str) -> str:
+    """A command's docstring as its ``--help`` prints it: without the reST markup (``code``, `code`)
+    written for the API docs."""
+    return doc.replace("``", "").replace("`", "").strip() + "\n"
+
+
+def version_text(prog: str) -> str:
+    """``--version``: the command's version, and those of what its numbers depend on (read from the
+    installed packages' metadata, so that asking imports none of them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from sparsebench import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return (f"{prog} {__version__} (Python {python}, torch {installed('torch')}, "
+            f"hydra-core {installed('hydra-core')})")
+
+
 def parse_overrides(argv: Iterable[str]) -> list[Override]:
     """The command line as Hydra reads it (quotes, lists, sweeps): refused in one line if Hydra cannot."""
     try:

@@ -128,8 +128,9 @@ class DatasetConfig:
     mirrors: list[str] = neutral(why=WHERE_ONLY, factory=list)  # base URLs, tried in order
     # file name as distributed -> md5 of that file (checked after downloading it).
     files: dict[str, str] = part(factory=dict)
-    # IDX files: md5 of the decompressed bytes, which also identifies re-compressed copies.
-    content_md5: dict[str, str] = part(factory=dict)
+    # IDX files: md5 of the decompressed bytes, which also identifies re-compressed copies. null (read as
+    # {}: nothing checked) clears a data set's from the command line, for files of your own.
+    content_md5: Optional[dict[str, str]] = part(factory=dict)
     archive: Optional[str] = part(None)  # for archive formats: the file to download and unpack
     # What the files must hold (checked on every load; null: not checked, for data of your own): the
     # content digest of the arrays (sparsebench.data.identity) and the number of training and test images.
@@ -147,6 +148,8 @@ class DatasetConfig:
     augment: AugmentConfig = part(factory=AugmentConfig)
 
     def __post_init__(self) -> None:
+        if self.content_md5 is None:  # one spelling of "nothing checked", so that both give one run id
+            self.content_md5 = {}
         check(len(self.shape) == 3 and all(s > 0 for s in self.shape), "shape", list(self.shape),
               "must be [channels, height, width] with positive sizes")
         check(len(self.mean) == self.shape[0] and len(self.std) == self.shape[0], "mean", list(self.mean),

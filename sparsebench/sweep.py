@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sparsebench.commands import quote
 from sparsebench.configure import SELF_CHECKED, register, validate
 from sparsebench.errors import SparsebenchError
 from sparsebench.schemas import RunConfig
@@ -388,7 +390,8 @@ class SweepSummary(Callback):
 def search_overrides(overrides: list[str], config_name: str = CONFIG_NAME) -> list[str]:
     """What Hydra must be told besides the command line for a sweeper that searches (one with a
     ``direction``, as Optuna's): it follows ``objective_direction`` unless the command line sets its
-    direction, which must then agree. Hydra must be initialised.
+    direction, which must then agree; and, for Optuna, what makes a search reproducible and a stored
+    study resumable (``study_settings``). Hydra must be initialised.
 
     Raises SparsebenchError for a search without an objective or with contradicting directions."""
     base = base_config(overrides, config_name)
@@ -403,10 +406,79 @@ def search_overrides(overrides: list[str], config_name: str = CONFIG_NAME) -> li
     if not isinstance(direction, str):
         raise SparsebenchError(f"hydra.sweeper.direction={list(direction)} is not allowed: sparsebench returns "
                                f"one objective ({base.objective}); give one direction")
+    extra = study_settings(base, overrides)
     if direction == base.objective_direction:
-        return []
+        return extra
     if any(o.startswith("hydra.sweeper.direction=") for o in overrides):
         raise SparsebenchError(f"hydra.sweeper.direction={direction} contradicts objective_direction="
                                f"{base.objective_direction} (objective={base.objective}): make them agree, or leave "
                                "hydra.sweeper.direction out (it follows objective_direction)")
-    return [f"hydra.sweeper.direction={base.objective_direction}"]
+    return [f"hydra.sweeper.direction={base.objective_direction}", *extra]
+
+
+def study_name(base: DictConfig, overrides: list[str]) -> str:
+    """The default name of a stored Optuna study: the runs' ``name`` and a hash of what the search is
+    (its space, its objective, and the part of the runs' config that can change their numbers), so that
+    the same command finds its study again (n_trials, progress, ... may change) and another search
+    stored in the same database gets a study of its own."""
+    from sparsebench.identity import config_hash, result_relevant
+
+    parser = OverridesParser.create()
+    space = sorted(o.input_line for o in parser.parse_overrides(_own(overrides)) if o.is_sweep_override())
+    declared = base.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(declared, resolve=True) if declared else {}
+    runs = OmegaConf.masked_copy(base, [key for key in base if key != "hydra"])
+    return f"{base.name}-" + config_hash({"space": space, "params": params, "objective": base.objective,
+                                          "direction": base.objective_direction, "runs": result_relevant(runs)})
+
+
+def stored_study(storage: str, name: str) -> tuple[int, str]:
+    """(how many trials of the stored study ``name`` have ended, its best so far in words); (0, "") when
+    the storage holds no such study yet."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # optuna's answer for a study the storage does not hold
+        return 0, ""
+    except Exception as error:  # noqa: BLE001 - the storage's own errors (a URL it cannot open, a version clash)
+        raise SparsebenchError(
+            f"hydra.sweeper.storage={storage}: Optuna could not open it ({type(error).__name__}: {error}); give "
+            "a database URL such as sqlite:///study.db, and install the versions it needs with "
+            "pip install 'sparsebench[tune]' (optuna 2.10 needs SQLAlchemy below 2)") from None
+    done = sum(trial.state.is_finished() for trial in study.trials)
+    scored = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = f"best value {study.best_value:g} at {study.best_params}" if scored else "no trial gave a value"
+    return done, best
+
+
+def study_settings(base: DictConfig, overrides: list[str]) -> list[str]:
+    """The Optuna sweeper's settings that make a search reproducible and a stored study resumable by
+    running the same command again (none for another sweeper):
+
+    - the sampler's seed, 0 unless given, so that a search run again proposes the same values and finds
+      their records;
+    - with ``hydra.sweeper.storage``, a study name (``study_name``) unless given, so the command loads its
+      study again; n_trials counts the study's trials, those of earlier commands included, so a search
+      cut short runs what it lacks and one that is done runs nothing (``hydra.sweeper.n_trials=0``: the
+      command then stops before Hydra starts, as Hydra's Optuna sweeper cannot end a search of no trial); and the sampler, which restarts its
+      random numbers from its seed in each process, is seeded past the trials done (seed + their
+      number), or it would propose the first trials' values again."""
+    sweeper = base.hydra.sweeper
+    if "storage" not in sweeper or "n_trials" not in sweeper:
+        return []
+    seeded = "seed" in (sweeper.get("sampler") or {})
+    seed = sweeper.sampler.seed if seeded and sweeper.sampler.seed is not None else 0
+    if sweeper.storage is None:
+        return [f"hydra.sweeper.sampler.seed={seed}"] if seeded else []
+    name = sweeper.study_name or study_name(base, overrides)
+    done, best = stored_study(str(sweeper.storage), name)
+    remaining = max(sweeper.n_trials - done, 0)
+    print(f"sparsebench: Optuna study {name} in {sweeper.storage}: {done} trials done, {remaining} to run "
+          f"(hydra.sweeper.n_trials={sweeper.n_trials} counts them all)"
+          + (f"; {best}" if done else "")
+          + ("; the search is done: give a larger n_trials to search further" if not remaining else ""),
+          file=sys.stderr)
+    settings = [f"hydra.sweeper.study_name={quote(name)}", f"hydra.sweeper.n_trials={remaining}"]
+    return settings + ([f"hydra.sweeper.sampler.seed={seed + done}"] if seeded else [])

@@ -33,9 +33,11 @@ def optimization_results(results: Path) -> dict:
 
 
 def test_a_search_checks_the_corners_of_its_space_before_any_run():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
     with pytest.raises(SparsebenchError, match=r"regularizer.p=1.5 is not allowed"):
-        preflight(["regularizer=dropout", "regularizer.p=interval(0.1,1.5)"], multirun=True)
-    assert preflight(["regularizer=dropout", "regularizer.p=interval(0.1,0.7)", "seed=0,1"], multirun=True) == 4
+        preflight(["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,1.5)"], multirun=True)
+    assert preflight(["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)", "seed=0,1"],
+                     multirun=True) == 4
 
 
 @pytest.mark.parametrize("overrides,expected", [
@@ -98,9 +100,101 @@ def test_the_sweeper_follows_the_objective_direction():
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
     with hydra_configs():
         # Optuna's own default is to minimize: the objective's direction wins unless the command line says.
-        assert search_overrides(["hydra/sweeper=optuna"]) == ["hydra.sweeper.direction=maximize"]
-        assert search_overrides(["hydra/sweeper=optuna", "objective=test/loss", "objective_direction=minimize"]) == []
-        assert search_overrides(["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize"]) == []
+        assert search_overrides(["hydra/sweeper=optuna"]) == ["hydra.sweeper.direction=maximize",
+                                                              "hydra.sweeper.sampler.seed=0"]
+        assert search_overrides(["hydra/sweeper=optuna", "objective=test/loss", "objective_direction=minimize",
+                                 "hydra/sweeper/sampler=grid"]) == []  # the grid sampler draws nothing at random
+        assert search_overrides(["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize",
+                                 "hydra.sweeper.sampler.seed=7"]) == ["hydra.sweeper.sampler.seed=7"]
         with pytest.raises(SparsebenchError, match="contradicts objective_direction=maximize"):
             search_overrides(["hydra/sweeper=optuna", "hydra.sweeper.direction=minimize"])
         assert search_overrides([]) == []  # the basic sweeper does not search
+
+
+def optuna_study(storage: str, name: str, values: list[float], running: int = 0):
+    """A study made with Optuna itself: a trial per value, and ``running`` trials asked for and never told."""
+    import optuna
+
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    for value in values:
+        trial = study.ask()
+        trial.suggest_float("regularizer.p", 0.1, 0.7)
+        study.tell(trial, value)
+    for _ in range(running):
+        study.ask()
+    return study
+
+
+def test_a_stored_study_is_continued_not_started_again(tmp_path):
+    """With hydra.sweeper.storage, n_trials counts the trials the study holds (those that ended: a trial
+    left running by a killed command is not done), and the sampler is seeded past them."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna_study(storage, "mine", [0.5, 0.6, 0.7], running=1)
+    command = ["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)",
+               f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=mine", "hydra.sweeper.n_trials=5",
+               "hydra.sweeper.sampler.seed=10"]
+    with hydra_configs():
+        assert search_overrides(command) == ["hydra.sweeper.direction=maximize", "hydra.sweeper.study_name='mine'",
+                                             "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=13"]
+        # done already: nothing more to run
+        assert "hydra.sweeper.n_trials=0" in search_overrides([*command, "hydra.sweeper.n_trials=2"])
+
+
+def test_a_stored_study_is_named_by_what_the_search_is(tmp_path):
+    """Without a study_name, the same search finds the same study (whatever n_trials or progress say);
+    a search of other runs (another number of epochs) or another space gets a study of its own."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    command = ["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)",
+               f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}"]
+
+    def name(*more: str) -> str:
+        [setting] = [s for s in search_overrides([*command, *more]) if s.startswith("hydra.sweeper.study_name=")]
+        return setting.partition("=")[2]
+
+    with hydra_configs():
+        same = name()
+        assert same.startswith("'default-")
+        assert name("hydra.sweeper.n_trials=50", "progress=off") == same
+        assert name("train.epochs=5") != same
+        assert name("regularizer.p=interval(0.2,0.7)") != same
+
+
+def test_a_storage_optuna_cannot_open_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    with hydra_configs(), pytest.raises(SparsebenchError, match=r"hydra.sweeper.storage=nosuchdb://x: Optuna could not"):
+        search_overrides(["hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)",
+                          "hydra.sweeper.storage=nosuchdb://x"])
+
+
+@pytest.mark.system
+def test_a_search_stored_in_sqlite_resumes_when_run_again(tmp_path):
+    """Two trials stored in sqlite; the same command with n_trials=3 adds one trial to the same study (the
+    first two kept, with their values, and not trained again), at a value not tried before; run once more,
+    it runs nothing. Each trial's value is its record's test accuracy."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install 'sparsebench[tune]'")
+    import optuna
+
+    results, storage = tmp_path / "results", f"sqlite:///{tmp_path / 'study.db'}"
+    args = ["-m", "hydra/sweeper=optuna", "regularizer=dropout", "regularizer.p=interval(0.1,0.7)", *TINY,
+            f"results_dir={results}", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_jobs=1"]
+
+    def trials() -> list[tuple[float, float]]:
+        [summary] = optuna.get_all_study_summaries(storage)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        return [(t.params["regularizer.p"], t.value) for t in study.trials]
+
+    first = sparsebench(*args, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = trials()
+    assert len(before) == 2
+    again = sparsebench(*args, "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 trials done, 1 to run" in again.stderr and "sweep: 1 runs: 1 completed" in again.stderr
+    after = trials()
+    assert after[:2] == before and len(after) == 3 and after[2][0] not in {p for p, _ in before}
+    found = records(results)
+    assert sorted((r["config"]["regularizer"]["p"], r["metrics"]["test"]["accuracy"]) for r in found) == sorted(after)
+    done = sparsebench(*args, "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert done.returncode == 0 and "3 trials done, 0 to run" in done.stderr, done.stderr[-3000:]
+    assert trials() == after and len(records(results)) == 3

@@ -28,6 +28,8 @@ device=cpu, results_dir=..., retry_failed=true; not name= or experiment= (each c
 own folder). Completed records are reused, so running the same command again resumes. Runs that another
 process is running are waited for, never left out.
 
+--help prints this, --version the version of sparsebench (and of Python, torch and Hydra).
+
 Exit status: 0 the report is written; 1 a run failed or ended without a record, or some experiments' data
 could not be had (their claims say why); 2 bad input (one line says what; missing data for every claim
 included), nothing run; 130 interrupted.
@@ -65,10 +67,12 @@ from sparsebench.claims.page import (
 )
 from sparsebench.claims.plan import execute, plan, tune
 from sparsebench.commands import (
+    help_text,
     parse_overrides,
     run_command,
     split_settings,
     text_setting,
+    version_text,
 )
 from sparsebench.errors import SparsebenchError
 from sparsebench.locking import exclusive
@@ -157,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _claims(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+        print(help_text(__doc__), end="")
+        return 0
+    if "--version" in argv:
+        print(version_text(PROG))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     started = time.perf_counter()

@@ -3,7 +3,8 @@ results_dir (default: results, as for sparsebench) and write the tables (runs.cs
 summary.tex) and every figure that applies (PNG and PDF) to out (default: <results_dir>/report).
 
 The settings are key=value, as for sparsebench and sparsebench-claims (Hydra's override grammar: quote a
-path with spaces or commas, results_dir='runs (copy)'). figures=false writes the tables only.
+path with spaces or commas, results_dir='runs (copy)'). figures=false writes the tables only. --help prints
+this, --version the version of sparsebench.
 
 Exit status: 0 when the report was written (even if some records were skipped, each named with its
 reason); 1 when a figure failed; 2 for bad input: results_dir does not exist or holds no completed record,
@@ -17,10 +18,12 @@ from pathlib import Path
 
 from sparsebench.atomic import writable_folder
 from sparsebench.commands import (
+    help_text,
     parse_overrides,
     run_command,
     split_settings,
     text_setting,
+    version_text,
 )
 from sparsebench.errors import SparsebenchError
 
@@ -56,7 +59,10 @@ def parse(argv: list[str]) -> tuple[Path, Path, bool]:
 
 def _report(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
+        print(help_text(__doc__), end="")
+        return 0
+    if "--version" in argv:
+        print(version_text(PROG))
         return 0
     results, out, figures = parse(argv)
     if not results.is_dir():
