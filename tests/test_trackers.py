@@ -292,3 +292,16 @@ def test_a_tracker_whose_package_is_missing_is_refused_before_any_work(tmp_path,
     [line] = err.strip().splitlines()
     assert f"logger='{tracker}' is not allowed" in line and "pip install '" in line
     assert not (tmp_path / "results").exists()
+
+
+def test_the_records_copies_attached_to_trackers_are_not_records(make_config, tmp_path):
+    """The report finds each run's own result.json, never the copies in the MLflow store or a W&B run."""
+    pytest.importorskip("mlflow", reason="pip install 'sparsebench[mlflow]'")
+    pytest.importorskip("wandb", reason="pip install 'sparsebench[wandb]'")
+    from sparsebench.report.aggregate import find_records
+
+    record = completed(make_config, "logger=[mlflow,wandb]")
+    results = tmp_path / "results"
+    copies = [p for p in results.rglob("result.json") if p != record["folder"] / "result.json"]
+    assert len(copies) == 2  # one artifact in the MLflow store, one file of the W&B run
+    assert find_records(results) == [record["folder"] / "result.json"]
