@@ -84,3 +84,21 @@ def test_a_sweeps_outcomes_name_each_jobs_run_id(tmp_path, monkeypatch):
         assert regularizer in by_id[line["run_id"]].split(",")
         assert not any(part.startswith(("progress=", "device=", "results_dir=")) for part in
                        by_id[line["run_id"]].split(","))
+
+
+def test_a_runs_name_keeps_what_can_change_its_numbers(make_config):
+    """Hydra's own overrides and those of neutral fields (where, how fast, how visibly, which trackers,
+    how a plan tunes) are left out; group, experiment and profile choices and identity values stay,
+    sorted by key as Hydra's override_dirname sorts them. No overrides: the run id."""
+    from omegaconf import OmegaConf
+
+    from sparsebench.records.naming import run_name
+
+    config = OmegaConf.to_container(OmegaConf.structured(make_config("regularizer=dropout", "regularizer.p=0.3")))
+    overrides = ["seed=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "dataset.root=/data/mnist",
+                 "results_dir=/tmp/r", "progress=on", "threads=2", "device=cpu", "logger=[csv,mlflow]",
+                 "tune=standard", "regularizer=dropout", "+experiment=mlp_regularizers", "profile=smoke",
+                 "regularizer.p=0.3"]
+    assert run_name(overrides, config, "abc123") == \
+        "+experiment=mlp_regularizers,profile=smoke,regularizer=dropout,regularizer.p=0.3,seed=2"
+    assert run_name(["progress=off"], config, "abc123") == "abc123"
