@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import textwrap
+from pathlib import Path
 from unittest import mock
 
 import hydra
@@ -154,13 +155,15 @@ def task(cfg: DictConfig) -> str | float:
         run_cfg = validate(cfg)
         if threads and not run_cfg.threads:
             torch.set_num_threads(threads)
-        outcome = run(run_cfg, device=device if run_cfg.device in ("auto", "cuda") else None)
+        outcome = run(run_cfg, device=device if run_cfg.device in ("auto", "cuda") else None,
+                      overrides=list(hydra_cfg.overrides.task),
+                      sweep=Path(hydra_cfg.sweep.dir).name if multirun else None)
         status, message, folder = outcome.status, outcome.message, outcome.path
     except SparsebenchError as error:
         log.error("%s", error)
         status, message = "error", str(error)
     if multirun:
-        record_outcome(hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task), status, message)
+        record_outcome(hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task), status, message, folder)
     else:
         _statuses.append(status)
     if not cfg.get("objective"):

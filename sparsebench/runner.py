@@ -10,11 +10,13 @@ identity, or in another run's folder) is not a record: the run is done again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from sparsebench.errors import ConfigError, RunError, SparsebenchError
 from sparsebench.identity import run_id
 from sparsebench.measurements import Trained, kept_epochs, measure, weight_measurements
 from sparsebench.models import build_model, place
+from sparsebench.progress import progress_enabled, showing
 from sparsebench.records import (
     CHECKPOINT,
     CONFIG,
@@ -40,10 +43,12 @@ from sparsebench.records import (
     atomic_write_text,
     environment,
 )
+from sparsebench.records.index import index_run
+from sparsebench.records.naming import run_name
 from sparsebench.regularizers import build_regularizer
 from sparsebench.schemas import RunConfig
 from sparsebench.trackers import TrackedRun, Trackers
-from sparsebench.train import fit, progress_enabled
+from sparsebench.train import fit
 
 log = logging.getLogger("sparsebench")
 
@@ -74,12 +79,18 @@ def run_dir_for(cfg: RunConfig, data_digest: str | None = None) -> RunDir:
     return RunDir(folder, digest)
 
 
-def run(cfg: RunConfig, device: str | None = None) -> Outcome:
+def run(cfg: RunConfig, device: str | None = None, overrides: Sequence[str] = (), sweep: str | None = None
+        ) -> Outcome:
     """Run ``cfg`` unless its record says it is done; never raises for a failure of the run itself.
 
     ``device`` (e.g. ``cuda:1``) places the run on one device of several; it overrides ``cfg.device``
-    and, like it, is not part of the run's identity."""
+    and, like it, is not part of the run's identity. ``overrides``: the command-line overrides that made
+    ``cfg`` (``regularizer=dropout``, ``seed=1``), from which its readable name comes (its trackers' run
+    name, its row of the experiment's index, ``records.index``); ``sweep``: the name of the sweep it is
+    one job of (trackers group its runs by it). Neither changes the run's identity."""
     run_dir = run_dir_for(cfg)
+    config = OmegaConf.to_container(OmegaConf.structured(cfg))
+    name = run_name(overrides, config, run_dir.path.name)
     try:
         with run_dir.lock():
             result, problem = run_dir.checked_result()
@@ -87,28 +98,34 @@ def run(cfg: RunConfig, device: str | None = None) -> Outcome:
                 log.warning("%s does not count as a record (%s); running this config again", run_dir.result_path,
                             problem)
             elif result is not None and result.status == "completed":
-                return _said(Outcome("skipped", run_dir.path, "completed before"))
+                return _said(Outcome("skipped", run_dir.path, "completed before"), cfg, name)
             elif result is not None and not cfg.retry_failed:
                 reason = result.error["message"]
                 return _said(Outcome("failed", run_dir.path,
-                                     f"failed before ({reason}); pass retry_failed=true to run it again"))
-            return _said(_execute(cfg, run_dir, torch.device(device) if device else resolve_device(cfg.device)))
+                                     f"failed before ({reason}); pass retry_failed=true to run it again"), cfg, name)
+            device_ = torch.device(device) if device else resolve_device(cfg.device)
+            return _said(_execute(cfg, run_dir, device_, config, name, list(overrides), sweep), cfg, name)
     except RunBusy:
         return _said(Outcome("busy", run_dir.path, "another process is running this config now"))
 
 
-def _said(outcome: Outcome) -> Outcome:
+def _said(outcome: Outcome, cfg: RunConfig | None = None, name: str = "") -> Outcome:
+    """Log the outcome, and put the run's row into its experiment's index (not for a busy run: its
+    holder will)."""
     text = f"{outcome.status}: {outcome.path}" + (f" ({outcome.message})" if outcome.message else "")
     (log.error if outcome.status == "failed" else log.info)(text)
+    if cfg is not None:
+        status = "completed" if outcome.status == "skipped" else outcome.status
+        index_run(outcome.path.parent, outcome.path.name, status, cfg.seed, name)
     return outcome
 
 
-def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
+def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device, config: dict, name: str,
+             overrides: list[str], sweep: str | None) -> Outcome:
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    config = OmegaConf.to_container(OmegaConf.structured(cfg))
     atomic_write_text(run_dir.path / CONFIG, OmegaConf.to_yaml(config))
     handler = _LogFile(run_dir.path / LOG, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -122,6 +139,9 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     # Besides RunError, the errors the regularizer names (Regularizer.run_errors): an except clause reads its
     # tuple when an error arrives, so it sees them once the regularizer is built.
     run_errors: tuple[type[Exception], ...] = ()
+    progress = progress_enabled(cfg.progress)
+    shown = contextlib.ExitStack()
+    shown.enter_context(showing(progress))
     try:
         data = load_splits(cfg.dataset, device)
         record.data.update(train_images=len(data.train), test_images=len(data.test),
@@ -137,8 +157,9 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
         initial = weight_measurements(model, cfg)
         trained = torch.compile(model) if cfg.train.compile else model
         trackers.start(TrackedRun(run_dir.path.name, cfg.name, config, run_dir.path,
-                                  Path(cfg.results_dir).expanduser().resolve()))
-        training = dict(progress=progress_enabled(cfg.progress), resume=run_dir.load_state(),
+                                  Path(cfg.results_dir).expanduser().resolve(), name=name, overrides=overrides,
+                                  sweep=sweep, git_commit=record.environment.get("git_commit")))
+        training = dict(progress=progress, resume=run_dir.load_state(),
                         save_state=run_dir.save_state, keep=kept_epochs(cfg),
                         on_epoch=trackers.log_epoch)
         sequence = None
@@ -173,14 +194,22 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device) -> Outcome:
     except Exception as error:  # a failure of this run (out of memory, a bug): record it, keep the sweep going
         record, outcome = _failure(run_dir, record, error)
     finally:
-        trackers.finish(record.metrics, record.status or "interrupted")
+        shown.close()
+        if record.status is None:  # stopped by the user's input or the machine (or Ctrl-C): no record
+            trackers.finish(None, "interrupted", [])
         log.removeHandler(handler)
         log.setLevel(level)
         handler.close()
     finished = datetime.datetime.now(datetime.timezone.utc)
     record.timing = {"started": started.isoformat(), "finished": finished.isoformat(),
                      "wall_seconds": time.perf_counter() - clock}
-    run_dir.write(record)
+    try:
+        run_dir.write(record)
+    except BaseException:
+        trackers.finish(None, "interrupted", [])
+        raise
+    # After the record, so that trackers can attach it (config.yaml, result.json) as it stands.
+    trackers.finish(record.metrics, record.status, [run_dir.path / CONFIG, run_dir.result_path])
     if record.status == "completed":
         run_dir.drop_state()
     return outcome

@@ -350,9 +350,12 @@ def parallel_share(launcher: DictConfig | None, job_number: int, cpu_count: int,
     return max(1, cpu_count // max(parallel, 1)), device
 
 
-def record_outcome(sweep_dir: str | Path, overrides: list[str], status: str, message: str) -> None:
-    """Append one job's outcome to the sweep's outcomes file (one short line: an atomic append)."""
-    line = json.dumps({"overrides": overrides, "status": status, "message": message})
+def record_outcome(sweep_dir: str | Path, overrides: list[str], status: str, message: str,
+                   folder: str | Path | None = None) -> None:
+    """Append one job's outcome to the sweep's outcomes file (one short line: an atomic append), with its
+    run id and run folder (``folder``; null for a job that never reached one: bad input, no data)."""
+    line = json.dumps({"overrides": overrides, "status": status, "message": message,
+                       "run_id": Path(folder).name if folder else None, "folder": str(folder) if folder else None})
     with open(Path(sweep_dir) / OUTCOMES, "a") as stream:
         stream.write(line + "\n")
 

@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.claims.catalogue import Claim
 from sparsebench.errors import DataError, SparsebenchError
+from sparsebench.progress import bar, progress_enabled, showing
 from sparsebench.records import RunDir
 from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
@@ -294,16 +295,20 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _run_job(config: RunConfig, threads: int | None) -> str:
+def _run_job(config: RunConfig, threads: int | None, overrides: list[str] | None = None) -> str:
     """One job in this process or a worker process: its outcome, or ``unavailable: <why>`` when its data
-    set is missing."""
+    set is missing. ``overrides`` name the run (its trackers' run name, its row of the experiment's index).
+    In a worker process (``threads`` given) the run shows no bars: the command's own bar over the runs
+    is the one on the terminal, and bars of processes side by side would be left between its lines."""
     import torch
 
     die_with_launcher()
     if threads:
         torch.set_num_threads(threads)
+        # progress is neutral: the run's identity, and so its folder, stay the same
+        config = dataclasses.replace(config, progress="off")
     try:
-        return run(config).status
+        return run(config, overrides=overrides or ()).status
     except SparsebenchError as error:
         return f"unavailable: {error}"
 
@@ -355,28 +360,38 @@ def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     outcomes: dict[int, str] = {}
     wanted = {id(job) for job in pending}
-    for experiment, experiment_jobs in the_plan.jobs.items():
-        todo = [job for job in experiment_jobs if id(job) in wanted]
-        if not todo:
-            continue
-        if jobs > 1:
-            # Each run in a worker process; a worker killed under its run (the OOM killer's SIGKILL) costs
-            # that run only: it is named and counted missing, and the others go on.
-            statuses = run_each(_run_job, [(job.config, threads) for job in todo], jobs)
-        else:
-            statuses = enumerate(_run_job(job.config, None) for job in todo)
-        for number, (index, status) in enumerate(statuses, start=1):
-            job = todo[index]
-            if isinstance(status, Lost):
-                log.error("[%s %d/%d] %s: its worker process was %s; no record (run the same command again to "
-                          "run it)", experiment, number, len(todo), " ".join(job.overrides), status)
-                status = "missing"
-            else:
-                log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
-            outcomes[id(job)] = status
-            if status.startswith("unavailable: ") and jobs == 1:
-                break  # the same data set is missing for the rest
+    # One bar over every run to do, with its ETA, on a terminal (plain lines elsewhere); log lines are
+    # written above it. Runs in this process show their own bars beneath it; worker processes show none.
+    with showing(progress_enabled("auto")), bar(desc="claims runs", total=len(pending), unit="run",
+                                               leave=True) as overall:
+        for experiment, experiment_jobs in the_plan.jobs.items():
+            todo = [job for job in experiment_jobs if id(job) in wanted]
+            if todo:
+                _here_experiment(experiment, todo, jobs, threads, outcomes, overall)
     return outcomes
+
+
+def _here_experiment(experiment: str, todo: list[Job], jobs: int, threads: int | None, outcomes: dict[int, str],
+                     overall) -> None:
+    """``_here`` for one experiment's jobs: their outcomes into ``outcomes``, each ticking ``overall``."""
+    if jobs > 1:
+        # Each run in a worker process; a worker killed under its run (the OOM killer's SIGKILL) costs
+        # that run only: it is named and counted missing, and the others go on.
+        statuses = run_each(_run_job, [(job.config, threads, job.command) for job in todo], jobs)
+    else:
+        statuses = enumerate(_run_job(job.config, None, job.command) for job in todo)
+    for number, (index, status) in enumerate(statuses, start=1):
+        job = todo[index]
+        if isinstance(status, Lost):
+            log.error("[%s %d/%d] %s: its worker process was %s; no record (run the same command again to "
+                      "run it)", experiment, number, len(todo), " ".join(job.overrides), status)
+            status = "missing"
+        else:
+            log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
+        outcomes[id(job)] = status
+        overall.update(1)
+        if status.startswith("unavailable: ") and jobs == 1:
+            break  # the same data set is missing for the rest
 
 
 def _through_launcher(launcher, pending: list[Job], poll_seconds: float) -> dict[int, str]:

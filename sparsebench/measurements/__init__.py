@@ -12,6 +12,7 @@ measurement's groups come after those of ``ORDER`` in the record unless it is na
 
 from __future__ import annotations
 
+import logging
 import time
 
 # Imported in record order: each registers itself.
@@ -32,6 +33,9 @@ from sparsebench.measurements.base import (
     measurement,
 )
 from sparsebench.measurements.evaluation import weight_measurements
+from sparsebench.progress import duration
+
+log = logging.getLogger("sparsebench")
 
 # The order of the groups in a record (registration order would follow the alphabetical imports).
 ORDER = ("evaluation", "dropout_on", "noise", "prune", "best_test", "early_stop", "continual")
@@ -44,15 +48,17 @@ def ordered() -> list[Measurement]:
 
 def measure(trained: Trained) -> dict:
     """Every enabled measurement of the trained run, in order, with the seconds each took
-    (``speed/measure_seconds`` and ``speed/measure_seconds_by_part``)."""
+    (``speed/measure_seconds`` and ``speed/measure_seconds_by_part``). Each says in a log line what it
+    measures, and how long it took; its long loops show bars where bars show (``sparsebench.progress``)."""
     started = time.perf_counter()
     parts: dict[str, float] = {}
-    for item in ordered():
-        if not item.enabled(trained.cfg):
-            continue
+    enabled = [item for item in ordered() if item.enabled(trained.cfg)]
+    for number, item in enumerate(enabled, start=1):
+        log.info("measuring %d/%d: %s", number, len(enabled), item.label)
         begun = time.perf_counter()
         trained.metrics.update(item.compute(trained))
         parts[item.name] = time.perf_counter() - begun
+        log.info("measured %s in %s", item.label, duration(parts[item.name]))
     speed = trained.metrics.setdefault("speed", {})
     speed["measure_seconds"] = time.perf_counter() - started
     speed["measure_seconds_by_part"] = parts

@@ -62,6 +62,7 @@ class Measurement:
     derived: Callable[[Mapping], dict] | None = None
     # Groups written only for some configs: group -> when (e.g. validation only with a validation split).
     optional: Mapping[str, Callable[[Any], bool]] = field(default_factory=dict)
+    label: str = ""  # what it does, in words, for the log line that says it runs ("noise robustness")
 
     def groups_for(self, cfg: Any) -> list[str]:
         """The groups a run of ``cfg`` records from this measurement (none when it is disabled)."""
@@ -75,11 +76,13 @@ MEASUREMENTS: Registry[Measurement] = Registry("measurement", "measurement")
 
 def measurement(name: str, groups: tuple[str, ...], *, enabled: Callable[[Any], bool] = always,
                 names: tuple[Name, ...] = (), derived: Callable[[Mapping], dict] | None = None,
-                optional: Mapping[str, Callable[[Any], bool]] | None = None):
-    """Decorator: register the function below as the ``compute`` of a measurement."""
+                optional: Mapping[str, Callable[[Any], bool]] | None = None, label: str = ""):
+    """Decorator: register the function below as the ``compute`` of a measurement (``label``: what it
+    does, in words; its name when not given)."""
 
     def register(compute: Callable[[Trained], dict]) -> Callable[[Trained], dict]:
-        MEASUREMENTS.add(name, Measurement(name, groups, compute, enabled, names, derived, dict(optional or {})))
+        MEASUREMENTS.add(name, Measurement(name, groups, compute, enabled, names, derived, dict(optional or {}),
+                                           label or name))
         return compute
 
     return register

@@ -12,7 +12,7 @@ from sparsebench.metrics.noise import noise_robustness
 NAMES = ((r"best_test/epoch", "epoch of best test accuracy", ""),)
 
 
-@measurement("best_test", ("best_test",), enabled=lambda cfg: cfg.eval.best_test, names=NAMES)
+@measurement("best_test", ("best_test",), enabled=lambda cfg: cfg.eval.best_test, names=NAMES, label="the best-test epoch again")
 def best_test(trained: Trained) -> dict:
     """The model keeps its own (selected) weights afterwards."""
     if "best_test" not in trained.fitted.kept:

@@ -29,6 +29,6 @@ NAMES = (
 )
 
 
-@measurement("continual", ("continual",), enabled=lambda cfg: cfg.continual is not None, names=NAMES)
+@measurement("continual", ("continual",), enabled=lambda cfg: cfg.continual is not None, names=NAMES, label="the task sequence")
 def continual(trained: Trained) -> dict:
     return {"continual": trained.sequence.metrics}

@@ -21,7 +21,7 @@ NAMES = (
 
 
 @measurement("dropout_on", ("dropout_on", "mc_dropout"), enabled=lambda cfg: cfg.eval.train_mode_passes > 0,
-             names=NAMES)
+             names=NAMES, label="test passes with dropout left on")
 def dropout_on(trained: Trained) -> dict:
     """Both groups null for a model without stochastic layers."""
     cfg, test = trained.cfg, trained.data.test

@@ -35,7 +35,7 @@ def enabled(cfg) -> bool:
                 and cfg.continual is None)
 
 
-@measurement("early_stop", ("early_stop",), enabled=enabled, names=NAMES)
+@measurement("early_stop", ("early_stop",), enabled=enabled, names=NAMES, label="the early-stopping epoch again")
 def early_stop(trained: Trained) -> dict:
     """The model keeps its own (selected) weights afterwards."""
     if "best_val" not in trained.fitted.kept:

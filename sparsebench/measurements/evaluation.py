@@ -122,7 +122,7 @@ def _selection(fitted, rule: str) -> dict:
 
 @measurement("evaluation", ("test", "train", "generalization_gap", "validation", "selection", "convergence", "speed",
                             "weights", "activations"), names=NAMES, derived=weight_changes,
-             optional={"validation": lambda cfg: cfg.dataset.val_size > 0})
+             optional={"validation": lambda cfg: cfg.dataset.val_size > 0}, label="scores, weights and activations")
 def evaluation(trained: Trained) -> dict:
     model, data, cfg, fitted = trained.model, trained.data, trained.cfg, trained.fitted
     batch = cfg.eval.batch_size

@@ -14,6 +14,6 @@ NAMES = (
 )
 
 
-@measurement("noise", ("noise",), enabled=lambda cfg: bool(cfg.eval.noise), names=NAMES)
+@measurement("noise", ("noise",), enabled=lambda cfg: bool(cfg.eval.noise), names=NAMES, label="noise robustness")
 def noise(trained: Trained) -> dict:
     return {"noise": noise_robustness(trained.model, trained.data, trained.cfg.eval)}

@@ -33,7 +33,7 @@ NAMES = (
 )
 
 
-@measurement("prune", ("prune",), enabled=lambda cfg: bool(cfg.prune.fractions), names=NAMES)
+@measurement("prune", ("prune",), enabled=lambda cfg: bool(cfg.prune.fractions), names=NAMES, label="pruning and fine-tunes")
 def prune(trained: Trained) -> dict:
     cfg = trained.cfg
     return {"prune": prune_curve(trained.model, trained.regularizer, trained.data, cfg.prune, cfg.train,

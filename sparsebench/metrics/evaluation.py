@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsebench import seeds
+from sparsebench.progress import steps
 
 # Guo et al. 2017 (On calibration of modern neural networks) bin confidences into 15 equal-width bins.
 ECE_BINS = 15
@@ -152,7 +153,7 @@ def with_dropout_on(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     try:
         with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
             torch.manual_seed(seeds.dropout_on(seed))
-            for n in range(passes):
+            for n in steps(range(passes), "passes with dropout left on"):
                 for s in range(0, count, batch_size):
                     logits = model(inputs[s:s + batch_size]).float()
                     log_probs = logits.log_softmax(1)

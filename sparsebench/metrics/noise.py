@@ -23,6 +23,7 @@ import torch
 from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.metrics.evaluation import correct_and_loss
+from sparsebench.progress import steps
 from sparsebench.registry import Registry
 from sparsebench.schemas import EvalConfig
 
@@ -121,7 +122,7 @@ def noise_robustness(model: torch.nn.Module, data: DataSplits, cfg: EvalConfig) 
         for kind in cfg.noise:
             state = draws(kind, images01, data, cfg.noise_seed)
             correct = []
-            for level in noise_levels(cfg, kind):
+            for level in steps(noise_levels(cfg, kind), f"noise robustness: {kind}"):
                 inputs = data.to_inputs(corrupted(images01, kind, level, state))
                 hits, _ = correct_and_loss(model, inputs, data.test.labels, cfg.batch_size)
                 correct.append(hits)

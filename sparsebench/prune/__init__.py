@@ -24,6 +24,7 @@ from sparsebench import seeds
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.models import Network, wants_channels_last
+from sparsebench.progress import steps
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import PruneConfig, TrainConfig
 from sparsebench.train import Diverged, fit
@@ -193,7 +194,8 @@ def _method_curve(model: Network, regularizer: Regularizer, data: DataSplits, cf
     tune_data, tune_epochs, tune_cfg = tune
     channels_last = wants_channels_last(model, channels_last)
     curve = {"achieved": [], "learnable_achieved": [], "one_shot_accuracy": [], "finetuned_accuracy": []}
-    for fraction in cfg.fractions:
+    what = f"pruning ({method}{', one-shot and fine-tuned' if tune_epochs else ', one-shot'})"
+    for fraction in steps(cfg.fractions, what):
         # torch.nn.utils.prune flattens weights with .view(-1), which channels_last conv weights refuse.
         pruned = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
         apply_pruning(pruned, fraction, method, seed=seed)

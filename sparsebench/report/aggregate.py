@@ -40,7 +40,9 @@ from sparsebench.records.paths import flatten, is_number
 from sparsebench.records.record import RESULT, Problem, RunRecord, read
 
 IDENTITY = ["run_id", "experiment", "seed", "group", "label", "path"]
-SKIPPED_FOLDERS = ("_hydra",)  # Hydra's own bookkeeping under a sweep folder
+# Hydra's own bookkeeping under a sweep folder; the MLflow store and W&B run folders, whose copies of
+# a run's result.json (attached as artifacts) are mirrors, not records.
+SKIPPED_FOLDERS = ("_hydra", "_mlflow", "wandb")
 ATTRS = "sparsebench"  # df.attrs[ATTRS]: which columns are config, result-relevant config, metrics
 
 

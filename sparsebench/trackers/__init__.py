@@ -16,6 +16,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import re
+from pathlib import Path
 
 from sparsebench.errors import ConfigError, SparsebenchError, check
 from sparsebench.trackers import (  # noqa: F401 - registered
@@ -74,7 +75,7 @@ class Trackers:
             try:
                 tracker.start(run)
             except Exception as error:  # noqa: BLE001 - any failure of a tracker's own library
-                self.finish(None, "interrupted")
+                self.finish(None, "interrupted", [])
                 raise TrackerError(f"logger={tracker.name} could not start: {type(error).__name__}: "
                                    f"{str(error).splitlines()[0] if str(error) else ''}") from error
             self.started.append(tracker)
@@ -83,9 +84,9 @@ class Trackers:
         for tracker in list(self.started):
             self._call(tracker, "log_epoch", entry)
 
-    def finish(self, metrics: dict | None, status: str) -> None:
+    def finish(self, metrics: dict | None, status: str, files: list[Path]) -> None:
         for tracker in list(self.started):
-            self._call(tracker, "finish", metrics, status)
+            self._call(tracker, "finish", metrics, status, files)
         self.started = []
 
     def _call(self, tracker: Tracker, method: str, *args) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sparsebench.records import naming
 from sparsebench.records.paths import flatten, is_number
 from sparsebench.registry import Registry
 
@@ -32,6 +34,34 @@ class TrackedRun:
     config: dict  # the resolved config, as in config.yaml
     folder: Path  # the run's record folder
     results_dir: Path
+    # Readable: the overrides a person chose, as Hydra's override_dirname (records.naming.run_name); the run
+    # id when there were none.
+    name: str = ""
+    overrides: list[str] = field(default_factory=list)  # the command line's overrides that made the run
+    sweep: str | None = None  # the multirun this run is one job of (its sweep folder's name); None: none
+    git_commit: str | None = None  # of the sparsebench source that ran it (records.environment)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """What a person chose (``records.naming.hyperparameters``): the chosen overrides first, then the
+        rest of the run's identity; no paths, checksums, devices, threads or trackers."""
+        return naming.hyperparameters(self.overrides, self.config)
+
+    @property
+    def group(self) -> str:
+        """What a tracker groups runs by: the sweep, else the experiment (a claims experiment is a sweep)."""
+        return self.sweep or self.experiment
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags that find a run again: its id, experiment, readable name, sweep and source commit."""
+        tags = {"sparsebench.run_id": self.run_id, "sparsebench.experiment": self.experiment,
+                "sparsebench.name": self.name or self.run_id}
+        if self.sweep:
+            tags["sparsebench.sweep"] = self.sweep
+        if self.git_commit:
+            tags["sparsebench.git_commit"] = self.git_commit
+        return tags
 
 
 TRACKERS: Registry[type[Tracker]] = Registry("tracker", "logger")
@@ -57,17 +87,25 @@ class Tracker:
     def log_epoch(self, entry: dict) -> None:
         raise NotImplementedError
 
-    def finish(self, metrics: dict | None, status: str) -> None:
+    def finish(self, metrics: dict | None, status: str, files: list[Path]) -> None:
         """``metrics``: the record's final measurements (None when the run failed); ``status``:
-        completed | failed | interrupted."""
+        completed | failed | interrupted; ``files``: what to attach as artifacts (the run's config.yaml
+        and result.json, once written; none for a run stopped without a record)."""
         raise NotImplementedError
 
 
-def hyperparameters(config: dict) -> dict[str, Any]:
-    """The config flattened with dots, as Hydra override keys (``regularizer.p``), each value a number,
-    a bool or a string (lists and nulls written as text), as trackers take hyperparameters."""
-    return {key: value if isinstance(value, (bool, int, float, str)) else str(value)
-            for key, value in flatten(config, ".").items() if not key.startswith("logger.")}
+# The record's metric paths that restate a setting or count what was measured (test images, units,
+# passes, the margin, a convergence tolerance), as they end: numbers of the record, not measurements, so
+# not logged as final measurements where researchers look (TensorBoard, MLflow, W&B); the CSV summary
+# keeps every number of the record.
+SETTINGS_AND_COUNTS = re.compile(
+    r"(?:^|/)(?:count|units|images|passes|margin|finetune_epochs|window|rel_tol|abs_tol|allowed_per_epoch|"
+    r"threshold|lr_steps|tasks|resumed_epochs|structural)$")
+
+
+def measurements(tree: dict) -> dict[str, float]:
+    """``scalars(tree)`` without the settings and counts (``SETTINGS_AND_COUNTS``)."""
+    return {key: value for key, value in scalars(tree).items() if not SETTINGS_AND_COUNTS.search(key)}
 
 
 def scalars(tree: dict) -> dict[str, float]:

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import yaml
@@ -54,7 +55,8 @@ class CsvTracker(Tracker):
                 writer.writeheader()
             writer.writerow(row)
 
-    def finish(self, metrics: dict | None, status: str) -> None:
+    def finish(self, metrics: dict | None, status: str, files: list[Path]) -> None:
+        # The files are beside these already, in the run folder: nothing to attach.
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(["metric", "value"])

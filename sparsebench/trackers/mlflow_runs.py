@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from sparsebench.trackers.base import (
@@ -13,8 +14,7 @@ from sparsebench.trackers.base import (
     Tracker,
     TrackerConfig,
     epoch_scalars,
-    hyperparameters,
-    scalars,
+    measurements,
 )
 
 RUN_TAG = "sparsebench.run_id"
@@ -33,10 +33,12 @@ class MlflowConfig(TrackerConfig):
 
 @TRACKERS.register("mlflow")
 class MlflowTracker(Tracker):
-    """One MLflow run per sparsebench run, named by the run id and tagged ``sparsebench.run_id``; its
-    params are the config (dotted keys), its metrics the per-epoch history (``epoch/<key>`` at step =
-    epoch) and the final measurements by their record path. A resumed run continues its interrupted
-    MLflow run."""
+    """One MLflow run per sparsebench run, named by its readable name (``regularizer=dropout,seed=1``) and
+    tagged with its run id, experiment, sweep (``sparsebench.sweep``: group by it in the runs table) and
+    git commit (``mlflow.source.git.commit``); its params are the chosen settings
+    (``TrackedRun.hyperparameters``), its metrics the per-epoch history (``epoch/<key>`` at step =
+    epoch) and the final measurements by their record path; config.yaml and result.json are its
+    artifacts. A resumed run continues its interrupted MLflow run."""
 
     Config = MlflowConfig
     name = "mlflow"
@@ -69,10 +71,11 @@ class MlflowTracker(Tracker):
             self.run_id = earlier[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        self.run_id = self.client.create_run(experiment_id, run_name=run.run_id,
-                                             tags={RUN_TAG: run.run_id, "sparsebench.experiment": run.experiment}
-                                             ).info.run_id
-        params = [Param(key, str(value)) for key, value in hyperparameters(run.config).items()]
+        tags = dict(run.tags)
+        if run.git_commit:
+            tags["mlflow.source.git.commit"] = run.git_commit.removesuffix("+dirty")
+        self.run_id = self.client.create_run(experiment_id, run_name=run.name or run.run_id, tags=tags).info.run_id
+        params = [Param(key, str(value)) for key, value in run.hyperparameters.items()]
         for first in range(0, len(params), PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=params[first:first + PARAMS_PER_BATCH])
 
@@ -88,7 +91,9 @@ class MlflowTracker(Tracker):
         self._log({f"epoch/{key}": value for key, value in epoch_scalars(entry).items()}, entry["epoch"])
         self.last_epoch = entry["epoch"]
 
-    def finish(self, metrics: dict | None, status: str) -> None:
+    def finish(self, metrics: dict | None, status: str, files: list[Path]) -> None:
         if metrics:
-            self._log(scalars(metrics), getattr(self, "last_epoch", 0))
+            self._log(measurements(metrics), getattr(self, "last_epoch", 0))
+        for path in files:
+            self.client.log_artifact(self.run_id, str(path))
         self.client.set_terminated(self.run_id, STATUS[status])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from sparsebench.trackers.base import (
@@ -11,10 +12,12 @@ from sparsebench.trackers.base import (
     Tracker,
     TrackerConfig,
     epoch_scalars,
-    hyperparameters,
+    measurements,
     own_folder,
-    scalars,
 )
+
+# Longest run name kept as a folder name (file systems allow 255 bytes; the rest of a long name is cut).
+LONGEST_NAME = 200
 
 
 @dataclass
@@ -27,7 +30,11 @@ class TensorboardConfig(TrackerConfig):
 @TRACKERS.register("tensorboard")
 class TensorboardTracker(Tracker):
     """Per-epoch scalars as ``epoch/<history key>`` at step = epoch; final measurements by their record
-    path (``test/accuracy``) at the last epoch; the config in the HParams dashboard."""
+    path (``test/accuracy``) at the last epoch; the chosen settings (``TrackedRun.hyperparameters``) in
+    the HParams dashboard. TensorBoard names a run by its folder, so the event files go into a folder
+    named by the run's readable name (``<run folder>/tensorboard/regularizer=dropout,seed=1``). Its tags
+    (run id, sweep, git commit) are a text summary, ``run``. No artifacts: TensorBoard has no place for
+    files; the record is beside the events, in the run folder."""
 
     Config = TensorboardConfig
     name = "tensorboard"
@@ -37,9 +44,11 @@ class TensorboardTracker(Tracker):
     def start(self, run: TrackedRun) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(own_folder(self.cfg.dir, run, "tensorboard")))
-        self.hparams = hyperparameters(run.config)
+        name = (run.name or run.run_id).replace("/", "_")[:LONGEST_NAME]
+        self.writer = SummaryWriter(log_dir=str(own_folder(self.cfg.dir, run, "tensorboard") / name))
+        self.hparams = run.hyperparameters
         self.last_epoch = 0
+        self.writer.add_text("run", "  \n".join(f"{key}: {value}" for key, value in run.tags.items()), 0)
 
     def log_epoch(self, entry: dict) -> None:
         for key, value in epoch_scalars(entry).items():
@@ -47,10 +56,10 @@ class TensorboardTracker(Tracker):
         self.writer.flush()
         self.last_epoch = entry["epoch"]
 
-    def finish(self, metrics: dict | None, status: str) -> None:
+    def finish(self, metrics: dict | None, status: str, files: list[Path]) -> None:
         from torch.utils.tensorboard.summary import hparams
 
-        final = scalars(metrics or {})
+        final = measurements(metrics or {})
         for key, value in final.items():
             self.writer.add_scalar(key, value, self.last_epoch)
         # The HParams dashboard pairs the config with the final measurements; written into this run's

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import sys
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -19,24 +17,19 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.errors import RunError
 from sparsebench.metrics.evaluation import correct_and_loss
 from sparsebench.models import Network
+from sparsebench.progress import bar, duration
 from sparsebench.records.record import upgraded
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import TrainConfig
 from sparsebench.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("sparsebench")
-
-# tqdm's default lock is a multiprocessing lock: in a spawned worker (loky) that is a named semaphore, and
-# when the worker dies with its command (Ctrl-C), the resource tracker prints a "leaked semaphore" warning.
-# Spawned workers share no lock anyway (each makes its own), so a thread lock does the same work.
-tqdm.set_lock(threading.RLock())
 
 
 class Diverged(RunError):
@@ -57,11 +50,6 @@ class FitResult:
     kept: dict[str, tuple[int, dict]] = field(default_factory=dict)
 
 
-def progress_enabled(setting: str) -> bool:
-    """auto: a bar only on an interactive terminal (quiet in CI and logs)."""
-    return setting == "on" or (setting == "auto" and sys.stderr.isatty())
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -80,8 +68,9 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     ``resume`` is a state from ``save_state`` of an interrupted run with the same config: training
     continues after its last completed epoch and ends with the numbers an uninterrupted run gives.
     ``keep``: further rules of ``SCORES`` whose best epoch's weights are returned in ``FitResult.kept``.
-    ``on_epoch`` is called with each epoch's history entry (trackers, progress logs). Without a
-    progress bar, each epoch is logged in one line, unless ``log_epochs`` is off (short inner fits).
+    ``on_epoch`` is called with each epoch's history entry (trackers, progress logs). Each epoch is
+    logged in one line, with or without a progress bar (``progress``: an epoch bar and a batch bar,
+    with the last epoch's accuracy in the epoch bar), unless ``log_epochs`` is off (short inner fits).
     """
     device = data.train.labels.device
     # ``model`` may be torch.compile'd: it runs the forward passes; the module beneath it carries the
@@ -111,7 +100,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
         result.resumed_from = len(result.history)
         log.info("resuming after epoch %d of %d", result.resumed_from, cfg.epochs)
 
-    epochs = tqdm(range(cfg.epochs), desc="epochs", disable=not progress, initial=result.resumed_from)
+    epochs = bar(desc="training", total=cfg.epochs, enabled=progress, initial=result.resumed_from, unit="epoch")
     fit_started = time.perf_counter()
     for epoch in range(result.resumed_from + 1, cfg.epochs + 1):
         batch_size = cfg.first_epoch_batch_size if epoch == 1 and cfg.first_epoch_batch_size else cfg.batch_size
@@ -127,7 +116,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
         model.train()
         _sync(device)
         started = time.perf_counter()
-        for step, (inputs, labels) in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress)):
+        for step, (inputs, labels) in enumerate(bar(batches, desc=f"epoch {epoch}", enabled=progress, unit="batch")):
             with autocast:
                 logits = model(inputs)
                 loss = F.cross_entropy(logits, labels)
@@ -140,7 +129,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
             loss_sum.add_(loss.detach(), alpha=len(labels))
             correct.add_(logits.detach().argmax(1).eq(labels).sum())
             if progress and step % 50 == 0:
-                epochs.set_postfix(loss=f"{loss.item():.4f}")
+                epochs.set_postfix(_postfix(result.history[-1] if result.history else None, loss.item()))
         _sync(device)
         seconds = time.perf_counter() - started
 
@@ -166,8 +155,9 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
         for rule, (score, _, _) in best.items():
             if entry.get(SCORES[rule], -math.inf) > score:
                 best[rule] = (entry[SCORES[rule]], epoch, copy.deepcopy(network.state_dict()))
+        epochs.set_postfix(_postfix(entry, train_loss))
         epochs.update(1)
-        if not progress and log_epochs:
+        if log_epochs:
             _log_epoch(entry, cfg.epochs, time.perf_counter() - fit_started, epoch - result.resumed_from)
         if on_epoch is not None:
             on_epoch(entry)
@@ -190,17 +180,22 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     return result
 
 
+def _postfix(entry: dict | None, loss: float) -> dict[str, str]:
+    """The epoch bar's postfix: the running training loss and the last finished epoch's accuracy on the
+    split that selects (validation where there is one, else test)."""
+    shown = {"loss": f"{loss:.4f}"}
+    for split, short in (("validation", "val"), ("test", "test")):
+        if entry is not None and f"{split}_accuracy" in entry:
+            shown[short] = f"{entry[f'{split}_accuracy']:.2f}%"
+            break
+    return shown
+
+
 def _log_epoch(entry: dict, epochs: int, elapsed: float, trained_here: int) -> None:
-    """One line per epoch where no progress bar shows (logs, clusters, nohup): what it reached and
-    roughly how long the rest will take."""
+    """One line per epoch, in the log and on the console alike (above the bar where one shows): what it
+    reached and roughly how long the rest will take."""
     left = (epochs - entry["epoch"]) * elapsed / max(trained_here, 1)
     scores = "".join(f", {split} {entry[f'{split}_accuracy']:.2f}%" for split in ("validation", "test")
                      if f"{split}_accuracy" in entry)
     log.info("epoch %d/%d: loss %.4f, train %.2f%%%s, %.1f s, about %s left", entry["epoch"], epochs,
-             entry["train_loss"], entry["train_accuracy"], scores, entry["seconds"], _duration(left))
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+             entry["train_loss"], entry["train_accuracy"], scores, entry["seconds"], duration(left))
