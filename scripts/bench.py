@@ -40,7 +40,9 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   ``regularizer.mask=batch``, interleaved in one process over ``--dropconnect-steps`` steps and
   ``--dropconnect-rounds`` rounds (the per-example step takes seconds on a CPU); and the peak
   resident memory of each, from a fresh child process that trains as many steps (ru_maxrss, beside
-  its resident memory before the first step). Only with ``--only dropconnect``.
+  its resident memory before the first step); then Gaussian inference of the per-example model over
+  ``--gaussian-images`` test images with today's ``gaussian_average`` and the one before issue 23
+  (interleaved, 2 rounds). Only with ``--only dropconnect``.
 """
 
 from __future__ import annotations
@@ -358,6 +360,50 @@ def dropconnect_peak_memory(args, mask: str) -> dict:
             "peak_covers": "training only" if reset else "the whole process"}
 
 
+def _gaussian_average_before(mean, var, samples, activation=None, generator=None):
+    """sparsebench.nn.dropconnect.gaussian_average before issue 23 (blocks of 2**24 draws), for the
+    before/after figure: the same noise and average, computed over memory-sized blocks."""
+    noise = torch.randn((samples, 1, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator)
+    sd = var.clamp_min(0.0).sqrt()
+    per_chunk = max(1, (1 << 24) // max(1, mean.numel()))
+    total = None
+    for start in range(0, samples, per_chunk):
+        draws = torch.addcmul(mean, noise[start:start + per_chunk], sd)
+        if activation is not None:
+            count = draws.shape[0]
+            draws = activation(draws.flatten(0, 1))
+            draws = draws.unflatten(0, (count, draws.shape[0] // count))
+        part = draws.sum(dim=0)
+        total = part if total is None else total.add_(part)
+    return total / samples
+
+
+def gaussian_inference_seconds(model, inputs: torch.Tensor, rounds: int) -> dict:
+    """Seconds of Gaussian inference (the trained model in evaluation mode, batches of 10,000) over
+    ``inputs``, with today's gaussian_average and with the one before, interleaved; the outputs agree."""
+    import sparsebench.nn.dropconnect as dc
+
+    current = dc.gaussian_average
+    times = {"before": [], "after": []}
+    outputs = {}
+    model.eval()
+    try:
+        for _ in range(rounds):
+            for name, function in (("before", _gaussian_average_before), ("after", current)):
+                dc.gaussian_average = function
+                started = time.perf_counter()
+                with torch.no_grad():
+                    outputs[name] = torch.cat([model(inputs[i:i + 10_000]) for i in range(0, len(inputs), 10_000)])
+                times[name].append(time.perf_counter() - started)
+    finally:
+        dc.gaussian_average = current
+        model.train()
+    seconds = {name: statistics.median(t) for name, t in times.items()}
+    return {"images": len(inputs), "rounds": rounds, "seconds": seconds,
+            "speedup": seconds["before"] / seconds["after"],
+            "max_abs_difference": (outputs["before"] - outputs["after"]).abs().max().item()}
+
+
 def bench_dropconnect(args) -> dict:
     device = _device(args)
     contenders, data = {}, None
@@ -366,11 +412,13 @@ def bench_dropconnect(args) -> dict:
         data = data or load_splits(cfg.dataset, device)
         contenders[mask] = Contender(cfg, data, seed=0)
     batch_size = cfg.train.batch_size
+    contenders["sample"].epoch_seconds()  # untimed: builds the kernel on first use
     times = {mask: [] for mask in contenders}
     for _ in range(args.dropconnect_rounds):
         for mask, contender in contenders.items():
             times[mask].append(contender.epoch_seconds() / args.dropconnect_steps)
     step = {mask: statistics.median(t) for mask, t in times.items()}
+    per_round = sorted(s / b for b, s in zip(times["batch"], times["sample"]))
     steps_per_epoch = -(-60_000 // batch_size)
     memory = {}
     for mask in contenders:  # a fresh process each: ru_maxrss is a process's peak
@@ -380,11 +428,14 @@ def bench_dropconnect(args) -> dict:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-1000:]}")
         memory[mask] = json.loads(done.stdout)
+    gaussian = gaussian_inference_seconds(contenders["sample"].model, data.test.inputs[:args.gaussian_images], 2)
     return {"model": "mlp 784-800-800-10", "batch_size": batch_size, "steps_per_round": args.dropconnect_steps,
             "rounds": args.dropconnect_rounds, "seconds_per_step": step,
             "ratio_sample_to_batch": step["sample"] / step["batch"],
+            "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]],
             "minutes_per_60k_epoch": {mask: steps_per_epoch * t / 60 for mask, t in step.items()},
-            "memory": memory}
+            "memory": memory, "memory_ratio": memory["sample"]["peak_rss_mib"] / memory["batch"]["peak_rss_mib"],
+            "gaussian_inference": gaussian}
 
 
 VARIANTS = {
@@ -440,6 +491,8 @@ def main() -> None:
     parser.add_argument("--dropconnect-steps", type=int, default=10,
                         help="training steps per contender and round in the dropconnect section")
     parser.add_argument("--dropconnect-rounds", type=int, default=5)
+    parser.add_argument("--gaussian-images", type=int, default=10_000,
+                        help="dropconnect section: test images through Gaussian inference, before and after")
     parser.add_argument("--dropconnect-peak", default=None, help=argparse.SUPPRESS)  # the child of that section
     args = parser.parse_args()
     if args.dropconnect_peak:
@@ -506,7 +559,12 @@ def main() -> None:
                   f"{mem['peak_rss_mib']:6.0f} MiB over {mem['peak_covers']} ({mem['rss_before_training_mib']:.0f} "
                   f"MiB before training)",
                   file=sys.stderr)
-        print(f"  per-example masks: {dc['ratio_sample_to_batch']:.1f}x the step time of one mask per batch",
+        print(f"  per-example masks: {dc['ratio_sample_to_batch']:.2f}x the step time of one mask per batch "
+              f"(per-round quartiles {dc['ratio_quartiles'][0]:.2f}-{dc['ratio_quartiles'][1]:.2f}); peak memory "
+              f"{dc['memory_ratio']:.2f}x", file=sys.stderr)
+        g = dc["gaussian_inference"]
+        print(f"  Gaussian inference over {g['images']:,} images: {g['seconds']['before']:.1f} s before, "
+              f"{g['seconds']['after']:.1f} s now ({g['speedup']:.1f}x; outputs within {g['max_abs_difference']:.1e})",
               file=sys.stderr)
     print(json.dumps(figures, indent=1))
     if args.json:
