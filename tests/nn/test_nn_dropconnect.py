@@ -410,10 +410,10 @@ def test_from_module_rejects_other_layers():
         DropConnectConv2d.from_module(nn.Linear(1, 1))
 
 
-def test_gaussian_average_in_blocks_equals_all_draws_at_once(monkeypatch):
-    """Blocks of examples and draws (here 40 values) give the average over every draw at once, taken
+def test_gaussian_average_in_chunks_equals_all_draws_at_once(monkeypatch):
+    """Chunks of draws (here 40 values, so 3 draws a chunk) give the average over every draw at once, taken
     with the same shared noise (the generator's first samples x units normals)."""
-    monkeypatch.setattr(dc_module, "_DRAW_BLOCK_ELEMENTS", 40)
+    monkeypatch.setattr(dc_module, "_DRAW_CHUNK_ELEMENTS", 40)
     mean, var = _x((7, 12), seed=1), _x((7, 12), seed=2).abs()
     got = gaussian_average(mean, var, 9, torch.relu, torch.Generator().manual_seed(4))
     noise = torch.randn((9, 1, 12), generator=torch.Generator().manual_seed(4))
