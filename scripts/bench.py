@@ -38,7 +38,9 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   784-800-800-10 MLP at the experiment's batch size (``experiment=dropconnect_paper_mlp``) with
   ``regularizer=dropconnect_paper`` (one mask per example) against the same with
   ``regularizer.mask=batch``, interleaved in one process over ``--dropconnect-steps`` steps and
-  ``--dropconnect-rounds`` rounds (the per-example step takes seconds on a CPU); and the peak
+  ``--dropconnect-rounds`` rounds; the same ratio in a bare loop of the same layers on one thread, timed
+  in CPU time of the thread (``time.thread_time``: robust to a loaded host, where wall-clock figures
+  of two-thread steps swing 2-3x between rounds); and the peak
   resident memory of each, from a fresh child process that trains as many steps (ru_maxrss, beside
   its resident memory before the first step); then Gaussian inference of the per-example model over
   ``--gaussian-images`` validation images with today's ``gaussian_average`` and the one before issue 23
@@ -406,6 +408,48 @@ def gaussian_inference_seconds(model, inputs: torch.Tensor, rounds: int) -> dict
             "max_abs_difference": (outputs["before"] - outputs["after"]).abs().max().item()}
 
 
+def dropconnect_bare_loop(rounds: int, steps: int = 10) -> dict:
+    """CPU seconds of this thread per training step of the paper's MLP (784-800-800-10, batch 128, SGD
+    with momentum, random data) with one mask per batch and one per example, on one thread, in
+    ``rounds`` interleaved rounds of ``steps`` steps."""
+    from sparsebench.nn import DropConnectLinear
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    inputs, labels = torch.rand(128 * steps, 784), torch.randint(0, 10, (128 * steps,))
+    nets, optimizers = {}, {}
+    for mask in ("batch", "sample"):
+        torch.manual_seed(0)
+        nets[mask] = nn.Sequential(DropConnectLinear(784, 800, p=0.5, mask=mask), nn.ReLU(),
+                                   DropConnectLinear(800, 800, p=0.5, mask=mask), nn.ReLU(), nn.Linear(800, 10))
+        optimizers[mask] = torch.optim.SGD(nets[mask].parameters(), lr=0.01, momentum=0.9)
+
+    def cpu_seconds_per_step(mask: str) -> float:
+        started = time.thread_time()
+        for i in range(steps):
+            rows = slice(128 * i, 128 * (i + 1))
+            loss = F.cross_entropy(nets[mask](inputs[rows]), labels[rows])
+            optimizers[mask].zero_grad()
+            loss.backward()
+            optimizers[mask].step()
+        return (time.thread_time() - started) / steps
+
+    try:
+        for mask in nets:  # untimed: the kernel is built or loaded on first use
+            cpu_seconds_per_step(mask)
+        times = {mask: [] for mask in nets}
+        for _ in range(rounds):
+            for mask in nets:
+                times[mask].append(cpu_seconds_per_step(mask))
+    finally:
+        torch.set_num_threads(threads)
+    step = {mask: statistics.median(t) for mask, t in times.items()}
+    per_round = sorted(s / b for b, s in zip(times["batch"], times["sample"]))
+    return {"cpu_seconds_per_step": step, "ratio_sample_to_batch": step["sample"] / step["batch"],
+            "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]],
+            "rounds": rounds, "steps_per_round": steps}
+
+
 def bench_dropconnect(args) -> dict:
     device = _device(args)
     contenders, data = {}, None
@@ -431,6 +475,7 @@ def bench_dropconnect(args) -> dict:
             raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-1000:]}")
         memory[mask] = json.loads(done.stdout)
     gaussian_model = Contender(compose_run(_dropconnect_overrides(args, "sample", "gaussian")), data, seed=0).model
+    bare = dropconnect_bare_loop(max(args.dropconnect_rounds, 15))
     images = (data.val if data.val is not None else data.test).inputs[:args.gaussian_images]
     gaussian = gaussian_inference_seconds(gaussian_model, images, 2)
     return {"model": "mlp 784-800-800-10", "batch_size": batch_size, "steps_per_round": args.dropconnect_steps,
@@ -439,6 +484,7 @@ def bench_dropconnect(args) -> dict:
             "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]],
             "minutes_per_60k_epoch": {mask: steps_per_epoch * t / 60 for mask, t in step.items()},
             "memory": memory, "memory_ratio": memory["sample"]["peak_rss_mib"] / memory["batch"]["peak_rss_mib"],
+            "bare_loop_one_thread": bare,
             "gaussian_inference": gaussian}
 
 
@@ -566,6 +612,10 @@ def main() -> None:
         print(f"  per-example masks: {dc['ratio_sample_to_batch']:.2f}x the step time of one mask per batch "
               f"(per-round quartiles {dc['ratio_quartiles'][0]:.2f}-{dc['ratio_quartiles'][1]:.2f}); peak memory "
               f"{dc['memory_ratio']:.2f}x", file=sys.stderr)
+        bare = dc["bare_loop_one_thread"]
+        print(f"  bare loop, one thread, CPU time of the thread: {1000 * bare['cpu_seconds_per_step']['batch']:.1f} ms "
+              f"v {1000 * bare['cpu_seconds_per_step']['sample']:.1f} ms a step, {bare['ratio_sample_to_batch']:.2f}x "
+              f"(per-round quartiles {bare['ratio_quartiles'][0]:.2f}-{bare['ratio_quartiles'][1]:.2f})", file=sys.stderr)
         g = dc["gaussian_inference"]
         print(f"  Gaussian inference over {g['images']:,} images: {g['seconds']['before']:.1f} s before, "
               f"{g['seconds']['after']:.1f} s now ({g['speedup']:.1f}x; outputs within {g['max_abs_difference']:.1e})",
