@@ -37,11 +37,10 @@ _DRAW_CHUNK_ELEMENTS = 1 << 22  # Gaussian draws are made at most this many valu
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _masked_weight(weight: torch.Tensor, p: float, leading: tuple[int, ...] = ()) -> torch.Tensor:
-    """``weight * M`` with ``M = m / keep``, ``m ~ Bernoulli(keep)`` of shape ``leading + weight.shape``
-    and ``keep`` the realised keep probability (:mod:`sparsebench.nn.masks`); exactly unbiased."""
-    return weight * scaled_keep_mask(leading + tuple(weight.shape), p, dtype=weight.dtype,
-                                     device=weight.device)
+def _masked_weight(weight: torch.Tensor, p: float) -> torch.Tensor:
+    """``weight * M`` with ``M = m / keep``, ``m ~ Bernoulli(keep)`` of the weight's shape and ``keep``
+    the realised keep probability (:mod:`sparsebench.nn.masks`); exactly unbiased."""
+    return weight * scaled_keep_mask(weight.shape, p, dtype=weight.dtype, device=weight.device)
 
 
 # --- one mask per example (mask='sample') -------------------------------------------------------
@@ -274,6 +273,8 @@ def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         if mask == "batch":
             return F.linear(x, _masked_weight(weight, p), bias)
         rows = x.reshape(-1, x.shape[-1])
+        if rows.shape[0] == 0:
+            return F.linear(x, weight, bias)
         out = _PerExample.apply(rows, weight, draw_key(), p, _linear_op, _chunk(weight, max_mask_bytes))
         if bias is not None:
             out = out + bias
