@@ -38,9 +38,13 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   784-800-800-10 MLP at the experiment's batch size (``experiment=dropconnect_paper_mlp``) with
   ``regularizer=dropconnect_paper`` (one mask per example) against the same with
   ``regularizer.mask=batch``, interleaved in one process over ``--dropconnect-steps`` steps and
-  ``--dropconnect-rounds`` rounds (the per-example step takes seconds on a CPU); and the peak
+  ``--dropconnect-rounds`` rounds; the same ratio in a bare loop of the same layers on one thread, timed
+  in CPU time of the thread (``time.thread_time``: robust to a loaded host, where wall-clock figures
+  of two-thread steps swing 2-3x between rounds); and the peak
   resident memory of each, from a fresh child process that trains as many steps (ru_maxrss, beside
-  its resident memory before the first step). Only with ``--only dropconnect``.
+  its resident memory before the first step); then Gaussian inference of the per-example model over
+  ``--gaussian-images`` validation images with today's ``gaussian_average`` and the one before issue 23
+  (interleaved, 2 rounds). Only with ``--only dropconnect``.
 """
 
 from __future__ import annotations
@@ -316,10 +320,12 @@ def bench_regularizers(args) -> dict:
             "ratio_to_none": {k: v / step["none"] for k, v in step.items()}}
 
 
-def _dropconnect_overrides(args, mask: str) -> list[str]:
+def _dropconnect_overrides(args, mask: str, inference: str = "mean") -> list[str]:
+    """The paper's experiment with ``mask``; ``inference=mean`` by default: training is the same, and the
+    per-epoch evaluations (validation for early stopping) then skip Gaussian inference, timed apart."""
     overrides = ["experiment=dropconnect_paper_mlp", f"dataset={args.dataset}", "regularizer=dropconnect_paper",
-                 f"regularizer.mask={mask}", "dataset.test_subset=1000", "train.epochs=1",
-                 f"device={args.device}", "progress=off"]
+                 f"regularizer.mask={mask}", f"regularizer.inference={inference}", "dataset.test_subset=1000",
+                 "train.epochs=1", "eval.early_stop=false", f"device={args.device}", "progress=off"]
     batch_size = compose_run(overrides + ([f"dataset.root={args.root}"] if args.root else [])).train.batch_size
     overrides.append(f"dataset.train_subset={args.dropconnect_steps * batch_size}")
     return overrides + ([f"dataset.root={args.root}"] if args.root else [])
@@ -358,6 +364,92 @@ def dropconnect_peak_memory(args, mask: str) -> dict:
             "peak_covers": "training only" if reset else "the whole process"}
 
 
+def _gaussian_average_before(mean, var, samples, activation=None, generator=None):
+    """sparsebench.nn.dropconnect.gaussian_average before issue 23 (blocks of 2**24 draws), for the
+    before/after figure: the same noise and average, computed over memory-sized blocks."""
+    noise = torch.randn((samples, 1, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator)
+    sd = var.clamp_min(0.0).sqrt()
+    per_chunk = max(1, (1 << 24) // max(1, mean.numel()))
+    total = None
+    for start in range(0, samples, per_chunk):
+        draws = torch.addcmul(mean, noise[start:start + per_chunk], sd)
+        if activation is not None:
+            count = draws.shape[0]
+            draws = activation(draws.flatten(0, 1))
+            draws = draws.unflatten(0, (count, draws.shape[0] // count))
+        part = draws.sum(dim=0)
+        total = part if total is None else total.add_(part)
+    return total / samples
+
+
+def gaussian_inference_seconds(model, inputs: torch.Tensor, rounds: int) -> dict:
+    """Seconds of Gaussian inference (the trained model in evaluation mode, batches of 10,000) over
+    ``inputs``, with today's gaussian_average and with the one before, interleaved; the outputs agree."""
+    import sparsebench.nn.dropconnect as dc
+
+    current = dc.gaussian_average
+    times = {"before": [], "after": []}
+    outputs = {}
+    model.eval()
+    try:
+        for _ in range(rounds):
+            for name, function in (("before", _gaussian_average_before), ("after", current)):
+                dc.gaussian_average = function
+                started = time.perf_counter()
+                with torch.no_grad():
+                    outputs[name] = torch.cat([model(inputs[i:i + 10_000]) for i in range(0, len(inputs), 10_000)])
+                times[name].append(time.perf_counter() - started)
+    finally:
+        dc.gaussian_average = current
+        model.train()
+    seconds = {name: statistics.median(t) for name, t in times.items()}
+    return {"images": len(inputs), "rounds": rounds, "seconds": seconds,
+            "speedup": seconds["before"] / seconds["after"],
+            "max_abs_difference": (outputs["before"] - outputs["after"]).abs().max().item()}
+
+
+def dropconnect_bare_loop(rounds: int, steps: int = 10) -> dict:
+    """CPU seconds of this thread per training step of the paper's MLP (784-800-800-10, batch 128, SGD
+    with momentum, random data) with one mask per batch and one per example, on one thread, in
+    ``rounds`` interleaved rounds of ``steps`` steps."""
+    from sparsebench.nn import DropConnectLinear
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    inputs, labels = torch.rand(128 * steps, 784), torch.randint(0, 10, (128 * steps,))
+    nets, optimizers = {}, {}
+    for mask in ("batch", "sample"):
+        torch.manual_seed(0)
+        nets[mask] = nn.Sequential(DropConnectLinear(784, 800, p=0.5, mask=mask), nn.ReLU(),
+                                   DropConnectLinear(800, 800, p=0.5, mask=mask), nn.ReLU(), nn.Linear(800, 10))
+        optimizers[mask] = torch.optim.SGD(nets[mask].parameters(), lr=0.01, momentum=0.9)
+
+    def cpu_seconds_per_step(mask: str) -> float:
+        started = time.thread_time()
+        for i in range(steps):
+            rows = slice(128 * i, 128 * (i + 1))
+            loss = F.cross_entropy(nets[mask](inputs[rows]), labels[rows])
+            optimizers[mask].zero_grad()
+            loss.backward()
+            optimizers[mask].step()
+        return (time.thread_time() - started) / steps
+
+    try:
+        for mask in nets:  # untimed: the kernel is built or loaded on first use
+            cpu_seconds_per_step(mask)
+        times = {mask: [] for mask in nets}
+        for _ in range(rounds):
+            for mask in nets:
+                times[mask].append(cpu_seconds_per_step(mask))
+    finally:
+        torch.set_num_threads(threads)
+    step = {mask: statistics.median(t) for mask, t in times.items()}
+    per_round = sorted(s / b for b, s in zip(times["batch"], times["sample"]))
+    return {"cpu_seconds_per_step": step, "ratio_sample_to_batch": step["sample"] / step["batch"],
+            "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]],
+            "rounds": rounds, "steps_per_round": steps}
+
+
 def bench_dropconnect(args) -> dict:
     device = _device(args)
     contenders, data = {}, None
@@ -366,11 +458,13 @@ def bench_dropconnect(args) -> dict:
         data = data or load_splits(cfg.dataset, device)
         contenders[mask] = Contender(cfg, data, seed=0)
     batch_size = cfg.train.batch_size
+    contenders["sample"].epoch_seconds()  # untimed: builds the kernel on first use
     times = {mask: [] for mask in contenders}
     for _ in range(args.dropconnect_rounds):
         for mask, contender in contenders.items():
             times[mask].append(contender.epoch_seconds() / args.dropconnect_steps)
     step = {mask: statistics.median(t) for mask, t in times.items()}
+    per_round = sorted(s / b for b, s in zip(times["batch"], times["sample"]))
     steps_per_epoch = -(-60_000 // batch_size)
     memory = {}
     for mask in contenders:  # a fresh process each: ru_maxrss is a process's peak
@@ -380,11 +474,18 @@ def bench_dropconnect(args) -> dict:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-1000:]}")
         memory[mask] = json.loads(done.stdout)
+    gaussian_model = Contender(compose_run(_dropconnect_overrides(args, "sample", "gaussian")), data, seed=0).model
+    bare = dropconnect_bare_loop(max(args.dropconnect_rounds, 15))
+    images = (data.val if data.val is not None else data.test).inputs[:args.gaussian_images]
+    gaussian = gaussian_inference_seconds(gaussian_model, images, 2)
     return {"model": "mlp 784-800-800-10", "batch_size": batch_size, "steps_per_round": args.dropconnect_steps,
             "rounds": args.dropconnect_rounds, "seconds_per_step": step,
             "ratio_sample_to_batch": step["sample"] / step["batch"],
+            "ratio_quartiles": [per_round[len(per_round) // 4], per_round[(3 * len(per_round)) // 4]],
             "minutes_per_60k_epoch": {mask: steps_per_epoch * t / 60 for mask, t in step.items()},
-            "memory": memory}
+            "memory": memory, "memory_ratio": memory["sample"]["peak_rss_mib"] / memory["batch"]["peak_rss_mib"],
+            "bare_loop_one_thread": bare,
+            "gaussian_inference": gaussian}
 
 
 VARIANTS = {
@@ -440,6 +541,8 @@ def main() -> None:
     parser.add_argument("--dropconnect-steps", type=int, default=10,
                         help="training steps per contender and round in the dropconnect section")
     parser.add_argument("--dropconnect-rounds", type=int, default=5)
+    parser.add_argument("--gaussian-images", type=int, default=10_000,
+                        help="dropconnect section: validation images through Gaussian inference, before and after")
     parser.add_argument("--dropconnect-peak", default=None, help=argparse.SUPPRESS)  # the child of that section
     args = parser.parse_args()
     if args.dropconnect_peak:
@@ -506,7 +609,16 @@ def main() -> None:
                   f"{mem['peak_rss_mib']:6.0f} MiB over {mem['peak_covers']} ({mem['rss_before_training_mib']:.0f} "
                   f"MiB before training)",
                   file=sys.stderr)
-        print(f"  per-example masks: {dc['ratio_sample_to_batch']:.1f}x the step time of one mask per batch",
+        print(f"  per-example masks: {dc['ratio_sample_to_batch']:.2f}x the step time of one mask per batch "
+              f"(per-round quartiles {dc['ratio_quartiles'][0]:.2f}-{dc['ratio_quartiles'][1]:.2f}); peak memory "
+              f"{dc['memory_ratio']:.2f}x", file=sys.stderr)
+        bare = dc["bare_loop_one_thread"]
+        print(f"  bare loop, one thread, CPU time of the thread: {1000 * bare['cpu_seconds_per_step']['batch']:.1f} ms "
+              f"v {1000 * bare['cpu_seconds_per_step']['sample']:.1f} ms a step, {bare['ratio_sample_to_batch']:.2f}x "
+              f"(per-round quartiles {bare['ratio_quartiles'][0]:.2f}-{bare['ratio_quartiles'][1]:.2f})", file=sys.stderr)
+        g = dc["gaussian_inference"]
+        print(f"  Gaussian inference over {g['images']:,} images: {g['seconds']['before']:.1f} s before, "
+              f"{g['seconds']['after']:.1f} s now ({g['speedup']:.1f}x; outputs within {g['max_abs_difference']:.1e})",
               file=sys.stderr)
     print(json.dumps(figures, indent=1))
     if args.json:

@@ -26,7 +26,6 @@ sparse weights are deterministic in both modes.
 from sparsebench.nn.dropconnect import (
     DropConnectConv2d,
     DropConnectLinear,
-    MaskMemoryError,
     dropconnect_conv2d,
     dropconnect_linear,
     gaussian_average,
@@ -62,7 +61,6 @@ __all__ = [
     "KWinners",
     "KWinners2d",
     "KWinnersBase",
-    "MaskMemoryError",
     "SparseWeights",
     "SparseWeights2d",
     "SparseWeightsBase",

@@ -9,6 +9,9 @@ existing layer's parameters with ``from_module``.
 
 from __future__ import annotations
 
+import math
+import warnings
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -17,9 +20,11 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from sparsebench.nn.masks import (
+    RESOLUTION_BITS,
     check_drop_probability,
     is_int,
     keep_probability,
+    keep_threshold,
     scaled_keep_mask,
 )
 
@@ -27,37 +32,164 @@ MASKS = ("batch", "sample")
 INFERENCES = ("mean", "gaussian")
 DEFAULT_MAX_MASK_BYTES = 1 << 30  # 1 GiB
 DEFAULT_SAMPLES = 100
-_DRAW_CHUNK_ELEMENTS = 1 << 24  # Gaussian draws are made at most this many values at a time
+_DRAW_CHUNK_ELEMENTS = 1 << 22  # Gaussian draws are made at most this many values at a time
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
-class MaskMemoryError(RuntimeError):
-    """Per-example DropConnect masks (``mask='sample'``) would exceed the memory budget.
-
-    A plain ``RuntimeError`` of this package, so that it ships with torch alone; an application
-    decides what it means for its runs (sparsebench's runner records a failed run with its message).
-    """
+def _masked_weight(weight: torch.Tensor, p: float) -> torch.Tensor:
+    """``weight * M`` with ``M = m / keep``, ``m ~ Bernoulli(keep)`` of the weight's shape and ``keep``
+    the realised keep probability (:mod:`sparsebench.nn.masks`); exactly unbiased."""
+    return weight * scaled_keep_mask(weight.shape, p, dtype=weight.dtype, device=weight.device)
 
 
-def _masked_weight(weight: torch.Tensor, p: float, leading: tuple[int, ...] = ()) -> torch.Tensor:
-    """``weight * M`` with ``M = m / keep``, ``m ~ Bernoulli(keep)`` of shape ``leading + weight.shape``
-    and ``keep`` the realised keep probability (:mod:`sparsebench.nn.masks`); exactly unbiased."""
-    return weight * scaled_keep_mask(leading + tuple(weight.shape), p, dtype=weight.dtype,
-                                     device=weight.device)
+# --- one mask per example (mask='sample') -------------------------------------------------------
+#
+# Example b's mask on weight row o (the output unit; for a convolution the filter, its in/groups x kh x
+# kw elements in order) comes from 64-bit words of splitmix64 (Steele, Lea & Flood 2014) used as a
+# counter-based generator: word n = mix(key + (n + 1) * golden), n = (b * rows + o) * words_per_row + j,
+# with one ``key`` per forward call drawn from torch's global CPU generator. Element i of the row is kept
+# when bit i % 64 of word i / 64 is set (keep probability exactly 1/2, one random bit an element), or
+# otherwise when 16-bit field i % 4 of word i / 4 is below ``keep_threshold(p)`` (the keep probability
+# and its 2**-16 resolution of :mod:`sparsebench.nn.masks`). Kept weights are scaled by 1 / keep, as
+# with mask='batch'. A counter-based generator lets the backward pass regenerate any example's mask
+# instead of storing batch x weights values, on any device and in any order: the C++ kernel
+# (csrc/dropconnect_cpu.cpp, float32 linear layers on the CPU) and the torch ops below (other devices,
+# dtypes, convolutions) draw bit-identical masks.
+
+_GOLDEN, _MIX1, _MIX2 = (v - (1 << 64) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+_HALF = 1 << (RESOLUTION_BITS - 1)  # the threshold of keep probability 1/2: the 1-bit words
+_KERNEL: list = []  # [module or None] once loading was tried
 
 
-def check_sample_budget(batch: int, weight: torch.Tensor, max_mask_bytes: int) -> None:
-    """Raise :class:`MaskMemoryError` when per-example masked weights for ``batch`` examples
-    (``batch x weight elements x element size`` bytes) exceed ``max_mask_bytes``."""
-    needed = batch * weight.numel() * weight.element_size()
-    if needed > max_mask_bytes:
-        fits = max_mask_bytes // (weight.numel() * weight.element_size())
-        raise MaskMemoryError(
-            f"DropConnect mask='sample' needs {needed:,} bytes for batch size {batch} "
-            f"({batch} x {weight.numel():,} weight elements x {weight.element_size()} bytes), over "
-            f"max_mask_bytes={max_mask_bytes:,}; use batch size <= {fits}, mask='batch', or raise "
-            f"max_mask_bytes")
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _words_per_row(cols: int, p: float) -> int:
+    return -(-cols // 64) if keep_threshold(p) == _HALF else -(-cols // 4)
+
+
+def mask_words(key: int, first: int, last: int, rows: int, cols: int, p: float,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """The random int64 words of examples ``first`` to ``last - 1`` (``(examples, rows, words per
+    row)``) for a weight of ``rows`` rows of ``cols`` elements (int64 products wrap, as uint64 ones)."""
+    per_row = _words_per_row(cols, p)
+    n = torch.arange(first, last, device=device).view(-1, 1, 1) * rows
+    n = (n + torch.arange(rows, device=device).view(1, -1, 1)) * per_row + torch.arange(per_row, device=device)
+    z = (n + 1) * _GOLDEN + key
+    z = (z ^ _shift_right(z, 30)) * _MIX1
+    z = (z ^ _shift_right(z, 27)) * _MIX2
+    return z ^ _shift_right(z, 31)
+
+
+def sample_keep_masks(key: int, first: int, last: int, shape: tuple[int, ...] | torch.Size, p: float,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+    """The bool keep masks of examples ``first`` to ``last - 1`` (shape ``(examples, *shape)``) that
+    the per-example DropConnect of a forward call with ``key`` applies to a weight of ``shape``."""
+    rows, cols = shape[0], math.prod(shape[1:])
+    words = mask_words(key, first, last, rows, cols, p, device)
+    threshold = keep_threshold(p)
+    if threshold >= 1 << RESOLUTION_BITS:
+        return torch.ones((last - first, *shape), dtype=torch.bool, device=device)
+    if threshold == _HALF:  # little-endian bytes: bit i of the row is bit i % 8 of byte i / 8
+        octets = words.view(torch.uint8).unsqueeze(-1)
+        kept = (octets >> torch.arange(8, dtype=torch.uint8, device=device)) & 1
+        kept = kept.flatten(-2)[..., :cols].bool()
+    else:  # 16-bit field i % 4 of word i / 4 is int16 number i of the row
+        fields = words.view(torch.int16)[..., :cols].to(torch.int32) & 0xFFFF
+        kept = fields < threshold
+    return kept.reshape(last - first, *shape)
+
+
+def draw_key(generator: torch.Generator | None = None) -> int:
+    """The key of one forward call's per-example masks, from ``generator`` (default: the global CPU
+    generator, so that ``torch.manual_seed`` fixes the masks on every device)."""
+    return int(torch.randint(0, 1 << 62, (), generator=generator))
+
+
+def _kernel():
+    """The compiled CPU kernel (built on first use with the host's instruction set, cached by torch in
+    ``TORCH_EXTENSIONS_DIR``), or None where it cannot be built (no C++ compiler): the torch ops then
+    do the same work, about 10x slower, with a warning."""
+    if not _KERNEL:
+        try:
+            from torch.utils.cpp_extension import load
+
+            source = Path(__file__).with_name("csrc") / "dropconnect_cpu.cpp"
+            _KERNEL.append(load("sparsebench_dropconnect_cpu", [str(source)], extra_cflags=["-O3", "-march=native"]))
+        except Exception as error:  # noqa: BLE001 - any build failure means: use the torch ops
+            warnings.warn(f"DropConnect mask='sample': the C++ kernel could not be built ({error}); using torch "
+                          f"ops, about 10x slower", stacklevel=3)
+            _KERNEL.append(None)
+    return _KERNEL[0]
+
+
+def _uses_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 and weight.dim() == 2
+            and _kernel() is not None)
+
+
+class _PerExample(torch.autograd.Function):
+    """``out[b] = op(x[b], weight * M_b)`` with ``M_b`` example b's scaled mask, regenerated from
+    ``key`` in the backward pass (nothing of batch x weight size is kept between the passes).
+
+    ``op(x chunk, masked weights (examples, *weight.shape))`` computes a chunk of examples; the torch
+    path draws the masks of ``chunk`` examples at a time."""
+
+    @staticmethod
+    def forward(ctx, x, weight, key, p, op, chunk):
+        ctx.save_for_backward(x, weight)
+        ctx.key, ctx.p, ctx.op, ctx.chunk = key, p, op, chunk
+        scale = 1.0 / keep_probability(p)
+        if op is _linear_op and _uses_kernel(x, weight):
+            return _kernel().forward(x.contiguous(), weight.contiguous(), key, keep_threshold(p)).mul_(scale)
+        parts = []
+        for first in range(0, x.shape[0], chunk):
+            last = min(first + chunk, x.shape[0])
+            masks = sample_keep_masks(key, first, last, weight.shape, p, x.device).to(weight.dtype)
+            parts.append(op(x[first:last], masks.mul_(weight)))
+        return torch.cat(parts).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[:2]
+        scale = 1.0 / keep_probability(ctx.p)
+        grad = grad * scale
+        if ctx.op is _linear_op and _uses_kernel(x, weight):
+            grad_x, grad_w = _kernel().backward(grad.contiguous(), x.contiguous(), weight.contiguous(), ctx.key,
+                                                keep_threshold(ctx.p), need_x, need_w)
+            return (grad_x if need_x else None), (grad_w if need_w else None), None, None, None, None
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_w = torch.zeros_like(weight) if need_w else None
+        for first in range(0, x.shape[0], ctx.chunk):
+            last = min(first + ctx.chunk, x.shape[0])
+            masks = sample_keep_masks(ctx.key, first, last, weight.shape, ctx.p, x.device).to(weight.dtype)
+            with torch.enable_grad():
+                xs = x[first:last].detach().requires_grad_(need_x)
+                masked = (masks * weight.detach()).requires_grad_()
+                out = ctx.op(xs, masked)
+                grads = torch.autograd.grad(out, (xs, masked) if need_x else (masked,), grad[first:last])
+            if need_x:
+                grad_x[first:last] = grads[0]
+            if need_w:
+                grad_w += (grads[-1] * masks).sum(0)
+        return grad_x, grad_w, None, None, None, None
+
+
+def _linear_op(x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    return torch.bmm(masked, x.unsqueeze(-1)).squeeze(-1)
+
+
+_CHUNK_BYTES = 64 << 20  # the torch path's masks at once: a few tens of MB, whatever the batch
+
+
+def _chunk(weight: torch.Tensor, max_mask_bytes: int) -> int:
+    """Examples per chunk of the torch path: their masks (bool, bytes of random words, masked weights)
+    within ``min(max_mask_bytes, 64 MiB)``, at least one example."""
+    return max(1, min(max_mask_bytes, _CHUNK_BYTES) // (weight.numel() * (weight.element_size() + 10)))
 
 
 def gaussian_moments(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float,
@@ -85,21 +217,32 @@ def gaussian_average(mean: torch.Tensor, var: torch.Tensor, samples: int, activa
     the draws: batch norm in evaluation mode, pooling, an activation, or all of them in sequence; its
     output may have another shape. The examples of a batch share the standard normal noise (``u = mean
     + sd * z``): an example's output then depends neither on the other examples nor on the batch
-    size. The noise comes from ``generator`` (default: the global generator of ``mean``'s device);
-    chunks of draws bound the memory.
+    size. The noise comes from ``generator`` (default: the global generator of ``mean``'s device).
+
+    Wan et al. (2013, Algorithm 2) sample: they draw from the Gaussian and average the activation, and
+    so does this function (a closed form exists for some activations, e.g. ReLU's
+    ``mean * Phi(mean / sd) + sd * phi(mean / sd)``, but not for whatever else the block applies).
+    The draws are made into one buffer reused for every chunk of draws (at most 2**22 values, 16 MiB in
+    float32): fresh tensors of 2**24 values, as before, were mapped and page-faulted anew by every
+    operation. Smaller blocks (2**18 values, examples and draws tiled to stay in a core's L2 cache)
+    measured 1.6-2.8x slower here: more operations, each a parallel region on a shared host.
     """
     noise = torch.randn((samples, 1, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator)
     sd = var.clamp_min(0.0).sqrt()
     per_chunk = max(1, _DRAW_CHUNK_ELEMENTS // max(1, mean.numel()))
+    differentiable = torch.is_grad_enabled() and (mean.requires_grad or var.requires_grad)  # out= has no autograd
+    buffer = None if differentiable else torch.empty((min(per_chunk, samples), *mean.shape), dtype=mean.dtype,
+                                                     device=mean.device)
     total = None
     for start in range(0, samples, per_chunk):
-        draws = torch.addcmul(mean, noise[start:start + per_chunk], sd)  # (count, batch, ...)
+        count = min(per_chunk, samples - start)
+        draws = torch.addcmul(mean, noise[start:start + count], sd,
+                              out=None if buffer is None else buffer[:count])  # (count, batch, ...)
         if activation is not None:
-            count = draws.shape[0]
             draws = activation(draws.flatten(0, 1))
             draws = draws.unflatten(0, (count, draws.shape[0] // count))
-        part = draws.sum(dim=0)
-        total = part if total is None else total.add_(part)
+        part = draws[0] if count == 1 else draws.sum(dim=0)
+        total = part.clone() if total is None else total.add_(part)  # a clone: part may be the buffer
     return total / samples
 
 
@@ -130,9 +273,9 @@ def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         if mask == "batch":
             return F.linear(x, _masked_weight(weight, p), bias)
         rows = x.reshape(-1, x.shape[-1])
-        check_sample_budget(rows.shape[0], weight, max_mask_bytes)
-        masked = _masked_weight(weight, p, (rows.shape[0],))  # (B, out, in)
-        out = torch.bmm(masked, rows.unsqueeze(-1)).squeeze(-1)
+        if rows.shape[0] == 0:
+            return F.linear(x, weight, bias)
+        out = _PerExample.apply(rows, weight, draw_key(), p, _linear_op, _chunk(weight, max_mask_bytes))
         if bias is not None:
             out = out + bias
         return out.view(*x.shape[:-1], weight.shape[0])
@@ -148,6 +291,18 @@ def dropconnect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 def _conv_function(stride, padding, dilation, groups) -> Callable[..., torch.Tensor]:
     def conv(inp, weight, bias=None):
         return F.conv2d(inp, weight, bias, stride, padding, dilation, groups)
+
+    return conv
+
+
+def _grouped_conv(stride, padding, dilation, groups) -> Callable[..., torch.Tensor]:
+    """A chunk of examples, each with its own masked filters ``(examples, out, in/groups, kh, kw)``,
+    as one grouped convolution: example b's channels meet only example b's filters."""
+    def conv(x, masked):
+        batch = x.shape[0]
+        out = F.conv2d(x.reshape(1, -1, *x.shape[2:]), masked.reshape(-1, *masked.shape[2:]), None, stride,
+                       padding, dilation, groups * batch)
+        return out.view(batch, masked.shape[1], *out.shape[2:])
 
     return conv
 
@@ -169,12 +324,8 @@ def dropconnect_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         batch = x.shape[0]
         if batch == 0:
             return conv(x, weight, bias)
-        check_sample_budget(batch, weight, max_mask_bytes)
-        masked = _masked_weight(weight, p, (batch,))  # (B, out, in/groups, kh, kw)
-        # One grouped convolution: example b's channels meet only example b's masked filters.
-        grouped = _conv_function(stride, padding, dilation, groups * batch)
-        out = grouped(x.reshape(1, -1, *x.shape[2:]), masked.reshape(-1, *weight.shape[1:]))
-        out = out.view(batch, weight.shape[0], *out.shape[2:])
+        out = _PerExample.apply(x, weight, draw_key(), p, _grouped_conv(stride, padding, dilation, groups),
+                                _chunk(weight, max_mask_bytes))
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
         return out
@@ -219,10 +370,6 @@ class _DropConnectMixin:
         self.p, self.mask, self.inference = float(p), mask, inference
         self.samples, self.activation, self.max_mask_bytes = int(samples), activation, int(max_mask_bytes)
         self.seed = int(seed)
-        if mask == "sample" and self.weight.numel() * self.weight.element_size() > max_mask_bytes:
-            raise ValueError(f"max_mask_bytes={max_mask_bytes:,} is not allowed with mask='sample': "
-                             f"even one example's masked weights need "
-                             f"{self.weight.numel() * self.weight.element_size():,} bytes")
 
     @property
     def averages_gaussian_draws(self) -> bool:
@@ -272,10 +419,10 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
     .. math:: y = x\,(W \odot M)^\top + b, \qquad M = m / (1 - p),\; m \sim \mathrm{Bernoulli}(1 - p)
 
     elementwise, so ``E[y] = x W^T + b``, the plain layer's output. ``mask='batch'`` draws one ``M``
-    per forward call (per mini-batch); ``mask='sample'`` draws one per example, which needs
-    ``batch x weight elements x element size`` bytes for the per-example masked weights (about three
-    times that at peak in training) and is refused with :class:`MaskMemoryError` (a ``RuntimeError``)
-    past ``max_mask_bytes``.
+    per forward call (per mini-batch); ``mask='sample'`` draws one per example (the paper's), from a
+    counter-based generator that the backward pass replays, so no mask or masked weight of batch x
+    weight size is ever stored: a fused C++ kernel for float32 on the CPU, chunks of examples through
+    torch ops elsewhere (see ``_PerExample``).
 
     At evaluation, ``inference='mean'`` uses the plain weights: ``y = x W^T + b``. ``'gaussian'`` is
     the paper's moment-matching inference: ``u ~ N(x W^T + b, p/(1-p) (x^2)(W^2)^T)``, and the layer
@@ -289,7 +436,7 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
     and leaves the global random generator (and with it the training masks) alone.
 
     Masks are drawn from 16 random bits per weight (:mod:`sparsebench.nn.masks`, about 10x cheaper on
-    the CPU than ``bernoulli_``): the keep probability is ``1 - p`` rounded to a multiple of
+    the CPU than ``bernoulli_``; 1 bit for per-example masks at p = 0.5): the keep probability is ``1 - p`` rounded to a multiple of
     ``2**-16`` (exact for p = 0.5, within 7.7e-6 otherwise) and kept weights are scaled by its
     inverse, so the expectation is exact; the Gaussian variance uses the same realised ``p``.
 
@@ -300,7 +447,8 @@ class DropConnectLinear(_DropConnectMixin, nn.Linear):
         inference: ``'mean'`` (default) or ``'gaussian'``.
         samples: Gaussian draws per evaluation (``inference='gaussian'``), an integer >= 1.
         activation: callable applied to each Gaussian draw (default ``torch.relu``; None: identity).
-        max_mask_bytes: memory budget in bytes for ``mask='sample'``, an integer >= 1 (default 1 GiB).
+        max_mask_bytes: ``mask='sample'`` off the C++ kernel materialises the masks of at most this many
+            bytes at once (and at most 64 MiB; at least one example), an integer >= 1 (default 1 GiB).
         seed: seed of the Gaussian draws, an integer in [0, 2**63) (default 0).
     """
 
@@ -336,8 +484,8 @@ class DropConnectConv2d(_DropConnectMixin, nn.Conv2d):
     r"""A ``nn.Conv2d`` with DropConnect (Wan et al. 2013, ICML): the filters (not the bias) are
     masked, ``y = conv(x, W * M) + b`` with ``M = m / (1 - p)``, ``m ~ Bernoulli(1 - p)``.
 
-    Everything is as in :class:`DropConnectLinear`; ``mask='sample'`` runs one grouped convolution
-    with a masked copy of the filters per example, and ``inference='gaussian'`` uses
+    Everything is as in :class:`DropConnectLinear`; ``mask='sample'`` runs grouped convolutions over
+    chunks of examples with a masked copy of the filters per example, regenerated in the backward pass, and ``inference='gaussian'`` uses
     ``u ~ N(conv(x, W) + b, p/(1-p) conv(x^2, W^2))``, drawn independently at every position. The
     positions of one filter share its mask, so their pre-activations are correlated under
     DropConnect: the per-position moments are exact, but what pools over positions sees independent

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from sparsebench import seeds
-from sparsebench.errors import ConfigError, check
-from sparsebench.nn import DropConnectConv2d, DropConnectLinear, MaskMemoryError
-from sparsebench.nn.dropconnect import check_sample_budget
+from sparsebench.errors import check
+from sparsebench.nn import DropConnectConv2d, DropConnectLinear
 from sparsebench.regularizers.base import (
     REGULARIZERS,
     Regularizer,
@@ -26,7 +25,7 @@ INFERENCES = ("mean", "gaussian")
 class DropConnectConfig(RegularizerConfig):
     name: str = part("dropconnect")
     p: float = part(0.5)  # drop probability of a weight
-    mask: str = part("batch")  # batch: one mask per mini-batch | sample: one per example (memory-bound)
+    mask: str = part("batch")  # batch: one mask per mini-batch | sample: one per example
     # Inference: mean (the plain weights) | gaussian (moment matching, as in the paper: `samples` draws
     # of each unit's Gaussian pre-activation go through what follows the weight layer in its block,
     # batch norm and pooling included, and the block's outputs are averaged; the draws are seeded, so
@@ -34,7 +33,9 @@ class DropConnectConfig(RegularizerConfig):
     inference: str = part("mean")
     samples: int = part(100)
     apply_to: str = part("linear")  # hidden layers whose weights are masked: linear, conv or both
-    max_mask_bytes: int = part(1 << 30)  # mask: sample refuses batches whose masks would exceed this
+    # mask: sample off the C++ kernel (GPU, conv) materialises at most this many bytes of masks at once
+    # (capped at 64 MiB). It once refused larger batches; kept, as a part of run ids.
+    max_mask_bytes: int = part(1 << 30)
 
     def __post_init__(self) -> None:
         check(0 <= self.p < 1, "p", self.p, "a drop probability must lie in [0, 1)")
@@ -48,21 +49,6 @@ class DropConnectConfig(RegularizerConfig):
 @REGULARIZERS.register("dropconnect")
 class DropConnect(Regularizer):
     Config = DropConnectConfig
-    # A batch over the mask budget met after validation (a dropout-on pass at the evaluation batch size).
-    run_errors = (MaskMemoryError,)
-
-    def check_model(self, model, batch_size):
-        if self.cfg.mask != "sample":
-            return
-        for layer in model.weight_layers(hidden_only=True):
-            if isinstance(layer.module, (DropConnectLinear, DropConnectConv2d)):
-                try:
-                    check_sample_budget(batch_size, layer.module.weight, self.cfg.max_mask_bytes)
-                except MaskMemoryError as error:
-                    raise ConfigError("regularizer.mask", "sample", str(error).split("; ")[0].replace(
-                        "DropConnect mask='sample' needs", "per-example masks need"),
-                        "lower train.batch_size, use regularizer.mask=batch, or raise regularizer.max_mask_bytes"
-                    ) from None
 
     def weight_layer(self, layer, index):
         shape = (1, 1, 1) if isinstance(layer, nn.Conv2d) else (1,)

@@ -12,13 +12,13 @@ from torch import nn
 from sparsebench.nn import (
     DropConnectConv2d,
     DropConnectLinear,
-    MaskMemoryError,
     dropconnect_conv2d,
     dropconnect_linear,
     gaussian_average,
     gaussian_moments,
 )
-from sparsebench.nn.masks import keep_probability, scaled_keep_mask
+from sparsebench.nn import dropconnect as dc_module
+from sparsebench.nn.masks import keep_probability, keep_threshold, scaled_keep_mask
 
 
 def _x(shape, seed=0, dtype=torch.float32):
@@ -95,39 +95,150 @@ def test_gradient_flows_to_kept_weights_only():
     torch.testing.assert_close(dc.bias.grad, torch.full((7,), 9.0))
 
 
-def test_sample_masks_differ_across_examples_and_match_a_per_example_loop():
-    dc = DropConnectLinear(10, 6, p=0.5, mask="sample")
-    rows = dc(torch.ones(32, 10))
-    assert not torch.equal(rows, rows[:1].expand(32, -1))
-    x = _x((5, 10))
-    torch.manual_seed(1)
-    out = dc(x)
-    torch.manual_seed(1)
-    masks = scaled_keep_mask((5, 6, 10), 0.5)
-    expected = torch.stack([F.linear(x[b], dc.weight * masks[b], dc.bias) for b in range(5)])
-    torch.testing.assert_close(out, expected)
-    # the same for convolutions (grouped), with stride and groups
-    dcc = DropConnectConv2d(4, 6, 3, stride=2, padding=1, groups=2, p=0.25, mask="sample")
-    x = _x((3, 4, 7, 7))
-    torch.manual_seed(2)
-    out = dcc(x)
-    torch.manual_seed(2)
-    masks = scaled_keep_mask((3,) + tuple(dcc.weight.shape), 0.25)
-    expected = torch.cat([F.conv2d(x[b:b + 1], dcc.weight * masks[b], dcc.bias, 2, 1, 1, 2) for b in range(3)])
-    torch.testing.assert_close(out, expected)
+def _splitmix64_words(key, count, first=0):
+    """splitmix64 (Steele, Lea & Flood 2014) in Python integers: the reference of the mask words."""
+    out = []
+    for n in range(first, first + count):
+        z = (key + (n + 1) * 0x9E3779B97F4A7C15) % 2**64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+        out.append(z ^ (z >> 31))
+    return out
 
 
-def test_sample_masks_are_refused_past_the_budget():
-    dc = DropConnectLinear(100, 50, mask="sample", max_mask_bytes=100 * 50 * 4 * 8)
-    dc(torch.ones(8, 100))  # exactly at the budget
-    with pytest.raises(MaskMemoryError) as info:
-        dc(torch.ones(9, 100))
-    message = str(info.value)
-    assert isinstance(info.value, RuntimeError)
-    for part in ("batch size 9", "180,000 bytes", "max_mask_bytes=160,000", "batch size <= 8", "mask='batch'"):
-        assert part in message
-    with pytest.raises(ValueError, match="max_mask_bytes=100"):
-        DropConnectLinear(100, 50, mask="sample", max_mask_bytes=100)
+def test_mask_words_are_splitmix64_of_the_counter_and_the_kernel_draws_the_same():
+    key = 0x123456789ABCDEF
+    words = dc_module.mask_words(key, 2, 4, 3, 100, 0.5)  # 100 columns: 2 words a row at p = 0.5
+    assert words.shape == (2, 3, 2)
+    expected = [w - 2**64 if w >= 2**63 else w for w in _splitmix64_words(key, 12, first=2 * 3 * 2)]
+    assert words.flatten().tolist() == expected
+    assert dc_module.mask_words(key, 0, 1, 3, 10, 0.3).shape == (1, 3, 3)  # 16 bits an element: 4 a word
+    kernel = dc_module._kernel()
+    if kernel is not None:
+        for p in (0.5, 0.3):
+            assert torch.equal(kernel.words(key, 2, 4, 3, 100, keep_threshold(p)),
+                               dc_module.mask_words(key, 2, 4, 3, 100, p))
+
+
+def test_sample_masks_read_the_words_bits_and_fields():
+    key = 99
+    word = dc_module.mask_words(key, 0, 1, 1, 64, 0.5)[0, 0, 0].item() % 2**64
+    kept = dc_module.sample_keep_masks(key, 0, 1, (1, 64), 0.5)[0, 0]
+    assert kept.tolist() == [bool((word >> i) & 1) for i in range(64)]
+    word = dc_module.mask_words(key, 0, 1, 1, 4, 0.3)[0, 0, 0].item() % 2**64
+    kept = dc_module.sample_keep_masks(key, 0, 1, (1, 4), 0.3)[0, 0]
+    assert kept.tolist() == [((word >> (16 * i)) & 0xFFFF) < keep_threshold(0.3) for i in range(4)]
+
+
+def _reference_linear(x, weight, bias, masks):
+    """Per-example masked copies of the weights (the implementation before the kernel)."""
+    masked = weight * masks  # (B, out, in)
+    return torch.bmm(masked, x.unsqueeze(-1)).squeeze(-1) + bias
+
+
+def _reference_conv(x, weight, bias, masks, stride, padding, groups):
+    return torch.cat([F.conv2d(x[b:b + 1], weight * masks[b], bias, stride, padding, 1, groups)
+                      for b in range(x.shape[0])])
+
+
+def _gradients(function, *tensors):
+    tensors = [t.detach().clone().requires_grad_() for t in tensors]
+    out = function(*tensors)
+    out.backward(_x(out.shape, seed=7, dtype=out.dtype))
+    return [out.detach()] + [t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("path", ["kernel", "torch"])
+@pytest.mark.parametrize("p, cols", [(0.5, 784), (0.5, 37), (0.3, 50)])
+def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, monkeypatch):
+    if path == "torch":
+        monkeypatch.setattr(dc_module, "_KERNEL", [None])
+        monkeypatch.setattr(dc_module, "_CHUNK_BYTES", 3 * 13 * cols * 14)  # 3 examples a chunk
+    elif dc_module._kernel() is None:
+        pytest.skip("no C++ compiler: the kernel cannot be built")
+    layer = DropConnectLinear(cols, 13, p=p, mask="sample")
+    x = _x((9, cols))
+    torch.manual_seed(5)
+    key = dc_module.draw_key()
+    masks = dc_module.sample_keep_masks(key, 0, 9, layer.weight.shape, p).float() / keep_probability(p)
+
+    def fast(x, w, b):
+        torch.manual_seed(5)
+        return dropconnect_linear(x, w, b, p, mask="sample")
+
+    got = _gradients(fast, x, layer.weight, layer.bias)
+    expected = _gradients(lambda x, w, b: _reference_linear(x, w, b, masks), x, layer.weight, layer.bias)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(masks[0], masks[1])
+
+
+@pytest.mark.parametrize("chunk_examples", [1, 2, 5])
+def test_sample_masks_of_convolutions_equal_the_reference_in_output_and_gradients(chunk_examples, monkeypatch):
+    conv = DropConnectConv2d(4, 6, 3, stride=2, padding=1, groups=2, p=0.25, mask="sample")
+    monkeypatch.setattr(dc_module, "_CHUNK_BYTES", chunk_examples * conv.weight.numel() * 14)
+    x = _x((5, 4, 7, 7))
+    torch.manual_seed(2)
+    key = dc_module.draw_key()
+    masks = dc_module.sample_keep_masks(key, 0, 5, conv.weight.shape, 0.25).float() / keep_probability(0.25)
+
+    def fast(x, w, b):
+        torch.manual_seed(2)
+        return dropconnect_conv2d(x, w, b, 0.25, mask="sample", stride=2, padding=1, groups=2)
+
+    got = _gradients(fast, x, conv.weight, conv.bias)
+    expected = _gradients(lambda x, w, b: _reference_conv(x, w, b, masks, 2, 1, 2), x, conv.weight, conv.bias)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sample_masks_on_a_gpu_equal_the_cpu_reference():
+    layer = DropConnectLinear(300, 40, p=0.5, mask="sample")
+    x = _x((16, 300))
+    torch.manual_seed(3)
+    key = dc_module.draw_key()
+    masks = dc_module.sample_keep_masks(key, 0, 16, layer.weight.shape, 0.5).float() * 2
+    assert torch.equal(dc_module.sample_keep_masks(key, 0, 16, layer.weight.shape, 0.5, "cuda").cpu(), masks > 0)
+
+    def fast(x, w, b):
+        torch.manual_seed(3)
+        return dropconnect_linear(x.cuda(), w.cuda(), b.cuda(), 0.5, mask="sample").cpu()
+
+    got = _gradients(fast, x, layer.weight, layer.bias)
+    expected = _gradients(lambda x, w, b: _reference_linear(x, w, b, masks), x, layer.weight, layer.bias)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_sample_mask_keep_rate_and_independence_across_examples(p):
+    """Keep rate within 5 binomial standard deviations of keep_probability(p); the correlation of two
+    examples' masks (and of neighbouring elements and rows) within 5 / sqrt(n) of 0, its standard
+    deviation under independence."""
+    examples, shape = 64, (50, 70)
+    kept = dc_module.sample_keep_masks(2**40 + 17, 0, examples, shape, p).double()
+    keep, n = keep_probability(p), kept.numel()
+    assert abs(kept.sum().item() - n * keep) <= 5 * math.sqrt(n * keep * (1 - keep))
+    flat = kept.reshape(examples, -1)
+    corr = torch.corrcoef(flat)  # examples x examples
+    off_diagonal = corr[~torch.eye(examples, dtype=torch.bool)]
+    assert off_diagonal.abs().max().item() <= 5 / math.sqrt(flat.shape[1])
+    assert abs(off_diagonal.mean().item()) <= 5 / math.sqrt(flat.shape[1] * off_diagonal.numel() / 2)
+    for a, b in ((kept[..., :-1], kept[..., 1:]), (kept[:, :-1], kept[:, 1:])):  # neighbouring elements, rows
+        r = torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()
+        assert abs(r) <= 5 / math.sqrt(a.numel())
+
+
+def test_sample_masks_depend_on_the_seed_and_not_on_the_batch():
+    layer = DropConnectLinear(20, 6, p=0.5, mask="sample")
+    x = _x((8, 20))
+    torch.manual_seed(1)
+    whole = layer(x)
+    torch.manual_seed(1)
+    assert torch.equal(layer(x[:3]), whole[:3])  # example b's mask depends on its index, not the batch size
+    torch.manual_seed(2)
+    assert not torch.equal(layer(x), whole)
 
 
 def _batch_mask_calls(layer, x: torch.Tensor, calls: int, apply) -> torch.Tensor:
@@ -297,3 +408,17 @@ def test_from_module_rejects_other_layers():
         DropConnectLinear.from_module(nn.Conv2d(1, 1, 1))
     with pytest.raises(ValueError, match="nn.Conv2d"):
         DropConnectConv2d.from_module(nn.Linear(1, 1))
+
+
+def test_gaussian_average_in_chunks_equals_all_draws_at_once(monkeypatch):
+    """Chunks of draws (here 40 values, so 3 draws a chunk) give the average over every draw at once, taken
+    with the same shared noise (the generator's first samples x units normals)."""
+    monkeypatch.setattr(dc_module, "_DRAW_CHUNK_ELEMENTS", 40)
+    mean, var = _x((7, 12), seed=1), _x((7, 12), seed=2).abs()
+    got = gaussian_average(mean, var, 9, torch.relu, torch.Generator().manual_seed(4))
+    noise = torch.randn((9, 1, 12), generator=torch.Generator().manual_seed(4))
+    expected = torch.relu(mean + noise * var.sqrt()).mean(0)
+    torch.testing.assert_close(got, expected)
+    pooled = gaussian_average(mean.view(7, 3, 2, 2), var.view(7, 3, 2, 2), 9, lambda u: u.amax((2, 3)),
+                              torch.Generator().manual_seed(4))
+    assert pooled.shape == (7, 3)
