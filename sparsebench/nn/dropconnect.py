@@ -9,7 +9,9 @@ existing layer's parameters with ``from_module``.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import platform
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -118,12 +120,25 @@ def _kernel():
             from torch.utils.cpp_extension import load
 
             source = Path(__file__).with_name("csrc") / "dropconnect_cpu.cpp"
-            _KERNEL.append(load("sparsebench_dropconnect_cpu", [str(source)], extra_cflags=["-O3", "-march=native"]))
+            # Built for this CPU's instruction set, so named by it: a cache shared with another machine
+            # (a home folder on a cluster) never hands one CPU's build to another.
+            _KERNEL.append(load(f"sparsebench_dropconnect_cpu_{_instruction_set()}", [str(source)],
+                                extra_cflags=["-O3", "-march=native"]))
         except Exception as error:  # noqa: BLE001 - any build failure means: use the torch ops
             warnings.warn(f"DropConnect mask='sample': the C++ kernel could not be built ({error}); using torch "
                           f"ops, about 10x slower", stacklevel=3)
             _KERNEL.append(None)
     return _KERNEL[0]
+
+
+def _instruction_set() -> str:
+    """A short digest of this CPU's model and feature flags (Linux's /proc/cpuinfo; elsewhere the platform)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        text = "".join(sorted({line for line in lines if line.startswith(("flags", "model name"))}))
+    except OSError:
+        text = platform.platform() + platform.processor()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _uses_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:
