@@ -57,6 +57,7 @@ OTHER_NAMES: list[Name] = [
     (r"history/(?P<split>test|train|validation)_loss", "{split} loss", "cross-entropy, nats"),
     (r"history/(?P<split>test|train|validation)_error", "{split} error", "%"),
     (r"regularizer\.p", "dropout rate p", ""),
+    (r"train\.lr", "learning rate", ""),
     (r"regularizer\.q", "Sparseout exponent q", ""),
 ]
 

@@ -579,7 +579,7 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
     if df.empty or not varies(df, parameter):
         return []
     df = df.copy()
-    exclude = {parameter, "seed"}
+    exclude = {parameter, "seed"} | _follows(df, parameter)
     key_columns = [c for c in relevant_columns(df) if c not in exclude]
     keys = df[key_columns].apply(lambda row: "|".join(canonical(v) for v in row), axis=1) if key_columns \
         else pd.Series("all", index=df.index)
@@ -625,7 +625,7 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
                         entries.setdefault(f"{label or 'runs'} without {parameter} (n={len(level)}; horizontal line)",
                                            Line2D([], [], color=color, linewidth=0.9, alpha=0.7))
         ax.set_xlabel(metric_label(parameter))
-        ax.set_ylabel(y_label)
+        ax.set_ylabel(textwrap.fill(y_label, 36))
         ax.set_title(panel_title, fontsize="medium")
         ax.grid(alpha=0.3)
     for _, _, lines in panels:
@@ -633,9 +633,29 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
             for i, (_, line_name) in enumerate(lines):
                 entries.setdefault(line_name, Line2D([], [], color="0.3", linestyle=styles[i % 4],
                                                      marker=markers[i % 5], markersize=4))
+    followed = sorted(_follows(df, parameter))
+    if followed:  # said once under the figure: why one line's points may stand for different settings
+        entries.setdefault(f"each point at its own {', '.join(metric_name(c).name for c in followed)} "
+                           f"(chosen per {metric_name(parameter).name})", Line2D([], [], linestyle=""))
     _legend(fig, list(entries.values()), list(entries))
     fig.suptitle(f"{title} ({BARS})")
     return _save(fig, out_dir, name, formats)
+
+
+def _follows(df: pd.DataFrame, parameter: str) -> set[str]:
+    """Columns whose value is set by the parameter's (one value per value swept, as a learning rate tuned for
+    each): part of each point, not a series of their own; each point of a line may then differ in them."""
+    swept = df[pd.to_numeric(df[parameter], errors="coerce").notna()]
+    if swept.empty:
+        return set()
+    out = set()
+    for column in relevant_columns(df):
+        if column in (parameter, "seed") or column not in swept.columns:
+            continue
+        values = swept[column].map(canonical)
+        if values.nunique() > 1 and (values.groupby(swept[parameter]).nunique() <= 1).all():
+            out.add(column)
+    return out
 
 
 def _sweep_points(rows: pd.DataFrame, parameter: str, column: str):

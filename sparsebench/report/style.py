@@ -62,12 +62,13 @@ LINESTYLES = ("-", "--", "-.", ":")
 SPARE = tuple(Style(colour, MARKERS[(i + j) % len(MARKERS)], LINESTYLES[(i + j) % len(LINESTYLES)])
               for j in range(len(MARKERS)) for i, colour in enumerate(OKABE_ITO.values()))
 
-# Verdicts: a colour (from the same palette) and a shape each, so that they read apart without colour.
+# Verdicts: a colour (from the same palette) and a shape each, so that they read apart without colour; under a
+# deuteranopia simulation (Machado et al. 2009) the three common ones stay apart by colour too (grey, olive, blue).
 VERDICT_STYLES = {
     "supported": Style(OKABE_ITO["bluish green"], "o", "-"),
     "refuted": Style(OKABE_ITO["vermillion"], "X", "-"),
     "regime-dependent": Style(OKABE_ITO["reddish purple"], "P", "-"),
-    "inconclusive": Style(OKABE_ITO["orange"], "s", "-"),
+    "inconclusive": Style(OKABE_ITO["blue"], "s", "-"),
     "not run": Style("#777777", "x", "-"),
 }
 

@@ -174,3 +174,21 @@ def test_a_mixed_folder_gives_figures_per_experiment(tmp_path):
     written = plots.plot_all(df, tmp_path / "out")
     assert "alpha-noise_curves" in written and "beta-noise_curves" in written
     assert not any(name in written for name in ("noise_curves", "training_error_curves", "task_sequence"))
+
+
+def test_a_sweep_of_tuned_arms_draws_one_line_through_each_arms_own_setting(tmp_path, monkeypatch):
+    """Each q tuned to its own learning rate: one line over q (not one single-point series per rate), and the
+    legend says each point has its own rate."""
+    folder = tmp_path / "tuned"
+    for q, lr in ((1.0, 0.01), (2.0, 0.02), (3.0, 0.05)):
+        for seed in (0, 1):
+            write_record(folder, make_record({"name": "sparseout", "q": q, "p": 0.5}, seed, 95.0 + q,
+                                             **{"train.lr": lr}))
+    df = load_records(folder)[0]
+    assert df["train.lr"].nunique() == 3
+    figures = drawn(monkeypatch)
+    plots.plot_accuracy_vs_q(df, tmp_path)
+    lines = [line for line in figures[0].axes[0].lines if line.get_marker() != "_"]
+    assert len(lines) == 1 and list(lines[0].get_ydata()) == pytest.approx([96.0, 97.0, 98.0])
+    texts = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert "each point at its own learning rate (chosen per Sparseout exponent q)" in texts
