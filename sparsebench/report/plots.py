@@ -403,8 +403,8 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
         if nonzero:
             ax.set_xlim(min(nonzero) / 2, max(nonzero) * 2)
         ax.set_title(textwrap.fill(f"{label} (n={len(rows)})", 44), fontsize="medium")
-        ax.set_xlabel(metric_label(final_e))
-        ax.set_ylabel(metric_label(final_f))
+        ax.set_xlabel(textwrap.fill(metric_label(final_e), 36))
+        ax.set_ylabel(textwrap.fill(metric_label(final_f), 30))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color="0.2", linestyle="-"), Line2D([], [], color="0.45", linestyle="--")]
     _legend(fig, handles, ["final (band: 95% t-interval over seeds)", "at initialisation"])

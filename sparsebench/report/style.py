@@ -59,8 +59,10 @@ ARMS: dict[str, tuple[str, Style]] = {
 # every marker, in an order that changes colour first.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "*", "p", "<", ">")
 LINESTYLES = ("-", "--", "-.", ":")
+# Yellow last: a thin yellow line is faint on white.
+_SPARE_COLOURS = [c for name, c in OKABE_ITO.items() if name != "yellow"] + [OKABE_ITO["yellow"]]
 SPARE = tuple(Style(colour, MARKERS[(i + j) % len(MARKERS)], LINESTYLES[(i + j) % len(LINESTYLES)])
-              for j in range(len(MARKERS)) for i, colour in enumerate(OKABE_ITO.values()))
+              for j in range(len(MARKERS)) for i, colour in enumerate(_SPARE_COLOURS))
 
 # Verdicts: a colour (from the same palette) and a shape each, so that they read apart without colour; under a
 # deuteranopia simulation (Machado et al. 2009) the three common ones stay apart by colour too (grey, olive, blue).
