@@ -811,7 +811,7 @@ def _training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str, format
     # seed when the bound never binds) says so in the legend; its staggered markers show it on the axes.
     for group, (label, mean) in drawn.items():
         twin = next((other for g, (other, m) in drawn.items() if g != group and other < label
-                     and m.shape == mean.shape and np.allclose(m, mean, equal_nan=True)), None)
+                     and m.shape == mean.shape and len(m) > 1 and np.allclose(m, mean, equal_nan=True)), None)
         if twin is not None:
             labels[group] += f": the same curve as {twin}, drawn over it"
     _x_label(axes, below, metric_label("history/epoch"))
