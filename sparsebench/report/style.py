@@ -59,8 +59,9 @@ ARMS: dict[str, tuple[str, Style]] = {
 # every marker, in an order that changes colour first.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "*", "p", "<", ">")
 LINESTYLES = ("-", "--", "-.", ":")
-# Yellow last: a thin yellow line is faint on white.
-_SPARE_COLOURS = [c for name, c in OKABE_ITO.items() if name != "yellow"] + [OKABE_ITO["yellow"]]
+# Yellow and black last: a thin yellow line is faint on white, and black reads as the dense network's colour.
+_SPARE_COLOURS = [c for name, c in OKABE_ITO.items() if name not in ("yellow", "black")] + \
+    [OKABE_ITO["yellow"], OKABE_ITO["black"]]
 SPARE = tuple(Style(colour, MARKERS[(i + j) % len(MARKERS)], LINESTYLES[(i + j) % len(LINESTYLES)])
               for j in range(len(MARKERS)) for i, colour in enumerate(_SPARE_COLOURS))
 
