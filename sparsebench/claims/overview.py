@@ -12,7 +12,8 @@ that the claimed direction points right:
 - equivalent: (A − B) / margin; supported when inside the band.
 
 The axis is linear inside the band and logarithmic outside it (matplotlib's symlog), since effects run
-from a fraction of the smallest effect to hundreds of it. Rows are coloured by verdict (a regime map's row
+from a fraction of the smallest effect to hundreds of it. Rows are coloured and shaped by verdict
+(``report.style.VERDICT_STYLES``: a reader who cannot tell the colours apart tells the shapes; a regime map's row
 also marks each of its cells with a tick in that cell's colour, its dot the deciding cell); a check without
 an interval shows its point estimate hollow with the reason; an ``identical`` check (run-by-run
 equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim not run

@@ -81,7 +81,8 @@ RULE = ("The measured effect shown for a claim is that of its primary check. A v
         "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans.")
 
 OVERVIEW_CAPTION = (
-    "One row per claim, its primary check: the measured effect (dot) and its 95% interval (bar), divided by the "
+    "One row per claim, its primary check: the measured effect (dot; each verdict has its own colour and shape) and "
+    "its 95% interval (bar), divided by the "
     "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
     "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
     "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval (not "
