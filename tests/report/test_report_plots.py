@@ -160,7 +160,7 @@ def test_noise_figure_draws_the_difference_of_the_checks_sides(noisy_df, tmp_pat
     assert plot_noise_curves(noisy_df, tmp_path, contrasts=[contrast])
     panels = [ax for ax in drawn[0].axes if ax.get_title().startswith("difference")]
     assert len(panels) == 3  # one under each kind of noise; the pixel-noise one holds the numbers above
-    assert all(ax.get_title() == "difference: regularizer=dropout − regularizer=none" for ax in panels)
+    assert all(ax.get_title() == "difference: dropout − no regularizer" for ax in panels)  # arms named in words
     panels = [ax for ax in panels if ax.get_xlabel() == "pixel noise level"]
     line = next(line for line in panels[0].get_lines() if len(line.get_xdata()) == 3)
     expected = [welch_by_hand([NOISY[("dropout", s)][i] for s in (0, 1)],
