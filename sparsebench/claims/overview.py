@@ -32,7 +32,6 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -45,7 +44,7 @@ from sparsebench.claims.wording import reason  # noqa: E402
 from sparsebench.report.names import metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
-from sparsebench.report.style import VERDICT_STYLES  # noqa: E402
+from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES  # noqa: E402
 
 NAME = "claims_overview"
 
@@ -157,7 +156,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
         # Each verdict has a shape as well as a colour (Okabe-Ito's), so that no reader needs the colour.
         style = VERDICT_STYLES.get(result.verdict, VERDICT_STYLES["not run"])
         colour = style.color
-        ink = tuple(0.6 * c for c in to_rgb(colour))  # the verdict's colour, dark enough to read as text
+        text_colour = VERDICT_INK.get(result.verdict, VERDICT_INK["not run"])
         note = ""
         if check is None:
             note = f"not run: {result.reason}" if result.reason else "not run"
@@ -180,8 +179,8 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
         if note:
             x_note = where.x if where is not None and math.isfinite(where.x) and check is not None else 0.0
             ax.annotate(_short(note, 90), (max(-limit, min(limit, x_note)), y), xytext=(8, 6),
-                        textcoords="offset points", fontsize="small", color=ink, style="italic", va="bottom")
-        side.text(0.0, y, _right_text(result, check, where), va="center", fontsize="small", color=ink)
+                        textcoords="offset points", fontsize="small", color=text_colour, style="italic", va="bottom")
+        side.text(0.0, y, _right_text(result, check, where), va="center", fontsize="small", color=text_colour)
     ax.set_yticks(range(len(rows)), [_row_label(result, check) for result, check in rows], fontsize="small")
     ax.set_ylim(len(rows) - 0.5, -0.7)
     ax.set_xscale("symlog", linthresh=1.0, linscale=1.5)

@@ -33,7 +33,6 @@ from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
     HOLM_TEXT,
     SMALL_TEXT,
-    VERDICT_COLOURS,
     axis_name,
     axis_order,
     axis_value,
@@ -55,6 +54,7 @@ from sparsebench.claims.wording import (
 from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.plots import figure_title
 from sparsebench.report.stats import MAX_SEEDS, SMALL
+from sparsebench.report.style import VERDICT_INK
 from sparsebench.report.tables import markdown_table
 
 RULE = ("The measured effect shown for a claim is that of its primary check. A verdict comes "
@@ -401,7 +401,7 @@ class Report:
     rule: str = RULE
     caption: str = OVERVIEW_CAPTION
     summary_header: tuple[str, ...] = tuple(SUMMARY_HEADER)
-    colours: dict = field(default_factory=lambda: dict(VERDICT_COLOURS))
+    colours: dict = field(default_factory=lambda: dict(VERDICT_INK))  # the hues of the figures' verdict marks
     tuning: tuple[TuningSection, ...] = ()
     banner: str = ""  # said first, in a box: what the profile's verdicts are worth (smoke: nothing)
     table_note: str = TABLE_NOTE

@@ -585,6 +585,8 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
         else pd.Series("all", index=df.index)
     labels = make_labels(df, keys=keys, exclude=exclude) if key_columns else pd.Series("", index=df.index)
     series = _groups(df, keys, labels)
+    if len(series) == 1 and arm_family(series[0][2]) in ARMS:  # one series: its arm's name, not every .name setting
+        series = [(series[0][0], ARMS[arm_family(series[0][2])][0], series[0][2])]
     series_styles = _styled(series)
     def has_values(column: str) -> bool:
         return column in df.columns and pd.to_numeric(df[column], errors="coerce").notna().any()

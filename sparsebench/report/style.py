@@ -76,6 +76,18 @@ VERDICT_STYLES = {
 }
 
 
+def ink(colour: str) -> str:
+    """``colour`` darkened to 60% for text on white (Okabe-Ito's orange or sky blue are too light to read as
+    text), the same hue as the marks it names."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    return to_hex(tuple(0.6 * c for c in to_rgb(colour)))
+
+
+# The verdicts' colours as text (the claims page), the hues of their marks in the figures.
+VERDICT_INK = {verdict: ink(style.color) for verdict, style in VERDICT_STYLES.items()}
+
+
 def _first(rows: pd.DataFrame, column: str):
     if column not in rows.columns:
         return None
@@ -141,4 +153,4 @@ def styles_for(groups: Sequence[pd.DataFrame]) -> list[Style]:
     return out  # type: ignore[return-value]
 
 
-__all__ = ["ARMS", "OKABE_ITO", "Style", "VERDICT_STYLES", "arm_family", "styles_for"]
+__all__ = ["ARMS", "OKABE_ITO", "Style", "VERDICT_INK", "VERDICT_STYLES", "arm_family", "ink", "styles_for"]
