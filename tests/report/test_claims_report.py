@@ -397,6 +397,9 @@ def test_the_page_has_contents_that_resolve_and_fits_a_narrow_screen(report):
                                  "Every claim's primary check: measured effect and 95% interval on a common scale"]
     css = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
     assert "img{max-width:100%;height:auto}" in css and ".scroll{overflow-x:auto" in css
+    # Verdict words in the hue of the figures' marks (Okabe-Ito), at 60% for text: bluish green (0, 158, 115)
+    # becomes (0, 95, 69), blue (0, 114, 178) becomes (0, 68, 107).
+    assert ".supported{color:#005f45}" in css and ".inconclusive{color:#00446b}" in css
     # ± is said where each table uses it: the claim's table (95% half-width), the paper's (standard deviation).
     assert "Each cell: mean ± half-width of the 95% t-interval over seeds" in text
     assert "± is the paper's standard deviation over 3 seeds; ours is the same kind" in html.unescape(text)
