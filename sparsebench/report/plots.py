@@ -299,7 +299,8 @@ def difference_curve(a_rows: pd.DataFrame, b_rows: pd.DataFrame, curve: CurveOf
 
 
 def _side_name(rows: pd.DataFrame) -> str:
-    labels = list(dict.fromkeys(arm_label(str(label)) for label in rows["label"])) if "label" in rows.columns else []
+    labels = list(dict.fromkeys(_arm_words(arm_label(str(members["label"].iloc[0])), members)
+                                for _, members in rows.groupby("label", sort=False))) if "label" in rows.columns else []
     if len(labels) == 1:
         return labels[0]
     return " + ".join(labels) if 1 < len(labels) <= 2 else f"{len(labels)} groups pooled"
