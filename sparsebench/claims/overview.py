@@ -41,7 +41,7 @@ from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
 from sparsebench.claims.page import verdict_text  # noqa: E402
 from sparsebench.claims.wording import reason  # noqa: E402
-from sparsebench.report.names import metric_name  # noqa: E402
+from sparsebench.report.names import arm_label, metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
 from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES  # noqa: E402
@@ -83,12 +83,12 @@ def _short(text: str, width: int) -> str:
 
 
 def _sides(check: Verdict) -> str:
-    a = " + ".join(check.groups_a) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
+    a = " + ".join(map(arm_label, check.groups_a)) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
     if "constant" in check.b:
         return f"{a} against {check.b['constant']:g}"
     if check.b == check.a:
         return f"{a}, run by run"
-    b = " + ".join(check.groups_b) or ", ".join(f"{k}={v}" for k, v in check.b.items())
+    b = " + ".join(map(arm_label, check.groups_b)) or ", ".join(f"{k}={v}" for k, v in check.b.items())
     return f"{a} vs {b}"
 
 
