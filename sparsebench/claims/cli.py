@@ -251,9 +251,10 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     runs = len(the_plan.all_jobs())
     outcomes = ", ".join(f"{number} {outcome}" for outcome, number in counts.items() if number)
-    header = (f"Profile `{profile}`, {runs} runs planned ({outcomes or 'none run'}) in {folder}; "
+    # The page travels (committed, copied): the folder by its name, not the absolute path it was made in.
+    header = (f"Profile `{profile}`, {runs} runs planned ({outcomes or 'none run'}) in `{folder.resolve().name}`; "
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
-    unused = [f"{s.path}: {s.reason}" for s in skipped]
+    unused = [f"{_within(s.path, folder)}: {s.reason}" for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
     read = {e for r in results for e in r.experiments}
     tunings = [t for e, t in the_plan.tunings.items() if e in read]
@@ -261,6 +262,14 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
                         {"profile": profile, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
                          "date": stamp, "counts": counts, "records_not_used": unused,
                          "overview": [str(p.relative_to(out)) for p in overview]}, tunings)
+
+
+def _within(path, folder: Path) -> str:
+    """``path`` relative to the results folder, as the report names it."""
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:

@@ -28,7 +28,6 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.regime import MapLayout, cell_axis  # noqa: E402
 from sparsebench.claims.wording import (  # noqa: E402
-    VERDICT_COLOURS,
     axis_name,
     axis_order,
     axis_value,
@@ -37,11 +36,12 @@ from sparsebench.claims.wording import (  # noqa: E402
 )
 from sparsebench.report.names import difference_label  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+from sparsebench.report.style import VERDICT_STYLES  # noqa: E402
 
 # Marker and colour of each outcome of a cell (``wording.cell_kind``).
-STYLES = {"holds": ("o", VERDICT_COLOURS["supported"]), "flips (opposite)": ("v", VERDICT_COLOURS["refuted"]),
-          "negligible": ("s", VERDICT_COLOURS["refuted"]), "undecided": ("D", VERDICT_COLOURS["inconclusive"]),
-          "not run": ("x", VERDICT_COLOURS["not run"])}
+STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)": ("v", VERDICT_STYLES["refuted"].color),
+          "negligible": ("s", VERDICT_STYLES["refuted"].color), "undecided": ("D", VERDICT_STYLES["inconclusive"].color),
+          "not run": ("x", VERDICT_STYLES["not run"].color)}
 
 
 def _positions(values: list) -> tuple[list[float], bool]:

@@ -12,7 +12,8 @@ that the claimed direction points right:
 - equivalent: (A − B) / margin; supported when inside the band.
 
 The axis is linear inside the band and logarithmic outside it (matplotlib's symlog), since effects run
-from a fraction of the smallest effect to hundreds of it. Rows are coloured by verdict (a regime map's row
+from a fraction of the smallest effect to hundreds of it. Rows are coloured and shaped by verdict
+(``report.style.VERDICT_STYLES``: a reader who cannot tell the colours apart tells the shapes; a regime map's row
 also marks each of its cells with a tick in that cell's colour, its dot the deciding cell); a check without
 an interval shows its point estimate hollow with the reason; an ``identical`` check (run-by-run
 equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim not run
@@ -38,11 +39,12 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
-from sparsebench.claims.page import VERDICT_COLOURS, verdict_text  # noqa: E402
+from sparsebench.claims.page import verdict_text  # noqa: E402
 from sparsebench.claims.wording import reason  # noqa: E402
-from sparsebench.report.names import metric_name  # noqa: E402
+from sparsebench.report.names import arm_label, metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
+from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES  # noqa: E402
 
 NAME = "claims_overview"
 
@@ -81,12 +83,12 @@ def _short(text: str, width: int) -> str:
 
 
 def _sides(check: Verdict) -> str:
-    a = " + ".join(check.groups_a) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
+    a = " + ".join(map(arm_label, check.groups_a)) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
     if "constant" in check.b:
         return f"{a} against {check.b['constant']:g}"
     if check.b == check.a:
         return f"{a}, run by run"
-    b = " + ".join(check.groups_b) or ", ".join(f"{k}={v}" for k, v in check.b.items())
+    b = " + ".join(map(arm_label, check.groups_b)) or ", ".join(f"{k}={v}" for k, v in check.b.items())
     return f"{a} vs {b}"
 
 
@@ -108,9 +110,12 @@ def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None
         return head
     if check.test == "identical":
         return head
-    numbers = f"Δ {_g(check.effect)}" if math.isfinite(check.effect) else ""
-    if math.isfinite(check.low):
-        numbers += f" [{_g(check.low)}, {_g(check.high)}]"
+    # The words and sign the report's table uses (``page.effect_text``): a within check is read as A's loss.
+    word, (effect, low, high) = ("loss", check.loss) if check.test == "within" else \
+        ("Δ", (check.effect, check.low, check.high))
+    numbers = f"{word} {_g(effect)}" if math.isfinite(effect) else ""
+    if math.isfinite(low):
+        numbers += f" [{_g(low)}, {_g(high)}]"
     if where is not None:
         numbers += f"; 1 = {where.scale_name} {_g(where.scale, '')}"
     if check.verdict == "inconclusive" and check.seeds_needed is not None:
@@ -126,7 +131,7 @@ def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
         where = scaled(cell) if cell.n_a else None
         if where is not None and math.isfinite(where.x):
             ax.plot([max(-limit, min(limit, where.x))], [y], marker="|", markersize=15, markeredgewidth=2,
-                    color=VERDICT_COLOURS.get(cell.verdict, VERDICT_COLOURS["not run"]), alpha=0.8, zorder=2)
+                    color=VERDICT_STYLES.get(cell.verdict, VERDICT_STYLES["not run"]).color, alpha=0.8, zorder=2)
 
 
 def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
@@ -148,7 +153,10 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     ax.axvspan(-1, 1, color="0.88", zorder=0)
     ax.axvline(0, color="0.45", linewidth=0.9, linestyle=":", zorder=1)
     for y, ((result, check), where) in enumerate(zip(rows, placed)):
-        colour = VERDICT_COLOURS.get(result.verdict, VERDICT_COLOURS["not run"])
+        # Each verdict has a shape as well as a colour (Okabe-Ito's), so that no reader needs the colour.
+        style = VERDICT_STYLES.get(result.verdict, VERDICT_STYLES["not run"])
+        colour = style.color
+        text_colour = VERDICT_INK.get(result.verdict, VERDICT_INK["not run"])
         note = ""
         if check is None:
             note = f"not run: {result.reason}" if result.reason else "not run"
@@ -159,10 +167,11 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
             note = f"no common scale: {check.test} check without a smallest effect or margin"
         elif math.isfinite(where.low):
             ax.plot([where.low, where.high], [y, y], color=colour, linewidth=2.6, solid_capstyle="butt", zorder=2)
-            ax.plot([where.x], [y], marker="o", markersize=7, color=colour, zorder=3)
+            ax.plot([where.x], [y], marker=style.marker, markersize=9, color=colour, markeredgecolor="black",
+                    markeredgewidth=0.6, zorder=3)
         else:
             if math.isfinite(where.x):
-                ax.plot([max(-limit, min(limit, where.x))], [y], marker="o", markersize=7, markerfacecolor="white",
+                ax.plot([max(-limit, min(limit, where.x))], [y], marker=style.marker, markersize=9, markerfacecolor="white",
                         markeredgecolor=colour, markeredgewidth=1.6, zorder=3)
             note = "no interval: " + (reason(check) or "too few runs")
         if check is not None and result.regime is not None:
@@ -170,8 +179,8 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
         if note:
             x_note = where.x if where is not None and math.isfinite(where.x) and check is not None else 0.0
             ax.annotate(_short(note, 90), (max(-limit, min(limit, x_note)), y), xytext=(8, 6),
-                        textcoords="offset points", fontsize="small", color=colour, style="italic", va="bottom")
-        side.text(0.0, y, _right_text(result, check, where), va="center", fontsize="small", color=colour)
+                        textcoords="offset points", fontsize="small", color=text_colour, style="italic", va="bottom")
+        side.text(0.0, y, _right_text(result, check, where), va="center", fontsize="small", color=text_colour)
     ax.set_yticks(range(len(rows)), [_row_label(result, check) for result, check in rows], fontsize="small")
     ax.set_ylim(len(rows) - 0.5, -0.7)
     ax.set_xscale("symlog", linthresh=1.0, linscale=1.5)
@@ -187,10 +196,11 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
                 textcoords="offset points", fontsize="small", color="0.35")
     ax.annotate("as claimed →", (1.0, 1.0), xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",
                 ha="right", fontsize="small", color="0.35")
-    handles = [Line2D([], [], color=c, marker="o", linewidth=2.6) for c in VERDICT_COLOURS.values()]
+    handles = [Line2D([], [], color=s.color, marker=s.marker, markersize=9, markeredgecolor="black", markeredgewidth=0.6,
+                      linewidth=2.6) for s in VERDICT_STYLES.values()]
     handles += [Patch(color="0.88"), Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle=""),
                 Line2D([], [], color="0.3", marker="D", linestyle="")]
-    labels = [*VERDICT_COLOURS, "negligible band (± smallest effect) or the margin", "no interval",
+    labels = [*VERDICT_STYLES, "negligible band (± smallest effect) or the margin", "no interval",
               "identical test (run by run)"]
     if any(r.regime is not None for r, _ in rows):
         handles.append(Line2D([], [], color="0.3", marker="|", markersize=12, markeredgewidth=2, linestyle=""))

@@ -33,7 +33,6 @@ from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
     HOLM_TEXT,
     SMALL_TEXT,
-    VERDICT_COLOURS,
     axis_name,
     axis_order,
     axis_value,
@@ -53,7 +52,9 @@ from sparsebench.claims.wording import (
     where_text,
 )
 from sparsebench.report.names import metric_label, metric_name
+from sparsebench.report.plots import figure_title
 from sparsebench.report.stats import MAX_SEEDS, SMALL
+from sparsebench.report.style import VERDICT_INK
 from sparsebench.report.tables import markdown_table
 
 RULE = ("The measured effect shown for a claim is that of its primary check. A verdict comes "
@@ -80,13 +81,20 @@ RULE = ("The measured effect shown for a claim is that of its primary check. A v
         "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans.")
 
 OVERVIEW_CAPTION = (
-    "One row per claim, its primary check: the measured effect (dot) and its 95% interval (bar), divided by the "
+    "One row per claim, its primary check: the measured effect (dot; each verdict has its own colour and shape) and "
+    "its 95% interval (bar), divided by the "
     "check's smallest effect that matters, or by its margin for within / at most / equivalent checks, and turned so "
     "that the claimed direction points right. The grey band [−1, 1] is then every row's negligible band: a greater / "
     "less check is supported when its bar lies right of 0 and its dot right of 1, refuted when its 90% interval (not "
     "drawn) lies inside the band (negligible) or its bar left of 0 (opposite); a within / at most check is supported when its bar lies right of −1; an equivalence "
     "check when it lies inside the band. The axis is linear inside ±1 and logarithmic beyond. On the right: the "
     "verdict and the effect in the metric's own units.")
+
+SMOKE_BANNER = ("Smoke profile: these runs are seconds long on 2,000 training images, one epoch and two seeds. "
+                "They test that the pipeline runs end to end, not the claims: every verdict below means nothing "
+                "about the papers. Run profile=standard (or paper) for verdicts.")
+# What ± means in a claim's table (``evaluate.claim_table``); a paper's table says its own in its caption.
+TABLE_NOTE = "Each cell: mean ± half-width of the 95% t-interval over seeds (number of seeds in brackets)."
 
 SUMMARY_HEADER = ["claim", "statement", "measured effect (95% CI)", "seeds", "verdict", "notes", "figure"]
 PAGES = ("CLAIMS.md", "claims.html", "claims.json")
@@ -393,8 +401,10 @@ class Report:
     rule: str = RULE
     caption: str = OVERVIEW_CAPTION
     summary_header: tuple[str, ...] = tuple(SUMMARY_HEADER)
-    colours: dict = field(default_factory=lambda: dict(VERDICT_COLOURS))
+    colours: dict = field(default_factory=lambda: dict(VERDICT_INK))  # the hues of the figures' verdict marks
     tuning: tuple[TuningSection, ...] = ()
+    banner: str = ""  # said first, in a box: what the profile's verdicts are worth (smoke: nothing)
+    table_note: str = TABLE_NOTE
 
 
 def _png(paths: Sequence[Path]) -> Path | None:
@@ -436,10 +446,10 @@ def _reproduction(result: ClaimResult) -> Reproduction:
     caveat = "" if table.confirmed else (" **Unconfirmed:** these published numbers could not be checked against the "
                                          "paper's text here; treat them as unverified until someone does.")
     if table.has_spread:
-        spreads = (f"The paper's ± is the {table.spread}; ours is the same kind over our seeds (count in brackets). "
+        spreads = (f"± is the paper's {table.spread}; ours is the same kind over our seeds (count in brackets). "
                    f"Δ / paper's spread: (ours − paper) / the paper's spread, marked ! beyond 2.")
     else:  # nothing to measure a difference against
-        spreads = (f"The paper's spread: {table.spread}. Ours: standard deviation over our seeds (count in "
+        spreads = (f"The paper's spread: {table.spread}. Ours: mean ± standard deviation over our seeds (count in "
                    f"brackets); no Δ in units of a spread the paper does not give.")
     caption = f"**{table.title}** Source: {table.source}. {spreads}{caveat}" + (f" {table.note}" if table.note else "")
     return Reproduction(caption, columns, tuple(rows))
@@ -527,9 +537,10 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     png = _png(overview)
     files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures),
                                                    *(f for t in tuning for f in t.images)]))
+    banner = SMOKE_BANNER if (info or {}).get("profile") == "smoke" else ""
     return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
                   {**(info or {}), "claims": [s.data for s in sections],
-                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning)
+                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning, banner=banner)
 
 
 def _tuning_section(tuning, out: Path) -> TuningSection:
@@ -578,8 +589,20 @@ def _md_cell(text) -> str:
 
 
 def _image(path: Path) -> Markup:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return Markup(f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">')
+    """The PNG inline, its alt text the figure's title, a link to the file itself (beside the page, in its
+    figures folder) to see it at full size on a narrow screen."""
+    path = Path(path)
+    data = base64.b64encode(path.read_bytes()).decode()
+    alt = html.escape(figure_title(path) or path.stem.replace("_", " "))
+    link = html.escape(f"{path.parent.name}/{path.name}")
+    return Markup(f'<a class="figure" href="{link}"><img alt="{alt}" title="{alt}" src="data:image/png;base64,{data}">'
+                  f'</a>')
+
+
+def _unbroken(cell: str) -> Markup:
+    """A cell of a paper's table that breaks only before its seed count: ``99.134 ± 0.037`` stays on one line,
+    so that a wide table can fit its box by wrapping cells (the P-KW table ran past 1400 px)."""
+    return Markup(html.escape(cell).replace(" ± ", "\u00a0±\u00a0"))
 
 
 def _html_numbers(table: pd.DataFrame) -> Markup:
@@ -601,7 +624,8 @@ def _environment(kind: str) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
                              finalize=_escaped if kind == "html" else None)
-    env.filters.update(md_cell=_md_cell, markdown_table=markdown_table, html_numbers=_html_numbers, image=_image)
+    env.filters.update(md_cell=_md_cell, markdown_table=markdown_table, html_numbers=_html_numbers, image=_image,
+                       unbroken=_unbroken)
     return env
 
 

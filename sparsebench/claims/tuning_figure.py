@@ -16,8 +16,9 @@ matplotlib.use("Agg", force=False)
 from matplotlib.figure import Figure  # noqa: E402
 
 from sparsebench.claims.tuning import Tuning  # noqa: E402
-from sparsebench.report.names import metric_name  # noqa: E402
+from sparsebench.report.names import arm_label, metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+from sparsebench.report.style import OKABE_ITO  # noqa: E402
 from sparsebench.sweep import override_text  # noqa: E402
 
 LR = "train.lr"
@@ -41,7 +42,9 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
         def other_of(point: dict) -> tuple:  # the values of the other settings, as keys (k-winners' k is a list)
             return tuple(override_text(point[k]) for k in others)
 
-        colours = {key: f"C{n}" for n, key in enumerate(dict.fromkeys(other_of(p) for p in arm.points))}
+        # Okabe-Ito's colours but black, which rings the chosen point.
+        palette = [c for c in OKABE_ITO.values() if c != OKABE_ITO["black"]]
+        colours = {key: palette[n % len(palette)] for n, key in enumerate(dict.fromkeys(other_of(p) for p in arm.points))}
         last = len(arm.trials) - 1
         for rung, trials in enumerate(arm.trials):
             series: dict[tuple, list] = {}
@@ -68,7 +71,7 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
             ax.minorticks_off()
         ax.set_xlabel(_short(x_key))
         ax.set_ylabel(metric_name(tuning.spec.metric).name)
-        ax.set_title(arm.label, fontsize="medium")
+        ax.set_title(arm_label(arm.label), fontsize="medium")
         ax.legend(fontsize="x-small", frameon=False)
         ax.grid(alpha=0.3)
     for ax in axes[len(arms):]:

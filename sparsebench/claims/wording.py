@@ -36,10 +36,6 @@ from sparsebench.report.stats import (
     tost_level,
 )
 
-# One colour per verdict, in the page's styles, the summary figure and the regime maps alike.
-VERDICT_COLOURS = {"supported": "#176117", "refuted": "#a31515", "regime-dependent": "#6a3d9a",
-                   "inconclusive": "#a07800", "not run": "#777777"}
-
 
 def number(x: float | None, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):

@@ -87,24 +87,19 @@ def _report(argv: list[str]) -> int:
     if not figures:
         return 0
 
-    from sparsebench.report.plots import FIGURES
+    from sparsebench.report.plots import plot_all
+    failures = []
 
-    failed = 0
-    drawn = []
-    for name, function in FIGURES.items():
-        try:
-            paths = function(df, out)
-        except Exception as error:  # noqa: BLE001 - one bad figure should not cost the others
-            failed += 1
-            print(f"figure {name} failed: {type(error).__name__}: {error}", file=sys.stderr)
-            continue
-        if paths:
-            drawn.append(name)
+    def failed(name: str, error: Exception) -> None:  # one bad figure should not cost the others
+        failures.append(name)
+        print(f"figure {name} failed: {type(error).__name__}: {error}", file=sys.stderr)
+
+    drawn = plot_all(df, out, failed=failed)
     if drawn:
         print(f"figures in {out} (png, pdf): " + ", ".join(drawn))
     else:
         print("no figure applies to these records")
-    return 1 if failed else 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ OTHER_NAMES: list[Name] = [
     (r"history/epoch", "epoch", ""),
     (r"history/(?P<split>test|train|validation)_accuracy", "{split} accuracy", "%"),
     (r"history/(?P<split>test|train|validation)_loss", "{split} loss", "cross-entropy, nats"),
+    (r"history/(?P<split>test|train|validation)_error", "{split} error", "%"),
     (r"regularizer\.p", "dropout rate p", ""),
+    (r"train\.lr", "learning rate", ""),
     (r"regularizer\.q", "Sparseout exponent q", ""),
 ]
 
@@ -122,4 +124,34 @@ def difference_label(path: str, prefix: str = "Δ ") -> str:
     return f"{prefix}{name.name}" + (f" ({unit})" if unit else "")
 
 
-__all__ = ["MetricName", "name_rows", "difference_label", "metric_label", "metric_name"]
+# Config values and keys in a group's label, as a figure's legend says them.
+REGULARIZER_NAMES = {"none": "no regularizer", "dropout": "dropout", "l1": "L1", "l2": "L2", "kwinners": "k-winners",
+                     "sparseout": "Sparseout", "dropconnect": "DropConnect"}
+KEY_NAMES = {"lam": "λ", "percent_on": "active share", "weight_density": "weight density", "max_norm": "max-norm",
+             "input_p": "input p", "boost_strength": "boost"}
+
+
+def _short_number(text: str) -> str:
+    """``1e-05`` as ``1e-5``: Python's exponent is padded to two digits, which no paper prints."""
+    return re.sub(r"e([+-]?)0*(\d)", lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", text)
+
+
+def arm_label(label: str) -> str:
+    """A group's label (``report.aggregate.make_labels``: ``regularizer=l1 lam=1e-05``) as a legend says it:
+    ``L1 λ=1e-5``; ``[0.1]`` (one value for every layer) as ``0.1``. A paper's name for a row of its table
+    (no ``=`` in it) is kept as it is."""
+    words = []
+    for token in label.split(" "):
+        key, sep, value = token.partition("=")
+        if not sep:
+            words.append(token)
+            continue
+        value = _short_number(re.sub(r"^\[([^,\]]+)\]$", r"\1", value))
+        if key == "regularizer":
+            words.append(REGULARIZER_NAMES.get(value, value))
+        else:
+            words.append(f"{KEY_NAMES.get(key, key)}={value}")
+    return " ".join(words)
+
+
+__all__ = ["MetricName", "arm_label", "name_rows", "difference_label", "metric_label", "metric_name"]

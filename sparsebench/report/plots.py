@@ -48,14 +48,22 @@ from sparsebench.report.aggregate import (  # noqa: E402
     select,
     varies,
 )
-from sparsebench.report.names import difference_label, metric_label, metric_name  # noqa: E402
+from sparsebench.report.names import (  # noqa: E402
+    REGULARIZER_NAMES,
+    arm_label,
+    difference_label,
+    metric_label,
+    metric_name,
+)
 from sparsebench.report.stats import t_quantile, welch_interval  # noqa: E402
+from sparsebench.report.style import ARMS, Style, arm_family, styles_for  # noqa: E402
 
 FORMATS = ("png", "pdf")
 BAND = "mean over seeds; band: 95% t-interval"
 BARS = "mean over seeds; bars: 95% t-interval"
 DPI = 130
 DIFFERENCE = "A − B: difference of means; band: 95% Welch interval per point"
+DIFFERENCE_GREY = "0.4"  # grey: black is an arm's colour (no regularizer), a difference is no arm
 
 # A pair of selectors (runs of A, runs of B) whose difference a figure shows under its curves.
 Contrast = tuple[Mapping[str, Any], Mapping[str, Any]]
@@ -80,10 +88,29 @@ def _relabelled(df: pd.DataFrame, keep_labels: bool = False) -> pd.DataFrame:
 
 def _groups(df: pd.DataFrame, key: pd.Series | None = None, label: pd.Series | None = None
             ) -> list[tuple[str, str, pd.DataFrame]]:
+    """(key, label in words, rows) of each group, in the order of their labels."""
     key = df["group"] if key is None else key
     label = df["label"] if label is None else label
-    out = [(k, str(label.loc[rows.index[0]]), rows) for k, rows in df.groupby(key, sort=False)]
-    return sorted(out, key=lambda item: natural_key(item[1]))
+    out = [(k, arm_label(str(label.loc[rows.index[0]])), rows) for k, rows in df.groupby(key, sort=False)]
+    named = [(k, _arm_words(text, rows), rows) for k, text, rows in out]
+    if len({text for _, text, _ in named}) == len(named):  # only where the arms' names still tell groups apart
+        out = named
+    return sorted(out, key=lambda item: natural_key(item[1].lower()))
+
+
+def _arm_words(label: str, rows: pd.DataFrame) -> str:
+    """A label that opens with the experiment's name (``continual_mlp_kwinners weight density=0.5``, made for
+    runs of several experiments) opened with the arm's name instead: ``k-winners and sparse weights ...``."""
+    experiment = str(rows["experiment"].iloc[0]) if "experiment" in rows.columns and len(rows) else ""
+    family = arm_family(rows)
+    if not experiment or family not in ARMS or (label != experiment and not label.startswith(experiment + " ")):
+        return label
+    rest = label[len(experiment):].strip()
+    for word in sorted(REGULARIZER_NAMES.values(), key=len, reverse=True):  # the arm's name says it already
+        if rest == word or rest.startswith(word + " "):
+            rest = rest[len(word):].strip()
+            break
+    return f"{ARMS[family][0]} {rest}".strip()
 
 
 def _labelled_groups(df: pd.DataFrame, keep_labels: bool = False) -> list[tuple[str, str, pd.DataFrame]]:
@@ -92,11 +119,18 @@ def _labelled_groups(df: pd.DataFrame, keep_labels: bool = False) -> list[tuple[
     return _groups(_relabelled(df, keep_labels))
 
 
-def _colors(count: int) -> list:
-    import matplotlib as mpl
+def _styled(groups: list) -> list[Style]:
+    """Each group's style: its arm's, the same in every figure (``report.style``)."""
+    return styles_for([g[2] for g in groups])
 
-    cmap = mpl.colormaps["tab10" if count <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(count)]
+
+def _marks(points: int, place: int = 0) -> tuple[int, int] | None:
+    """Where a line of ``points`` points draws its markers: every point of a short line; on a long one
+    about eight, the ``place``-th line's started later, so that lines drawn over each other show both."""
+    if points < 12:
+        return None
+    step = max(1, points // 8)
+    return (place % step, step)
 
 
 def _figure(panels: int, width: float = 4.8, height: float = 3.6, columns: int = 3) -> tuple[Figure, list]:
@@ -116,9 +150,24 @@ def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str], d
     for fmt in formats:
         path = out / f"{name}.{fmt}"
         # A tight box grows the page to hold a title or legend wider than few panels.
-        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=dpi, bbox_inches="tight"))
+        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=dpi, bbox_inches="tight",
+                                                               metadata=_metadata(fig, fmt)))
         paths.append(path)
     return paths
+
+
+def _metadata(fig: Figure, fmt: str) -> dict | None:
+    """The figure's title as the file's own (PNG and PDF ``Title``): the claims page's alt text reads it."""
+    title = fig.get_suptitle()
+    return {"Title": title} if title and fmt in ("png", "pdf") else None
+
+
+def figure_title(path: str | Path) -> str | None:
+    """The title a PNG written here carries (``_save``), None when it has none."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.info.get("Title") or None
 
 
 def _legend(fig: Figure, handles: list, labels: list[str]) -> None:
@@ -166,15 +215,50 @@ def _curve(rows: pd.DataFrame, x_column: str, y_column: str) -> tuple[np.ndarray
     return np.asarray(grid), matrix
 
 
-def _plot_curve(ax, x: np.ndarray, matrix: np.ndarray, color, label: str | None = None, linestyle: str = "-",
-                band: bool = True, marker: str | None = None, linewidth: float = 1.6):
+def _plot_curve(ax, x: np.ndarray, matrix: np.ndarray, style: Style, label: str | None = None,
+                band: bool = True, linewidth: float = 1.6, place: int = 0, linestyle: str | None = None,
+                markers: bool = True):
+    """The mean of a runs x points matrix as a line in ``style`` (``linestyle`` overrides its own), with
+    its 95% t band; ``place``: the line's place in its panel, which staggers the markers of long lines."""
     mean, low, high, _ = _band(matrix)
     keep = np.isfinite(mean)
-    line, = ax.plot(x[keep], mean[keep], color=color, linestyle=linestyle, marker=marker, markersize=4,
-                    label=label, linewidth=linewidth)
+    line, = ax.plot(x[keep], mean[keep], color=style.color, linestyle=linestyle or style.linestyle,
+                    marker=style.marker if markers else None, markevery=_marks(int(keep.sum()), place),
+                    markersize=4.5, label=label, linewidth=linewidth)
     if band and np.isfinite(low).any():
-        ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.fill_between(x, low, high, color=style.color, alpha=0.15, linewidth=0)
+    _seen(ax, mean[keep], low, high)
     return line
+
+
+def _seen(ax, mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    """Remember what a panel drew, for ``_fit_y``."""
+    seen = ax.__dict__.setdefault("_sparsebench_y", [])
+    seen.append((np.asarray(mean, dtype=float), np.asarray(low, dtype=float), np.asarray(high, dtype=float)))
+
+
+def _fit_y(ax, percent: bool = False) -> None:
+    """A y range that shows the means: bands may widen it by at most the means' own range (a band from two
+    seeds is 12.7 standard errors wide and would flatten every line), and a percentage stays in [0, 100]."""
+    seen = ax.__dict__.get("_sparsebench_y")
+    if not seen:
+        return
+    means = np.concatenate([m for m, _, _ in seen])
+    lows = np.concatenate([lo for _, lo, _ in seen])
+    highs = np.concatenate([hi for _, _, hi in seen])
+    means = means[np.isfinite(means)]
+    if not len(means):
+        return
+    bottom, top = float(means.min()), float(means.max())
+    span = top - bottom or max(abs(top), 1.0) * 0.05
+    low = float(np.nanmin(lows)) if np.isfinite(lows).any() else bottom
+    high = float(np.nanmax(highs)) if np.isfinite(highs).any() else top
+    bottom, top = max(min(low, bottom), bottom - span), min(max(high, top), top + span)
+    pad = 0.05 * (top - bottom or span)
+    bottom, top = bottom - pad, top + pad
+    if percent:
+        bottom, top = max(bottom, -1.0), min(top, 101.0)
+    ax.set_ylim(bottom, top)
 
 
 def _count(rows: pd.DataFrame, column: str) -> int:
@@ -215,7 +299,8 @@ def difference_curve(a_rows: pd.DataFrame, b_rows: pd.DataFrame, curve: CurveOf
 
 
 def _side_name(rows: pd.DataFrame) -> str:
-    labels = list(dict.fromkeys(str(label) for label in rows["label"])) if "label" in rows.columns else []
+    labels = list(dict.fromkeys(_arm_words(arm_label(str(members["label"].iloc[0])), members)
+                                for _, members in rows.groupby("label", sort=False))) if "label" in rows.columns else []
     if len(labels) == 1:
         return labels[0]
     return " + ".join(labels) if 1 < len(labels) <= 2 else f"{len(labels)} groups pooled"
@@ -260,11 +345,11 @@ def _draw_differences(below: list[list], sides: list[tuple[str, pd.DataFrame, pd
             points = difference_curve(a_rows, b_rows, curve)
             if points is not None:
                 x, effect, low, high = points
-                ax.plot(x, effect, color="0.1", marker="o" if len(x) < 12 else None, markersize=3.5, linewidth=1.5)
+                ax.plot(x, effect, color=DIFFERENCE_GREY, marker="." if len(x) < 12 else None, linewidth=1.5)
                 if len(x) == 1 and np.isfinite(low).all():  # a band needs two points: one gets an error bar
-                    ax.errorbar(x, effect, yerr=[effect - low, high - effect], color="0.1", capsize=4)
+                    ax.errorbar(x, effect, yerr=[effect - low, high - effect], color=DIFFERENCE_GREY, capsize=4)
                 elif np.isfinite(low).any():
-                    ax.fill_between(x, low, high, color="0.1", alpha=0.18, linewidth=0)
+                    ax.fill_between(x, low, high, color=DIFFERENCE_GREY, alpha=0.2, linewidth=0)
             else:
                 ax.text(0.5, 0.5, "no shared points", transform=ax.transAxes, ha="center", va="center", color="0.4")
             ax.set_title(textwrap.fill(f"difference: {title}", 64), fontsize="small")
@@ -273,7 +358,7 @@ def _draw_differences(below: list[list], sides: list[tuple[str, pd.DataFrame, pd
 
 
 def _difference_handle() -> Line2D:
-    return Line2D([], [], color="0.1", linewidth=1.5)
+    return Line2D([], [], color=DIFFERENCE_GREY, linewidth=1.5)
 
 
 def _x_label(axes: list, below: list[list], label: str) -> None:
@@ -297,9 +382,9 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
     if df.empty or not _has_lists(df, final_e, final_f):
         return []
     groups = [g for g in _labelled_groups(df, keep_labels) if _has_lists(g[2], final_e, final_f)]
-    colors = _colors(len(groups))
     fig, axes = _figure(len(groups), width=4.4, height=3.2)
-    for ax, (_, label, rows), color in zip(axes, groups, colors):
+    for ax, (_, label, rows), style in zip(axes, groups, _styled(groups)):
+        color = style.color
         nonzero: list[float] = []
         for edges_col, frac_col, style, tint, what in ((init_e, init_f, "--", "0.45", "init"),
                                                         (final_e, final_f, "-", color, "final")):
@@ -318,9 +403,9 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
         ax.set_xscale("log")
         if nonzero:
             ax.set_xlim(min(nonzero) / 2, max(nonzero) * 2)
-        ax.set_title(f"{label} (n={len(rows)})", fontsize="medium")
-        ax.set_xlabel(metric_label(final_e))
-        ax.set_ylabel(metric_label(final_f))
+        ax.set_title(textwrap.fill(f"{label} (n={len(rows)})", 44), fontsize="medium")
+        ax.set_xlabel(textwrap.fill(metric_label(final_e), 36))
+        ax.set_ylabel(textwrap.fill(metric_label(final_f), 30))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color="0.2", linestyle="-"), Line2D([], [], color="0.45", linestyle="--")]
     _legend(fig, handles, ["final (band: 95% t-interval over seeds)", "at initialisation"])
@@ -365,15 +450,15 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
     fig, axes, below = _figure_with_differences(1, len(sides), width=7.0, height=4.6)
     ax = axes[0]
     handles, labels = [], []
-    for (_, label, rows), color in zip(groups, _colors(len(groups))):
+    for place, ((_, label, rows), style) in enumerate(zip(groups, _styled(groups))):
         final = _curve(rows, x_f, y_f)
         if final is None:
             continue
-        handles.append(_plot_curve(ax, *final, color=color))
+        handles.append(_plot_curve(ax, *final, style=style, place=place, linestyle="-"))
         labels.append(f"{label} (n={_count(rows, y_f)})")
         init = _curve(rows, x_i, y_i)
         if init is not None:
-            _plot_curve(ax, *init, color=color, linestyle="--", band=False, linewidth=1.0)
+            _plot_curve(ax, *init, style=style, linestyle="--", band=False, linewidth=1.0, markers=False)
     ax.set_xscale("log")
     _x_label(axes, below, metric_label(x_f))
     ax.set_ylabel(metric_label(y_f))
@@ -406,7 +491,7 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
     if df.empty or not kinds:
         return []
     groups = _labelled_groups(df, keep_labels)
-    colors = _colors(len(groups))
+    styles = _styled(groups)
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=5.2, height=3.9)
     fractions = sorted({f for v in df[x] for f in (_as_floats(v) or []) if math.isfinite(f)})
@@ -414,14 +499,14 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
     handles: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for ax, (column, title) in zip(axes, kinds):
-        for (group, label, rows), color in zip(groups, colors):
+        for place, ((group, label, rows), style) in enumerate(zip(groups, styles)):
             curve = _curve(rows, x, column)
             if curve is None:
                 continue
-            line = _plot_curve(ax, *curve, color=color, marker="o")
+            line = _plot_curve(ax, *curve, style=style, place=place)
             unpruned = pd.to_numeric(rows.get("prune/unpruned_accuracy"), errors="coerce")
             if unpruned is not None and unpruned.notna().any():
-                ax.axhline(float(unpruned.mean()), color=color, linestyle=":", linewidth=1.2)
+                ax.axhline(float(unpruned.mean()), color=style.color, linestyle=":", linewidth=1.2)
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={_count(rows, column)})")
         if logit:
@@ -431,6 +516,7 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
         ax.set_ylabel(metric_label(column))
         ax.set_title(title)
         ax.grid(alpha=0.3)
+        _fit_y(ax, percent=True)
     _x_label(axes, below, metric_label(x))
     _draw_differences(below, sides, [lambda rows, c=c: _curve(rows, x, c) for c, _ in kinds], [c for c, _ in kinds])
     _legend(fig, [*handles.values(), Line2D([], [], color="0.3", linestyle=":"), *([_difference_handle()] * bool(sides))],
@@ -455,21 +541,22 @@ def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noi
     if not kinds:
         return []
     groups = _labelled_groups(df, keep_labels)
-    colors = _colors(len(groups))
+    styles = _styled(groups)
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(kinds), len(sides), width=4.6, height=3.6)
     handles, labels = {}, {}
     for ax, kind in zip(axes, kinds):
-        for (group, label, rows), color in zip(groups, colors):
+        for place, ((group, label, rows), style) in enumerate(zip(groups, styles)):
             curve = _curve(rows, f"noise/{kind}/levels", f"noise/{kind}/accuracy")
             if curve is None:
                 continue
-            line = _plot_curve(ax, *curve, color=color, marker="o")
+            line = _plot_curve(ax, *curve, style=style, place=place)
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={_count(rows, f'noise/{kind}/accuracy')})")
         ax.set_title(metric_name(f"noise/{kind}/levels").name.removesuffix(" level"))
         ax.set_ylabel(metric_label(f"noise/{kind}/accuracy"))
         ax.grid(alpha=0.3)
+        _fit_y(ax, percent=True)
     for column, (ax, kind) in enumerate(zip(axes, kinds)):
         (below[-1][column] if below else ax).set_xlabel(metric_label(f"noise/{kind}/levels"))
     _draw_differences(below, sides, [lambda rows, k=k: _curve(rows, f"noise/{k}/levels", f"noise/{k}/accuracy")
@@ -493,13 +580,15 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
     if df.empty or not varies(df, parameter):
         return []
     df = df.copy()
-    exclude = {parameter, "seed"}
+    exclude = {parameter, "seed"} | _follows(df, parameter)
     key_columns = [c for c in relevant_columns(df) if c not in exclude]
     keys = df[key_columns].apply(lambda row: "|".join(canonical(v) for v in row), axis=1) if key_columns \
         else pd.Series("all", index=df.index)
     labels = make_labels(df, keys=keys, exclude=exclude) if key_columns else pd.Series("", index=df.index)
     series = _groups(df, keys, labels)
-    colors = _colors(len(series))
+    if len(series) == 1 and arm_family(series[0][2]) in ARMS:  # one series: its arm's name, not every .name setting
+        series = [(series[0][0], ARMS[arm_family(series[0][2])][0], series[0][2])]
+    series_styles = _styled(series)
     def has_values(column: str) -> bool:
         return column in df.columns and pd.to_numeric(df[column], errors="coerce").notna().any()
 
@@ -512,7 +601,8 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
     fig, axes = _figure(len(panels), width=4.8, height=3.6)
     entries: dict[str, Any] = {}  # legend label -> handle, in order of appearance
     for ax, (panel_title, y_label, lines) in zip(axes, panels):
-        for (_, label, rows), color in zip(series, colors):
+        for (_, label, rows), style in zip(series, series_styles):
+            color = style.color
             values = pd.to_numeric(rows[parameter], errors="coerce") if parameter in rows.columns else None
             swept = rows[values.notna()] if values is not None else rows.iloc[0:0]
             baseline = rows[values.isna()] if values is not None else rows
@@ -520,12 +610,16 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
                 if len(swept):
                     x, mean, half, n = _sweep_points(swept, parameter, column)
                     if len(x):
-                        ax.errorbar(x, mean, yerr=half, color=color, linestyle=styles[i % 4], marker=markers[i % 5],
-                                    markersize=4, capsize=3, linewidth=1.4)
+                        # One metric per panel: the series' own style; several: a line style per metric.
+                        ax.errorbar(x, mean, yerr=half, color=color,
+                                    linestyle=style.linestyle if len(lines) == 1 else styles[i % 4],
+                                    marker=style.marker if len(lines) == 1 else markers[i % 5],
+                                    markersize=4.5, capsize=3, linewidth=1.4)
                         low, high = int(min(n)), int(max(n))
                         seeds = f"n={low}" if low == high else f"n={low}–{high}"
                         entries.setdefault(f"{label or parameter} ({seeds} per point)",
-                                           Line2D([], [], color=color, marker="o", markersize=4))
+                                           Line2D([], [], color=color, marker=style.marker, markersize=4.5,
+                                                  linestyle=style.linestyle))
                 if len(baseline):
                     level = pd.to_numeric(baseline[column], errors="coerce").dropna()
                     if len(level):
@@ -534,7 +628,7 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
                         entries.setdefault(f"{label or 'runs'} without {parameter} (n={len(level)}; horizontal line)",
                                            Line2D([], [], color=color, linewidth=0.9, alpha=0.7))
         ax.set_xlabel(metric_label(parameter))
-        ax.set_ylabel(y_label)
+        ax.set_ylabel(textwrap.fill(y_label, 36))
         ax.set_title(panel_title, fontsize="medium")
         ax.grid(alpha=0.3)
     for _, _, lines in panels:
@@ -542,9 +636,29 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
             for i, (_, line_name) in enumerate(lines):
                 entries.setdefault(line_name, Line2D([], [], color="0.3", linestyle=styles[i % 4],
                                                      marker=markers[i % 5], markersize=4))
+    followed = sorted(_follows(df, parameter))
+    if followed:  # said once under the figure: why one line's points may stand for different settings
+        entries.setdefault(f"each point at its own {', '.join(metric_name(c).name for c in followed)} "
+                           f"(chosen per {metric_name(parameter).name})", Line2D([], [], linestyle=""))
     _legend(fig, list(entries.values()), list(entries))
     fig.suptitle(f"{title} ({BARS})")
     return _save(fig, out_dir, name, formats)
+
+
+def _follows(df: pd.DataFrame, parameter: str) -> set[str]:
+    """Columns whose value is set by the parameter's (one value per value swept, as a learning rate tuned for
+    each): part of each point, not a series of their own; each point of a line may then differ in them."""
+    swept = df[pd.to_numeric(df[parameter], errors="coerce").notna()]
+    if swept.empty:
+        return set()
+    out = set()
+    for column in relevant_columns(df):
+        if column in (parameter, "seed") or column not in swept.columns:
+            continue
+        values = swept[column].map(canonical)
+        if values.nunique() > 1 and (values.groupby(swept[parameter]).nunique() <= 1).all():
+            out.add(column)
+    return out
 
 
 def _sweep_points(rows: pd.DataFrame, parameter: str, column: str):
@@ -587,6 +701,20 @@ def plot_activation_sparsity_vs_q(df: pd.DataFrame, out_dir: str | Path, *, para
                       title=f"Activation sparsity against {metric_name(parameter).name}")
 
 
+@FIGURES.register("accuracy_vs_q")
+def plot_accuracy_vs_q(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.q",
+                       name: str = "accuracy_vs_q", formats: Sequence[str] = FORMATS,
+                       contrasts: Sequence[Contrast] | None = None, keep_labels: bool = False) -> list[Path]:
+    """Test accuracy against Sparseout's q (or ``parameter``), and beside it the mean Hoyer sparsity of the
+    hidden activations that q moves; only when that column takes two or more values."""
+    panels = [("Test accuracy", metric_label("test/accuracy"), [("test/accuracy", metric_name("test/accuracy").name)])]
+    if "activations/mean/hoyer" in df.columns:
+        hoyer = metric_name("activations/mean/hoyer")
+        panels.append((hoyer.name.capitalize(), hoyer.label, [("activations/mean/hoyer", hoyer.name)]))
+    return plot_sweep(df, parameter, panels, out_dir, name=name, formats=formats,
+                      title=f"Test accuracy against {metric_name(parameter).name}")
+
+
 @FIGURES.register("dropout_rate_sweep")
 def plot_dropout_rate_sweep(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.p",
                             name: str = "dropout_rate_sweep", formats: Sequence[str] = FORMATS,
@@ -625,6 +753,21 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
                          keep_labels: bool = False) -> list[Path]:
     """Test accuracy and training loss against the epoch, from each run's ``history``; under each, the
     difference of each contrast."""
+    return _training_curves(df, out_dir, name=name, formats=formats, contrasts=contrasts, keep_labels=keep_labels)
+
+
+@FIGURES.register("training_error_curves")
+def plot_training_error_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "training_error_curves",
+                               formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                               keep_labels: bool = False) -> list[Path]:
+    """As ``training_curves``, with the test classification error (100 − accuracy, %) where a paper plots
+    error (the dropout paper's figures)."""
+    return _training_curves(df, out_dir, name=name, formats=formats, contrasts=contrasts, keep_labels=keep_labels,
+                            error=True)
+
+
+def _training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str, formats: Sequence[str],
+                     contrasts: Sequence[Contrast] | None, keep_labels: bool, error: bool = False) -> list[Path]:
     if df.empty or "history" not in df.columns:
         return []
     present = {key for history in df["history"] if isinstance(history, list)
@@ -633,30 +776,52 @@ def plot_training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
             for k in ("test_accuracy", "train_loss") if k in present]
     if not keys:
         return []
+    if error and keys[0][0] == "test_accuracy":
+        keys[0] = ("test_accuracy", metric_name("history/test_error").name.capitalize(), metric_label("history/test_error"))
+    paths = [f"history/{'test_error' if error and k == 'test_accuracy' else k}" for k, _, _ in keys]
+
+    def curve_of(key: str) -> CurveOf:
+        def curve(rows: pd.DataFrame):
+            found = _history_curve(rows, key)
+            if found is None or not (error and key == "test_accuracy"):
+                return found
+            return found[0], 100.0 - found[1]
+        return curve
+
     groups = _labelled_groups(df, keep_labels)
-    colors = _colors(len(groups))
+    styles = _styled(groups)
     sides = _contrast_sides(df, contrasts)
     fig, axes, below = _figure_with_differences(len(keys), len(sides), width=5.0, height=3.7)
     handles: dict[str, Any] = {}
     labels: dict[str, str] = {}
-    for ax, (key, title, y_label) in zip(axes, keys):
-        for (group, label, rows), color in zip(groups, colors):
-            curve = _history_curve(rows, key)
+    drawn: dict[str, tuple[str, np.ndarray]] = {}  # group -> (label, its first panel's curve), to find twins
+    for number, (ax, (key, title, y_label)) in enumerate(zip(axes, keys)):
+        for place, ((group, label, rows), style) in enumerate(zip(groups, styles)):
+            curve = curve_of(key)(rows)
             if curve is None:
                 continue
-            line = _plot_curve(ax, *curve, color=color, marker="o" if len(curve[0]) < 12 else None)
+            line = _plot_curve(ax, *curve, style=style, place=place)
             handles.setdefault(group, line)
             labels.setdefault(group, f"{label} (n={len(curve[1])})")
+            if number == 0:
+                drawn[group] = (label, _band(curve[1])[0])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(y_label)
         ax.set_title(title)
         ax.grid(alpha=0.3)
+        _fit_y(ax, percent=key == "test_accuracy")
+    # A line drawn exactly over another (the dropout paper's max-norm runs equal its dropout runs seed for
+    # seed when the bound never binds) says so in the legend; its staggered markers show it on the axes.
+    for group, (label, mean) in drawn.items():
+        twin = next((other for g, (other, m) in drawn.items() if g != group and other < label
+                     and m.shape == mean.shape and len(m) > 1 and np.allclose(m, mean, equal_nan=True)), None)
+        if twin is not None:
+            labels[group] += f": the same curve as {twin}, drawn over it"
     _x_label(axes, below, metric_label("history/epoch"))
     for row in below:
         for ax in row:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    _draw_differences(below, sides, [lambda rows, k=k: _history_curve(rows, k) for k, _, _ in keys],
-                      [f"history/{k}" for k, _, _ in keys])
+    _draw_differences(below, sides, [curve_of(k) for k, _, _ in keys], paths)
     _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
             [*labels.values(), *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Training curves ({BAND})")
@@ -712,7 +877,7 @@ def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
         ax.set_yticks(list(ticks), [str(t + 1) for t in ticks])
         ax.set_xlabel("task evaluated")
         ax.set_ylabel("after training task")
-        ax.set_title(f"{label} (n={len(stack)})", fontsize="medium")
+        ax.set_title(textwrap.fill(f"{label} (n={len(stack)})", 40), fontsize="medium")
     fig.colorbar(image, ax=axes, label="test accuracy (%)", shrink=0.8)
     fig.suptitle("Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)")
     return _save(fig, out_dir, name, formats)
@@ -726,18 +891,18 @@ def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str
     accuracy over the tasks learned so far, one line per group of task-sequence runs."""
     if df.empty or MATRIX not in df.columns:
         return []
-    groups = [(group, label, stack) for group, label, rows in _labelled_groups(df, keep_labels)
+    groups = [(group, label, stack, rows) for group, label, rows in _labelled_groups(df, keep_labels)
               if (stack := _matrices(rows)) is not None]
     if not groups:
         return []
     fig, axes = _figure(2, width=5.0, height=3.7)
     handles, labels = [], []
-    for (_, label, stack), color in zip(groups, _colors(len(groups))):
+    for place, ((_, label, stack, _), style) in enumerate(zip(groups, styles_for([rows for _, _, _, rows in groups]))):
         tasks = stack.shape[1]
         learned = np.arange(1, tasks + 1)
         so_far = np.stack([[run[i, :i + 1].mean() for i in range(tasks)] for run in stack])
-        handles.append(_plot_curve(axes[0], learned, stack[:, :, 0], color=color, marker="o"))
-        _plot_curve(axes[1], learned, so_far, color=color, marker="o")
+        handles.append(_plot_curve(axes[0], learned, stack[:, :, 0], style=style, place=place))
+        _plot_curve(axes[1], learned, so_far, style=style, place=place)
         labels.append(f"{label} (n={len(stack)})")
     for ax, title in zip(axes, ("Accuracy on task 1", "Average accuracy over the tasks learned so far")):
         ax.set_xlabel("tasks learned")
@@ -745,23 +910,60 @@ def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
+        _fit_y(ax, percent=True)
     _legend(fig, handles, labels)
     fig.suptitle(f"Forgetting over a task sequence ({BAND})")
     return _save(fig, out_dir, name, formats)
 
 
+@FIGURES.register("task_sequence")
+def plot_task_sequence(df: pd.DataFrame, out_dir: str | Path, *, name: str = "task_sequence",
+                       formats: Sequence[str] = FORMATS, contrasts: Sequence[Contrast] | None = None,
+                       keep_labels: bool = False) -> list[Path]:
+    """For a claim on task sequences: ``first_task_accuracy`` (``<name>.*``) and each group's accuracy matrix
+    (``<name>_matrix.*``), two figures."""
+    return [*plot_first_task_accuracy(df, out_dir, name=name, formats=formats, keep_labels=keep_labels),
+            *plot_accuracy_matrix(df, out_dir, name=f"{name}_matrix", formats=formats, keep_labels=keep_labels)]
+
+
 # ----------------------------------------------------------------------------------------------------
 
-def plot_all(df: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = FORMATS) -> dict[str, list[Path]]:
-    """Every figure that applies to ``df``: {figure name: paths written} (figures without data left out)."""
+# Figures a claim names that redraw others (with error for accuracy, or two figures in one): a report of
+# every figure leaves them out.
+CLAIM_ONLY = frozenset({"task_sequence", "training_error_curves"})
+
+
+def figure_sets(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(prefix of the figures' names, rows) of each set of runs that shares figures: the whole frame when it
+    holds one experiment, else one set per experiment (``<experiment>-``), so that a folder of many
+    experiments gives figures of one experiment each, not one figure with every group of every one."""
+    if "experiment" not in df.columns or df["experiment"].nunique(dropna=False) < 2:
+        return [("", df)]
+    return [(f"{experiment}-", rows) for experiment, rows in df.groupby("experiment", sort=True, dropna=False)]
+
+
+def plot_all(df: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = FORMATS,
+             failed: Callable[[str, Exception], None] | None = None) -> dict[str, list[Path]]:
+    """Every figure that applies to ``df``, per experiment (``figure_sets``): {figure's file name: paths
+    written}, figures without data left out. ``failed(name, error)``: called for a figure that raised
+    (which then costs no other figure); without it the error is raised."""
     written = {}
-    for figure, function in FIGURES.items():
-        paths = function(df, out_dir, formats=formats)
-        if paths:
-            written[figure] = paths
+    for prefix, rows in figure_sets(df):
+        for figure, function in FIGURES.items():
+            if figure in CLAIM_ONLY:
+                continue
+            try:
+                paths = function(rows, out_dir, name=f"{prefix}{figure}", formats=formats)
+            except Exception as error:  # noqa: BLE001 - handed to the caller, who decides
+                if failed is None:
+                    raise
+                failed(f"{prefix}{figure}", error)
+                continue
+            if paths:
+                written[f"{prefix}{figure}"] = paths
     return written
 
 
-__all__ = ["FIGURES", "FORMATS", "noise_kinds", "plot_activation_sparsity_vs_q", "plot_all", "plot_dropout_rate_sweep",
-           "plot_near_zero_curves", "plot_noise_curves", "plot_pruning_curves", "plot_sweep", "plot_training_curves",
+__all__ = ["FIGURES", "FORMATS", "figure_title", "noise_kinds", "plot_accuracy_vs_q", "plot_activation_sparsity_vs_q", "plot_all", "plot_dropout_rate_sweep",
+           "plot_near_zero_curves", "plot_noise_curves", "plot_pruning_curves", "plot_sweep", "plot_task_sequence", "plot_training_curves", "plot_training_error_curves",
            "plot_weight_histograms"]

@@ -5,14 +5,16 @@ marks), with every number checked against a hand computation."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image
 import pytest
-from report_records import ACCURACY, NEAR_ZERO
+from report_records import ACCURACY, NEAR_ZERO, write_record
 
 from sparsebench.claims import overview, page
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
@@ -26,7 +28,6 @@ from sparsebench.claims.evaluate import (
 )
 from sparsebench.claims.overview import plot_claims_overview, scaled
 from sparsebench.claims.page import (
-    VERDICT_COLOURS,
     report_problems,
     verdict_text,
     write_report,
@@ -115,9 +116,12 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     assert [label.split()[0] for label in labels] == ["D1", "D2", "K3", "K2", "S2", "G1", "D4-CIFAR"]
     assert labels[0] == "D1  near-zero share, |w| < 0.1·σ_init\ndropout vs none"
     dots = {round(line.get_ydata()[0]): line for line in ax.get_lines() if len(line.get_xdata()) == 1}
-    # The dot of each row at the effect on the common axis (hand-scaled), in its verdict's colour.
-    assert dots[0].get_xdata()[0] == pytest.approx(3.0) and dots[0].get_color() == VERDICT_COLOURS["supported"]
-    assert dots[1].get_xdata()[0] == pytest.approx(0.2) and dots[1].get_color() == VERDICT_COLOURS["refuted"]
+    # The dot of each row at the effect on the common axis (hand-scaled), in its verdict's colour and shape:
+    # Okabe-Ito's bluish green circle, vermillion cross, so that the two read apart without colour too.
+    assert dots[0].get_xdata()[0] == pytest.approx(3.0)
+    assert (dots[0].get_color(), dots[0].get_marker()) == ("#009E73", "o")
+    assert dots[1].get_xdata()[0] == pytest.approx(0.2)
+    assert (dots[1].get_color(), dots[1].get_marker()) == ("#D55E00", "X")
     assert dots[2].get_xdata()[0] == pytest.approx(300 / 1100)  # less: turned, so as claimed is right
     assert dots[4].get_marker() == "D" and dots[4].get_xdata()[0] == 0.0  # identical: a diamond at 0
     assert dots[5].get_markerfacecolor() == "white"  # no interval: hollow, at its point estimate 4
@@ -216,7 +220,7 @@ def test_report_reads_like_a_results_section(report):
     assert "| Plain | 95.00 ± 0.50 | 98.100 ± 0.100 (3) | **+6.2 !** |" in text
     assert "!" not in next(line for line in text.splitlines() if line.startswith("| Dropout 0.5 |"))
     page = (out / "claims.html").read_text()
-    assert page.index('alt="claims_overview"') < page.index('<a href="#X1">X1</a>')
+    assert page.index('alt="Every claim') < page.index('<td><a href="#X1">X1</a>')
     marked = re.findall(r'<td class="([^"]*)">([^<]*)</td>', page)
     assert [value for classes, value in marked if "disagrees" in classes] == ["+6.2 !"]
     assert '<th colspan="3" class="start group">test accuracy (%)</th>' in page
@@ -344,3 +348,117 @@ def test_a_protocol_on_fewer_runs_than_planned_names_the_seeds_each_row_lacks(re
     # Every planned run there: no mark and no sentence.
     whole = evaluate(protocol, df, out / "figures", {}, "smoke", planned.iloc[:9])
     assert (whole.short, verdict_text(whole)) == ({}, "protocol")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The HTML page as a reader opens it: on a phone, from a copy, from a smoke run
+
+
+class Page(HTMLParser):
+    """The ids, in-page links, images (alt) and meta tags of a page, and the tables outside a scroll box."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.ids, self.links, self.alts, self.metas, self.loose_tables, self.open = set(), [], [], [], 0, []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href", "").startswith("#"):
+            self.links.append(attrs["href"][1:])
+        if tag == "img":
+            self.alts.append(attrs.get("alt"))
+        if tag == "meta":
+            self.metas.append(attrs)
+        if tag == "table" and not any("scroll" in (c or "") for c in self.open):
+            self.loose_tables += 1
+        if tag in ("div", "figure"):
+            self.open.append(attrs.get("class"))
+
+    def handle_endtag(self, tag):
+        if tag in ("div", "figure") and self.open:
+            self.open.pop()
+
+
+def test_the_page_has_contents_that_resolve_and_fits_a_narrow_screen(report):
+    out, (sparse, missing, protocol) = report
+    text = (out / "claims.html").read_text()
+    page = Page(text)
+    assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in page.metas
+    # Every in-page link (the contents, the summary's claim links, back to top) lands on an element.
+    assert page.links and set(page.links) <= page.ids
+    assert {"top", "X1", "X2", "P-X", "summary", "protocols"} <= set(page.links)
+    assert text.count('<a href="#top">back to top</a>') == 4  # the summary and each of the three sections
+    assert page.loose_tables == 0  # every table scrolls inside its own box
+    # Images: alt text is the figure's title (the titles as the figure functions write them).
+    assert sorted(page.alts) == ["Accuracy under input noise (mean over seeds; band: 95% t-interval)",
+                                 "Every claim's primary check: measured effect and 95% interval on a common scale"]
+    css = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+    assert "img{max-width:100%;height:auto}" in css and ".scroll{overflow-x:auto" in css
+    # Verdict words in the hue of the figures' marks (Okabe-Ito), at 60% for text: bluish green (0, 158, 115)
+    # becomes (0, 95, 69), blue (0, 114, 178) becomes (0, 68, 107).
+    assert ".supported{color:#005f45}" in css and ".inconclusive{color:#00446b}" in css
+    # ± is said where each table uses it: the claim's table (95% half-width), the paper's (standard deviation).
+    assert "Each cell: mean ± half-width of the 95% t-interval over seeds" in text
+    assert "± is the paper's standard deviation over 3 seeds; ours is the same kind" in html.unescape(text)
+
+
+def test_a_smoke_report_says_its_verdicts_test_the_pipeline(results, tmp_path):
+    df, _ = load_records(results)
+    claim = Claim("X1", "Dropout leaves more near-zero weights.", "fixture", ["exp"], [NEAR_ZERO_CHECK],
+                  ["weights/final/global/abs_0.001"])
+    for profile in ("smoke", "standard"):
+        out = tmp_path / profile
+        write_report([evaluate(claim, df, out / "figures", {}, profile)], out, "header", info={"profile": profile})
+        html_text, md = (out / "claims.html").read_text(), (out / "CLAIMS.md").read_text()
+        said = "test that the pipeline runs end to end, not the claims"
+        assert (said in html_text, said in md) == ((True, True) if profile == "smoke" else (False, False))
+        if profile == "smoke":
+            assert html_text.index('class="banner"') < html_text.index("<table")
+
+
+def test_the_page_names_no_absolute_path(results, tmp_path):
+    """A report is committed and copied: the folder it was made from appears by its name only."""
+    from types import SimpleNamespace
+
+    from sparsebench.claims import cli
+
+    df, _ = load_records(results)
+    claim = Claim("X1", "Dropout leaves more near-zero weights.", "fixture", ["exp"], [NEAR_ZERO_CHECK],
+                  ["weights/final/global/abs_0.001"], figure="near_zero_curves")
+    out = results / "claims-smoke"
+    result = evaluate(claim, df, out / "figures", {}, "smoke")
+    skipped = [SimpleNamespace(path=results / "exp" / "broken" / "result.json", reason="not a valid record")]
+    plan = SimpleNamespace(all_jobs=lambda: [], tunings={})
+    cli._write_report([result], out, "smoke", plan, {"reused": 9}, results, 0.0, skipped)
+    absolute = str(results.resolve())
+    assert absolute.startswith("/")
+    for name in ("claims.html", "CLAIMS.md", "claims.json"):
+        text = (out / name).read_text()
+        assert absolute not in text, name
+    assert "in results;" in (out / "CLAIMS.md").read_text().replace("`", "")
+    assert "exp/broken/result.json: not a valid record" in (out / "claims.html").read_text()
+
+
+def test_the_task_sequence_claim_shows_its_accuracy_matrices(tmp_path):
+    from test_report_continual_plots import sequence_record
+
+    folder = tmp_path / "records"
+    for seed in (0, 1):
+        write_record(folder, sequence_record("none", seed, 0.7))
+        write_record(folder, sequence_record("kwinners", seed, 0.9))
+    df, _ = load_records(folder)
+    check = Check(label="k-winners forgets less", metric="continual/forgetting", a={"regularizer.name": "kwinners"},
+                  b={"regularizer.name": "none"}, test="less", smallest_effect=1.0, smallest_effect_reason="a point")
+    claim = Claim("K9", "Sparse networks forget less.", "fixture", ["exp"], [check], ["continual/forgetting"],
+                  figure="task_sequence")
+    out = tmp_path / "report"
+    result = evaluate(claim, df, out / "figures", {}, "standard")
+    write_report([result], out, "header")
+    names = sorted(Path(p).name for p in result.figures)
+    assert names == ["K9_task_sequence.pdf", "K9_task_sequence.png", "K9_task_sequence_matrix.pdf",
+                     "K9_task_sequence_matrix.png"]
+    alts = Page((out / "claims.html").read_text()).alts
+    assert "Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)" in alts
