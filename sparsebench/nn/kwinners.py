@@ -262,7 +262,8 @@ class KWinnersBase(nn.Module):
         return float(n * _binary_entropy(torch.tensor(self.k / n, dtype=torch.float64)))
 
     def extra_repr(self) -> str:
-        text = (f"n={self.n}, percent_on={self.percent_on}, boost_strength={float(self.boost_strength):g}, "
+        # The boost strength is a float32 buffer: shown to float32's precision (1.4, not 1.399999976...).
+        text = (f"n={self.n}, percent_on={self.percent_on}, boost_strength={float(f'{float(self.boost_strength):.6g}')}, "
                 f"boost_strength_factor={self.boost_strength_factor}, "
                 f"k_inference_factor={self.k_inference_factor}, duty_cycle_period={self.duty_cycle_period}, "
                 f"break_ties={self.break_ties}")
