@@ -254,7 +254,7 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
     # The page travels (committed, copied): the folder by its name, not the absolute path it was made in.
     header = (f"Profile `{profile}`, {runs} runs planned ({outcomes or 'none run'}) in `{folder.resolve().name}`; "
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
-    unused = [f"{_within(s.path, folder)}: {s.reason}" for s in skipped]
+    unused = [_within(f"{s.path}: {s.reason}", folder) for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
     read = {e for r in results for e in r.experiments}
     tunings = [t for e, t in the_plan.tunings.items() if e in read]
@@ -264,12 +264,12 @@ def _write_report(results, out: Path, profile: str, the_plan, counts: dict, fold
                          "overview": [str(p.relative_to(out)) for p in overview]}, tunings)
 
 
-def _within(path, folder: Path) -> str:
-    """``path`` relative to the results folder, as the report names it."""
-    try:
-        return str(Path(path).resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(path)
+def _within(text: str, folder: Path) -> str:
+    """``text`` with the paths in the results folder written relative to it, as the report names them (a
+    committed report shows no folder of the machine that made it)."""
+    for prefix in dict.fromkeys([str(folder.resolve()), str(folder.absolute()), str(folder)]):
+        text = text.replace(prefix.rstrip("/") + "/", "")
+    return text
 
 
 def planned_records(folder: Path, the_plan) -> tuple[pd.DataFrame | None, list]:
