@@ -18,6 +18,7 @@ Axis labels come from ``report.names``, never spelled out here.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import textwrap
@@ -150,10 +151,27 @@ def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str], d
     for fmt in formats:
         path = out / f"{name}.{fmt}"
         # A tight box grows the page to hold a title or legend wider than few panels.
-        atomic_write(path, lambda stream, fmt=fmt: fig.savefig(stream, format=fmt, dpi=dpi, bbox_inches="tight",
-                                                               metadata=_metadata(fig, fmt)))
+        atomic_write(path, lambda stream, fmt=fmt: _write(fig, stream, fmt, dpi))
         paths.append(path)
     return paths
+
+
+def _write(fig: Figure, stream, fmt: str, dpi: int) -> None:
+    if fmt != "png":
+        fig.savefig(stream, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_metadata(fig, fmt))
+        return
+    # A PNG on a palette of 256 colours: about a third of the bytes of matplotlib's full-colour PNG for
+    # these plots (a few line colours, a colour map), and the self-contained claims page inlines them all.
+    from PIL import Image, PngImagePlugin
+
+    full = io.BytesIO()
+    fig.savefig(full, format="png", dpi=dpi, bbox_inches="tight")
+    info = PngImagePlugin.PngInfo()
+    for key, value in (_metadata(fig, fmt) or {}).items():
+        info.add_text(key, value)
+    with Image.open(full) as image:
+        image.convert("RGB").quantize(256).save(stream, format="png", optimize=True, pnginfo=info,
+                                                dpi=(dpi, dpi))
 
 
 def _metadata(fig: Figure, fmt: str) -> dict | None:

@@ -199,3 +199,21 @@ def test_a_figure_keeps_the_callers_labels_only_when_told(noisy_df, tmp_path, mo
     assert sorted(label.split()[0] for label in kept) == ["dropped", "plain"]
     assert not any("plain" in label or "dropped" in label for label in made)
     assert any("dropout" in label for label in made)
+
+
+def test_a_png_figure_is_written_on_a_palette_and_keeps_its_title(tmp_path):
+    """The claims page inlines every PNG: they are written on a 256-colour palette (a third of the bytes),
+    with the figure's title in the file for the page's alt text."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from sparsebench.report.plots import _save, figure_title
+
+    fig, ax = plt.subplots()
+    ax.imshow([[0.0, 0.5], [0.75, 1.0]])
+    fig.suptitle("a matrix")
+    [path] = _save(fig, tmp_path, "m", ["png"])
+    plt.close(fig)
+    with Image.open(path) as image:
+        assert image.mode == "P" and len(image.getcolors(256)) <= 256
+    assert figure_title(path) == "a matrix"
