@@ -599,6 +599,12 @@ def _image(path: Path) -> Markup:
                   f'</a>')
 
 
+def _alt(path: Path) -> str:
+    """A figure's alt text in Markdown: its title (brackets would end the alt text)."""
+    title = figure_title(path) or Path(path).stem.replace("_", " ")
+    return title.replace("[", "(").replace("]", ")").replace("\n", " ")
+
+
 def _unbroken(cell: str) -> Markup:
     """A cell of a paper's table that breaks only before its seed count: ``99.134 ± 0.037`` stays on one line,
     so that a wide table can fit its box by wrapping cells (the P-KW table ran past 1400 px)."""
@@ -625,7 +631,7 @@ def _environment(kind: str) -> jinja2.Environment:
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
                              finalize=_escaped if kind == "html" else None)
     env.filters.update(md_cell=_md_cell, markdown_table=markdown_table, html_numbers=_html_numbers, image=_image,
-                       unbroken=_unbroken)
+                       unbroken=_unbroken, alt=_alt)
     return env
 
 

@@ -207,7 +207,7 @@ def test_report_reads_like_a_results_section(report):
     out, (sparse, _, protocol) = report
     text = (out / "CLAIMS.md").read_text()
     # The summary figure comes first, before the table of claims.
-    assert text.index("![Every claim's effect on a common scale](figures/claims_overview.png)") < text.index("| X1 |")
+    assert text.index("](figures/claims_overview.png)") < text.index("| X1 |")
     # Tables and check descriptions name metrics in words: no metric path is left in the claim's section.
     section = text[text.index("## X1:"):text.index("## X2:")]
     assert "weights/final/global/abs_0.001" not in section and "test/accuracy" not in section
@@ -395,6 +395,9 @@ def test_the_page_has_contents_that_resolve_and_fits_a_narrow_screen(report):
     # Images: alt text is the figure's title (the titles as the figure functions write them).
     assert sorted(page.alts) == ["Accuracy under input noise (mean over seeds; band: 95% t-interval)",
                                  "Every claim's primary check: measured effect and 95% interval on a common scale"]
+    # The Markdown page names its images by the same titles.
+    markdown = (out / "CLAIMS.md").read_text()
+    assert sorted(re.findall(r"!\[(.*?)\]\(", markdown)) == sorted(page.alts)
     css = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
     assert "img{max-width:100%;height:auto}" in css and ".scroll{overflow-x:auto" in css
     # Verdict words in the hue of the figures' marks (Okabe-Ito), at 60% for text: bluish green (0, 158, 115)
