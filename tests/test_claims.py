@@ -156,7 +156,7 @@ def test_smoke_claims_end_to_end(tmp_path):
     assert all(c["test"] == "identical" and c["largest_difference"] == 0.0 for c in verdicts["S2"]["checks"])
     assert verdicts["D4-CIFAR"]["verdict"] == "not run"
     text = (out / "CLAIMS.md").read_text()
-    assert "| D1 |" in text and "## K2:" in text and "![D1](figures/D1_near_zero_curves.png)" in text
+    assert "| D1 |" in text and "## K2:" in text and "](figures/D1_near_zero_curves.png)" in text
     assert "data:image/png;base64," in (out / "claims.html").read_text()
     # A second call reuses every record.
     again = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={results}",
