@@ -191,9 +191,9 @@ def validate_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> I
 
 
 def _named_in_interpolations(cfg: DictConfig, keys: tuple[str, ...]) -> set[str]:
-    """The keys whose name appears in some interpolation of ``cfg`` (``${seed}``, ``${oc.select:seed}``):
-    a value that may follow them."""
-    found: set[str] = set()
+    """The keys that some interpolation of ``cfg`` may read (``${seed}``, ``${oc.select:seed}``; see
+    ``_reads``): a value that may follow them."""
+    texts: list[str] = []
 
     def walk(node) -> None:
         if isinstance(node, dict):
@@ -202,10 +202,10 @@ def _named_in_interpolations(cfg: DictConfig, keys: tuple[str, ...]) -> set[str]
             for item in node:
                 walk(item)
         elif isinstance(node, str) and "${" in node:
-            found.update(key for key in keys if key in node)
+            texts.extend(_INTERPOLATION.findall(node))
 
     walk(OmegaConf.to_container(cfg, resolve=False))
-    return found
+    return _read_by(keys, texts)
 
 
 def config_folders() -> list[Path]:
@@ -238,7 +238,12 @@ def named_in_config_interpolations(keys: list[str], overrides: list[str]) -> set
     # (A multirun's job lines escape an interpolation's braces: ``$\{train.lr\}``.)
     texts = [found for o in overrides for found in _INTERPOLATION.findall(o.replace("\\", ""))]
     texts += _interpolations_in(folders)
-    paths = {path for text in texts for path in _paths_in(text)}
+    return _read_by(keys, texts)
+
+
+def _read_by(keys, interpolations: list[str]) -> set[str]:
+    """The ``keys`` that one of ``interpolations`` may read."""
+    paths = {path for text in interpolations for path in _paths_in(text)}
     return {key for key in keys if any(_reads(path, key) for path in paths)}
 
 
