@@ -46,6 +46,13 @@ def test_readme_has_the_commands_this_test_reads():
     assert len(readme_commands("sparsebench-claims")) >= 5
 
 
+@pytest.fixture(autouse=True)
+def data_where_readme_looks(mnist_dir, monkeypatch):
+    # README's lines without dataset.root read the default folder; a fresh machine (CI) has nothing in the
+    # user cache, so point the default at the real files, as README tells a user to.
+    monkeypatch.setenv("SPARSEBENCH_DATA", str(mnist_dir.parent))
+
+
 @pytest.mark.parametrize("args", readme_commands("sparsebench"), ids=" ".join)
 def test_a_readme_sparsebench_line_composes_and_validates(args, mnist_dir, tmp_path):
     multirun = args[:1] == ["-m"]
