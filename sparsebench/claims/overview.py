@@ -137,11 +137,13 @@ def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
 def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
                          formats: Sequence[str] = FORMATS) -> list[Path]:
     """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim, in
-    the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim)."""
+    the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim, or
+    when no claim has a check to draw: a figure of rows saying "not run" tells nothing the page's list does
+    not, and drawing it was a fifth of planning a profile with ``run=false``)."""
     claims = [r for r in results if r.claim.kind == "claim"]
-    if not claims:
-        return []
     rows = [(result, decisive_check(result)) for result in claims]
+    if all(check is None for _, check in rows):
+        return []
     placed = [scaled(check) if check is not None else None for _, check in rows]
     reach = max([3.0] + [abs(v) for p in placed if p is not None for v in (p.x, p.low, p.high) if math.isfinite(v)])
     limit = reach * 1.6

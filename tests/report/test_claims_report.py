@@ -139,6 +139,9 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     assert any(t.get_text().replace("\n", " ").startswith(
         "inconclusive Δ −300 [−900, +300]; 1 = smallest effect 1,100; ~12 seeds per group") for t in side.texts)
     assert plot_claims_overview([results[-1]], tmp_path / "none") == []
+    # Claims all not run (a plan with run=false): no figure of empty rows; the page's list says "not run".
+    assert plot_claims_overview(results[-2:], tmp_path / "not-run") == []
+    assert not (tmp_path / "not-run").exists()
 
 
 # ----------------------------------------------------------------------------------------------------
