@@ -225,3 +225,38 @@ def test_a_mapped_claim_is_regime_dependent_in_the_report(tmp_path):
     assert f"{a.mean() - b.mean():+.4g} [" in wide and "| holds |" in wide and "★ home" in wide
     assert "| training images | 6k | – | not run | – | 0 vs 0 |" in page
     assert 'class="regime-dependent"' in (out / "claims.html").read_text()
+
+
+def test_a_cell_with_one_side_not_run_is_not_run_and_says_which_side(tmp_path):
+    # A regime map half way: the wide cell's dropout runs are done, its dense runs not yet.
+    df, values = frame({0: (CENTER_CELL, 1.0), 1: (NARROW, 1.0), 2: (WIDE, 1.0), 3: (FEW_IMAGES, 1.0)})
+    df = df[~((df["model.hidden"].map(tuple) == (1024, 1024)) & (df["regularizer.name"] == "none"))]
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER))
+    # The three cells with both sides are the family (Holm over 3, not 4); the fourth did not run.
+    adjusted = holm_by_hand([2 * welch_p(*values[i], "greater") for i in (0, 1, 3)])
+    assert [cell.p_holm for _, cell in v.cells if not math.isnan(cell.p_holm)] == pytest.approx(adjusted, rel=1e-6)
+    assert v.verdict == "inconclusive"
+    assert regime_text(v, MapLayout(AXES, CENTER)).endswith(
+        "(4 cells: 3 supported, 1 not run); every cell that ran is supported, but 1 planned cell(s) did not run: "
+        "not supported across the map")
+    assert "not run at width 1024" in where_text(v)
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"], card=CARD,
+                  map=RegimeMap(EXPERIMENT, home={HIDDEN: [1024, 1024]}))
+    result = evaluate(claim, df, tmp_path / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    write_report(correct_for_multiplicity([result]), tmp_path, "Profile map, fixture.")
+    page = (tmp_path / "CLAIMS.md").read_text()
+    assert "| width | 1024 | – | not run (B: no run yet) | – | 5 vs 0 | ★ home |" in page
+    assert "nan" not in page.lower()
+
+
+def test_a_map_with_no_cell_run_on_both_sides_says_so_in_words(tmp_path):
+    df, _ = frame({0: (CENTER_CELL, 1.0)})
+    df = df[df["regularizer.name"] == "dropout"]  # only A's runs anywhere
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"], card=CARD,
+                  map=RegimeMap(EXPERIMENT))
+    result = evaluate(claim, df, tmp_path / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    assert result.verdict == "inconclusive"
+    write_report(correct_for_multiplicity([result]), tmp_path, "Profile map, fixture.")
+    page = (tmp_path / "CLAIMS.md").read_text()
+    assert "no cell of the map has runs on both sides yet" in page
+    assert "nan" not in page.lower()

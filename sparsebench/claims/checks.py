@@ -129,6 +129,19 @@ class Verdict:
     def against(self) -> bool:
         return "constant" in self.b
 
+    @property
+    def missing_sides(self) -> tuple[str, ...]:
+        """The sides it compares that have no run with a value ("A", "B"): a cell of a map or grid where one
+        did not run yet, or runs whose metric is missing."""
+        missing = tuple(p.side for p in self.problems if p.kind == NO_RUNS)
+        return missing or (("A",) if self.n_a == 0 else ())
+
+    @property
+    def ran(self) -> bool:
+        """Whether every side it compares has a run with a value: a cell without that did not run, on the
+        side or sides ``missing_sides`` names."""
+        return not self.missing_sides
+
 
 def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(rows[column], errors="coerce")

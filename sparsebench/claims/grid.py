@@ -37,7 +37,7 @@ def _judge(rows: pd.DataFrame, check: Check, a: dict) -> Verdict:
 def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     """The deciding cell's verdict (see the module docstring), carrying every cell in ``cells``."""
     judged = [(dict(setting), _judge(rows, check, {**check.a, **setting})) for setting in check.grid]
-    ran = [(setting, v) for setting, v in judged if v.n_a > 0]
+    ran = [(setting, v) for setting, v in judged if v.ran]
     if not ran:
         return replace(judged[0][1], cells=tuple(judged))
     # The family of "it holds in this setting": a setting that did not support it counts with p = 1.
@@ -45,7 +45,7 @@ def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     adjusted = holm(p)
     cells = tuple((setting, replace(v, p_holm=float(q)) if v.verdict == "supported" else v)
                   for (setting, v), q in zip(ran, adjusted))
-    cells += tuple((setting, v) for setting, v in judged if v.n_a == 0)
+    cells += tuple((setting, v) for setting, v in judged if not v.ran)
     supported = [(q, v) for q, (_, v) in zip(adjusted, ran) if v.verdict == "supported" and q < ALPHA]
     if supported:
         q, best = min(supported, key=lambda item: item[0])

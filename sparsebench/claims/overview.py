@@ -128,7 +128,7 @@ def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
     """A regime map's row: every cell that ran as a tick at its effect, in its own verdict's colour, so a
     regime-dependent claim shows where its cells lie on both sides and not only its deciding cell."""
     for _, cell in check.cells:
-        where = scaled(cell) if cell.n_a else None
+        where = scaled(cell) if cell.ran else None
         if where is not None and math.isfinite(where.x):
             ax.plot([max(-limit, min(limit, where.x))], [y], marker="|", markersize=15, markeredgewidth=2,
                     color=VERDICT_STYLES.get(cell.verdict, VERDICT_STYLES["not run"]).color, alpha=0.8, zorder=2)

@@ -112,6 +112,8 @@ def _number(x: float | None) -> str:
 
 def effect_text(check: Verdict) -> str:
     """The measured effect of a check and its interval, in one phrase."""
+    if not check.ran:
+        return f"no difference yet: {' and '.join(check.missing_sides)} without a run"
     if check.test == "identical":
         return f"largest |Δ| of a pair {abs(check.largest_difference):.3g} (margin {check.margin or 0:g})"
     if check.test == "within":
@@ -229,6 +231,8 @@ def regime_text(v: Verdict, layout: MapLayout) -> str:
     cell, and where the home regime lies when no cell is it."""
     counts = map_counts(v)
     where = where_text(v)
+    if not any(cell.ran for _, cell in v.cells):
+        where = f"{NO_CELL_RAN}; " + where
     if not any(cell.home for _, cell in v.cells) and layout.home_note:
         where += f" ({layout.home_note})"
     tally = ", ".join(f"{number} {kind}" for kind, number in counts.items() if number)
@@ -254,11 +258,14 @@ def deciding_cell(v: Verdict, layout: MapLayout) -> str:
                 "no cell ran")
 
 
+NO_CELL_RAN = "no cell of the map has runs on both sides yet"
 MAP_HEADER = ("axis", "value", "A − B [95% CI]", "verdict", "p (Holm across the cells)", "runs A vs B", "home")
 
 
 def _cell_verdict(cell: Verdict) -> str:
     kind = cell_kind(cell)
+    if kind == "not run" and cell.n_a + cell.n_b:  # one side ran: say which did not
+        return f"not run ({' and '.join(cell.missing_sides)}: no run yet)"
     if kind == "undecided" and cell.undecided_as == HOLM:
         return f"{kind} ({HOLM_TEXT}; {cell.before_holm} on its own)"
     return f"{kind} ({SMALL_TEXT})" if kind == "undecided" and cell.undecided_as == SMALL else kind
@@ -417,9 +424,11 @@ def _relative(path: Path | None, out: Path) -> str | None:
 
 def _summary_row(result: ClaimResult, out: Path) -> SummaryRow:
     decisive = decisive_check(result)
-    if decisive is not None:
-        at = f" in the deciding cell ({deciding_cell(decisive, result.regime)})" \
-            if result.regime is not None and decisive.cells else ""
+    mapped = decisive is not None and result.regime is not None and bool(decisive.cells)
+    if mapped and not any(cell.ran for _, cell in decisive.cells):
+        effect, seeds = f"{metric_label(decisive.metric)}: {NO_CELL_RAN}", "–"
+    elif decisive is not None:
+        at = f" in the deciding cell ({deciding_cell(decisive, result.regime)})" if mapped else ""
         effect, seeds = f"{metric_label(decisive.metric)}{at}: {effect_text(decisive)}", seeds_text(decisive)
     else:
         effect, seeds = result.reason or "–", "–"

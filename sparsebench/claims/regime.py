@@ -9,8 +9,8 @@ interval and verdict by the one rule of ``claims.checks.judge``.
 
 The rule across the cells (``judge_map``):
 
-- Holm's correction across the cells that ran (a cell with no run on side A did not run: it is left out
-  of the family and listed). A decided cell's p enters as the report's family takes it
+- Holm's correction across the cells that ran (a cell without a run on either side it compares did not
+  run: it is left out of the family and listed, with the side that lacks runs). A decided cell's p enters as the report's family takes it
   (``report.stats.family_p``: a supported or opposite branch's one-sided p doubled, negligible's TOST p as
   it is); an undecided cell enters with p = 1. A decided cell whose adjusted p is not below 0.05 is
   undecided ("not after Holm's correction").
@@ -131,7 +131,7 @@ def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | 
     home_at = next((number for number, cell in enumerate(cells) if is_home(cell, home)), None)
     judged = [(dict(cell), replace(_judge_cell(rows, check, cell), home=number == home_at))
               for number, cell in enumerate(cells)]
-    ran = [(cell, v) for cell, v in judged if v.n_a > 0]
+    ran = [(cell, v) for cell, v in judged if v.ran]
     if not ran:
         first = judged[0][1]
         return replace(first, verdict="inconclusive", refuted_as="", p_value=math.nan, cells=tuple(judged))
@@ -140,7 +140,7 @@ def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | 
     ran_cells = after
     # Every planned cell in its place: the ones that ran, corrected, and those that did not.
     corrected = iter(ran_cells)
-    out = tuple(next(corrected) if v.n_a > 0 else (cell, v) for cell, v in judged)
+    out = tuple(next(corrected) if v.ran else (cell, v) for cell, v in judged)
     supported = [v for _, v in ran_cells if v.verdict == "supported"]
     refuted = [v for _, v in ran_cells if v.verdict == "refuted"]
     complete = len(ran) == len(judged)
@@ -172,7 +172,7 @@ def map_counts(v: Verdict) -> dict[str, int]:
     """How many cells of a map support, refute, stay undecided, and did not run."""
     counts = {"supported": 0, "refuted": 0, "undecided": 0, "not run": 0}
     for _, cell in v.cells:
-        key = "not run" if cell.n_a == 0 else cell.verdict if cell.verdict in ("supported", "refuted") else "undecided"
+        key = "not run" if not cell.ran else cell.verdict if cell.verdict in ("supported", "refuted") else "undecided"
         counts[key] += 1
     return counts
 

@@ -171,6 +171,8 @@ def description(v: Verdict) -> str:
         return f"{v.problems[0].metric}: inconclusive: {reason(v)}"
 
     def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
+        if n == 0:
+            return f"{name} [{selector(where)}] no run with a value (n=0)"
         pooled = f", pooling {len(groups)} groups" if len(groups) > 1 else ""
         return f"{name} [{selector(where)}] {number(mean)} ± {number(std, 2)} sd (n={n}{pooled})"
 
@@ -180,7 +182,10 @@ def description(v: Verdict) -> str:
            f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
     tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
-    if v.test == "identical":
+    if not v.ran:
+        numbers = f"no difference to take: {' and '.join(v.missing_sides)} without a run"
+        rule = ""
+    elif v.test == "identical":
         numbers = f"A − B = {signed(v.effect)} on average, largest |A − B| of a pair {number(v.largest_difference)}"
         rule = f"supported if every pair differs by at most {number(v.margin or 0.0)}"
     elif v.test == "within":
@@ -211,7 +216,7 @@ def description(v: Verdict) -> str:
     if seeds_text(v):
         notes.append(seeds_text(v))
     tail = f" ({'; '.join(notes)})" if notes else ""
-    return f"{head}; {numbers}; {rule}: {outcome(v)}{tail}"
+    return f"{head}; {numbers}; {rule + ': ' if rule else ''}{outcome(v)}{tail}"
 
 
 def check_notes_text(notes, verdict: Verdict) -> str:
@@ -232,7 +237,7 @@ def grid_text(v: Verdict) -> str:
     parts = []
     for setting, cell in v.cells:
         where = ", ".join(f"{key}={value}" for key, value in setting.items())
-        if cell.n_a == 0:
+        if not cell.ran:
             parts.append(f"{where}: not run in this profile")
             continue
         found = outcome(cell) + f", {signed(cell.effect)} [{signed(cell.low)}, {signed(cell.high)}]"
@@ -306,7 +311,7 @@ def axis_order(value: Any) -> float:
 
 def cell_kind(cell: Verdict) -> str:
     """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided, not run."""
-    if cell.n_a == 0:
+    if not cell.ran:
         return "not run"
     if cell.verdict == "supported":
         return "holds"
