@@ -14,7 +14,12 @@ from sparsebench.claims.plan import plan
 from sparsebench.configure import validate
 from sparsebench.errors import ConfigError
 from sparsebench.runner import run_dir_for
-from sparsebench.sweep import compose_jobs, compose_multirun, hydra_configs, validate_multirun
+from sparsebench.sweep import (
+    compose_jobs,
+    compose_multirun,
+    hydra_configs,
+    validate_multirun,
+)
 from tests.conftest import compose_config
 
 SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
