@@ -98,6 +98,7 @@ TABLE_NOTE = "Each cell: mean ± half-width of the 95% t-interval over seeds (nu
 
 SUMMARY_HEADER = ["claim", "statement", "measured effect (95% CI)", "seeds", "verdict", "notes", "figure"]
 PAGES = ("CLAIMS.md", "claims.html", "claims.json")
+FIGURES_FOLDER = "figures"  # beside the pages: every figure the report draws
 MANIFEST = "manifest.json"  # written last: its absence, or a file that differs from it, marks an unfinished report
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -680,9 +681,21 @@ def write_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     pages = dict(zip(PAGES, (render_markdown(report), render_html(report), render_json(report))))
     start_report(out)
     written = [atomic_write_text(out / name, text) for name, text in pages.items()]
+    _remove_stale_figures(out / FIGURES_FOLDER, report.files)
     files = {str(path.relative_to(out)): _sha256(path) for path in [*written, *report.files]}
     atomic_write_json(out / MANIFEST, {"complete": True, "files": files})
     return written
+
+
+def _remove_stale_figures(folder: Path, kept: Sequence[Path]) -> None:
+    """Delete the figures in ``folder`` that this report did not draw: an earlier report's (a claim run then
+    and not now, a figure since renamed) would otherwise sit beside the pages as if they were current."""
+    if not folder.is_dir():
+        return
+    drawn = {Path(p).resolve() for p in kept}
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and path.resolve() not in drawn:
+            path.unlink(missing_ok=True)
 
 
 def report_problems(out: Path) -> list[str]:

@@ -255,6 +255,16 @@ def test_a_complete_report_lists_every_file_with_its_hash(report):
                                     f"written with"]
 
 
+def test_figures_of_an_earlier_report_that_this_one_did_not_draw_are_removed(report):
+    out, results = report
+    (out / "figures" / "D9_from_an_earlier_report.png").write_bytes(b"an earlier report's figure")
+    # The same claims again, now without the overview (a plan where nothing ran draws none).
+    write_report(results, out, "Profile smoke, the second report.")
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["X1_noise_curves.pdf", "X1_noise_curves.png"]
+    assert report_problems(out) == []
+    assert "claims_overview" not in (out / "CLAIMS.md").read_text()
+
+
 def test_a_writer_killed_between_two_pages_leaves_the_folder_marked_unfinished(report, monkeypatch):
     """The folder is either the previous complete report or says it is unfinished, never a silent mix."""
     out, results = report
