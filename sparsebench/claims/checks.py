@@ -216,14 +216,20 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
             return Verdict(**undecided, n_a=len(rows_a), n_b=len(rows_b),
                            problems=(Problem(UNPAIRED, base["metric"]),), **base)
         shared = values_a.index.intersection(values_b.index)
-        diff = stats.paired_interval(values_a.loc[shared].to_numpy(dtype=float),
-                                     values_b.loc[shared].to_numpy(dtype=float), level)
+        values_a, values_b = values_a.loc[shared].to_numpy(dtype=float), values_b.loc[shared].to_numpy(dtype=float)
+        diff = stats.paired_interval(values_a, values_b, level)
         if key:  # the image interval rests on the same pairs
             used = rows_a.set_index(key).loc[shared], rows_b.set_index(key).loc[shared]
     else:
-        diff = stats.welch_interval(_numbers(rows_a, metric).to_numpy(dtype=float),
-                                    _numbers(rows_b, metric_b).to_numpy(dtype=float), level)
+        values_a, values_b = (_numbers(rows_a, metric).to_numpy(dtype=float),
+                              _numbers(rows_b, metric_b).to_numpy(dtype=float))
+        diff = stats.welch_interval(values_a, values_b, level)
     if relative and margin is not None:
+        if against is None and test in ("at_most", "within") and diff.b.n:
+            # "A − B at most m·|mean B|" is "A − (1 ± m)·B at most 0": the threshold's own uncertainty counted.
+            towards = 1.0 if test == "at_most" else -1.0
+            diff = stats.with_b_scaled(diff, values_a, values_b, 1.0 + towards * margin * math.copysign(1.0, diff.b.mean),
+                                       paired=paired, level=level)
         margin = margin * abs(diff.b.mean)
         base["margin"] = margin
     if relative and base["smallest_effect"] is not None:

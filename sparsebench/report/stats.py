@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -185,6 +185,19 @@ def paired_interval(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Differen
     return Difference(diff.mean, diff.low, diff.high, diff.n - 1 if spread else math.nan,
                       ia, ib, diff.std if diff.n >= 2 else math.nan, largest,
                       se=diff.std / math.sqrt(diff.n) if spread else math.nan)
+
+
+def with_b_scaled(difference: Difference, a: ArrayLike, b: ArrayLike, scale: float, *, paired: bool,
+                  level: float = 0.95) -> Difference:
+    """``difference`` (A − B, Welch's or paired) with the interval, standard error and degrees of freedom
+    of A − ``scale``·B, moved back by (scale − 1)·mean(B) onto A − B. A threshold proportional to B's mean
+    (a relative margin m: A − B against m·mean(B)) is the test of A − (1 + m)·B against 0, whose standard
+    error carries (1 + m)² of B's variance; taking m·mean(B) as a fixed number leaves B's sampling error in
+    it out (anti-conservative). Read against the threshold, the moved interval decides as that test does."""
+    scaled_b = np.asarray(b, dtype=float) * scale
+    scaled = paired_interval(a, scaled_b, level) if paired else welch_interval(a, scaled_b, level)
+    shift = (scale - 1.0) * difference.b.mean
+    return replace(difference, low=scaled.low + shift, high=scaled.high + shift, dof=scaled.dof, se=scaled.se)
 
 
 def against_interval(a: ArrayLike, constant: float, level: float = 0.95) -> Difference:
