@@ -93,7 +93,7 @@ class Verdict:
     refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
     undecided_as: str = ""  # small (real but below the smallest effect) | holm (not after Holm's correction)
     seeds_needed: int | None = None  # inconclusive: seeds per group that 80% power says would decide it
-    seeds_basis: str = ""  # what that count plans for (stats.EQUIVALENCE, SMALLEST_EFFECT or OBSERVED)
+    seeds_basis: str = ""  # what that count plans for (a basis of stats.seeds_to_decide)
     p_value: float = math.nan  # the p of the branch the rule landed in (NaN when undecided)
     null: str = ""  # the null hypothesis that p_value tests
     primary: bool = False  # one of the report's primary checks, corrected by Holm's method across them

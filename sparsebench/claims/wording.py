@@ -28,11 +28,12 @@ from sparsebench.claims.checks import (
 from sparsebench.report.aggregate import display
 from sparsebench.report.stats import (
     EQUIVALENCE,
+    EQUIVALENCE_OBSERVED,
     MAX_SEEDS,
     POWER,
     SIGNED,
     SMALL,
-    SMALLEST_EFFECT,
+    SUPPORT_OBSERVED,
     tost_level,
 )
 
@@ -150,8 +151,12 @@ def seeds_text(v: Verdict) -> str:
     if v.seeds_basis == EQUIVALENCE:
         band = v.smallest_effect if v.test in SIGNED else v.margin
         basis = f"for TOST to show it negligible within ±{number(band)} were the true effect on the threshold"
-    elif v.seeds_basis == SMALLEST_EFFECT:
-        basis = f"for the one-sided test at a true effect of the smallest that matters ({number(v.smallest_effect)})"
+    elif v.seeds_basis == EQUIVALENCE_OBSERVED:
+        band = v.smallest_effect if v.test in SIGNED else v.margin
+        basis = f"for TOST to show it negligible within ±{number(band)} were the true effect the observed one"
+    elif v.seeds_basis == SUPPORT_OBSERVED:
+        basis = (f"for the interval to clear the threshold with the estimate past the smallest effect that matters "
+                 f"({number(v.smallest_effect)}) were the true effect the observed one")
     else:
         basis = "for the one-sided test were the true effect the observed one"
     return (f"about {seeds_needed_text(v.seeds_needed)} seeds per group would decide it at this spread: "

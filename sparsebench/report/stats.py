@@ -346,8 +346,9 @@ def identical(largest: float, margin: float | None) -> str:
 
 # What an a-priori seed count was planned against (``seeds_to_decide``).
 EQUIVALENCE = "equivalence"  # TOST at a true effect on the threshold, band ± the smallest effect (or margin)
-SMALLEST_EFFECT = "smallest effect"  # the one-sided test at a true effect of the smallest effect that matters
-OBSERVED = "observed effect"  # the one-sided test at the observed distance (no smallest effect to plan for)
+EQUIVALENCE_OBSERVED = "equivalence at the observed effect"  # TOST were the true effect the observed one
+SUPPORT_OBSERVED = "support at the observed effect"  # the rule's supported branch were the true effect the observed
+OBSERVED = "observed effect"  # the one-sided test at the observed distance
 POWER = 0.8
 
 
@@ -376,12 +377,28 @@ def t_power(d: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.
     return float(power) if np.ndim(power) == 0 else power
 
 
-def tost_power(band: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.05) -> float | np.ndarray:
+def tost_power(band: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.05, effect: float = 0.0
+               ) -> float | np.ndarray:
     """Power of TOST (each one-sided test at ``alpha``) to show equivalence within ±``band`` standard
-    deviations when the true effect is 0: 1 − P(the lower test fails) − P(the upper fails), each failure
-    from the noncentral t. A lower bound (both may fail at once), so the seeds it asks for are enough."""
-    dof, ncp = _noncentral(band, n, groups)
-    power = np.maximum(0.0, 2 * _scipy.nct.sf(_scipy.t.ppf(1 - alpha, dof), dof, ncp) - 1)
+    deviations when the true effect is ``effect`` (inside the band): 1 − P(the lower test fails) − P(the
+    upper fails), each failure from the noncentral t. A lower bound (both may fail at once), so the seeds
+    it asks for are enough."""
+    dof, above_lower = _noncentral(band + effect, n, groups)
+    _, below_upper = _noncentral(band - effect, n, groups)
+    critical = _scipy.t.ppf(1 - alpha, dof)
+    power = np.maximum(0.0, _scipy.nct.sf(critical, dof, above_lower) + _scipy.nct.sf(critical, dof, below_upper) - 1)
+    return float(power) if np.ndim(power) == 0 else power
+
+
+def support_power(effect: float, smallest: float, n: int | np.ndarray, *, groups: int = 2, alpha: float = 0.025
+                  ) -> float | np.ndarray:
+    """Power of the rule's supported branch at a true effect of ``effect`` standard deviations beyond the
+    threshold: the one-sided test at ``alpha`` rejects (the interval clears the threshold) and the estimate
+    reaches ``smallest``. A lower bound, P(test) + P(estimate reaches it) − 1, the estimate normal about
+    the true effect. At a true effect of ``smallest`` itself it is at most one half, whatever ``n``."""
+    n = np.asarray(n, dtype=float)
+    reaches = _scipy.norm.sf((smallest - effect) / np.sqrt((2 if groups == 2 else 1) / n))
+    power = np.maximum(0.0, t_power(effect, n, groups=groups, alpha=alpha) + reaches - 1)
     return float(power) if np.ndim(power) == 0 else power
 
 
@@ -399,12 +416,17 @@ def seeds_to_decide(test: str, effect: float, spread: float, margin: float | Non
     undecided check against its nearest boundary, at the observed ``spread`` (the pooled per-group
     standard deviation for two groups; the std of the differences, or of A, for ``groups`` = 1):
 
-    - greater / less with a smallest effect s > 0 (and ``equivalent``, with s = the margin, t = 0): an
-      estimate nearer the threshold t than t ± s plans for showing the effect negligible: TOST's power at a
-      true effect of t (``EQUIVALENCE``); any other, for showing it: the one-sided test's power at a true
-      effect of t + s (``SMALLEST_EFFECT``).
+    - greater / less with a smallest effect s > 0 (and ``equivalent``, with s = the margin, t = 0), by
+      where the estimate lies on the claimed side of t: nearer t than t ± s, for showing the effect
+      negligible: TOST's power at a true effect of t (``EQUIVALENCE``); inside the band but nearer its
+      edge, TOST's power were the true effect the observed one (``EQUIVALENCE_OBSERVED``); at or beyond
+      t + s, the supported branch's power (the interval clears t and the estimate reaches t + s) were the
+      true effect the observed one (``SUPPORT_OBSERVED``): planned at a true effect of t + s itself, as
+      the count once was, no seed count gives that branch more than one half; at or beyond t − s, the
+      one-sided test of the opposite side at the observed distance (``OBSERVED``).
     - otherwise (s = 0, within, at_most): the one-sided test's power at the observed distance from the
-      deciding bound (``OBSERVED``), a post-hoc count for want of a smallest effect to plan for.
+      deciding bound (``OBSERVED``).
+    The counts read the observed effect (post hoc) wherever no boundary of the rule can be planned for.
 
     One-sided tests at (1 − level) / 2 (the rule's 95% two-sided interval), TOST at 1 − level (its 90%
     interval). (None, "") when no count can decide: no spread, or an effect on the bound."""
@@ -420,11 +442,18 @@ def seeds_to_decide(test: str, effect: float, spread: float, margin: float | Non
             band, e = float(smallest_effect or 0.0), effect if test == "greater" else -effect
         distance = abs(e - threshold)
         if band > 0:
-            if distance < min(abs(e - threshold - band), abs(e - threshold + band)):
+            d = e - threshold  # on the claimed side
+            if distance < min(abs(d - band), abs(d + band)):
                 return seeds_for(lambda n: tost_power(band / spread, n, groups=groups, alpha=1 - level),
                                  power), EQUIVALENCE
-            return seeds_for(lambda n: t_power(band / spread, n, groups=groups, alpha=one_sided), power), \
-                SMALLEST_EFFECT
+            if abs(d) < band:
+                return seeds_for(lambda n: tost_power(band / spread, n, groups=groups, alpha=1 - level,
+                                                      effect=d / spread), power), EQUIVALENCE_OBSERVED
+            if test == "equivalent":  # outside the band: shown so when the interval lies wholly outside it
+                distance = abs(d) - band
+            elif d >= band:
+                return seeds_for(lambda n: support_power(d / spread, band / spread, n, groups=groups,
+                                                         alpha=one_sided), power), SUPPORT_OBSERVED
     elif test == "within":
         distance = abs(-effect - threshold)
     else:
@@ -511,7 +540,7 @@ def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemar:
     return McNemar(only_a, only_b, p)
 
 __all__ = ["Decision", "Difference", "EQUIVALENCE", "ImageDifference", "Interval", "MAX_SEEDS", "McNemar",
-           "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL", "SMALLEST_EFFECT",
+           "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL", "SUPPORT_OBSERVED", "EQUIVALENCE_OBSERVED",
            "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "family_p", "finite", "holm", "identical",
            "image_bootstrap", "interval", "mcnemar", "p_above", "p_below", "paired_interval", "pooled_spread",
            "seeds_for", "seeds_to_decide", "t_interval", "t_power", "t_quantile", "tost_level", "tost_power",

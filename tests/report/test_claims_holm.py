@@ -88,12 +88,13 @@ def test_the_pages_show_the_image_interval_and_the_seeds(tmp_path):
     from dataclasses import replace
 
     measured = replace(verdict("supported", 0.001), image_effect=0.5, image_low=0.25, image_high=0.75, images=10000)
-    undecided = replace(verdict("inconclusive", math.nan), seeds_needed=12, seeds_basis="smallest effect")
+    undecided = replace(verdict("inconclusive", math.nan), seeds_needed=12, seeds_basis="support at the observed effect")
     results = [result("D1", [check()], [measured], "supported"), result("D2", [check()], [undecided], "inconclusive")]
     report = build_report(correct_for_multiplicity(results), tmp_path, "header")
     for page in (render_markdown(report), render_html(report)):
         assert ("Over the 10,000 test images of these runs A − B = +0.5 points, 95% bootstrap CI over images "
                 "[+0.25, +0.75]") in page
-        assert ("about 12 seeds per group would decide it at this spread: 80% power for the one-sided test at a "
-                "true effect of the smallest that matters (0.1)") in page
+        assert ("about 12 seeds per group would decide it at this spread: 80% power for the interval to clear the "
+                "threshold with the estimate past the smallest effect that matters (0.1) were the true effect the "
+                "observed one") in page
         assert "~12 seeds per group would decide it (80% power)" in page  # the summary row

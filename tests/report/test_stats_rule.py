@@ -13,12 +13,13 @@ from scipy import stats
 
 from sparsebench.report.stats import (
     EQUIVALENCE,
+    EQUIVALENCE_OBSERVED,
     MAX_SEEDS,
     NEGLIGIBLE,
     OBSERVED,
     OPPOSITE,
     SMALL,
-    SMALLEST_EFFECT,
+    SUPPORT_OBSERVED,
     Decision,
     decide,
     family_p,
@@ -194,9 +195,12 @@ def test_seeds_to_decide_plans_for_the_nearest_boundary():
     # Estimate 0.1 with band 0.5: nearer 0 than 0.5 -> equivalence; at sd 1 that is the band 0.5 above.
     n, basis = seeds_to_decide("greater", 0.1, 1.0, None, 0.5, groups=2)
     assert basis == EQUIVALENCE and 69 <= n <= 71
-    # Estimate 0.4: nearer the band's edge -> the one-sided test (α = 0.025) at a true effect of 0.5.
-    assert seeds_to_decide("greater", 0.4, 1.0, None, 0.5, groups=2) == (d_power(0.5, 2, 0.025), SMALLEST_EFFECT)
-    assert seeds_to_decide("less", -0.4, 1.0, None, 0.5, groups=1) == (d_power(0.5, 1, 0.025), SMALLEST_EFFECT)
+    # Estimate 0.4: inside the band, nearer its edge -> TOST at the observed effect (simulated below); past the
+    # band -> the supported branch at the observed effect; past the band on the other side -> the opposite
+    # one-sided test at the observed distance.
+    assert seeds_to_decide("greater", 0.4, 1.0, None, 0.5, groups=2)[1] == EQUIVALENCE_OBSERVED
+    assert seeds_to_decide("less", -0.7, 1.0, None, 0.5, groups=1)[1] == SUPPORT_OBSERVED
+    assert seeds_to_decide("greater", -0.7, 1.0, None, 0.5, groups=2) == (d_power(0.7, 2, 0.025), OBSERVED)
     # No smallest effect: the observed distance 0.3 from the threshold.
     assert seeds_to_decide("greater", 0.3, 0.5, None, None, groups=2) == (d_power(0.6, 2, 0.025), OBSERVED)
     assert seeds_to_decide("greater", 0.0, 0.5, None, None, groups=2) == (None, "")  # on the bound
@@ -276,24 +280,42 @@ def test_the_p_values_of_the_margin_tests_are_scipys_shifted_tests():
     assert equivalent.p == pytest.approx(max(lower, upper))
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: the rule's supported branch needs the estimate to "
-                   "reach s, so at a true effect of s no seed count gives it more than 50% power; "
-                   "seeds_to_decide plans 80% for the interval alone")
-def test_the_seeds_planned_at_the_smallest_effect_give_the_rule_80_percent_power_there():
-    """SMALLEST_EFFECT plans "the one-sided test's power at a true effect of t + s"; what that count is for
-    is the rule deciding: at the planned seeds and that true effect, the rule should say supported in 80%
-    of experiments (simulated with numpy: two groups, sd 1, Welch's interval by hand)."""
-    s = 0.5
-    n, basis = seeds_to_decide("greater", 0.4, 1.0, None, s, groups=2)
-    assert basis == SMALLEST_EFFECT
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal((4000, n)) + s, rng.standard_normal((4000, n))
-    diff = a.mean(1) - b.mean(1)
+def simulated(n: int, effect: float, experiments: int = 4000, seed: int = 2):
+    """(A − B, its standard error, Welch's dof) of ``experiments`` simulated two-group experiments of ``n``
+    runs a group, sd 1, true effect ``effect``."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((experiments, n)) + effect, rng.standard_normal((experiments, n))
     va, vb = a.var(1, ddof=1) / n, b.var(1, ddof=1) / n
-    se, dof = np.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (n - 1))
-    low = diff - stats.t.ppf(0.975, dof) * se
-    supported = (low > 0) & (diff >= s)  # the rule's step 2, written out
-    assert supported.mean() >= 0.75
+    return a.mean(1) - b.mean(1), np.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (n - 1))
+
+
+def test_the_seeds_planned_beyond_the_smallest_effect_give_the_rule_80_percent_power_there():
+    """An estimate past the smallest effect s: the count is for the rule's supported branch (the 95% interval
+    above 0 and the estimate at least s, written out here) were the true effect the observed one, 0.9."""
+    s = 0.5
+    n, basis = seeds_to_decide("greater", 0.9, 1.0, None, s, groups=2)
+    assert basis == SUPPORT_OBSERVED
+    diff, se, dof = simulated(n, 0.9)
+    assert ((diff - stats.t.ppf(0.975, dof) * se > 0) & (diff >= s)).mean() >= 0.78
+    diff, se, dof = simulated(max(2, round(0.7 * n)), 0.9)  # and not many more than it needs
+    assert ((diff - stats.t.ppf(0.975, dof) * se > 0) & (diff >= s)).mean() < 0.8
+    # Planned at a true effect of s itself (the count this once gave), the branch is a coin toss at any n.
+    diff, se, dof = simulated(400, s)
+    assert ((diff - stats.t.ppf(0.975, dof) * se > 0) & (diff >= s)).mean() == pytest.approx(0.5, abs=0.03)
+
+
+def test_the_seeds_planned_inside_the_band_give_tost_80_percent_power_at_the_observed_effect():
+    """An estimate inside the band ±s but nearer its edge (0.3 of 0.5): TOST (the 90% interval inside ±s,
+    written out) were the true effect the observed one."""
+    s = 0.5
+    n, basis = seeds_to_decide("greater", 0.3, 1.0, None, s, groups=2)
+    assert basis == EQUIVALENCE_OBSERVED
+    diff, se, dof = simulated(n, 0.3, experiments=2000)
+    half = stats.t.ppf(0.95, dof) * se
+    assert ((diff - half > -s) & (diff + half < s)).mean() >= 0.78
+    diff, se, dof = simulated(round(0.7 * n), 0.3, experiments=2000)
+    half = stats.t.ppf(0.95, dof) * se
+    assert ((diff - half > -s) & (diff + half < s)).mean() < 0.8
 
 
 def test_holm_over_decided_primary_checks_keeps_the_family_error_at_5_percent():
