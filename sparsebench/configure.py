@@ -169,7 +169,10 @@ def with_settings(config: RunConfig, settings: Mapping[str, Any]) -> RunConfig:
     return _checked(dataclasses.replace(config, **changed, **top))
 
 
-_GROUPS_CHANGED: dict[str, Any] = {}  # (a group's settings, the changes) -> the group after them, checked
+# (a group's settings, the changes) -> the group after them, checked; the oldest dropped past _KEPT (a
+# long-lived process, a notebook or a search, makes ever new ones).
+_GROUPS_CHANGED: dict[str, Any] = {}
+_KEPT = 4096
 
 
 def _group_with(part: Any, group: str, values: dict[str, Any]) -> Any:
@@ -177,6 +180,8 @@ def _group_with(part: Any, group: str, values: dict[str, Any]) -> Any:
     trials of a plan change the same few settings of the same groups (no pruning, no noise) over and over."""
     key = json.dumps([_type_name(part), dataclasses.asdict(part), group, values], sort_keys=True, default=str)
     if key not in _GROUPS_CHANGED:
+        if len(_GROUPS_CHANGED) >= _KEPT:
+            del _GROUPS_CHANGED[next(iter(_GROUPS_CHANGED))]
         _GROUPS_CHANGED[key] = _to_object(_updated(OmegaConf.structured(part), values, group), group)
     return copy.deepcopy(_GROUPS_CHANGED[key])
 

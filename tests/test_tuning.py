@@ -225,6 +225,19 @@ def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path
         with_settings(composed, {"regularizer.p": 1.5})
 
 
+def test_the_groups_kept_for_settings_changed_are_bounded_and_still_right(tmp_path, monkeypatch):
+    import sparsebench.configure as configure
+    from tests.conftest import compose_config
+
+    monkeypatch.setattr(configure, "_GROUPS_CHANGED", {})
+    monkeypatch.setattr(configure, "_KEPT", 2)
+    base = configure.validate(compose_config(["experiment=mlp_regularizers", "profile=smoke", "regularizer=dropout",
+                                              f"results_dir={tmp_path}"]))
+    for lr in (0.1, 0.2, 0.3, 0.1):
+        assert configure.with_settings(base, {"train.lr": lr}).train.lr == lr
+        assert len(configure._GROUPS_CHANGED) <= 2
+
+
 def test_a_setting_that_an_interpolation_reads_is_composed_by_hydra_and_refused(results, monkeypatch):
     """A trial changes train.lr on the arm's checked config; were train.momentum written as ${train.lr}, Hydra
     would give the trial another momentum: the plan composes that trial with Hydra and stops with one line.
