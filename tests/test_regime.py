@@ -260,3 +260,11 @@ def test_a_map_with_no_cell_run_on_both_sides_says_so_in_words(tmp_path):
     page = (tmp_path / "CLAIMS.md").read_text()
     assert "no cell of the map has runs on both sides yet" in page
     assert "nan" not in page.lower()
+
+
+def test_axis_values_in_words():
+    from sparsebench.claims.wording import axis_value
+
+    # By hand: equal layers as one width, no subset as all, whole or half thousands of images shortened.
+    assert [axis_value(v) for v in ([256, 256], [512, 256], None, 6000, 12500, 50000, 1024, 2048, 80, 0.5)] == \
+        ["256", "512-256", "all", "6k", "12.5k", "50k", "1024", "2048", "80", "0.5"]

@@ -291,7 +291,7 @@ def axis_name(column: str) -> str:
 
 def axis_value(value: Any) -> str:
     """An axis value in words: a width of equal layers as one number (256 for [256, 256]), no training
-    subset as "all", whole thousands as 6k."""
+    subset as "all", whole or half thousands as 6k and 12.5k."""
     if value is None:
         return "all"
     if isinstance(value, (list, tuple)):
@@ -299,8 +299,8 @@ def axis_value(value: Any) -> str:
         return parts[0] if len(set(parts)) == 1 else "-".join(parts)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return display(value)
-    if float(value).is_integer() and value >= 1000 and value % 1000 == 0:
-        return f"{int(value) // 1000}k"  # training images: 6k, 50k (a width of 1024 stays 1024)
+    if float(value).is_integer() and value >= 1000 and value % 500 == 0:
+        return f"{value / 1000:g}k"  # training images: 6k, 12.5k, 50k (a width of 1024 stays 1024)
     return f"{int(value)}" if float(value).is_integer() else f"{value:g}"
 
 
