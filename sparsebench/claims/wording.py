@@ -176,8 +176,10 @@ def description(v: Verdict) -> str:
         return f"{v.problems[0].metric}: inconclusive: {reason(v)}"
 
     def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
-        if n == 0:
+        if name in v.missing_sides:
             return f"{name} [{selector(where)}] no run with a value (n=0)"
+        if v.against and name == "B":
+            return f"B = {number(mean)}, a constant"
         pooled = f", pooling {len(groups)} groups" if len(groups) > 1 else ""
         return f"{name} [{selector(where)}] {number(mean)} ± {number(std, 2)} sd (n={n}{pooled})"
 

@@ -338,3 +338,16 @@ def test_a_relative_within_margin_is_the_test_of_a_against_one_minus_m_times_b()
     verdict = judge(frame(a, b), "test/accuracy", A, B, "within", 0.01, relative=True)
     expected = stats.ttest_ind(a, 0.99 * np.array(b), equal_var=False, alternative="greater").pvalue
     assert verdict.verdict == "supported" and verdict.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_check_against_a_constant_names_the_constant_and_a_side_without_runs_says_so():
+    a = [0.70, 0.75, 0.80]
+    against = judge(frame(a, []), "test/accuracy", A, None, "greater", against=0.5)
+    text = description(against)
+    # By hand: mean 0.75 over 3 runs against 0.5.
+    assert "A [regularizer.name=kw] 0.75" in text and "(n=3) vs B = 0.5, a constant" in text and "nan" not in text
+    missing = judge(frame(a, []), "test/accuracy", A, B, "greater")
+    text = description(missing)
+    assert missing.missing_sides == ("B",) and not missing.ran
+    assert "vs B [regularizer.name=none] no run with a value (n=0); no difference to take: B without a run" in text
+    assert "nan" not in text
