@@ -268,3 +268,16 @@ def test_axis_values_in_words():
     # By hand: equal layers as one width, no subset as all, whole or half thousands of images shortened.
     assert [axis_value(v) for v in ([256, 256], [512, 256], None, 6000, 12500, 50000, 1024, 2048, 80, 0.5)] == \
         ["256", "512-256", "all", "6k", "12.5k", "50k", "1024", "2048", "80", "0.5"]
+
+
+def test_a_map_of_a_within_margin_check_names_the_cells_that_fail_it(tmp_path):
+    # "Little loss": loss B − A under 0.5 points. The center loses 0.1 (holds), 1024 loses 2 points (fails).
+    within = Check("k-winners costs little", "test/accuracy", {"regularizer.name": "dropout"},
+                   {"regularizer.name": "none"}, test="within", margin=0.5)
+    df, values = frame({0: (CENTER_CELL, -0.1), 1: (NARROW, -0.1), 2: (WIDE, -2.0), 3: (FEW_IMAGES, -0.1)})
+    v = judge_map(df, within, map_cells(AXES, CENTER))
+    assert v.verdict == REGIME_DEPENDENT
+    assert [cell.verdict for _, cell in v.cells] == ["supported", "supported", "refuted", "supported"]
+    assert "fails its margin at width 1024" in where_text(v)
+    paths = plot_regime_map(v, MapLayout(AXES, CENTER), tmp_path, name="K2_regime_map", title="K2")
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

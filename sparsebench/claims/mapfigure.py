@@ -36,12 +36,14 @@ from sparsebench.claims.wording import (  # noqa: E402
 )
 from sparsebench.report.names import difference_label  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
+from sparsebench.report.stats import SIGNED  # noqa: E402
 from sparsebench.report.style import VERDICT_STYLES  # noqa: E402
 
 # Marker and colour of each outcome of a cell (``wording.cell_kind``).
 STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)": ("v", VERDICT_STYLES["refuted"].color),
-          "negligible": ("s", VERDICT_STYLES["refuted"].color), "undecided": ("D", VERDICT_STYLES["inconclusive"].color),
-          "not run": ("x", VERDICT_STYLES["not run"].color)}
+          "negligible": ("s", VERDICT_STYLES["refuted"].color),
+          "fails its margin": ("P", VERDICT_STYLES["refuted"].color),
+          "undecided": ("D", VERDICT_STYLES["inconclusive"].color), "not run": ("x", VERDICT_STYLES["not run"].color)}
 
 
 def _positions(values: list) -> tuple[list[float], bool]:
@@ -66,7 +68,8 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
     fig = Figure(figsize=(4.4 * len(columns) + 0.6, 4.3), layout="constrained")
     panels = fig.subplots(1, len(columns), sharey=True, squeeze=False)[0]
     first = v.cells[0][1]
-    threshold = first.margin or 0.0
+    # The bound on A − B: a "within" check's margin is on the loss B − A, so it lies below zero.
+    threshold = -(first.margin or 0.0) if first.test == "within" else first.margin or 0.0
     band = first.smallest_effect
     for ax, column in zip(panels, columns):
         points = [(cell, cell_verdict) for cell, cell_verdict in v.cells
@@ -113,8 +116,11 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         ax.set_xlabel(axis_name(column) + (" (log scale)" if log else ""))
         ax.grid(axis="y", alpha=0.3)
     panels[0].set_ylabel(difference_label(first.metric, "A − B, ") + "\n95% interval over seeds")
-    handles = [Line2D([], [], marker=STYLES[kind][0], color=STYLES[kind][1], linestyle="") for kind in STYLES]
-    labels = list(STYLES)
+    # The outcomes a check of this kind can have: a margin's check neither flips nor is negligible.
+    kinds = [k for k in STYLES if k != ("fails its margin" if first.test in SIGNED else "flips (opposite)")
+             and (first.test in SIGNED or k != "negligible")]
+    handles = [Line2D([], [], marker=STYLES[kind][0], color=STYLES[kind][1], linestyle="") for kind in kinds]
+    labels = kinds
     handles += [Line2D([], [], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="black",
                        linestyle="")]
     labels += ["home regime" if any(cell.home for _, cell in v.cells) else "home regime: not on the map"]

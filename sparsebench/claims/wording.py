@@ -323,11 +323,13 @@ def cell_kind(cell: Verdict) -> str:
     if cell.verdict == "supported":
         return "holds"
     if cell.verdict == "refuted":
-        return "flips (opposite)" if cell.refuted_as == "opposite" else cell.refuted_as or "refuted"
+        if cell.refuted_as in ("opposite", "negligible"):
+            return "flips (opposite)" if cell.refuted_as == "opposite" else "negligible"
+        return "fails its margin"  # a within / at most / equivalence check: no direction to flip
     return "undecided"
 
 
-MAP_KINDS = ("holds", "flips (opposite)", "negligible", "undecided", "not run")
+MAP_KINDS = ("holds", "flips (opposite)", "negligible", "fails its margin", "undecided", "not run")
 
 
 def _where_on_axis(column: str, values: list, all_values: list) -> str | None:
