@@ -186,7 +186,9 @@ def _interrupt_once_running(args: list[str], results: Path, module: str = "spars
 @pytest.mark.parametrize("how", ["run", "sweep", "claims"])
 def test_ctrl_c_says_how_to_resume_and_the_rerun_completes(tmp_path, how):
     results = tmp_path / "results"
-    long = [*TINY, "dataset.train_subset=4000", "train.epochs=12", f"results_dir={results}"]
+    # Long enough that Ctrl-C, a second after the run starts, lands in training on a quiet machine too (12
+    # epochs take 0.3 s there: the run had ended, and Ctrl-C met the interpreter's exit).
+    long = [*TINY, "dataset.train_subset=4000", "train.epochs=200", f"results_dir={results}"]
     if how == "run":
         args, module = long, "sparsebench"
     elif how == "sweep":
