@@ -117,8 +117,8 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         ax.grid(axis="y", alpha=0.3)
     panels[0].set_ylabel(difference_label(first.metric, "A − B, ") + "\n95% interval over seeds")
     # The outcomes a check of this kind can have: a margin's check neither flips nor is negligible.
-    kinds = [k for k in STYLES if k != ("fails its margin" if first.test in SIGNED else "flips (opposite)")
-             and (first.test in SIGNED or k != "negligible")]
+    impossible = {"fails its margin"} if first.test in SIGNED else {"flips (opposite)", "negligible"}
+    kinds = [k for k in STYLES if k not in impossible]
     handles = [Line2D([], [], marker=STYLES[kind][0], color=STYLES[kind][1], linestyle="") for kind in kinds]
     labels = kinds
     handles += [Line2D([], [], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="black",

@@ -50,6 +50,7 @@ from sparsebench.claims.wording import (
     signed,
     undecided_text,
     where_text,
+    without_runs,
 )
 from sparsebench.report.names import metric_label, metric_name
 from sparsebench.report.plots import figure_title
@@ -114,7 +115,7 @@ def _number(x: float | None) -> str:
 def effect_text(check: Verdict) -> str:
     """The measured effect of a check and its interval, in one phrase."""
     if not check.ran:
-        return f"no difference yet: {' and '.join(check.missing_sides)} without a run"
+        return f"no difference yet: {without_runs(check)}"
     if check.test == "identical":
         return f"largest |Δ| of a pair {abs(check.largest_difference):.3g} (margin {check.margin or 0:g})"
     if check.test == "within":

@@ -190,8 +190,7 @@ def description(v: Verdict) -> str:
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
     tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
     if not v.ran:
-        numbers = f"no difference to take: {' and '.join(v.missing_sides)} without a run"
-        rule = ""
+        numbers, rule = f"no difference to take: {without_runs(v)}", ""
     elif v.test == "identical":
         numbers = f"A − B = {signed(v.effect)} on average, largest |A − B| of a pair {number(v.largest_difference)}"
         rule = f"supported if every pair differs by at most {number(v.margin or 0.0)}"
@@ -316,6 +315,11 @@ def axis_order(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
+def without_runs(v: Verdict) -> str:
+    """The sides of a check that have no run with a value, in words ("B without a run")."""
+    return f"{' and '.join(v.missing_sides)} without a run"
+
+
 def cell_kind(cell: Verdict) -> str:
     """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided, not run."""
     if not cell.ran:
@@ -323,9 +327,8 @@ def cell_kind(cell: Verdict) -> str:
     if cell.verdict == "supported":
         return "holds"
     if cell.verdict == "refuted":
-        if cell.refuted_as in ("opposite", "negligible"):
-            return "flips (opposite)" if cell.refuted_as == "opposite" else "negligible"
-        return "fails its margin"  # a within / at most / equivalence check: no direction to flip
+        # A within / at most / equivalence check has no direction to flip: it fails its margin.
+        return {"opposite": "flips (opposite)", "negligible": "negligible"}.get(cell.refuted_as, "fails its margin")
     return "undecided"
 
 

@@ -540,8 +540,8 @@ def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemar:
     return McNemar(only_a, only_b, p)
 
 __all__ = ["Decision", "Difference", "EQUIVALENCE", "ImageDifference", "Interval", "MAX_SEEDS", "McNemar",
-           "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL", "SUPPORT_OBSERVED", "EQUIVALENCE_OBSERVED",
-           "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "family_p", "finite", "holm", "identical",
+           "EQUIVALENCE_OBSERVED", "NEEDS_MARGIN", "NEGLIGIBLE", "OBSERVED", "OPPOSITE", "POWER", "SIGNED", "SMALL",
+           "SUPPORT_OBSERVED", "TESTS", "VERDICTS", "against_interval", "check_test", "decide", "family_p", "finite", "holm", "identical",
            "image_bootstrap", "interval", "mcnemar", "p_above", "p_below", "paired_interval", "pooled_spread",
            "seeds_for", "seeds_to_decide", "t_interval", "t_power", "t_quantile", "tost_level", "tost_power",
            "welch_interval"]
