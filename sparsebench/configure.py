@@ -49,20 +49,29 @@ def register() -> None:
     if not OmegaConf.has_resolver("package_dir"):
         OmegaConf.register_new_resolver("package_dir", package_dir)
 
-    store = ConfigStore.instance()
-    store.store(name="run_schema", node=RunConfig)
+    _store(None, "run_schema", RunConfig)
     for group, schema in GROUP_SCHEMAS.items():
-        store.store(group=f"schema/{group}", name=group, node=schema)
+        _store(f"schema/{group}", group, schema)
     for name, model in MODELS.items():
-        store.store(group="schema/model", name=name, node=model.Config)
+        _store("schema/model", name, model.Config)
     for name, regularizer in REGULARIZERS.items():
-        store.store(group="schema/regularizer", name=name, node=regularizer.Config)
+        _store("schema/regularizer", name, regularizer.Config)
     for name, sequence in SEQUENCES.items():
-        store.store(group="schema/continual", name=name, node=sequence)
-    store.store(group="schema/tune", name="tune", node=TuneConfig)
-
+        _store("schema/continual", name, sequence)
+    _store("schema/tune", "tune", TuneConfig)
     for name, tracker in TRACKERS.items():
-        store.store(group="schema/logger", name=name, node=tracker.Config)
+        _store("schema/logger", name, tracker.Config)
+
+
+_STORED: dict[tuple[str | None, str], type] = {}  # what register() has put in Hydra's ConfigStore
+
+
+def _store(group: str | None, name: str, schema: type) -> None:
+    """Put ``schema`` in Hydra's ConfigStore unless it is there already: storing converts the dataclass to
+    an OmegaConf node (about 50 ms for all of them), and a plan initialises Hydra several times."""
+    if _STORED.get((group, name)) is not schema:
+        ConfigStore.instance().store(group=group, name=name, node=schema)
+        _STORED[(group, name)] = schema
 
 
 def _unknown_keys(node: Any, schema: type, prefix: str, what: str) -> None:

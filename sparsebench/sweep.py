@@ -211,34 +211,58 @@ def _named_in_interpolations(cfg: DictConfig, keys: tuple[str, ...]) -> set[str]
 def config_folders() -> list[Path]:
     """The folders of every config file on Hydra's search path (sparsebench's own, its plugins', any added
     with ``hydra.searchpath`` or ``--config-dir``). Hydra must be initialised."""
-    folders = []
-    for entry in GlobalHydra.instance().config_loader().get_search_path().get_path():
-        provider, _, name = (entry.path or "").rpartition("://")
-        if not name or provider == "structured":  # (structured configs are the code's)
-            continue
-        if provider in ("", "file"):  # a folder (Hydra reads a path without a scheme as one)
-            folders.append(Path(name).resolve())
-            continue
-        try:
-            folders.append(Path(str(importlib.resources.files(name.replace("/", ".")))).resolve())
-        except (ImportError, TypeError, ValueError):
-            pass
-    return folders
+    entries = GlobalHydra.instance().config_loader().get_search_path().get_path()
+    return [folder for entry in entries if (folder := _folder_of(entry.path or "")) is not None]
+
+
+def _folder_of(search_path_entry: str) -> Path | None:
+    """The folder a search path entry (``file://dir``, ``pkg://module``, a bare path) names; None for the
+    code's structured configs or a package that cannot be found."""
+    provider, _, name = search_path_entry.rpartition("://")
+    if not name or provider == "structured":  # (structured configs are the code's)
+        return None
+    if provider in ("", "file"):  # a folder (Hydra reads a path without a scheme as one)
+        return Path(name).resolve()
+    try:
+        return Path(str(importlib.resources.files(name.replace("/", ".")))).resolve()
+    except (ImportError, TypeError, ValueError):
+        return None
+
+
+def config_folders_here() -> tuple[Path, ...]:
+    """``config_folders()`` of Hydra's search path when Hydra is initialised, else of sparsebench's own (no
+    ``hydra.searchpath`` given)."""
+    return tuple(config_folders()) if GlobalHydra.instance().is_initialized() else _default_config_folders()
+
+
+@functools.cache
+def _default_config_folders() -> tuple[Path, ...]:
+    # Initialising Hydra to ask costs about 0.1 s, and a claims command asks several times.
+    with hydra_configs():
+        return tuple(config_folders())
 
 
 def named_in_config_interpolations(keys: list[str], overrides: list[str]) -> set[str]:
     """The ``keys`` whose name appears in an interpolation (``${...}``) of some config file on Hydra's search
     path or of ``overrides``: a value that may follow them (the key, a group above it or a setting inside
-    it named; a relative interpolation by its last name), so it errs on the side of "may". The files are read once per process (a plan reads them for each tuned experiment)."""
-    if GlobalHydra.instance().is_initialized():
-        folders = tuple(config_folders())
-    else:
-        with hydra_configs():
-            folders = tuple(config_folders())
+    it named; a relative interpolation by its last name), so it errs on the side of "may". The search path
+    is Hydra's current one when Hydra is initialised, else sparsebench's own with the folders a
+    ``hydra.searchpath=`` of ``overrides`` adds. The files are read once per process (a plan reads them for
+    each tuned experiment)."""
+    folders = config_folders_here()
+    if not GlobalHydra.instance().is_initialized():
+        folders += tuple(_searchpath_folders(overrides))
     # (A multirun's job lines escape an interpolation's braces: ``$\{train.lr\}``.)
     texts = [found for o in overrides for found in _INTERPOLATION.findall(o.replace("\\", ""))]
     texts += _interpolations_in(folders)
     return _read_by(keys, texts)
+
+
+def _searchpath_folders(overrides: list[str]) -> list[Path]:
+    """The folders the last ``hydra.searchpath=[...]`` of ``overrides`` adds to Hydra's search path."""
+    given = [o for o in OverridesParser.create().parse_overrides([o for o in overrides if o.startswith("hydra.searchpath=")])]
+    entries = given[-1].value() if given else []
+    return [folder for entry in entries if (folder := _folder_of(str(entry))) is not None]
 
 
 def _read_by(keys, interpolations: list[str]) -> set[str]:

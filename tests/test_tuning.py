@@ -254,3 +254,17 @@ def test_a_setting_that_an_interpolation_reads_is_composed_by_hydra_and_refused(
 
     monkeypatch.setattr(planning, "_composed_once", composed)
     tune(d4_plan(results), planted(lambda job: ({"validation": {"accuracy": 1.0}},)))
+
+
+def test_a_config_folder_added_by_searchpath_is_read_for_interpolations(tmp_path):
+    """Outside a Hydra context (a plan deriving its trials) the search path is sparsebench's own plus the
+    folders a ``hydra.searchpath=`` of the command adds: a user's experiment there that reads train.lr
+    makes train.lr a setting Hydra must compose."""
+    from sparsebench.sweep import named_in_config_interpolations
+
+    mine = tmp_path / "my_conf" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "mine.yaml").write_text("# @package _global_\ntrain:\n  momentum: ${train.lr}\n")
+    assert named_in_config_interpolations(["train.lr", "seed"], []) == set()
+    given = f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"
+    assert named_in_config_interpolations(["train.lr", "seed"], [given, "experiment=mine"]) == {"train.lr"}

@@ -123,8 +123,7 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
     result = Plan()
     experiments = list(dict.fromkeys(e for claim in claims for e in claim.experiments_for(profile)))
     with hydra_configs():
-        # Hydra's settings (a search path added) would be read by the composition but not by the fingerprint.
-        stamp = None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else plancache.fingerprint()
+        stamp = plancache.stamp(overrides)
         # Where the records go reaches no run's settings but their folder: a plan kept for one results folder
         # serves any other (a first plan in an empty folder is read back, not composed again).
         where = [o for o in overrides if o.startswith("results_dir=") and "${" not in o][-1:]

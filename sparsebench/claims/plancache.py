@@ -1,5 +1,6 @@
 """Composed experiments kept between commands: a claims plan of the same experiments, profile and settings,
-with the same sparsebench, the same configs and the same Hydra, is read back instead of composed again.
+with the same sparsebench, the same configs and the same Hydra, is read back instead of composed again;
+so is the checked claims catalogue (``catalogue``), read from the same files.
 
 An entry is the list of (job's overrides, validated RunConfig) that ``sweep.compose_jobs`` gave, pickled,
 in ``<user cache>/sparsebench/plans/<fingerprint>/<entry>.pickle``. The fingerprint covers all that a
@@ -27,7 +28,7 @@ from pathlib import Path
 from sparsebench.atomic import atomic_write_bytes
 from sparsebench.data.identity import cache_path
 from sparsebench.errors import EnvironmentFault
-from sparsebench.sweep import config_folders
+from sparsebench.sweep import config_folders_here
 from sparsebench.trackers import check_trackers
 
 log = logging.getLogger("sparsebench")
@@ -41,8 +42,8 @@ def folder() -> Path:
 
 
 def fingerprint() -> str:
-    """The hash of all that composing and validating a plan reads (see the module docstring). Hydra
-    must be initialised on sparsebench's configs."""
+    """The hash of all that composing and validating a plan reads (see the module docstring): the config
+    folders of Hydra's search path when Hydra is initialised, else of sparsebench's own."""
     import sparsebench
 
     digest = hashlib.sha256()
@@ -50,7 +51,7 @@ def fingerprint() -> str:
     package = Path(sparsebench.__file__).resolve().parent
     # Its configs too (installed inside it, or a link to them in a checkout: followed), and every other
     # config folder on Hydra's search path.
-    roots = [package, *config_folders()]
+    roots = [package, *config_folders_here()]
     seen: set[Path] = set()
     for root in roots:
         for path in _files(root):
@@ -76,6 +77,32 @@ def fingerprint() -> str:
     environment = [f"{name.decode()}={os.environ.get(name.decode())}" for name in sorted(names)]
     digest.update("\0".join(versions + environment).encode())
     return digest.hexdigest()[:24]
+
+
+def stamp(overrides: list[str]) -> str | None:
+    """The fingerprint a command's plan is kept under; None (nothing kept) when the overrides set Hydra's
+    own settings (a search path added), which the composition reads and the fingerprint does not."""
+    return None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else fingerprint()
+
+
+def catalogue(stamp: str | None) -> dict:
+    """``load_catalogue()``, kept under ``stamp`` (None: read every time): checking the claim files against
+    their schema is most of a second, and they are part of the fingerprint."""
+    from sparsebench.claims.catalogue import load_catalogue
+
+    path = folder() / stamp / "catalogue.pickle" if stamp else None
+    if path is not None:
+        try:
+            return pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            pass  # none kept, or a damaged or foreign file: read again
+    claims = load_catalogue()
+    if path is not None:
+        try:
+            atomic_write_bytes(path, pickle.dumps(claims, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, EnvironmentFault) as error:
+            log.debug("claims catalogue cache %s not written: %s", path, error)
+    return claims
 
 
 def entry(experiment: str, profile: str, overrides: list[str]) -> str:
