@@ -113,7 +113,8 @@ def draw_key(generator: torch.Generator | None = None) -> int:
 
 def _kernel():
     """The compiled CPU kernel (built on first use with the host's instruction set, cached by torch in
-    ``TORCH_EXTENSIONS_DIR``), or None where it cannot be built (no C++ compiler): the torch ops then
+    ``TORCH_EXTENSIONS_DIR``; its ``vector_path`` says which of its loops this CPU runs: avx512, avx2 or
+    scalar), or None where it cannot be built (no C++ compiler): the torch ops then
     do the same work, about 10x slower, with a warning."""
     if not _KERNEL:
         try:
@@ -124,6 +125,9 @@ def _kernel():
             # (a home folder on a cluster) never hands one CPU's build to another.
             _KERNEL.append(load(f"sparsebench_dropconnect_cpu_{_instruction_set()}", [str(source)],
                                 extra_cflags=["-O3", "-march=native"]))
+            if _KERNEL[0].vector_path == "scalar":
+                warnings.warn("DropConnect mask='sample': this CPU has neither AVX-512 nor AVX2 with FMA; the "
+                              "kernel's scalar loop is about 50x slower than its vector paths", stacklevel=3)
         except Exception as error:  # noqa: BLE001 - any build failure means: use the torch ops
             warnings.warn(f"DropConnect mask='sample': the C++ kernel could not be built ({error}); using torch "
                           f"ops, about 10x slower", stacklevel=3)

@@ -10,7 +10,9 @@
 // Why a kernel of our own: the masked product has the dense layer's multiply-adds, but PyTorch can only
 // express it by materialising masks or masked weights (batch x rows x cols values, several passes over
 // memory); here each example's mask is regenerated per weight row in registers (the forward and the
-// backward pass draw the same words from the same counters) and applied by masked AVX-512 loads.
+// backward pass draw the same words from the same counters) and applied by masked AVX-512 loads, or on
+// a CPU with AVX2 and FMA but no AVX-512 (AMD before Zen 4, many clouds' hosts) by 8-lane loads ANDed
+// with the mask's lanes; elsewhere by a scalar loop (correct, about 100x slower).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -19,6 +21,9 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #include <immintrin.h>
 #define SB_AVX512 1
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SB_AVX2 1
 #endif
 
 namespace {
@@ -99,6 +104,38 @@ inline void row_masks(const Layout& l, uint64_t key, int64_t b, int64_t o, uint6
 #endif
 }
 
+#ifdef SB_AVX2
+// Lane masks of 8 floats for each 8-bit keep mask (all ones where the bit is set): one load per use.
+struct LaneTable {
+  alignas(32) int32_t v[256][8];
+  LaneTable() {
+    for (int m = 0; m < 256; ++m)
+      for (int i = 0; i < 8; ++i) v[m][i] = (m >> i) & 1 ? -1 : 0;
+  }
+};
+const LaneTable kLanes;
+
+inline __m256 lanes(unsigned bits) { return _mm256_load_ps(reinterpret_cast<const float*>(kLanes.v[bits & 0xFF])); }
+
+// 8 floats from p; past the valid lanes (the row's end) nothing is read and zeros come back.
+inline __m256 load8(const float* p, unsigned valid) {
+  return valid == 0xFF ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, _mm256_castps_si256(lanes(valid)));
+}
+
+inline void store8(float* p, __m256 v, unsigned valid) {
+  if (valid == 0xFF)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, _mm256_castps_si256(lanes(valid)), v);
+}
+
+inline float sum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+#endif
+
 }  // namespace
 
 constexpr int kBlock = 4;  // (the AVX-512 loops below are written out for 4 rows and 2 examples)  // weight rows per block: each input vector loaded serves four rows
@@ -168,6 +205,35 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor w, int64_t key, int64_t thr
         const __m512 acc[kPair][kBlock] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
         for (int e = 0; e < pair; ++e)
           for (int j = 0; j < count; ++j) yp[(b + e) * rows + o0 + j] = _mm512_reduce_add_ps(acc[e][j]);
+#elif defined(SB_AVX2)
+        // Each 16-element chunk as two halves of 8 lanes; the keep mask's byte for a half selects its lanes.
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+               a13 = a00;
+        const uint16_t* m0 = masks.data();
+        const uint16_t* m1 = m0 + kBlock * stride;
+        for (int64_t c = 0; c < l.chunks; ++c) {
+          const unsigned tm = c == l.chunks - 1 ? l.tail : 0xFFFFu;
+          for (int h = 0; h < 2; ++h) {
+            const unsigned valid = (tm >> (8 * h)) & 0xFF;
+            if (!valid) continue;
+            const int64_t at = 16 * c + 8 * h;
+            const int sh = 8 * h;
+            const __m256 w0 = load8(wr[0] + at, valid), w1 = load8(wr[1] + at, valid), w2 = load8(wr[2] + at, valid),
+                         w3 = load8(wr[3] + at, valid);
+            const __m256 x0 = load8(xe[0] + at, valid), x1 = load8(xe[1] + at, valid);
+            a00 = _mm256_fmadd_ps(x0, _mm256_and_ps(w0, lanes(m0[c] >> sh)), a00);
+            a01 = _mm256_fmadd_ps(x0, _mm256_and_ps(w1, lanes(m0[stride + c] >> sh)), a01);
+            a02 = _mm256_fmadd_ps(x0, _mm256_and_ps(w2, lanes(m0[2 * stride + c] >> sh)), a02);
+            a03 = _mm256_fmadd_ps(x0, _mm256_and_ps(w3, lanes(m0[3 * stride + c] >> sh)), a03);
+            a10 = _mm256_fmadd_ps(x1, _mm256_and_ps(w0, lanes(m1[c] >> sh)), a10);
+            a11 = _mm256_fmadd_ps(x1, _mm256_and_ps(w1, lanes(m1[stride + c] >> sh)), a11);
+            a12 = _mm256_fmadd_ps(x1, _mm256_and_ps(w2, lanes(m1[2 * stride + c] >> sh)), a12);
+            a13 = _mm256_fmadd_ps(x1, _mm256_and_ps(w3, lanes(m1[3 * stride + c] >> sh)), a13);
+          }
+        }
+        const __m256 acc[kPair][kBlock] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
+        for (int e = 0; e < pair; ++e)
+          for (int j = 0; j < count; ++j) yp[(b + e) * rows + o0 + j] = sum8(acc[e][j]);
 #else
         for (int e = 0; e < pair; ++e)
           for (int j = 0; j < count; ++j) {
@@ -256,6 +322,52 @@ std::vector<torch::Tensor> backward(torch::Tensor g, torch::Tensor x, torch::Ten
           for (int j = 0; j < count; ++j) _mm512_mask_storeu_ps(gwp + (o0 + j) * cols + 16 * c, tm, gwv[j]);
         }
       }
+#elif defined(SB_AVX2)
+      const float* wr[kBlock];
+      #pragma GCC unroll 8
+      for (int j = 0; j < kBlock; ++j) wr[j] = wp + (o0 + std::min(j, count - 1)) * cols;
+      for (int64_t c = 0; c < l.chunks; ++c) {
+        const unsigned tm = c == l.chunks - 1 ? l.tail : 0xFFFFu;
+        for (int h = 0; h < 2; ++h) {
+          const unsigned valid = (tm >> (8 * h)) & 0xFF;
+          if (!valid) continue;
+          const int64_t at = 16 * c + 8 * h;
+          const int sh = 8 * h;
+          const __m256 w0 = load8(wr[0] + at, valid), w1 = load8(wr[1] + at, valid), w2 = load8(wr[2] + at, valid),
+                       w3 = load8(wr[3] + at, valid);
+          __m256 g0 = _mm256_setzero_ps(), g1 = g0, g2 = g0, g3 = g0;
+          const float* xc = xp + at;
+          float* gxc = need_x ? gx + at : nullptr;
+          for (int64_t b = 0; b < batch; ++b) {
+            const uint16_t* mk = masks.data() + b * kBlock * stride + c;
+            const float* gb = gs.data() + b * kBlock;
+            // Each row's gradient, kept only in the lanes its mask keeps.
+            const __m256 s0 = _mm256_and_ps(_mm256_set1_ps(gb[0]), lanes(mk[0] >> sh)),
+                         s1 = _mm256_and_ps(_mm256_set1_ps(gb[1]), lanes(mk[stride] >> sh)),
+                         s2 = _mm256_and_ps(_mm256_set1_ps(gb[2]), lanes(mk[2 * stride] >> sh)),
+                         s3 = _mm256_and_ps(_mm256_set1_ps(gb[3]), lanes(mk[3 * stride] >> sh));
+            if (need_w) {
+              const __m256 xv = load8(xc + b * cols, valid);
+              g0 = _mm256_fmadd_ps(s0, xv, g0);
+              g1 = _mm256_fmadd_ps(s1, xv, g1);
+              g2 = _mm256_fmadd_ps(s2, xv, g2);
+              g3 = _mm256_fmadd_ps(s3, xv, g3);
+            }
+            if (need_x) {
+              __m256 acc = _mm256_mul_ps(s0, w0);
+              __m256 acc2 = _mm256_mul_ps(s1, w1);
+              acc = _mm256_fmadd_ps(s2, w2, acc);
+              acc2 = _mm256_fmadd_ps(s3, w3, acc2);
+              acc = _mm256_add_ps(_mm256_add_ps(acc, acc2), load8(gxc + b * cols, valid));
+              store8(gxc + b * cols, acc, valid);
+            }
+          }
+          if (need_w) {
+            const __m256 gwv[kBlock] = {g0, g1, g2, g3};
+            for (int j = 0; j < count; ++j) store8(gwp + (o0 + j) * cols + at, gwv[j], valid);
+          }
+        }
+      }
 #else
       for (int j = 0; j < count; ++j) {
         const float* wo = wp + (o0 + j) * cols;
@@ -293,9 +405,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward);
   m.def("backward", &backward);
   m.def("words", &words);
-#ifdef SB_AVX512
-  m.attr("avx512") = true;
+#if defined(SB_AVX512)
+  m.attr("vector_path") = "avx512";
+#elif defined(SB_AVX2)
+  m.attr("vector_path") = "avx2";
 #else
-  m.attr("avx512") = false;
+  m.attr("vector_path") = "scalar";
 #endif
 }
