@@ -122,8 +122,11 @@ def _kernel():
 
             source = Path(__file__).with_name("csrc") / "dropconnect_cpu.cpp"
             # Built for this CPU's instruction set, so named by it: a cache shared with another machine
-            # (a home folder on a cluster) never hands one CPU's build to another.
-            _KERNEL.append(load(f"sparsebench_dropconnect_cpu_{_instruction_set()}", [str(source)],
+            # (a home folder on a cluster) never hands one CPU's build to another. Named by the source file
+            # too (its path and content): two checkouts sharing the cache would otherwise rewrite one build
+            # folder in turn, each process recompiling (a minute, 1.5 GB of compiler) what the other built.
+            name = f"sparsebench_dropconnect_cpu_{_instruction_set()}_{_digest(str(source), source.read_bytes())}"
+            _KERNEL.append(load(name, [str(source)],
                                 extra_cflags=["-O3", "-march=native"]))
             if _KERNEL[0].vector_path == "scalar":
                 warnings.warn("DropConnect mask='sample': this CPU has neither AVX-512 nor AVX2 with FMA; the "
@@ -142,7 +145,15 @@ def _instruction_set() -> str:
         text = "".join(sorted({line for line in lines if line.startswith(("flags", "model name"))}))
     except OSError:
         text = platform.platform() + platform.processor()
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _digest(text)
+
+
+def _digest(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _uses_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:

@@ -167,7 +167,9 @@ def _gradients(function, *tensors):
 
 
 @pytest.mark.parametrize("path", ["kernel", "torch"])
-@pytest.mark.parametrize("p, cols", [(0.5, 784), (0.5, 37), (0.3, 50)])
+# Columns: whole 16-wide chunks (784); a last chunk of 5 lanes (37), 8 (24: one 8-lane half) and 13 (29: a
+# second half of 5); 16-bit masks with a last chunk of 2 (50).
+@pytest.mark.parametrize("p, cols", [(0.5, 784), (0.5, 37), (0.5, 24), (0.5, 29), (0.3, 50)])
 def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, monkeypatch):
     if path == "torch":
         monkeypatch.setattr(dc_module, "_KERNEL", [None])
