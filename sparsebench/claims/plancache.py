@@ -90,18 +90,11 @@ def catalogue(stamp: str | None) -> dict:
     their schema is most of a second, and they are part of the fingerprint."""
     from sparsebench.claims.catalogue import load_catalogue
 
-    path = folder() / stamp / "catalogue.pickle" if stamp else None
-    if path is not None:
-        try:
-            return pickle.loads(path.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-            pass  # none kept, or a damaged or foreign file: read again
-    claims = load_catalogue()
-    if path is not None:
-        try:
-            atomic_write_bytes(path, pickle.dumps(claims, protocol=pickle.HIGHEST_PROTOCOL))
-        except (OSError, EnvironmentFault) as error:
-            log.debug("claims catalogue cache %s not written: %s", path, error)
+    claims = _load(stamp, "catalogue") if stamp else None
+    if claims is None:
+        claims = load_catalogue()
+        if stamp:
+            write(stamp, "catalogue", claims)
     return claims
 
 
@@ -115,17 +108,25 @@ def entry(experiment: str, profile: str, overrides: list[str]) -> str:
 
 def read(stamp: str, key: str) -> list | None:
     """The jobs kept for ``key`` under ``stamp``, the trackers' packages checked again; None when none are."""
-    try:
-        jobs = pickle.loads((folder() / stamp / f"{key}.pickle").read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None  # none kept, or a damaged or foreign file: composed again
+    jobs = _load(stamp, key)
+    if jobs is None:
+        return None
     for _, config in jobs:
         check_trackers(config.logger)
     return jobs
 
 
-def write(stamp: str, key: str, jobs: list) -> None:
-    """Keep ``jobs`` (best effort: a cache that cannot be written costs the next command the composing)."""
+def _load(stamp: str, key: str):
+    """What is kept for ``key`` under ``stamp``; None when nothing is, or a damaged or foreign file (made again)."""
+    try:
+        return pickle.loads((folder() / stamp / f"{key}.pickle").read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
+def write(stamp: str, key: str, jobs) -> None:
+    """Keep ``jobs`` (or the catalogue; best effort: a cache that cannot be written costs the next command
+    the composing)."""
     here = folder() / stamp
     try:
         atomic_write_bytes(here / f"{key}.pickle", pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))

@@ -122,6 +122,15 @@ inline __m256 load8(const float* p, unsigned valid) {
   return valid == 0xFF ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, _mm256_castps_si256(lanes(valid)));
 }
 
+// Lanes [at, at + 8) of four weight rows.
+struct Rows4 {
+  __m256 w0, w1, w2, w3;
+};
+
+inline Rows4 load_rows(const float* const* wr, int64_t at, unsigned valid) {
+  return {load8(wr[0] + at, valid), load8(wr[1] + at, valid), load8(wr[2] + at, valid), load8(wr[3] + at, valid)};
+}
+
 inline void store8(float* p, __m256 v, unsigned valid) {
   if (valid == 0xFF)
     _mm256_storeu_ps(p, v);
@@ -218,8 +227,7 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor w, int64_t key, int64_t thr
             if (!valid) continue;
             const int64_t at = 16 * c + 8 * h;
             const int sh = 8 * h;
-            const __m256 w0 = load8(wr[0] + at, valid), w1 = load8(wr[1] + at, valid), w2 = load8(wr[2] + at, valid),
-                         w3 = load8(wr[3] + at, valid);
+            const auto [w0, w1, w2, w3] = load_rows(wr, at, valid);
             const __m256 x0 = load8(xe[0] + at, valid), x1 = load8(xe[1] + at, valid);
             a00 = _mm256_fmadd_ps(x0, _mm256_and_ps(w0, lanes(m0[c] >> sh)), a00);
             a01 = _mm256_fmadd_ps(x0, _mm256_and_ps(w1, lanes(m0[stride + c] >> sh)), a01);
@@ -284,10 +292,12 @@ std::vector<torch::Tensor> backward(torch::Tensor g, torch::Tensor x, torch::Ten
         }
         block_masks(l, (uint64_t)key, b, o0, count, skip, words.data(), masks.data() + b * kBlock * stride);
       }
-#ifdef SB_AVX512
+#if defined(SB_AVX512) || defined(SB_AVX2)
       const float* wr[kBlock];
       #pragma GCC unroll 8
       for (int j = 0; j < kBlock; ++j) wr[j] = wp + (o0 + std::min(j, count - 1)) * cols;
+#endif
+#ifdef SB_AVX512
       for (int64_t c = 0; c < l.chunks; ++c) {
         const __mmask16 tm = c == l.chunks - 1 ? l.tail : (__mmask16)0xFFFF;
         const __m512 w0 = _mm512_maskz_loadu_ps(tm, wr[0] + 16 * c), w1 = _mm512_maskz_loadu_ps(tm, wr[1] + 16 * c),
@@ -323,9 +333,6 @@ std::vector<torch::Tensor> backward(torch::Tensor g, torch::Tensor x, torch::Ten
         }
       }
 #elif defined(SB_AVX2)
-      const float* wr[kBlock];
-      #pragma GCC unroll 8
-      for (int j = 0; j < kBlock; ++j) wr[j] = wp + (o0 + std::min(j, count - 1)) * cols;
       for (int64_t c = 0; c < l.chunks; ++c) {
         const unsigned tm = c == l.chunks - 1 ? l.tail : 0xFFFFu;
         for (int h = 0; h < 2; ++h) {
@@ -333,8 +340,7 @@ std::vector<torch::Tensor> backward(torch::Tensor g, torch::Tensor x, torch::Ten
           if (!valid) continue;
           const int64_t at = 16 * c + 8 * h;
           const int sh = 8 * h;
-          const __m256 w0 = load8(wr[0] + at, valid), w1 = load8(wr[1] + at, valid), w2 = load8(wr[2] + at, valid),
-                       w3 = load8(wr[3] + at, valid);
+          const auto [w0, w1, w2, w3] = load_rows(wr, at, valid);
           __m256 g0 = _mm256_setzero_ps(), g1 = g0, g2 = g0, g3 = g0;
           const float* xc = xp + at;
           float* gxc = need_x ? gx + at : nullptr;
