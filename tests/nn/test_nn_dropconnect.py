@@ -166,21 +166,28 @@ def _gradients(function, *tensors):
     return [out.detach()] + [t.grad for t in tensors]
 
 
-@pytest.mark.parametrize("path", ["kernel", "torch"])
 # Columns: whole 16-wide chunks (784); a last chunk of 5 lanes (37), 8 (24: one 8-lane half) and 13 (29: a
-# second half of 5); 16-bit masks with a last chunk of 2 (50).
-@pytest.mark.parametrize("p, cols", [(0.5, 784), (0.5, 37), (0.5, 24), (0.5, 29), (0.3, 50)])
-def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, monkeypatch):
+# second half of 5); 16-bit masks with a last chunk of 2 (50). For the kernel, batches of 45 x 784 span two
+# tiles of examples in its backward (32768 floats a tile: 23 + 22), 1-bit and 16-bit masks.
+_SHAPES = [(0.5, 784, 9), (0.5, 37, 9), (0.5, 24, 9), (0.5, 29, 9), (0.3, 50, 9)]
+
+
+_TWO_TILES = [(0.5, 784, 45), (0.3, 784, 45)]
+
+
+@pytest.mark.parametrize("path, p, cols, batch",
+                         [("kernel", *shape) for shape in _SHAPES + _TWO_TILES] + [("torch", *shape) for shape in _SHAPES])
+def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, batch, monkeypatch):
     if path == "torch":
         monkeypatch.setattr(dc_module, "_KERNEL", [None])
         monkeypatch.setattr(dc_module, "_CHUNK_BYTES", 3 * 13 * cols * 14)  # 3 examples a chunk
     elif dc_module._kernel() is None:
         pytest.skip("no C++ compiler: the kernel cannot be built")
     layer = DropConnectLinear(cols, 13, p=p, mask="sample")
-    x = _x((9, cols))
+    x = _x((batch, cols))
     torch.manual_seed(5)
     key = dc_module.draw_key()
-    masks = dc_module.sample_keep_masks(key, 0, 9, layer.weight.shape, p).float() / keep_probability(p)
+    masks = dc_module.sample_keep_masks(key, 0, batch, layer.weight.shape, p).float() / keep_probability(p)
 
     def fast(x, w, b):
         torch.manual_seed(5)
