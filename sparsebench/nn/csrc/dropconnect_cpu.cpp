@@ -123,6 +123,17 @@ inline void row_masks(const Layout& l, uint64_t key, int64_t b, int64_t o, uint6
   const __m256i t = _mm256_set1_epi16((short)l.threshold);
   for (int64_t c = 0; c < l.chunks; ++c)
     masks[c] = (uint16_t)_mm256_cmplt_epu16_mask(_mm256_loadu_si256((const __m256i*)(fields + 16 * c)), t);
+#elif defined(SB_AVX2)
+  // AVX2 compares 16-bit lanes as signed only: both sides shifted by 2^15 keep the unsigned order.
+  const __m256i flip = _mm256_set1_epi16((short)0x8000);
+  const __m256i t = _mm256_set1_epi16((short)(l.threshold ^ 0x8000));
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    const __m256i f = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(fields + 16 * c)), flip);
+    const __m256i kept = _mm256_cmpgt_epi16(t, f);
+    // packed to bytes within each 128-bit half, [0-7 0-7 | 8-15 8-15]: bits 0-7 and 16-23 of the movemask
+    const unsigned bits = (unsigned)_mm256_movemask_epi8(_mm256_packs_epi16(kept, kept));
+    masks[c] = (uint16_t)((bits & 0xFF) | ((bits >> 8) & 0xFF00));
+  }
 #else
   for (int64_t c = 0; c < l.chunks; ++c) {
     uint16_t m = 0;
