@@ -424,6 +424,14 @@ def _wait_for(held: list[Job], counts: dict[str, int], poll_seconds: float) -> l
     said, last = None, 0.0
     started = time.perf_counter()
     while waiting:
+        # Said before each look, so the first is always said: the other process may finish the runs
+        # before that look, and the user should still learn why they were not run here.
+        now = time.perf_counter()
+        if len(waiting) != said or now - last > 30:
+            log.info("waiting for %d run%s that another process is running (%s); %.0f s so far", len(waiting),
+                     "s" if len(waiting) > 1 else "", ", ".join(job.run_id for job in waiting[:5])
+                     + (", ..." if len(waiting) > 5 else ""), now - started)
+            said, last = len(waiting), now
         for job in [job for job in waiting if not job.run_dir.held()]:
             waiting.remove(job)
             status = job.run_dir.status()
@@ -433,12 +441,6 @@ def _wait_for(held: list[Job], counts: dict[str, int], poll_seconds: float) -> l
                 counts["failed"] = counts.get("failed", 0) + 1
             else:
                 again.append(job)
-        now = time.perf_counter()
-        if waiting and (len(waiting) != said or now - last > 30):
-            log.info("waiting for %d run%s that another process is running (%s); %.0f s so far", len(waiting),
-                     "s" if len(waiting) > 1 else "", ", ".join(job.run_id for job in waiting[:5])
-                     + (", ..." if len(waiting) > 5 else ""), now - started)
-            said, last = len(waiting), now
         if waiting:
             time.sleep(poll_seconds)
     if again:
