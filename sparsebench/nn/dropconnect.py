@@ -125,9 +125,13 @@ def _kernel():
             # (a home folder on a cluster) never hands one CPU's build to another. Named by the source file
             # too (its path and content): two checkouts sharing the cache would otherwise rewrite one build
             # folder in turn, each process recompiling (a minute, 1.5 GB of compiler) what the other built.
-            name = f"sparsebench_dropconnect_cpu_{_instruction_set()}_{_digest(str(source), source.read_bytes())}"
-            _KERNEL.append(load(name, [str(source)],
-                                extra_cflags=["-O3", "-march=native"]))
+            # -fopenmp: at::parallel_for is OpenMP pragmas in ATen's headers (torch's CPU builds use its
+            # OpenMP backend); compiled without the flag they are ignored and the kernel runs on one thread.
+            # Linked by soname, the extension shares the libgomp that torch has already loaded.
+            flags = ["-O3", "-march=native", "-fopenmp"]
+            name = (f"sparsebench_dropconnect_cpu_{_instruction_set()}_"
+                    f"{_digest(str(source), source.read_bytes(), *flags)}")
+            _KERNEL.append(load(name, [str(source)], extra_cflags=flags, extra_ldflags=["-fopenmp"]))
             if _KERNEL[0].vector_path == "scalar":
                 warnings.warn("DropConnect mask='sample': this CPU has neither AVX-512 nor AVX2 with FMA; the "
                               "kernel's scalar loop is about 50x slower than its vector paths", stacklevel=3)

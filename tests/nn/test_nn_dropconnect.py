@@ -177,12 +177,17 @@ _TWO_TILES = [(0.5, 784, 45), (0.3, 784, 45)]
 
 @pytest.mark.parametrize("path, p, cols, batch",
                          [("kernel", *shape) for shape in _SHAPES + _TWO_TILES] + [("torch", *shape) for shape in _SHAPES])
-def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, batch, monkeypatch):
+def test_sample_masks_equal_the_masked_copy_reference_in_output_and_gradients(path, p, cols, batch, monkeypatch,
+                                                                            request):
     if path == "torch":
         monkeypatch.setattr(dc_module, "_KERNEL", [None])
         monkeypatch.setattr(dc_module, "_CHUNK_BYTES", 3 * 13 * cols * 14)  # 3 examples a chunk
     elif dc_module._kernel() is None:
         pytest.skip("no C++ compiler: the kernel cannot be built")
+    else:  # two threads, so that the backward's grad_x partials of each thread are summed (13 rows: 4 blocks)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        request.addfinalizer(lambda: torch.set_num_threads(threads))
     layer = DropConnectLinear(cols, 13, p=p, mask="sample")
     x = _x((batch, cols))
     torch.manual_seed(5)
