@@ -9,10 +9,18 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 
 from sparsebench.configure import validate
 from sparsebench.schemas import RunConfig
 from sparsebench.sweep import compose, hydra_configs
+
+# One thread for torch, here and in the commands the tests start as processes (unless OMP_NUM_THREADS is
+# set): every network here is tiny, so a second thread buys nothing, and on a shared 2-core host OpenMP's
+# threads wait on each other. With another job on the host, three test files took 3.6x as long at 2
+# threads as at 1 (172-180 s against 50). Tests of the DropConnect kernel's split across threads set
+# their own count.
+torch.set_num_threads(int(os.environ.setdefault("OMP_NUM_THREADS", "1")))
 
 REPO = Path(__file__).resolve().parents[1]
 # The real MNIST files: under $SPARSEBENCH_DATA (the runner's own default place) when set, else beside the clone.
