@@ -22,8 +22,10 @@ from sparsebench.claims.catalogue import (
     load_catalogue,
 )
 from sparsebench.claims.cli import choose, parallel_jobs, parse
+from sparsebench.claims.cli import main as claims_main
 from sparsebench.claims.plan import plan
 from sparsebench.errors import ConfigError, SparsebenchError
+from tests.conftest import call_command
 
 CLAIM_IDS = {"D1", "D2", "D3", "D4", "D5", "K1", "K2", "K3", "K4", "S1", "S2", "S3", "S4", "G1", "G2"}
 
@@ -167,18 +169,17 @@ def test_smoke_claims_end_to_end(tmp_path):
     assert again.returncode == 0 and "8 completed before, 0 to run" in again.stderr
 
 
-def test_a_bad_override_stops_the_command_before_any_run(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=D1",
-                           f"results_dir={tmp_path}", "train.lr=-1"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2
-    assert "train.lr=-1" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+def test_a_bad_override_stops_the_command_before_any_run(tmp_path, capsys):
+    status = call_command(claims_main, "profile=smoke", "claims=D1", f"results_dir={tmp_path}", "train.lr=-1")
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert "train.lr=-1" in stderr and len(stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
 
 
-def test_run_false_reports_from_the_records_there_are_without_running(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=D4", "run=false",
-                           f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_run_false_reports_from_the_records_there_are_without_running(tmp_path, capsys):
+    status = call_command(claims_main, "profile=smoke", "claims=D4", "run=false", f"results_dir={tmp_path}")
+    assert status == 0, capsys.readouterr().err[-2000:]
     report = json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())
     assert report["counts"] == {"reused": 0, "not run": 8}
     assert [c["verdict"] for c in report["claims"]] == ["not run"]
@@ -225,10 +226,9 @@ def test_k4_plans_six_arms_and_each_check_compares_the_two_it_names(profile, see
     assert all(ch.smallest_effect is not None and ch.smallest_effect_reason for ch in k4.checks)
 
 
-def test_k4_run_false_composes_every_arm_without_running(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", "claims=K4", "run=false",
-                           f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_k4_run_false_composes_every_arm_without_running(tmp_path, capsys):
+    status = call_command(claims_main, "profile=smoke", "claims=K4", "run=false", f"results_dir={tmp_path}")
+    assert status == 0, capsys.readouterr().err[-2000:]
     report = json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())
     assert report["counts"] == {"reused": 0, "not run": 12}  # 6 arms x 2 smoke seeds
     assert [c["verdict"] for c in report["claims"]] == ["not run"]

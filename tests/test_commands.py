@@ -17,7 +17,7 @@ from sparsebench.data import identity
 from sparsebench.errors import SparsebenchError
 from sparsebench.report import cli as report_cli
 from sparsebench.runner import run
-from tests.conftest import TINY
+from tests.conftest import TINY, call_command
 
 
 def sparsebench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -153,13 +153,14 @@ def test_missing_data_is_bad_input_for_both_commands(tmp_path, capsys):
                               f"results_dir={tmp_path / 'claims'}"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 2 and last.startswith("sparsebench-claims: error: data set 'mnist': missing") and str(empty) in last
-    done = subprocess.run([sys.executable, "-m", "sparsebench", *TINY, "dataset=mnist", f"dataset.root={empty}",
-                           "dataset.download=false", "dataset.train_subset=100", "dataset.test_subset=100",
-                           f"results_dir={tmp_path / 'results'}"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr and str(empty) in done.stderr
+    status = call_command(cli.main, *TINY, "dataset=mnist", f"dataset.root={empty}", "dataset.download=false",
+                          "dataset.train_subset=100", "dataset.test_subset=100", f"results_dir={tmp_path / 'results'}")
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "Traceback" not in stderr and str(empty) in stderr
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("module, args", [
     ("sparsebench", ["--help"]),
     ("sparsebench.claims.cli", ["--help"]),

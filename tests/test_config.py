@@ -82,7 +82,9 @@ def test_run_identity_ignores_paths_and_speed_settings_only():
     assert base != result_relevant(validate(compose_config(["train.lr=0.02"])))
 
 
+@pytest.mark.system
 def test_cli_rejects_bad_value_with_one_line_and_writes_nothing(tmp_path):
+    """As a process: the exit status and the one line (test_faults checks many values in this process)."""
     done = subprocess.run([sys.executable, "-m", "sparsebench", "regularizer=dropout", "regularizer.p=1.5",
                            f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -23,6 +23,7 @@ from sparsebench.claims.cli import planned_records
 from sparsebench.claims.plan import plan
 from sparsebench.data import load_splits
 from sparsebench.errors import DataError
+from sparsebench.report import cli as report_cli
 from sparsebench.runner import run, run_dir_for
 from tests.conftest import MNIST, TINY, call_command
 
@@ -113,14 +114,15 @@ def test_the_same_config_on_other_data_is_another_run(make_config, tmp_path):
         load_splits(make_config(*own, f"dataset.root={copy}").dataset, torch.device("cpu"))
 
 
-def test_files_of_another_data_set_are_refused_in_one_line(tmp_path):
+def test_files_of_another_data_set_are_refused_in_one_line(tmp_path, capsys):
     if not (MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST files not found in {MNIST}")
-    done = command("sparsebench", "dataset=fashion_mnist", f"dataset.root={MNIST}", "train.epochs=1",
-                   f"results_dir={tmp_path}", "progress=off")
-    assert done.returncode != 0
-    line = [line for line in done.stderr.splitlines() if "holds the data set" in line]
-    assert line and "'mnist'" in line[0] and "not 'fashion_mnist'" in line[0], done.stderr[-2000:]
+    status = call_command(cli.main, "dataset=fashion_mnist", f"dataset.root={MNIST}", "train.epochs=1",
+                          f"results_dir={tmp_path}", "progress=off")
+    stderr = capsys.readouterr().err
+    assert status != 0
+    line = [line for line in stderr.splitlines() if "holds the data set" in line]
+    assert line and "'mnist'" in line[0] and "not 'fashion_mnist'" in line[0], stderr[-2000:]
     assert not result(tmp_path)
 
 
@@ -153,16 +155,16 @@ def test_a_full_disk_is_one_line_and_leaves_the_run_resumable(small_disk, tmp_pa
     assert [r["status"] for r in result(small_disk)] == ["completed"]
 
 
-def test_a_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+def test_a_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys):
     for folder in ("/etc/hostname/x", "/proc/version/results"):
-        done = command("sparsebench", *TINY, f"results_dir={folder}")
-        assert done.returncode == 2 and "cannot be written" in one_line(done.stderr)
-    done = command("sparsebench.claims.cli", "profile=smoke", "claims=D4", f"results_dir={tmp_path}",
-                   "out=/etc/hostname/x")
-    assert done.returncode == 2 and "out=/etc/hostname/x cannot be written" in one_line(done.stderr)
+        status = call_command(cli.main, *TINY, f"results_dir={folder}")
+        assert status == 2 and "cannot be written" in one_line(capsys.readouterr().err)
+    status = call_command(claims_cli.main, "profile=smoke", "claims=D4", f"results_dir={tmp_path}",
+                          "out=/etc/hostname/x")
+    assert status == 2 and "out=/etc/hostname/x cannot be written" in one_line(capsys.readouterr().err)
     assert not any(tmp_path.iterdir())
-    done = command("sparsebench.report.cli", f"results_dir={Path(__file__).parent / 'report'}", "out=/etc/hostname/x")
-    assert done.returncode == 2 and "error: out=/etc/hostname/x cannot be written" in one_line(done.stderr)
+    status = call_command(report_cli.main, f"results_dir={Path(__file__).parent / 'report'}", "out=/etc/hostname/x")
+    assert status == 2 and "error: out=/etc/hostname/x cannot be written" in one_line(capsys.readouterr().err)
 
 
 def _interrupt_once_running(args: list[str], results: Path, module: str = "sparsebench") -> subprocess.CompletedProcess:
@@ -226,29 +228,30 @@ def test_bad_values_are_refused_in_one_line_before_any_work(tmp_path, args, says
     assert not any(tmp_path.iterdir())
 
 
-def test_printing_a_config_checks_it_first(tmp_path):
-    done = command("sparsebench", "--cfg", "job", "regularizer=dropout", "regularizer.p=1.5")
-    assert done.returncode == 2 and "regularizer.p=1.5 is not allowed" in one_line(done.stderr) and not done.stdout
-    good = command("sparsebench", "--cfg", "job", "regularizer=dropout")
-    assert good.returncode == 0 and "p: 0.5" in good.stdout
+def test_printing_a_config_checks_it_first(tmp_path, capsys):
+    status = call_command(cli.main, "--cfg", "job", "regularizer=dropout", "regularizer.p=1.5")
+    done = capsys.readouterr()
+    assert status == 2 and "regularizer.p=1.5 is not allowed" in one_line(done.err) and not done.out
+    status = call_command(cli.main, "--cfg", "job", "regularizer=dropout")
+    assert status == 0 and "p: 0.5" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_a_device_this_machine_lacks_is_refused_for_the_whole_sweep(tmp_path):
-    done = command("sparsebench", "-m", "device=cpu,cuda", *TINY[:-1], f"results_dir={tmp_path}")
-    assert done.returncode == 2 and "device='cuda' is not allowed" in one_line(done.stderr)
+def test_a_device_this_machine_lacks_is_refused_for_the_whole_sweep(tmp_path, capsys):
+    status = call_command(cli.main, "-m", "device=cpu,cuda", *TINY[:-1], f"results_dir={tmp_path}")
+    assert status == 2 and "device='cuda' is not allowed" in one_line(capsys.readouterr().err)
     assert not result(tmp_path)
 
 
 # --- messages ----------------------------------------------------------------------------------------------------
 
-def test_help_lists_what_a_user_can_choose():
-    done = command("sparsebench", "--help")
-    assert done.returncode == 0 and "powered by Hydra" not in done.stdout
-    assert "regularizer" in done.stdout and "dropconnect" in done.stdout and "hydra/launcher" in done.stdout
-    assert "schema/" not in done.stdout and "claims " not in done.stdout.split("Config groups")[1].split("\n\n")[0]
-    claims = command("sparsebench.claims.cli", "--help")
-    assert claims.returncode == 0 and claims.stdout.count("run what the claims need") == 1
+def test_help_lists_what_a_user_can_choose(capsys):
+    status, out = call_command(cli.main, "--help"), capsys.readouterr().out
+    assert status == 0 and "powered by Hydra" not in out
+    assert "regularizer" in out and "dropconnect" in out and "hydra/launcher" in out
+    assert "schema/" not in out and "claims " not in out.split("Config groups")[1].split("\n\n")[0]
+    status = call_command(claims_cli.main, "--help")
+    assert status == 0 and capsys.readouterr().out.count("run what the claims need") == 1
 
 
 def test_a_mistyped_claims_setting_names_both_kinds_of_setting(tmp_path, capsys):

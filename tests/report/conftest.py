@@ -6,24 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from report_records import (
-    ACCURACY,
-    NEAR_ZERO,
-    make_record,
-    regularizer_config,
-    write_record,
-)
+from report_records import make_record, write_record, write_results
 
 
 @pytest.fixture
 def results(tmp_path) -> Path:
     """A results folder of 9 completed runs: none, dropout p=0.2 and p=0.5, seeds 0, 1, 2."""
-    folder = tmp_path / "results"
-    for (name, p), accuracies in ACCURACY.items():
-        for seed, accuracy in enumerate(accuracies):
-            write_record(folder, make_record(regularizer_config(name, p), seed, accuracy,
-                                             near_zero=NEAR_ZERO[(name, p)][seed]))
-    return folder
+    return write_results(tmp_path / "results")
 
 
 @pytest.fixture

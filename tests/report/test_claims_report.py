@@ -9,12 +9,13 @@ import html
 import json
 import math
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image
 import pytest
-from report_records import ACCURACY, NEAR_ZERO, write_record
+from report_records import ACCURACY, NEAR_ZERO, write_record, write_results
 
 from sparsebench.claims import overview, page
 from sparsebench.claims.catalogue import Check, Claim, Column, Row, Table
@@ -168,11 +169,13 @@ ACCURACY_CHECK = Check(label="dropout costs accuracy", metric="test/accuracy", a
                        smallest_effect_reason="10 images")
 
 
-@pytest.fixture
-def report(results, tmp_path):
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory):
     """The claims report of the 9-run fixture: two claims (one with two checks on the same runs, one
-    without any run) and a paper protocol whose first row disagrees with ours."""
-    df, _ = load_records(results)
+    without any run) and a paper protocol whose first row disagrees with ours. Built once (its figures
+    take seconds); each test gets a copy in ``report``."""
+    tmp_path = tmp_path_factory.mktemp("report")
+    df, _ = load_records(write_results(tmp_path / "results"))
     sparse = Claim("X1", "Dropout leaves more near-zero weights.", "fixture", ["exp"],
                    [NEAR_ZERO_CHECK, ACCURACY_CHECK], ["weights/final/global/abs_0.001", "test/accuracy"],
                    figure="noise_curves")
@@ -189,6 +192,15 @@ def report(results, tmp_path):
     header = "Profile smoke, fixture."
     write_report(results, out, header, [], figure, {"overview": [str(p.relative_to(out)) for p in figure]})
     return out, results
+
+
+@pytest.fixture
+def report(built_report, tmp_path):
+    """A copy of the built report, with its results pointing at the copy's figures, for a test to change."""
+    built, results = built_report
+    out = shutil.copytree(built, tmp_path / "report")
+    return out, [dataclasses.replace(result, figures=[out / path.relative_to(built) for path in result.figures])
+                 for result in results]
 
 
 def test_report_numbers_and_verdicts_on_the_fixture(report):
