@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install sparsebench with the extras its tests need into .venv and run the test suite in its two lanes:
-# the fast lane (plain pytest: every test of logic, about 3 minutes on 2 cores), then the system lane
+# the fast lane (plain pytest: every test of logic, about 5 minutes on 2 cores), then the system lane
 # (pytest -m system: the commands as processes, signals, kill and resume, launchers, full claims runs;
 # about 6 minutes more).
 # Both run, with their 25 slowest tests listed; the script fails if either fails. Arguments go to both
