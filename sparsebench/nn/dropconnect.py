@@ -111,6 +111,11 @@ def draw_key(generator: torch.Generator | None = None) -> int:
     return int(torch.randint(0, 1 << 62, (), generator=generator))
 
 
+# The kernel's builds, tried in turn: (compiler flags, linker flags). Tuples: torch's ``load`` appends
+# its own flags to the lists it is given, so each call gets fresh ones.
+_BUILDS = ((("-O3", "-march=native", "-fopenmp"), ("-fopenmp",)), (("-O3", "-march=native"), ()))
+
+
 def _kernel():
     """The compiled CPU kernel (built on first use with the host's instruction set, cached by torch in
     ``TORCH_EXTENSIONS_DIR``; its ``vector_path`` says which of its loops this CPU runs: avx512, avx2 or
@@ -127,11 +132,20 @@ def _kernel():
             # folder in turn, each process recompiling (a minute, 1.5 GB of compiler) what the other built.
             # -fopenmp: at::parallel_for is OpenMP pragmas in ATen's headers (torch's CPU builds use its
             # OpenMP backend); compiled without the flag they are ignored and the kernel runs on one thread.
-            # Linked by soname, the extension shares the libgomp that torch has already loaded.
-            flags = ["-O3", "-march=native", "-fopenmp"]
-            name = (f"sparsebench_dropconnect_cpu_{_instruction_set()}_"
-                    f"{_digest(str(source), source.read_bytes(), *flags)}")
-            _KERNEL.append(load(name, [str(source)], extra_cflags=flags, extra_ldflags=["-fopenmp"]))
+            # Linked by soname, the extension shares the libgomp that torch has already loaded. A compiler
+            # without OpenMP (Apple's clang) still builds the one-thread kernel.
+            for number, (flags, link) in enumerate(_BUILDS):
+                name = (f"sparsebench_dropconnect_cpu_{_instruction_set()}_"
+                        f"{_digest(str(source), source.read_bytes(), *flags)}")
+                try:
+                    _KERNEL.append(load(name, [str(source)], extra_cflags=list(flags), extra_ldflags=list(link)))
+                    break
+                except Exception as error:  # noqa: BLE001 - tried again without OpenMP, then the torch ops
+                    if number == len(_BUILDS) - 1:
+                        raise
+                    said = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+                    warnings.warn(f"DropConnect mask='sample': the C++ kernel could not be built with OpenMP "
+                                  f"({said}); building it to run on one thread", stacklevel=3)
             if _KERNEL[0].vector_path == "scalar":
                 warnings.warn("DropConnect mask='sample': this CPU has neither AVX-512 nor AVX2 with FMA; the "
                               "kernel's scalar loop is about 50x slower than its vector paths", stacklevel=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 import torch
@@ -136,6 +137,36 @@ def test_the_kernel_runs_a_vector_loop_where_the_cpu_has_one():
         assert kernel.vector_path == "avx2"
     else:
         assert kernel.vector_path == "scalar"
+
+
+def test_a_compiler_without_openmp_still_builds_the_kernel_for_one_thread(monkeypatch):
+    """The first build asks for OpenMP; where the compiler refuses it, the kernel is built without it (one
+    thread, said in a warning), and only where that fails too do the torch ops take over."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    calls = []
+
+    def load(name, sources, extra_cflags, extra_ldflags):
+        calls.append((name, extra_cflags, extra_ldflags))
+        if "-fopenmp" in extra_cflags:
+            raise RuntimeError("Error building extension\nclang: error: unsupported option '-fopenmp'")
+        return types.SimpleNamespace(vector_path="avx2")
+
+    monkeypatch.setattr(cpp_extension, "load", load)
+    monkeypatch.setattr(dc_module, "_KERNEL", [])
+    with pytest.warns(UserWarning, match=r"could not be built with OpenMP \(clang: error: unsupported option "
+                                         r"'-fopenmp'\); building it to run on one thread"):
+        assert dc_module._kernel().vector_path == "avx2"
+    assert [flags for _, flags, _ in calls] == [["-O3", "-march=native", "-fopenmp"], ["-O3", "-march=native"]]
+    assert calls[0][2] == ["-fopenmp"] and calls[1][2] == [] and calls[0][0] != calls[1][0]  # two builds, two names
+
+    calls.clear()
+    monkeypatch.setattr(dc_module, "_KERNEL", [])
+    monkeypatch.setattr(cpp_extension, "load", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(
+        RuntimeError("no compiler")))
+    with pytest.warns(UserWarning, match="could not be built"):
+        assert dc_module._kernel() is None
+    assert len(calls) == 2
 
 
 def test_sample_masks_read_the_words_bits_and_fields():
