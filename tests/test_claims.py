@@ -179,7 +179,9 @@ def test_a_bad_override_stops_the_command_before_any_run(tmp_path, capsys):
 
 def test_run_false_reports_from_the_records_there_are_without_running(tmp_path, capsys):
     status = call_command(claims_main, "profile=smoke", "claims=D4", "run=false", f"results_dir={tmp_path}")
-    assert status == 0, capsys.readouterr().err[-2000:]
+    stderr = capsys.readouterr().err
+    assert status == 0, stderr[-2000:]
+    assert "smoke profile: these verdicts show that the pipeline runs end to end, not what the papers" in stderr
     report = json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())
     assert report["counts"] == {"reused": 0, "not run": 8}
     assert [c["verdict"] for c in report["claims"]] == ["not run"]

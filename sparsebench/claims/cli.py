@@ -233,6 +233,10 @@ def _claims(argv: list[str]) -> int:
             detail = f"{result.runs} of {result.planned} planned runs, table in the report"
         print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
     runs = len(the_plan.all_jobs())
+    if profile == "smoke":  # the page opens with the same warning; a terminal reader sees only these lines
+        print("smoke profile: these verdicts show that the pipeline runs end to end, not what the papers claim "
+              "(one epoch on 2,000 images, two seeds); run profile=standard or profile=paper for verdicts",
+              file=sys.stderr)
     print(f"report: {written[0]} (and {written[1].name}, {written[2].name}); {runs} runs, "
           f"wall time {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
     return 1 if counts.get("failed") or counts.get("error") or counts.get("missing") or the_plan.unavailable else 0
