@@ -134,9 +134,9 @@ def _kernel():
             # OpenMP backend); compiled without the flag they are ignored and the kernel runs on one thread.
             # Linked by soname, the extension shares the libgomp that torch has already loaded. A compiler
             # without OpenMP (Apple's clang) still builds the one-thread kernel.
+            stem, code = f"sparsebench_dropconnect_cpu_{_instruction_set()}", source.read_bytes()
             for number, (flags, link) in enumerate(_BUILDS):
-                name = (f"sparsebench_dropconnect_cpu_{_instruction_set()}_"
-                        f"{_digest(str(source), source.read_bytes(), *flags)}")
+                name = f"{stem}_{_digest(str(source), code, *flags)}"
                 try:
                     _KERNEL.append(load(name, [str(source)], extra_cflags=list(flags), extra_ldflags=list(link)))
                     break
