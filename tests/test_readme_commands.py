@@ -6,8 +6,11 @@ by a rule written below, not by hand."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,14 @@ def test_a_readme_claims_line_plans(args, mnist_dir, tmp_path, capsys):
     out, err = capsys.readouterr()
     # run=false reports claims not run (exit 1 when some are); a bad line would stop before the report.
     assert status in (0, 1) and "report:" in out + err, err[-500:]
+
+
+def test_plain_pytest_collects_from_the_checkout_root(tmp_path):
+    # README's fast lane is plain `pytest` (the console script, not `python -m pytest`, which puts the
+    # working folder on the path by itself): every test module must import, ``tests.conftest`` included.
+    script = Path(sys.executable).with_name("pytest")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(script), "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=README.parent,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "error" not in done.stdout.splitlines()[-1]
