@@ -21,8 +21,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sparsebench.continual import SEQUENCES
 from sparsebench.data.files import FORMATS
+from sparsebench.data.tasks import SEQUENCES
 from sparsebench.errors import ConfigError, SparsebenchError, check
 from sparsebench.metrics.noise import NOISE_KINDS
 from sparsebench.models import MODELS, build_model, check_model_fits

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sparsebench.continual import SEQUENCES
+from sparsebench.data.tasks import SEQUENCES
 from sparsebench.models import MODELS
 from sparsebench.regularizers import REGULARIZERS
 from sparsebench.schemas import IDENTITY, UNLESS, RunConfig

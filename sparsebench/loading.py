@@ -69,7 +69,7 @@ def run_config(tree: dict) -> RunConfig:
     """A record's config (a plain tree, as result.json holds it) as the typed config the run had, each
     group read with its schema (keys that a record older than a field lacks take the field's default).
     Not validated again: the run was, and loading its weights must not need its trackers installed."""
-    from sparsebench.continual import SEQUENCES
+    from sparsebench.data.tasks import SEQUENCES
     from sparsebench.models import MODELS
     from sparsebench.regularizers import REGULARIZERS
     from sparsebench.schemas import GROUP_SCHEMAS, RunConfig, TuneConfig

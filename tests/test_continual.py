@@ -20,8 +20,8 @@ import torch
 
 from sparsebench.continual.metrics import changed_fractions, sequence_metrics
 from sparsebench.continual.sequence import task_budget
-from sparsebench.continual.tasks import TaskData, permutations
 from sparsebench.data import load_splits
+from sparsebench.data.tasks import TaskData, permutations
 from sparsebench.errors import ConfigError
 from sparsebench.identity import result_relevant
 from sparsebench.models import build_model

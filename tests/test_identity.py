@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from sparsebench.configure import validate
-from sparsebench.continual import SEQUENCES
+from sparsebench.data.tasks import SEQUENCES
 from sparsebench.identity import config_hash, result_relevant, run_id
 from sparsebench.models import MODELS
 from sparsebench.regularizers import REGULARIZERS

@@ -11,7 +11,8 @@ from torch import nn
 
 from sparsebench.data import load_splits
 from sparsebench.metrics.evaluation import evaluate
-from sparsebench.models import HiddenBlock, build_model
+from sparsebench.models import build_model
+from sparsebench.network import HiddenBlock
 from sparsebench.nn import (
     DropConnectConv2d,
     DropConnectLinear,

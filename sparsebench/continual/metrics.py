@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from sparsebench.metrics.weights import _learnable
-from sparsebench.models import Network
+from sparsebench.network import Network
 
 
 def sequence_metrics(matrix: list[list[float]], initial: list[float]) -> dict:

@@ -30,11 +30,11 @@ from sparsebench.continual.metrics import (
     sequence_metrics,
     weight_snapshot,
 )
-from sparsebench.continual.tasks import TaskData
 from sparsebench.data import DataSplits
+from sparsebench.data.tasks import TaskData
 from sparsebench.metrics.evaluation import evaluate
 from sparsebench.metrics.weights import weight_stds
-from sparsebench.models import Network
+from sparsebench.network import Network
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import RunConfig, TrainConfig
 from sparsebench.train import FitResult, fit

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from sparsebench.models import Network
+from sparsebench.network import Network
 
 
 def hoyer(activations: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from sparsebench.metrics.activations import hoyer
-from sparsebench.models import Network
+from sparsebench.network import Network
 
 # Thresholds of the near-zero curve (|w| < t, t log-spaced) stored in every record, for figures.
 CURVE_THRESHOLDS = [float(t) for t in np.logspace(-5, 0, 21)]

@@ -13,7 +13,7 @@ from torch import nn
 
 from sparsebench.models import cifar_cnn, mlp, mnist_cnn  # noqa: F401 - each registers itself
 from sparsebench.models.kind import MODELS, ModelKind
-from sparsebench.models.network import HiddenBlock, Network, WeightLayer
+from sparsebench.network import HiddenBlock, Network, WeightLayer
 from sparsebench.regularizers import Regularizer
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from sparsebench.errors import ConfigError, check
 from sparsebench.models.kind import MODELS, ModelKind
-from sparsebench.models.network import HiddenBlock, Network, assemble
+from sparsebench.network import HiddenBlock, Network, assemble
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import part
 

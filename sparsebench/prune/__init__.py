@@ -23,7 +23,8 @@ from torch.nn.utils import prune
 from sparsebench import seeds
 from sparsebench.data import DataSplits, ImageSet
 from sparsebench.metrics.evaluation import evaluate
-from sparsebench.models import Network, wants_channels_last
+from sparsebench.models import wants_channels_last
+from sparsebench.network import Network
 from sparsebench.progress import steps
 from sparsebench.regularizers import Regularizer
 from sparsebench.schemas import PruneConfig, TrainConfig

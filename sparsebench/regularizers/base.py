@@ -10,17 +10,15 @@ loss and act after every optimizer step and after every epoch. Models call ``inp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from omegaconf import MISSING
 from torch import nn
 
+from sparsebench.network import Network
 from sparsebench.registry import Registry
 from sparsebench.schemas import part
-
-if TYPE_CHECKING:
-    from sparsebench.models.network import Network
 
 
 @dataclass

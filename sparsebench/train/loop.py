@@ -22,7 +22,7 @@ from sparsebench import seeds
 from sparsebench.data import DataSplits
 from sparsebench.errors import RunError
 from sparsebench.metrics.evaluation import correct_and_loss
-from sparsebench.models import Network
+from sparsebench.network import Network
 from sparsebench.progress import bar, duration
 from sparsebench.records.record import upgraded
 from sparsebench.regularizers import Regularizer
