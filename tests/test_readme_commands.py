@@ -21,14 +21,16 @@ from sparsebench.cli import preflight
 pytestmark = pytest.mark.system  # the claims lines plan whole profiles (about a minute in all)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+# README's tour sends the long material to pages under docs/, whose commands must work as written too.
+PAGES = [README, *sorted((README.parent / "docs").glob("*.md"))]
 # A user's own files or folders, a cluster's scheduler, or "..." for "the rest as above".
 NEEDS_THE_USER = re.compile(r"/path/to/yours|--config-dir|hydra/launcher=(slurm|ray)|\.\.\.|hydra\.launcher\.ray")
 
 
 def readme_commands(program: str) -> list[list[str]]:
-    """The arguments of each ``program`` line in README's bash blocks (continuation lines joined, comments
+    """The arguments of each ``program`` line in the bash blocks of README and its docs pages (continuation lines joined, comments
     dropped), placeholders as written."""
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)]
     lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     commands = []
     for line in lines:
