@@ -1,5 +1,6 @@
-"""What the three commands say about themselves (--version, --help) and two command lines README
-gives: a search space without a sweeper that searches, and data of your own in MNIST's format."""
+"""What the three commands say about themselves (--version, --help) and two command lines the docs
+give: a search space without a sweeper that searches (docs/sweeps.md), and data of your own in MNIST's
+format (README)."""
 
 from __future__ import annotations
 

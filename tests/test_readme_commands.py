@@ -1,8 +1,9 @@
-"""README's commands work as written: every ``sparsebench`` and ``sparsebench-claims`` line of its bash blocks
-is checked as the command would check it before any work (``sparsebench``: every job composed and validated;
-``sparsebench-claims``: planned with ``run=false``), with README's placeholder data folder replaced by the real
-MNIST files. Lines that need what only a user has (their own files, a config folder, a cluster) are left out,
-by a rule written below, not by hand."""
+"""The commands of README and its docs pages work as written: every ``sparsebench`` and
+``sparsebench-claims`` line of their bash blocks is checked as the command would check it before any
+work (``sparsebench``: every job composed and validated; ``sparsebench-claims``: planned with
+``run=false``), with the placeholder data folder replaced by the real MNIST files. Lines that need
+what only a user has (their own files, a config folder, a cluster) are left out, by a rule written
+below, not by hand."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def with_data(args: list[str], mnist: Path, results: Path) -> list[str]:
 
 
 def test_readme_has_the_commands_this_test_reads():
-    # By count from README as written: the run, sweep, continual and launcher lines; the profiles' lines.
+    # By count from README and docs/*.md as written: the run, sweep, continual and launcher lines; the profiles' lines.
     assert len(readme_commands("sparsebench")) >= 6
     assert len(readme_commands("sparsebench-claims")) >= 5
 

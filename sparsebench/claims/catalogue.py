@@ -242,7 +242,7 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
 def _check_card(claim: Claim, key: str) -> None:
     card = claim.card
     check(card is not None, f"{key}.card", None, "a claim needs a card: literal, strongest, home_regime, seeds, "
-          "revisions (see docs/claims.md)")
+          "revisions (see docs/claims.md in the project's repository)")
     for name in ("literal", "strongest"):
         check(getattr(card, name).strip() != "", f"{key}.card.{name}", "", "must say how the claim is read")
     check(card.seeds.planned >= 2, f"{key}.card.seeds.planned", card.seeds.planned,

@@ -25,7 +25,7 @@ Name = tuple[str, str, str]
 class Trained:
     """A trained run as every measurement sees it; ``metrics`` holds what earlier measurements wrote."""
 
-    model: Any  # sparsebench.models.Network
+    model: Any  # sparsebench.network.Network
     regularizer: Any  # sparsebench.regularizers.Regularizer
     data: Any  # sparsebench.data.DataSplits (a task sequence's: its last task's)
     cfg: Any  # sparsebench.schemas.RunConfig

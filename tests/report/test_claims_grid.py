@@ -110,7 +110,7 @@ def test_a_grid_primary_check_is_judged_over_its_grid_at_the_early_stopping_epoc
 
 
 def test_a_can_claim_is_not_refuted_by_the_one_setting_a_profile_ran():
-    """"One configuration could confirm such a claim but never refute it" (README): a profile that runs one
+    """"One configuration could confirm such a claim but never refute it" (docs/claims.md): a profile that runs one
     setting of the grid (the paper profile's K3: dropout 0.5 only) leaves it undecided when that one refutes."""
     flat = [98.45, 98.46, 98.44, 98.45, 98.45]  # negligible against none (see above)
     assert judge_check(records({0.2: flat, 0.5: flat, 0.8: flat}), CAN_COST).verdict == "refuted"
