@@ -13,6 +13,7 @@ their y axis, so effects compare across axes.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(axis_name(column) + (" (log scale)" if log else ""))
         ax.grid(axis="y", alpha=0.3)
-    panels[0].set_ylabel(difference_label(first.metric, "A − B, ") + "\n95% interval over seeds")
+    # Wrapped: a metric's full name on one line is taller than the panels, and the saved figure grows to hold it.
+    panels[0].set_ylabel(textwrap.fill(difference_label(first.metric, "A − B, "), 48) + "\n95% interval over seeds")
     # The outcomes a check of this kind can have: a margin's check neither flips nor is negligible.
     impossible = {"fails its margin"} if first.test in SIGNED else {"flips (opposite)", "negligible"}
     kinds = [k for k in STYLES if k not in impossible]

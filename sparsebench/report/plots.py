@@ -664,19 +664,37 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
 
 
 def _follows(df: pd.DataFrame, parameter: str) -> set[str]:
-    """Columns whose value is set by the parameter's (one value per value swept, as a learning rate tuned for
-    each): part of each point, not a series of their own; each point of a line may then differ in them."""
+    """Columns whose value is set by the parameter's within each series (one value per value swept, as a
+    learning rate tuned for each, in each cell of a regime map): part of each point, not a series of their
+    own; each point of a line may then differ in them. A column follows when, the runs grouped by every
+    other column, it has one value per parameter value and differs between parameter values somewhere."""
     swept = df[pd.to_numeric(df[parameter], errors="coerce").notna()]
     if swept.empty:
         return set()
+    columns = [c for c in relevant_columns(df) if c not in (parameter, "seed") and c in swept.columns]
+    text = {c: swept[c].map(canonical) for c in columns}
+    # Where the records say what was tuned, only those settings can follow: in a map whose cells happen to
+    # share a rate, a cell's width would pass the test below as well as the rate does.
+    tuned = _tuned_settings(swept)
     out = set()
-    for column in relevant_columns(df):
-        if column in (parameter, "seed") or column not in swept.columns:
+    for column in columns if not tuned else [c for c in columns if c in tuned]:
+        values = text[column]
+        if values.nunique() <= 1:
             continue
-        values = swept[column].map(canonical)
-        if values.nunique() > 1 and (values.groupby(swept[parameter]).nunique() <= 1).all():
+        others = [text[c] for c in columns if c != column]
+        per_value = values.groupby([*others, swept[parameter]]).nunique()
+        across = values.groupby(others).nunique() if others else pd.Series([values.nunique()])
+        if (per_value <= 1).all() and (across > 1).any():
             out.add(column)
     return out
+
+
+def _tuned_settings(df: pd.DataFrame) -> set[str]:
+    """The settings the records' tuning searched (``tune.arms[*].space``); empty for untuned records."""
+    if "tune.arms" not in df.columns:
+        return set()
+    return {key for arms in df["tune.arms"] if isinstance(arms, list)
+            for arm in arms if isinstance(arm, dict) for key in (arm.get("space") or {})}
 
 
 def _sweep_points(rows: pd.DataFrame, parameter: str, column: str):

@@ -192,3 +192,29 @@ def test_a_sweep_of_tuned_arms_draws_one_line_through_each_arms_own_setting(tmp_
     assert len(lines) == 1 and list(lines[0].get_ydata()) == pytest.approx([96.0, 97.0, 98.0])
     texts = [t.get_text() for t in figures[0].legends[0].get_texts()]
     assert "each point at its own learning rate (chosen per Sparseout exponent q)" in texts
+
+
+def test_a_regime_maps_sweep_draws_one_line_per_cell_though_each_cell_tunes_its_own_rate(tmp_path, monkeypatch):
+    """A regime map: two widths (cells), each dropout rate at the learning rate tuned for it in that cell,
+    so no rate has one learning rate across cells. One line per width through both rates, each point the
+    mean of its seeds (not one single-point series per cell and rate)."""
+    folder = tmp_path / "map"
+    tuned = {(128, 0.2): 0.05, (128, 0.6): 0.025, (1024, 0.2): 0.1, (1024, 0.6): 0.05}  # 0.05 in both cells
+    for (width, p), lr in tuned.items():
+        for seed in (0, 1):
+            accuracy = 97.0 + (width == 1024) - 2 * p + 0.1 * seed
+            record = make_record({"name": "dropout", "p": p}, seed, accuracy,
+                                 **{"train.lr": lr, "model.hidden": [width, width]})
+            # What the record says was tuned, as a map's records say it (the rate, over a grid).
+            record["config"]["tune"] = {"arms": [{"arm": {}, "space": {"train.lr": [0.025, 0.05, 0.1]}}]}
+            write_record(folder, record)
+    df = load_records(folder)[0]
+    figures = drawn(monkeypatch)
+    plots.plot_dropout_rate_sweep(df, tmp_path)
+    lines = [line for line in figures[0].axes[0].lines if line.get_marker() != "_" and len(line.get_xdata()) > 0]
+    test_lines = sorted(list(line.get_ydata()) for line in lines if line.get_linestyle() == "-")
+    # Test accuracy of each width at p 0.2 and 0.6, the mean of seeds 0 and 1 (+0.05): by hand.
+    assert test_lines == [pytest.approx([96.65, 95.85]), pytest.approx([97.65, 96.85])]
+    texts = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert "each point at its own learning rate (chosen per dropout rate p)" in texts
+    assert sum("hidden=" in text for text in texts) == 2
