@@ -178,6 +178,22 @@ def test_the_primary_check_reads_the_tuned_arms_and_the_shared_setting_is_a_row_
     assert result.verdict == "supported"
 
 
+def test_no_shared_setting_row_where_the_plan_runs_nothing_at_the_shared_setting(tmp_path):
+    """A regime map plans tuned arms only: the untuned row beside the primary would only say that nothing
+    ran for it. Where the plan has shared runs (the standard profile), the row is there, with or without
+    their records."""
+    tuned_dropout, tuned_none = [98.9, 99.0, 98.95, 99.05, 98.85], [98.4, 98.5, 98.45, 98.55, 98.35]
+    df = pd.DataFrame(_rows("tuned", tuned_dropout, tuned_none))
+    planned_tuned = df[["experiment", "regularizer.name", "seed", "setting"]]
+    claim = load_catalogue()["D4"]
+    result = evaluate(claim, df, tmp_path / "a", {}, "standard", planned_tuned)
+    assert [c.setting for c in result.claim.checks] == [c.setting for c in claim.checks]
+    assert all("shared setting" not in c.label for c in result.claim.checks)
+    planned_both = pd.concat([planned_tuned, planned_tuned.assign(setting="shared")])
+    result = evaluate(claim, df, tmp_path / "b", {}, "standard", planned_both)
+    assert result.claim.checks[-1].setting == "shared" and result.checks[-1].n_a == 0  # planned, not run: said
+
+
 def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     """The map's centre is the standard experiment's own setting in its folder: the trials that tune the
     centre's arms are the standard profile's trials (the same run folders); every axis shares one centre.

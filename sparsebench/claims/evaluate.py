@@ -241,7 +241,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(experiments),
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
-    claim = with_shared_row(claim, rows)
+    claim = with_shared_row(claim, rows, planned)
     rows = rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
     layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
     judged_by = judge_check
@@ -286,10 +286,14 @@ def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:
     return rows[rows["setting"].fillna("") != other]
 
 
-def with_shared_row(claim: Claim, rows: pd.DataFrame) -> Claim:
+def with_shared_row(claim: Claim, rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> Claim:
     """``claim`` with its primary check also read at the shared setting (a secondary row), where its runs
-    come from a tuned experiment: tuned against tuned decides, the untuned comparison is shown beside it."""
+    come from a tuned experiment: tuned against tuned decides, the untuned comparison is shown beside it.
+    Not where the plan (``planned``, when given) has no run at the shared setting, as a regime map's has
+    not: the row would only say that nothing was run for it."""
     if claim.kind != "claim" or not claim.checks or "setting" not in rows.columns or not (rows["setting"] == TUNED).any():
+        return claim
+    if planned is not None and "setting" in planned.columns and not (planned["setting"] == SHARED).any():
         return claim
     primary = claim.checks[claim.primary_index]
     if primary.setting == SHARED:  # a check of the code or of speed, at one setting for both by design
