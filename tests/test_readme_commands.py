@@ -29,8 +29,8 @@ NEEDS_THE_USER = re.compile(r"/path/to/yours|--config-dir|hydra/launcher=(slurm|
 
 
 def readme_commands(program: str) -> list[list[str]]:
-    """The arguments of each ``program`` line in the bash blocks of README and its docs pages (continuation lines joined, comments
-    dropped), placeholders as written."""
+    """The arguments of each ``program`` line in the bash blocks of README and its docs pages
+    (continuation lines joined, comments dropped), placeholders as written."""
     blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)]
     lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     commands = []
@@ -47,7 +47,8 @@ def with_data(args: list[str], mnist: Path, results: Path) -> list[str]:
 
 
 def test_readme_has_the_commands_this_test_reads():
-    # By count from README and docs/*.md as written: the run, sweep, continual and launcher lines; the profiles' lines.
+    # By count from README and docs/*.md as written: the run, sweep, continual and launcher lines; the
+    # profiles' lines.
     assert len(readme_commands("sparsebench")) >= 6
     assert len(readme_commands("sparsebench-claims")) >= 5
 

@@ -677,7 +677,7 @@ def _follows(df: pd.DataFrame, parameter: str) -> set[str]:
     # share a rate, a cell's width would pass the test below as well as the rate does.
     tuned = _tuned_settings(swept)
     out = set()
-    for column in columns if not tuned else [c for c in columns if c in tuned]:
+    for column in [c for c in columns if not tuned or c in tuned]:
         values = text[column]
         if values.nunique() <= 1:
             continue
