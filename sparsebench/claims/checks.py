@@ -43,7 +43,8 @@ NO_RUNS = "no runs"  # no run of a side has a value
 ONE_RUN = "one run"  # one run of a side has a value: no interval over seeds
 ZERO_SPREAD = "zero spread"  # runs enough, but no spread to make an interval from
 SHARED_RUNS = "shared runs"  # A and B select some of the same runs
-BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED)
+NOT_PLANNED = "not planned"  # the profile plans no run of a side: a check of another profile, not run here
+BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED, NOT_PLANNED)
 
 # Why a check that its interval decided is inconclusive after all: Holm's correction across the report's
 # primary checks (``claims.evaluate.correct_for_multiplicity``) left its adjusted p at or above ALPHA.
@@ -287,6 +288,6 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
-__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "ONE_RUN",
-           "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
+__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "NOT_PLANNED",
+           "ONE_RUN", "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
            "correctness_columns", "judge", "spread_of"]

@@ -10,7 +10,8 @@ the check marked ``primary``, else the first) is one hypothesis of the report's 
 a primary check that its interval decided (supported, opposite, negligible) but whose adjusted p is
 at least 0.05 becomes inconclusive ("not after Holm's correction"), and its claim's verdict is combined
 again. Undecided primary checks count in the family with p = 1 (they reject nothing, but they were
-tested); ``identical`` checks are exact comparisons without a p-value and stay out of it.
+tested); ``identical`` checks are exact comparisons without a p-value and stay out of it, as do checks the
+profile plans no run for (not run, not tested).
 
 Every check counts the runs it rests on against the runs the profile plans for each side (a side with
 fewer says how many are missing: failed, busy in another process, or not run). Whether the verdict
@@ -28,7 +29,14 @@ import pandas as pd
 
 from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Claim, Table
-from sparsebench.claims.checks import ALPHA, HOLM, Verdict, spread_of
+from sparsebench.claims.checks import (
+    ALPHA,
+    HOLM,
+    NOT_PLANNED,
+    Problem,
+    Verdict,
+    spread_of,
+)
 from sparsebench.claims.grid import judge_check
 from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.regime import MapLayout, judge_map, map_cells
@@ -112,7 +120,8 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
     (``HOLM``) with the outcome it had in ``before_holm``; the claims' verdicts combined again."""
     family = [(r, result.claim.primary_index) for r, result in enumerate(results) if result.claim.kind == "claim"
               and result.claim.primary_index < len(result.checks)
-              and result.checks[result.claim.primary_index].test != "identical"]
+              and result.checks[result.claim.primary_index].test != "identical"
+              and result.checks[result.claim.primary_index].verdict != NOT_RUN]
     if not family:
         return list(results)
     p = [in_family(results[r].checks[number]) for r, number in family]
@@ -186,6 +195,18 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
                       planned_b=_planned_count(planned, b) if check.against is None else 0)
 
 
+def unless_unplanned(check, verdict: Verdict, notes: CheckNotes, planned: pd.DataFrame | None) -> Verdict:
+    """``verdict``, or "not run" where the profile (``planned``) plans no run of any side it compares and none
+    ran: a check of another profile (a map plans no secondary setting of its centre) is not undecided here."""
+    compared = [("A", {**check.a, **verdict.a}, notes.planned_a, verdict.n_a)]
+    if check.b is not None and check.against is None:
+        compared.append(("B", {**check.b, **verdict.b}, notes.planned_b, verdict.n_b))
+    if planned is None or planned.empty or any(count or ran for _, _, count, ran in compared):
+        return verdict
+    return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None,
+                   problems=tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _, _ in compared))
+
+
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
     """The distinct (A, B) selector pairs of the claim's checks that compare two sets of runs: what its
     figure shows as differences (checks against a constant or another metric of the same runs have none)."""
@@ -255,6 +276,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     checks = [(judged_by if number in mapped else judge_check)(under(rows, c.setting), c)
               for number, c in enumerate(claim.checks)]
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
+    checks = [unless_unplanned(c, v, n, under(planned, c.setting)) for c, v, n in zip(claim.checks, checks, notes)]
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) if claim.kind == "claim" else None

@@ -17,6 +17,7 @@ from sparsebench.claims.checks import (
     NO_COLUMN,
     NO_RUNS,
     NO_SELECTOR_COLUMN,
+    NOT_PLANNED,
     ONE_RUN,
     PAIRED,
     SHARED_RUNS,
@@ -59,6 +60,8 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
         return f"no column {problem.columns[0]!r} in the results"
     if kind == NO_SELECTOR_COLUMN:
         return f"{problem.side} ({selector(problem.where)}): no run has {', '.join(map(repr, problem.columns))}"
+    if kind == NOT_PLANNED:
+        return f"{problem.side} ({selector(problem.where)})"
     if kind == UNPAIRED:
         return "pairing by seed needs one run per seed on each side"
     if kind == NO_RUNS:
@@ -82,6 +85,9 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
 
 def reason(verdict: Verdict) -> str:
     """Why the check is inconclusive when that is not its interval (too few runs, no rows), or ''."""
+    unplanned = [problem_text(p, verdict) for p in verdict.problems if p.kind == NOT_PLANNED]
+    if unplanned:
+        return "in this profile, which plans no run of " + " or of ".join(unplanned)
     return "; ".join(problem_text(problem, verdict) for problem in verdict.problems)
 
 
@@ -173,7 +179,7 @@ def _signed_bound(v: Verdict, offset: float | None) -> float:
 def description(v: Verdict) -> str:
     """The check in one line: both sides' means and spreads, the interval, the rule and the outcome."""
     if v.problems and v.problems[0].kind in BEFORE_ANY_INTERVAL:
-        return f"{v.problems[0].metric}: inconclusive: {reason(v)}"
+        return f"{v.problems[0].metric}: {v.verdict}{' ' if v.problems[0].kind == NOT_PLANNED else ': '}{reason(v)}"
 
     def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
         if name in v.missing_sides:

@@ -24,8 +24,10 @@ from sparsebench.claims.evaluate import (
     CheckNotes,
     ClaimResult,
     contrasts,
+    correct_for_multiplicity,
     decisive_check,
     evaluate,
+    in_family,
 )
 from sparsebench.claims.overview import plot_claims_overview, scaled
 from sparsebench.claims.page import (
@@ -33,7 +35,7 @@ from sparsebench.claims.page import (
     verdict_text,
     write_report,
 )
-from sparsebench.claims.wording import early_stop_text
+from sparsebench.claims.wording import description, early_stop_text
 from sparsebench.report.aggregate import load_records
 
 
@@ -490,3 +492,35 @@ def test_the_task_sequence_claim_shows_its_accuracy_matrices(tmp_path):
                      "K9_task_sequence_matrix.png"]
     alts = Page((out / "claims.html").read_text()).alts
     assert "Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)" in alts
+
+
+def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_inconclusive(results, tmp_path):
+    """A secondary check of settings this profile never runs (a map plans no p = 0.8 at its centre) says so,
+    and stays out of Holm's family; one whose settings are planned but have no record stays inconclusive
+    and counts what it lacks."""
+    import pandas as pd
+
+    df, _ = load_records(results)
+    seeds = (0, 1, 2)
+    planned = pd.DataFrame([{"experiment": "exp", "seed": seed, "regularizer.name": name, "regularizer.p": p}
+                            for name, p in [("none", None), ("dropout", 0.5)] for seed in seeds])
+    underfits = Check(label="underfits at 0.8", metric="test/accuracy", a={"regularizer.p": 0.8},
+                      b={"regularizer.p": 0.4}, test="less")
+    claimed = Claim("X9", "statement of X9", "source", ["exp"], [ACCURACY_CHECK, underfits], ["test/accuracy"])
+    result = evaluate(claimed, df, tmp_path / "figures", {}, "smoke", planned)
+    secondary = result.checks[1]
+    assert (secondary.verdict, result.incomplete) == ("not run", False)
+    described = description(secondary)
+    assert ("test/accuracy: not run in this profile, which plans no run of A (regularizer.p=0.8) or of B "
+            "(regularizer.p=0.4)") == described
+    # Planned but never run: the shortfall is counted, the check undecided.
+    more = pd.concat([planned, pd.DataFrame([{"experiment": "exp", "seed": s, "regularizer.name": "dropout",
+                                              "regularizer.p": p} for p in (0.8, 0.4) for s in seeds])])
+    waiting = evaluate(claimed, df, tmp_path / "figures", {}, "smoke", more)
+    assert (waiting.checks[1].verdict, waiting.incomplete) == ("inconclusive", True)
+    # A primary check the profile plans nothing for is not one of the report's tested hypotheses.
+    only = Claim("X8", "statement of X8", "source", ["exp"], [underfits], ["test/accuracy"])
+    alone = correct_for_multiplicity([evaluate(only, df, tmp_path / "figures", {}, "smoke", planned), result])
+    assert alone[0].verdict == "not run" and math.isnan(alone[0].checks[0].p_holm)
+    # ... so the family is the one other claim's primary check, and Holm leaves its p as it enters.
+    assert alone[1].checks[0].p_holm == pytest.approx(in_family(result.checks[0]))
