@@ -194,9 +194,9 @@ def read_scores(tuning: Tuning, rung: int) -> None:
                if arm.chosen is None and not _all_failed(arm)]
     reasons = []
     if waiting:
-        reasons.append(f"its arms' tuning is not finished: {', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''}"
-                       f" lack trial records ({len(waiting)} of {len(tuning.arms)} arms); run the same command "
-                       "with run=true")
+        reasons.append(f"its tuning is not finished: no trial records yet for {', '.join(waiting[:4])}"
+                       f"{', ...' if len(waiting) > 4 else ''} ({len(waiting)} of {len(tuning.arms)} arms); run the "
+                       "same command with run=true")
     if failed:
         reasons.append(f"every trial of {', '.join(failed)} failed (see their records under {tuning.folder}/); "
                        "widen its grid (tune.arms)")
