@@ -138,6 +138,12 @@ class Verdict:
         return missing or (("A",) if self.n_a == 0 else ())
 
     @property
+    def unplanned(self) -> bool:
+        """Whether the profile plans no run of any side it compares (``claims.evaluate.unless_unplanned``):
+        not run there, rather than undecided."""
+        return any(p.kind == NOT_PLANNED for p in self.problems)
+
+    @property
     def ran(self) -> bool:
         """Whether every side it compares has a run with a value: a cell without that did not run, on the
         side or sides ``missing_sides`` names."""

@@ -215,7 +215,8 @@ def _claims(argv: list[str]) -> int:
     with report_lock(out):
         start_report(out)  # the figures change first: the report is unfinished from here until its manifest
         not_ready = {**the_plan.unavailable, **the_plan.tuning_unfinished()}
-        results = [evaluate(claim, df, out / "figures", not_ready, profile, planned_runs, the_plan.axes)
+        results = [evaluate(claim, df, out / "figures", not_ready, profile, planned_runs, the_plan.axes,
+                            the_plan.still_tuning())
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile"

@@ -22,6 +22,7 @@ depends on the training budget: the primary check is judged again at the early-s
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import (
     ALPHA,
     HOLM,
+    NO_COLUMN,
+    NO_SELECTOR_COLUMN,
     NOT_PLANNED,
     Problem,
     Verdict,
@@ -121,7 +124,7 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
     family = [(r, result.claim.primary_index) for r, result in enumerate(results) if result.claim.kind == "claim"
               and result.claim.primary_index < len(result.checks)
               and result.checks[result.claim.primary_index].test != "identical"
-              and result.checks[result.claim.primary_index].verdict != NOT_RUN]
+              and not result.checks[result.claim.primary_index].unplanned]
     if not family:
         return list(results)
     p = [in_family(results[r].checks[number]) for r, number in family]
@@ -195,16 +198,25 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
                       planned_b=_planned_count(planned, b) if check.against is None else 0)
 
 
-def unless_unplanned(check, verdict: Verdict, notes: CheckNotes, planned: pd.DataFrame | None) -> Verdict:
-    """``verdict``, or "not run" where the profile (``planned``) plans no run of any side it compares and none
-    ran: a check of another profile (a map plans no secondary setting of its centre) is not undecided here."""
-    compared = [("A", {**check.a, **verdict.a}, notes.planned_a, verdict.n_a)]
-    if check.b is not None and check.against is None:
-        compared.append(("B", {**check.b, **verdict.b}, notes.planned_b, verdict.n_b))
-    if planned is None or planned.empty or any(count or ran for _, _, count, ran in compared):
+def unless_unplanned(check, verdict: Verdict, planned: pd.DataFrame | None, settled: bool = True) -> Verdict:
+    """``verdict``, or "not run" where the profile (``planned``) plans no run of any side the check compares
+    and none ran: a check of another profile (a map plans no secondary setting of its centre) is not
+    undecided here. Kept as it is while the plan is not final (``settled`` false: an arm still tuning has
+    no final runs planned yet), and where a selector names a column that neither the records nor the plan
+    has (a mistake to show, not a check of another profile)."""
+    two_sided = check.b is not None and check.against is None
+    if (planned is None or planned.empty or not settled or verdict.n_a or (two_sided and verdict.n_b)
+            or any(p.kind in (NO_COLUMN, NO_SELECTOR_COLUMN) for p in verdict.problems)):
+        return verdict
+    sides = [("A", dict(check.a), [{**check.a, **setting} for setting in (check.grid or [{}])])]
+    if two_sided:
+        sides.append(("B", dict(check.b), [dict(check.b)]))
+    wheres = [where for _, _, each in sides for where in each]
+    if any(key not in planned.columns for where in wheres for key in where) or any(
+            _planned_count(planned, where) for where in wheres):
         return verdict
     return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None,
-                   problems=tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _, _ in compared))
+                   problems=tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _ in sides))
 
 
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
@@ -247,11 +259,13 @@ def map_layout(claim: Claim, profile: str, axes: dict[str, tuple[dict, dict]] | 
 
 
 def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,
-             planned: pd.DataFrame | None = None, axes: dict[str, tuple[dict, dict]] | None = None) -> ClaimResult:
+             planned: pd.DataFrame | None = None, axes: dict[str, tuple[dict, dict]] | None = None,
+             unsettled: Collection[str] = ()) -> ClaimResult:
     """The claim judged on ``df`` (the records of the runs planned for it; any experiment's) under
     ``profile``; ``planned``: one row per planned run (its flattened config, ``experiment``, ``seed``);
     ``axes``: experiment -> (its map axes, its own value of each axis), for the map profile: a claim with a
-    ``map`` has its primary check judged in each cell (``claims.regime``) and the map's verdict."""
+    ``map`` has its primary check judged in each cell (``claims.regime``) and the map's verdict;
+    ``unsettled``: experiments whose plan is not final yet (arms still tuning)."""
     experiments = claim.experiments_for(profile)
     missing = [e for e in experiments if e in unavailable]
     if missing:
@@ -276,10 +290,12 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     checks = [(judged_by if number in mapped else judge_check)(under(rows, c.setting), c)
               for number, c in enumerate(claim.checks)]
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
-    checks = [unless_unplanned(c, v, n, under(planned, c.setting)) for c, v, n in zip(claim.checks, checks, notes)]
+    checks = [unless_unplanned(c, v, under(planned, c.setting), settled=not set(experiments) & set(unsettled))
+              for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
-    early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) if claim.kind == "claim" else None
+    early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \
+        if claim.kind == "claim" and not checks[claim.primary_index].unplanned else None
     rows = under(rows, TUNED)  # the table and figures show the runs the verdict reads
     figures = []
     if layout is not None:

@@ -114,6 +114,8 @@ def _number(x: float | None) -> str:
 
 def effect_text(check: Verdict) -> str:
     """The measured effect of a check and its interval, in one phrase."""
+    if check.unplanned:
+        return "not planned in this profile"
     if not check.ran:
         return f"no difference yet: {without_runs(check)}"
     if check.test == "identical":

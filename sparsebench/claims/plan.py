@@ -74,6 +74,10 @@ class Plan:
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
 
+    def still_tuning(self) -> set[str]:
+        """Tuned experiments whose choice is not made for every arm yet: their final runs are not all planned."""
+        return {e for e, t in self.tunings.items() if t.missing}
+
     def tuning_unfinished(self) -> dict[str, str]:
         """Tuned experiments whose choice is not made yet (trials without records), with why. A regime map's
         experiment is not among them: its cells whose arms are tuned are judged, the others reported not run."""

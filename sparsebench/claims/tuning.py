@@ -194,7 +194,7 @@ def read_scores(tuning: Tuning, rung: int) -> None:
                if arm.chosen is None and not _all_failed(arm)]
     reasons = []
     if waiting:
-        reasons.append(f"its tuning is not finished: no trial records yet for {', '.join(waiting[:4])}"
+        reasons.append(f"its tuning is not finished: trial records missing for {', '.join(waiting[:4])}"
                        f"{', ...' if len(waiting) > 4 else ''} ({len(waiting)} of {len(tuning.arms)} arms); run the "
                        "same command with run=true")
     if failed:

@@ -85,9 +85,9 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
 
 def reason(verdict: Verdict) -> str:
     """Why the check is inconclusive when that is not its interval (too few runs, no rows), or ''."""
-    unplanned = [problem_text(p, verdict) for p in verdict.problems if p.kind == NOT_PLANNED]
-    if unplanned:
-        return "in this profile, which plans no run of " + " or of ".join(unplanned)
+    if verdict.unplanned:
+        return "not run in this profile, which plans no run of " + " or of ".join(
+            problem_text(p, verdict) for p in verdict.problems if p.kind == NOT_PLANNED)
     return "; ".join(problem_text(problem, verdict) for problem in verdict.problems)
 
 
@@ -179,7 +179,7 @@ def _signed_bound(v: Verdict, offset: float | None) -> float:
 def description(v: Verdict) -> str:
     """The check in one line: both sides' means and spreads, the interval, the rule and the outcome."""
     if v.problems and v.problems[0].kind in BEFORE_ANY_INTERVAL:
-        return f"{v.problems[0].metric}: {v.verdict}{' ' if v.problems[0].kind == NOT_PLANNED else ': '}{reason(v)}"
+        return f"{v.problems[0].metric}: {reason(v) if v.unplanned else 'inconclusive: ' + reason(v)}"
 
     def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
         if name in v.missing_sides:
@@ -274,7 +274,7 @@ def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
 def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
     """Whether the primary check's verdict changes when judged at the early-stopping (best-validation)
     epoch instead of the last: the budget check that replaces a convergence mark."""
-    if primary is None:
+    if primary is None or primary.unplanned:
         return ""
     if early is None:
         return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured

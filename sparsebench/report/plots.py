@@ -847,7 +847,8 @@ def _training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str, format
         ax.grid(alpha=0.3)
         _fit_y(ax, percent=key == "test_accuracy")
     # A line drawn exactly over another (the dropout paper's max-norm runs equal its dropout runs seed for
-    # seed when the bound never binds) says so in the legend; its staggered markers show it on the axes.
+    # seed wherever the cap never binds, as at the untuned rate of before) says so in the legend; its
+    # staggered markers show it on the axes.
     for group, (label, mean) in drawn.items():
         twin = next((other for g, (other, m) in drawn.items() if g != group and other < label
                      and m.shape == mean.shape and len(m) > 1 and np.allclose(m, mean, equal_nan=True)), None)

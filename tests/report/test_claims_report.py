@@ -496,11 +496,16 @@ def test_the_task_sequence_claim_shows_its_accuracy_matrices(tmp_path):
 
 def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_inconclusive(results, tmp_path):
     """A secondary check of settings this profile never runs (a map plans no p = 0.8 at its centre) says so,
-    and stays out of Holm's family; one whose settings are planned but have no record stays inconclusive
-    and counts what it lacks."""
+    and a primary one stays out of Holm's family with no budget mark; one whose settings are planned but
+    have no record, or whose arms are still tuning, or whose selector names a column nothing has, stays
+    inconclusive."""
     import pandas as pd
 
+    from sparsebench.claims.budget import early_stop_metric
+
     df, _ = load_records(results)
+    # Every run re-measured at its early-stopping epoch (the fixture's records are not): the budget check reads it.
+    df[early_stop_metric("test/accuracy")] = df["test/accuracy"] - 0.1
     seeds = (0, 1, 2)
     planned = pd.DataFrame([{"experiment": "exp", "seed": seed, "regularizer.name": name, "regularizer.p": p}
                             for name, p in [("none", None), ("dropout", 0.5)] for seed in seeds])
@@ -510,17 +515,30 @@ def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_in
     result = evaluate(claimed, df, tmp_path / "figures", {}, "smoke", planned)
     secondary = result.checks[1]
     assert (secondary.verdict, result.incomplete) == ("not run", False)
-    described = description(secondary)
-    assert ("test/accuracy: not run in this profile, which plans no run of A (regularizer.p=0.8) or of B "
-            "(regularizer.p=0.4)") == described
+    assert description(secondary) == ("test/accuracy: not run in this profile, which plans no run of A "
+                                      "(regularizer.p=0.8) or of B (regularizer.p=0.4)")
+    assert page.effect_text(secondary) == "not planned in this profile"
     # Planned but never run: the shortfall is counted, the check undecided.
     more = pd.concat([planned, pd.DataFrame([{"experiment": "exp", "seed": s, "regularizer.name": "dropout",
                                               "regularizer.p": p} for p in (0.8, 0.4) for s in seeds])])
     waiting = evaluate(claimed, df, tmp_path / "figures", {}, "smoke", more)
     assert (waiting.checks[1].verdict, waiting.incomplete) == ("inconclusive", True)
-    # A primary check the profile plans nothing for is not one of the report's tested hypotheses.
+    # While an arm is still tuning its final runs are not planned yet: undecided, not "not run".
+    tuning = evaluate(claimed, df, tmp_path / "figures", {}, "smoke", planned, unsettled={"exp"})
+    assert tuning.checks[1].verdict == "inconclusive"
+    # A selector naming a column nobody has is a mistake to show.
+    typo = Check(label="typo", metric="test/accuracy", a={"regularizer.pp": 0.8}, b={"regularizer.p": 0.5})
+    mistaken = evaluate(Claim("X7", "s", "source", ["exp"], [ACCURACY_CHECK, typo], ["test/accuracy"]), df,
+                        tmp_path / "figures", {}, "smoke", planned)
+    assert mistaken.checks[1].verdict == "inconclusive" and "regularizer.pp" in description(mistaken.checks[1])
+    # A primary check the profile plans nothing for is not one of the report's tested hypotheses, and has no
+    # verdict to compare at the early-stopping epoch.
     only = Claim("X8", "statement of X8", "source", ["exp"], [underfits], ["test/accuracy"])
-    alone = correct_for_multiplicity([evaluate(only, df, tmp_path / "figures", {}, "smoke", planned), result])
-    assert alone[0].verdict == "not run" and math.isnan(alone[0].checks[0].p_holm)
-    # ... so the family is the one other claim's primary check, and Holm leaves its p as it enters.
-    assert alone[1].checks[0].p_holm == pytest.approx(in_family(result.checks[0]))
+    lone = evaluate(only, df, tmp_path / "figures", {}, "smoke", planned)
+    assert result.early_stop is not None and lone.early_stop is None and verdict_text(lone) == "not run"
+    corrected = correct_for_multiplicity([lone, result])
+    assert corrected[0].checks[0].primary is False and corrected[1].checks[0].primary is True
+    # ... so the family is the other claim's primary check alone, and Holm leaves its p as it enters.
+    decided = result.checks[0]
+    assert math.isfinite(decided.p_value)
+    assert corrected[1].checks[0].p_holm == pytest.approx(in_family(decided))
