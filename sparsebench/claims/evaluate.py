@@ -290,8 +290,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     checks = [(judged_by if number in mapped else judge_check)(under(rows, c.setting), c)
               for number, c in enumerate(claim.checks)]
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
-    checks = [unless_unplanned(c, v, under(planned, c.setting), settled=not set(experiments) & set(unsettled))
-              for c, v in zip(claim.checks, checks)]
+    settled = not set(experiments) & set(unsettled)
+    checks = [unless_unplanned(c, v, under(planned, c.setting), settled) for c, v in zip(claim.checks, checks)]
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \

@@ -81,7 +81,7 @@ class Plan:
     def tuning_unfinished(self) -> dict[str, str]:
         """Tuned experiments whose choice is not made yet (trials without records), with why. A regime map's
         experiment is not among them: its cells whose arms are tuned are judged, the others reported not run."""
-        return {e: t.missing for e, t in self.tunings.items() if t.missing and e not in self.axes}
+        return {e: self.tunings[e].missing for e in self.still_tuning() if e not in self.axes}
 
     def mark_unavailable(self) -> None:
         """Mark, with why, every experiment whose data set cannot be had here (missing files, offline):
