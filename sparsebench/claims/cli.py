@@ -220,7 +220,8 @@ def _claims(argv: list[str]) -> int:
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile"
-                                + (" (it has no regime map)" if profile == "map" else "")) for claim in left_out]
+                                + (" (it has no regime map)" if profile == "map" else ""), outside_profile=True)
+                    for claim in left_out]
         written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
 
     width = max(len(r.claim.id) for r in results) if results else 4

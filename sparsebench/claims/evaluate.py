@@ -75,6 +75,7 @@ class ClaimResult:
     table: pd.DataFrame | None = None  # one row per group, one formatted column per metric
     figures: list[Path] = field(default_factory=list)
     reason: str = ""  # why a claim was not run
+    outside_profile: bool = False  # not run because the profile does not hold it (the page lists it; no figure row)
     notes: list[CheckNotes] = field(default_factory=list)  # one per check
     experiments: list[str] = field(default_factory=list)  # the experiments of the profile it ran under
     reproduction: list[ReproductionRow] = field(default_factory=list)  # protocols: the rows of the paper's table

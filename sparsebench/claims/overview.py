@@ -16,8 +16,8 @@ from a fraction of the smallest effect to hundreds of it. Rows are coloured and 
 (``report.style.VERDICT_STYLES``: a reader who cannot tell the colours apart tells the shapes; a regime map's row
 also marks each of its cells with a tick in that cell's colour, its dot the deciding cell); a check without
 an interval shows its point estimate hollow with the reason; an ``identical`` check (run-by-run
-equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim not run
-says why.
+equality, no interval) shows a diamond at 0 with the largest difference of a pair; a claim the profile
+holds but did not run says why on its row; the claims the profile does not hold are named under the axis.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
 from sparsebench.claims.page import verdict_text  # noqa: E402
-from sparsebench.claims.wording import reason  # noqa: E402
+from sparsebench.claims.wording import number, reason, signed  # noqa: E402
 from sparsebench.report.names import arm_label, metric_name  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
@@ -98,10 +98,9 @@ def _row_label(result: ClaimResult, check: Verdict | None) -> str:
     return f"{result.claim.id}  {_short(metric_name(check.metric).name, 50)}\n{_short(_sides(check), 56)}"
 
 
-def _g(x: float, sign: str = "+") -> str:
-    """Three significant digits; thousands written out (−4,260, not −4.26e+03)."""
-    text = f"{x:{sign},.0f}" if 1e3 <= abs(x) < 1e7 else f"{x:{sign}.3g}"
-    return text.replace("-", "−")
+def _g(x: float, sign: bool = True) -> str:
+    """Three significant digits, written as the page writes them, with a typographic minus."""
+    return (signed(x, 3) if sign else number(x, 3)).replace("-", "−")
 
 
 def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None) -> str:
@@ -117,7 +116,7 @@ def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None
     if math.isfinite(low):
         numbers += f" [{_g(low)}, {_g(high)}]"
     if where is not None:
-        numbers += f"; 1 = {where.scale_name} {_g(where.scale, '')}"
+        numbers += f"; 1 = {where.scale_name} {_g(where.scale, sign=False)}"
     if check.verdict == "inconclusive" and check.seeds_needed is not None:
         needed = check.seeds_needed
         numbers += f"; {f'~{needed}' if needed <= MAX_SEEDS else f'more than {MAX_SEEDS}'} seeds per group would decide"
@@ -136,12 +135,15 @@ def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
 
 def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
                          formats: Sequence[str] = FORMATS) -> list[Path]:
-    """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim, in
-    the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim, or
+    """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim the
+    profile holds, in the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim, or
     when no claim has a check to draw: a figure of rows saying "not run" tells nothing the page's list does
     not, and drawing it was a fifth of planning a profile with ``run=false``)."""
     claims = [r for r in results if r.claim.kind == "claim"]
-    rows = [(result, decisive_check(result)) for result in claims]
+    # A claim the profile does not hold gets no row: in the map profile such rows were half the figure, and
+    # said only what the page's list says. A claim the profile holds but could not run keeps its row.
+    rows = [(result, decisive_check(result)) for result in claims if not result.outside_profile]
+    outside = [result.claim.id for result in claims if result.outside_profile]
     if all(check is None for _, check in rows):
         return []
     placed = [scaled(check) if check is not None else None for _, check in rows]
@@ -193,7 +195,8 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     ax.set_xlabel("effect in the claimed direction, in units of the check's smallest effect that matters "
                   "(greater / less) or of its margin (within / at most / equivalent)\n"
                   "dot: measured effect; bar: its 95% interval; axis linear inside ±1, logarithmic beyond; "
-                  "‡ changes at the early-stopping epoch, † fewer runs than planned")
+                  "‡ changes at the early-stopping epoch, † fewer runs than planned"
+                  + (f"\nnot in this profile, so not drawn: {', '.join(outside)}" if outside else ""))
     ax.annotate("← against the claim", (0.0, 1.0), xycoords="axes fraction", xytext=(4, 4),
                 textcoords="offset points", fontsize="small", color="0.35")
     ax.annotate("as claimed →", (1.0, 1.0), xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",

@@ -43,6 +43,7 @@ from sparsebench.claims.wording import (
     early_stop_text,
     grid_text,
     images_text,
+    number,
     outcome,
     p_number,
     p_text,
@@ -108,10 +109,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Phrases
 
 
-def _number(x: float | None) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+,.4g}"
-
-
 def effect_text(check: Verdict) -> str:
     """The measured effect of a check and its interval, in one phrase."""
     if check.unplanned:
@@ -122,12 +119,12 @@ def effect_text(check: Verdict) -> str:
         return f"largest |Δ| of a pair {abs(check.largest_difference):.3g} (margin {check.margin or 0:g})"
     if check.test == "within":
         loss, low, high = check.loss
-        return f"loss {_number(loss)} [{_number(low)}, {_number(high)}], margin {check.margin:g}"
-    text = f"Δ {_number(check.effect)} [{_number(check.low)}, {_number(check.high)}]"
+        return f"loss {signed(loss)} [{signed(low)}, {signed(high)}], margin {check.margin:g}"
+    text = f"Δ {signed(check.effect)} [{signed(check.low)}, {signed(check.high)}]"
     if check.margin is not None and check.test in ("at_most", "equivalent"):
         text += f", margin {check.margin:.3g}"
     if check.smallest_effect:
-        text += f", negligible within ±{check.smallest_effect:,.4g}"
+        text += f", negligible within ±{number(check.smallest_effect)}"
     return text
 
 

@@ -13,7 +13,14 @@ import pytest
 from scipy import stats
 
 from sparsebench.claims.checks import Verdict, judge
-from sparsebench.claims.wording import description, images_text, p_text, reason
+from sparsebench.claims.wording import (
+    description,
+    images_text,
+    number,
+    p_text,
+    reason,
+    signed,
+)
 
 
 def frame(a: list[float], b: list[float], metric: str = "test/accuracy") -> pd.DataFrame:
@@ -159,6 +166,10 @@ def test_real_but_small_is_inconclusive_and_says_so():
     assert verdict.low > 0 and verdict.effect < 0.4 and verdict.tost_high > 0.4
     assert (verdict.verdict, verdict.undecided_as, verdict.refuted_as) == ("inconclusive", "small", "")
     assert "inconclusive (real but below the smallest effect that matters)" in description(verdict)
+    # Said once in the rule and once as the outcome's reason, not twice over in the outcome.
+    assert ": inconclusive (real but below the smallest effect that matters: the 95% CI excludes 0 but the " \
+        "estimate does not reach +0.4" in description(verdict)
+    assert description(verdict).count("real but below") == 2
 
 
 def test_p_values_are_scipys_tests():
@@ -351,3 +362,11 @@ def test_a_check_against_a_constant_names_the_constant_and_a_side_without_runs_s
     assert missing.missing_sides == ("B",) and not missing.ran
     assert "vs B [regularizer.name=none] no run with a value (n=0); no difference to take: B without a run" in text
     assert "nan" not in text
+
+
+def test_numbers_are_written_one_way_with_thousands_written_out():
+    # Noise scores run to tens of thousands: written out, rounded to four significant digits, never 1.564e+04.
+    assert [signed(x) for x in (15640.2, -11220.0, 8815.0, 0.0123456, -0.5, 0.0)] == \
+        ["+15,640", "-11,220", "+8,815", "+0.01235", "-0.5", "0"]
+    assert signed(999.96, 3) == "+1,000"  # rounded before it is written: not +1e+03
+    assert number(1234.5678, 5) == "1,234.6" and number(2.5e7) == "2.5e+07" and number(float("nan")) == "nan"

@@ -81,7 +81,8 @@ def constructed_results() -> list[ClaimResult]:
         ClaimResult(claim("G1"), "inconclusive", [verdict("greater", 0.4, math.nan, math.nan, "inconclusive",
                                                           smallest_effect=0.1,
                                                           problems=(Problem(ZERO_SPREAD),))]),
-        ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile"),
+        ClaimResult(claim("G2"), "not run", reason="no completed run of dropout_rates"),
+        ClaimResult(claim("D4-CIFAR"), "not run", reason="not part of the smoke profile", outside_profile=True),
         ClaimResult(claim("P-KW", kind="protocol"), "protocol"),  # no verdict: no row
     ]
 
@@ -116,7 +117,9 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     plot_claims_overview(results, tmp_path)
     ax = drawn[0].axes[0]
     labels = [label.get_text() for label in ax.get_yticklabels()]
-    assert [label.split()[0] for label in labels] == ["D1", "D2", "K3", "K2", "S2", "G1", "D4-CIFAR"]
+    # A claim the profile holds but did not run keeps its row; one the profile does not hold is only named.
+    assert [label.split()[0] for label in labels] == ["D1", "D2", "K3", "K2", "S2", "G1", "G2"]
+    assert ax.get_xlabel().endswith("\nnot in this profile, so not drawn: D4-CIFAR")
     assert labels[0] == "D1  near-zero share, |w| < 0.1·σ_init\ndropout vs none"
     dots = {round(line.get_ydata()[0]): line for line in ax.get_lines() if len(line.get_xdata()) == 1}
     # The dot of each row at the effect on the common axis (hand-scaled), in its verdict's colour and shape:
@@ -132,7 +135,8 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     assert 6 not in dots  # not run: no marker
     texts = [text.get_text() for text in ax.texts]
     assert any(t.startswith("no interval: neither side varies") for t in texts)
-    assert any(t == "not run: not part of the smoke profile" for t in texts)
+    assert any(t == "not run: no completed run of dropout_rates" for t in texts)
+    assert not any("smoke profile" in t for t in texts)
     assert any(t.startswith("identical run by run") for t in texts)
     bars = [line for line in ax.get_lines()
             if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]  # not the vertical 0 line
@@ -143,7 +147,7 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
         "inconclusive Δ −300 [−900, +300]; 1 = smallest effect 1,100; ~12 seeds per group") for t in side.texts)
     assert plot_claims_overview([results[-1]], tmp_path / "none") == []
     # Claims all not run (a plan with run=false): no figure of empty rows; the page's list says "not run".
-    assert plot_claims_overview(results[-2:], tmp_path / "not-run") == []
+    assert plot_claims_overview(results[-3:], tmp_path / "not-run") == []
     assert not (tmp_path / "not-run").exists()
 
 
