@@ -188,6 +188,21 @@ def test_run_false_reports_from_the_records_there_are_without_running(tmp_path, 
     assert not list(tmp_path.glob("mlp_regularizers/*/result.json"))  # nothing was run
 
 
+def test_a_claim_the_profile_does_not_hold_is_named_once_not_given_a_row(tmp_path, capsys):
+    # D4-CIFAR is a paper-profile claim: asked of the smoke profile it is not run, said in one line.
+    status = call_command(claims_main, "profile=smoke", "claims=D4,D4-CIFAR", "run=false", f"results_dir={tmp_path}")
+    out = capsys.readouterr().out
+    assert status == 0
+    line = "Not run here: D4-CIFAR (not part of the smoke profile)."
+    assert line in out.splitlines() and not any(row.startswith("D4-CIFAR ") for row in out.splitlines())
+    report = tmp_path / "claims-smoke"
+    data = json.loads((report / "claims.json").read_text())
+    assert [(c["id"], c.get("outside_profile", False)) for c in data["claims"]] == [("D4", False), ("D4-CIFAR", True)]
+    page = (report / "CLAIMS.md").read_text()
+    assert line in page and "| D4-CIFAR |" not in page and "## D4-CIFAR" not in page and "## D4:" in page
+    assert line in (report / "claims.html").read_text() and 'id="D4-CIFAR"' not in (report / "claims.html").read_text()
+
+
 # K4's six arms, by the settings that make each (the configs, not the checks' selectors).
 K4_ARMS = {
     "dense": lambda c: c["regularizer.name"] == "none" and not c["experiment"].endswith("_dense_narrow"),

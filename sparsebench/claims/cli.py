@@ -62,6 +62,7 @@ from sparsebench.claims.evaluate import (
 from sparsebench.claims.overview import plot_claims_overview
 from sparsebench.claims.page import (
     effect_text,
+    outside_text,
     start_report,
     verdict_text,
     write_report,
@@ -220,12 +221,14 @@ def _claims(argv: list[str]) -> int:
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile"
-                                + (" (it has no regime map)" if profile == "map" else ""), outside_profile=True)
+                                + (", which answers the claims that have a regime map" if profile == "map" else ""),
+                                outside_profile=True)
                     for claim in left_out]
         written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
 
-    width = max(len(r.claim.id) for r in results) if results else 4
-    for result in results:
+    held = [r for r in results if not r.outside_profile]
+    width = max(len(r.claim.id) for r in held) if held else 4
+    for result in held:
         decisive = decisive_check(result)
         if decisive is not None:
             detail = f"{decisive.metric}: {effect_text(decisive)}"
@@ -234,6 +237,8 @@ def _claims(argv: list[str]) -> int:
         else:  # a paper's table: what it rests on
             detail = f"{result.runs} of {result.planned} planned runs, table in the report"
         print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
+    if outside_text(results):
+        print(outside_text(results))
     runs = len(the_plan.all_jobs())
     if profile == "smoke":  # the page opens with the same warning; a terminal reader sees only these lines
         print("smoke profile: these verdicts show that the pipeline runs end to end, not what the papers claim "

@@ -36,6 +36,7 @@ from sparsebench.claims.wording import (  # noqa: E402
     selector,
 )
 from sparsebench.report.names import difference_label  # noqa: E402
+from sparsebench.report.numbers import number  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import SIGNED  # noqa: E402
 from sparsebench.report.style import VERDICT_STYLES  # noqa: E402
@@ -128,7 +129,7 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
     labels += ["home regime" if any(cell.home for _, cell in v.cells) else "home regime: not on the map"]
     if band:
         handles.append(Patch(color="0.88"))
-        labels.append(f"negligible band (± {band:g})")
+        labels.append(f"negligible band (± {number(band)})")
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
     # The sides without the cell's own setting: what the check compares in every cell.
     a = selector({k: x for k, x in v.a.items() if k not in layout.axes})

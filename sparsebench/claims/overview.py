@@ -40,8 +40,9 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 from sparsebench.claims.checks import Verdict  # noqa: E402
 from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
 from sparsebench.claims.page import verdict_text  # noqa: E402
-from sparsebench.claims.wording import number, reason, signed  # noqa: E402
+from sparsebench.claims.wording import reason  # noqa: E402
 from sparsebench.report.names import arm_label, metric_name  # noqa: E402
+from sparsebench.report.numbers import number, signed  # noqa: E402
 from sparsebench.report.plots import FORMATS, _save  # noqa: E402
 from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
 from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES  # noqa: E402
@@ -85,7 +86,7 @@ def _short(text: str, width: int) -> str:
 def _sides(check: Verdict) -> str:
     a = " + ".join(map(arm_label, check.groups_a)) or ", ".join(f"{k}={v}" for k, v in check.a.items()) or "all runs"
     if "constant" in check.b:
-        return f"{a} against {check.b['constant']:g}"
+        return f"{a} against {number(check.b['constant'])}"
     if check.b == check.a:
         return f"{a}, run by run"
     b = " + ".join(map(arm_label, check.groups_b)) or ", ".join(f"{k}={v}" for k, v in check.b.items())
@@ -99,8 +100,8 @@ def _row_label(result: ClaimResult, check: Verdict | None) -> str:
 
 
 def _g(x: float, sign: bool = True) -> str:
-    """Three significant digits, written as the page writes them, with a typographic minus."""
-    return (signed(x, 3) if sign else number(x, 3)).replace("-", "−")
+    """``x`` as the page writes it, with a typographic minus."""
+    return (signed(x) if sign else number(x)).replace("-", "−")
 
 
 def _right_text(result: ClaimResult, check: Verdict | None, where: Scaled | None) -> str:
@@ -166,7 +167,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
             note = f"not run: {result.reason}" if result.reason else "not run"
         elif check.test == "identical":
             ax.plot([0], [y], marker="D", markersize=8, color=colour, zorder=3)
-            note = f"identical run by run: largest |A − B| of a pair {check.largest_difference:.3g}"
+            note = f"identical run by run: largest |A − B| of a pair {number(check.largest_difference, 3)}"
         elif where is None:
             note = f"no common scale: {check.test} check without a smallest effect or margin"
         elif math.isfinite(where.low):

@@ -43,17 +43,16 @@ from sparsebench.claims.wording import (
     early_stop_text,
     grid_text,
     images_text,
-    number,
     outcome,
     p_number,
     p_text,
     reason,
-    signed,
     undecided_text,
     where_text,
     without_runs,
 )
 from sparsebench.report.names import metric_label, metric_name
+from sparsebench.report.numbers import number, signed
 from sparsebench.report.plots import figure_title
 from sparsebench.report.stats import MAX_SEEDS, SMALL
 from sparsebench.report.style import VERDICT_INK
@@ -116,13 +115,13 @@ def effect_text(check: Verdict) -> str:
     if not check.ran:
         return f"no difference yet: {without_runs(check)}"
     if check.test == "identical":
-        return f"largest |Δ| of a pair {abs(check.largest_difference):.3g} (margin {check.margin or 0:g})"
+        return f"largest |Δ| of a pair {number(abs(check.largest_difference), 3)} (margin {number(check.margin or 0)})"
     if check.test == "within":
         loss, low, high = check.loss
-        return f"loss {signed(loss)} [{signed(low)}, {signed(high)}], margin {check.margin:g}"
+        return f"loss {signed(loss)} [{signed(low)}, {signed(high)}], margin {number(check.margin)}"
     text = f"Δ {signed(check.effect)} [{signed(check.low)}, {signed(check.high)}]"
     if check.margin is not None and check.test in ("at_most", "equivalent"):
-        text += f", margin {check.margin:.3g}"
+        text += f", margin {number(check.margin, 3)}"
     if check.smallest_effect:
         text += f", negligible within ±{number(check.smallest_effect)}"
     return text
@@ -412,6 +411,7 @@ class Report:
     colours: dict = field(default_factory=lambda: dict(VERDICT_INK))  # the hues of the figures' verdict marks
     tuning: tuple[TuningSection, ...] = ()
     banner: str = ""  # said first, in a box: what the profile's verdicts are worth (smoke: nothing)
+    outside: str = ""  # the claims the profile does not hold, named in one line (no row, no section)
     table_note: str = TABLE_NOTE
 
 
@@ -494,7 +494,7 @@ def _section(result: ClaimResult, out: Path) -> Section:
 
     checks = tuple(
         CheckLine(c.label, v.verdict, outcome(v), described(v),
-                  f"{c.smallest_effect:g} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
+                  f"{number(c.smallest_effect)} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
                   "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", across(v)))),
                   p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
@@ -541,16 +541,38 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     the summary figure's files (``overview.plot_claims_overview``), shown first; ``info``: the run's facts
     that head claims.json; ``tunings``: the ``claims.tuning.Tuning`` of each tuned experiment the claims read."""
     out = Path(out)
-    sections = tuple(_section(r, out) for r in results)
-    summary = tuple(_summary_row(r, out) for r in results if r.claim.kind == "claim")
+    # A claim the profile does not hold has no row and no section: one line names them all. claims.json
+    # keeps its entry, marked, so that a reader of the data need not parse the reason.
+    held = [r for r in results if not r.outside_profile]
+    sections = tuple(_section(r, out) for r in held)
+    summary = tuple(_summary_row(r, out) for r in held if r.claim.kind == "claim")
+    outside = outside_text(results)
     tuning = tuple(_tuning_section(t, out) for t in tunings)
     png = _png(overview)
     files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures),
                                                    *(f for t in tuning for f in t.images)]))
     banner = SMOKE_BANNER if (info or {}).get("profile") == "smoke" else ""
     return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
-                  {**(info or {}), "claims": [s.data for s in sections],
-                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning, banner=banner)
+                  {**(info or {}), "claims": [s.data for s in sections] + [_outside_data(r) for r in results
+                                                                           if r.outside_profile],
+                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning, banner=banner,
+                  outside=outside)
+
+
+def outside_text(results: Sequence[ClaimResult]) -> str:
+    """One line for the claims a profile does not hold, grouped by why ('' when there are none)."""
+    reasons: dict[str, list[str]] = {}
+    for result in results:
+        if result.outside_profile:
+            reasons.setdefault(result.reason, []).append(result.claim.id)
+    return "; ".join(f"Not run here: {', '.join(ids)} ({why})" for why, ids in reasons.items()) + \
+        ("." if reasons else "")
+
+
+def _outside_data(result: ClaimResult) -> dict:
+    claim = result.claim
+    return {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
+            "verdict_text": verdict_text(result), "reason": result.reason, "outside_profile": True}
 
 
 def _tuning_section(tuning, out: Path) -> TuningSection:
@@ -587,7 +609,7 @@ def _at_edge(points: list[dict], key: str, value) -> bool:
 def _score(value) -> str:
     if value is None:
         return "–"
-    return "failed" if not math.isfinite(value) else f"{value:.4g}"
+    return "failed" if not math.isfinite(value) else number(value)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from sparsebench.claims.checks import (
     Verdict,
 )
 from sparsebench.report.aggregate import display
+from sparsebench.report.numbers import number, signed
 from sparsebench.report.stats import (
     EQUIVALENCE,
     EQUIVALENCE_OBSERVED,
@@ -37,25 +38,6 @@ from sparsebench.report.stats import (
     SUPPORT_OBSERVED,
     tost_level,
 )
-
-
-def number(x: float | None, digits: int = 4) -> str:
-    """``x`` to ``digits`` significant digits, the one way every page, the console and the figures write a
-    number: thousands written out with separators (noise scores run to tens of thousands, and 15,640 reads
-    where 1.564e+04 does not), exponents only below 1e-4 and from 1e7."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "nan"
-    text = f"{x:.{digits}g}"
-    rounded = float(text)
-    if 1e3 <= abs(rounded) < 1e7:  # rounded first, so that 999.96 becomes 1,000 and not 1e+03
-        text = f"{rounded:,.{max(0, digits - len(str(int(abs(rounded)))))}f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    return text
-
-
-def signed(x: float | None, digits: int = 4) -> str:
-    """``number`` with its sign, + included."""
-    return ("+" if x is not None and x > 0 else "") + number(x, digits)
 
 
 def selector(where: Mapping[str, Any]) -> str:

@@ -57,6 +57,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sparsebench.report.numbers import number
+
 
 class _ScipyStats:
     """scipy.stats, imported at the first use of one of its names: the import takes half a second, and a
@@ -275,12 +277,12 @@ def decide(test: str, effect: float, se: float, dof: float, margin: float | None
                                  else (-effect, -high, -low, -tost_high, -tost_low))
         # The nulls are said of A − B: a "less" check's threshold lies at −t.
         sign = 1.0 if test == "greater" else -1.0
-        bound = f"{sign * threshold + 0.0:g}"
+        bound = number(sign * threshold + 0.0)
         centre = f"|A − B − {bound}|" if threshold else "|A − B|"
         if band > 0 and threshold - band < t_lo and t_hi < threshold + band:
             return Decision("refuted", NEGLIGIBLE, max(p_above(e, se, dof, threshold - band),
                                                        p_below(e, se, dof, threshold + band)),
-                            f"{centre} >= {band:g}")
+                            f"{centre} >= {number(band)}")
         if lo > threshold:
             if e - threshold >= band:
                 return Decision("supported", "", p_above(e, se, dof, threshold),
@@ -292,24 +294,24 @@ def decide(test: str, effect: float, se: float, dof: float, margin: float | None
         return Decision("inconclusive")
     if test == "at_most":
         if high < threshold:
-            return Decision("supported", "", p_below(effect, se, dof, threshold), f"A − B >= {threshold:g}")
+            return Decision("supported", "", p_below(effect, se, dof, threshold), f"A − B >= {number(threshold)}")
         if low > threshold:
-            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {threshold:g}")
+            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {number(threshold)}")
         return Decision("inconclusive")
     if test == "equivalent":
         if -threshold < tost_low and tost_high < threshold:
             return Decision("supported", "", max(p_above(effect, se, dof, -threshold),
-                                                 p_below(effect, se, dof, threshold)), f"|A − B| >= {threshold:g}")
+                                                 p_below(effect, se, dof, threshold)), f"|A − B| >= {number(threshold)}")
         if low > threshold:
-            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {threshold:g}")
+            return Decision("refuted", "", p_above(effect, se, dof, threshold), f"A − B <= {number(threshold)}")
         if high < -threshold:
-            return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"A − B >= {-threshold:g}")
+            return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"A − B >= {number(-threshold)}")
         return Decision("inconclusive")
     # within: the loss B − A = −effect against the margin
     if -low < threshold:
-        return Decision("supported", "", p_above(effect, se, dof, -threshold), f"loss >= {threshold:g}")
+        return Decision("supported", "", p_above(effect, se, dof, -threshold), f"loss >= {number(threshold)}")
     if -high > threshold:
-        return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"loss <= {threshold:g}")
+        return Decision("refuted", "", p_below(effect, se, dof, -threshold), f"loss <= {number(threshold)}")
     return Decision("inconclusive")
 
 

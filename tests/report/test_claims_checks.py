@@ -16,10 +16,8 @@ from sparsebench.claims.checks import Verdict, judge
 from sparsebench.claims.wording import (
     description,
     images_text,
-    number,
     p_text,
     reason,
-    signed,
 )
 
 
@@ -363,10 +361,3 @@ def test_a_check_against_a_constant_names_the_constant_and_a_side_without_runs_s
     assert "vs B [regularizer.name=none] no run with a value (n=0); no difference to take: B without a run" in text
     assert "nan" not in text
 
-
-def test_numbers_are_written_one_way_with_thousands_written_out():
-    # Noise scores run to tens of thousands: written out, rounded to four significant digits, never 1.564e+04.
-    assert [signed(x) for x in (15640.2, -11220.0, 8815.0, 0.0123456, -0.5, 0.0)] == \
-        ["+15,640", "-11,220", "+8,815", "+0.01235", "-0.5", "0"]
-    assert signed(999.96, 3) == "+1,000"  # rounded before it is written: not +1e+03
-    assert number(1234.5678, 5) == "1,234.6" and number(2.5e7) == "2.5e+07" and number(float("nan")) == "nan"

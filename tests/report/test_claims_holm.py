@@ -14,7 +14,7 @@ from sparsebench.claims.evaluate import (
     correct_for_multiplicity,
 )
 from sparsebench.claims.page import build_report, render_html, render_markdown
-from sparsebench.claims.wording import outcome, p_text
+from sparsebench.claims.wording import description, outcome, p_text
 
 
 def check(label: str = "check", primary: bool = False) -> Check:
@@ -68,6 +68,9 @@ def test_a_check_holm_undoes_is_inconclusive_and_its_claim_recombined():
     assert [r.verdict for r in corrected] == ["inconclusive", "inconclusive"]
     assert outcome(second) == "inconclusive (not after Holm's correction)"
     assert p_text(second) == "p = 0.04 (H0: A − B <= 0); Holm-adjusted p = 0.12 (a primary check)"
+    # Its description says why once: "inconclusive (not after Holm's correction: refuted (opposite) on its own …".
+    assert description(second).count("not after Holm's correction") == 1
+    assert "inconclusive (not after Holm's correction: refuted (opposite) on its own (p = 0.04)" in description(second)
 
 
 def test_the_pages_say_p_holm_and_why(tmp_path):

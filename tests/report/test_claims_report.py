@@ -145,6 +145,8 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     side = drawn[0].axes[1]
     assert any(t.get_text().replace("\n", " ").startswith(
         "inconclusive Δ −300 [−900, +300]; 1 = smallest effect 1,100; ~12 seeds per group") for t in side.texts)
+    # The figure writes numbers as the page does (report.numbers), with a typographic minus.
+    assert overview._g(-11219.4) == "−11,219" and overview._g(8815.0) == page.signed(8815.0) == "+8,815"
     assert plot_claims_overview([results[-1]], tmp_path / "none") == []
     # Claims all not run (a plan with run=false): no figure of empty rows; the page's list says "not run".
     assert plot_claims_overview(results[-3:], tmp_path / "not-run") == []
