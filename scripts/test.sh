@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install sparsebench with the extras its tests need into .venv and run the test suite in its two lanes:
-# the fast lane (plain pytest: every test of logic, about 5 minutes on 2 cores), then the system lane
-# (pytest -m system: the commands as processes, signals, kill and resume, launchers, full claims runs;
+# the fast lane (plain pytest: every test of logic, one worker per logical CPU, about 2 minutes on 2 cores),
+# then the system lane (pytest -m system, in one process: the commands as processes, signals, kill and resume, launchers, full claims runs;
 # about 6 minutes more).
 # Both run, with their 25 slowest tests listed; the script fails if either fails. Arguments go to both
 # (e.g. -x, or a test file). Installs the test extra, the launchers, the trackers and the Optuna sweeper
@@ -20,5 +20,5 @@ lane() {  # name, then pytest's arguments; exit status 5 (no test of this lane a
   if [ "$code" -ne 0 ] && [ "$code" -ne 5 ]; then failed=1; fi
 }
 lane "fast lane (pytest)" "$@"
-lane "system lane (pytest -m system)" -m system "$@"
+lane "system lane (pytest -m system)" -m system -n 0 "$@"
 exit "$failed"
