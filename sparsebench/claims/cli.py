@@ -58,6 +58,7 @@ from sparsebench.claims.evaluate import (
     correct_for_multiplicity,
     decisive_check,
     evaluate,
+    held,
 )
 from sparsebench.claims.overview import plot_claims_overview
 from sparsebench.claims.page import (
@@ -226,9 +227,9 @@ def _claims(argv: list[str]) -> int:
                     for claim in left_out]
         written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
 
-    held = [r for r in results if not r.outside_profile]
-    width = max(len(r.claim.id) for r in held) if held else 4
-    for result in held:
+    rows = held(results)
+    width = max(len(r.claim.id) for r in rows) if rows else 4
+    for result in rows:
         decisive = decisive_check(result)
         if decisive is not None:
             detail = f"{decisive.metric}: {effect_text(decisive)}"
@@ -237,8 +238,8 @@ def _claims(argv: list[str]) -> int:
         else:  # a paper's table: what it rests on
             detail = f"{result.runs} of {result.planned} planned runs, table in the report"
         print(f"{result.claim.id:<{width}}  {verdict_text(result):<23}  {detail}")
-    if outside_text(results):
-        print(outside_text(results))
+    if outside := outside_text(results):
+        print(outside)
     runs = len(the_plan.all_jobs())
     if profile == "smoke":  # the page opens with the same warning; a terminal reader sees only these lines
         print("smoke profile: these verdicts show that the pipeline runs end to end, not what the papers claim "

@@ -93,6 +93,11 @@ class ClaimResult:
                    for note, check in zip(self.notes, self.checks))
 
 
+def held(results: list[ClaimResult]) -> list[ClaimResult]:
+    """The results of the claims the profile holds: those the console, the pages and the figure give a row."""
+    return [result for result in results if not result.outside_profile]
+
+
 def decisive_check(result: ClaimResult) -> Verdict | None:
     """The check that decides the claim: its primary check."""
     return result.checks[result.claim.primary_index] if result.checks else None

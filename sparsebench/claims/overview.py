@@ -38,7 +38,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 from sparsebench.claims.checks import Verdict  # noqa: E402
-from sparsebench.claims.evaluate import ClaimResult, decisive_check  # noqa: E402
+from sparsebench.claims.evaluate import ClaimResult, decisive_check, held  # noqa: E402
 from sparsebench.claims.page import verdict_text  # noqa: E402
 from sparsebench.claims.wording import reason  # noqa: E402
 from sparsebench.report.names import arm_label, metric_name  # noqa: E402
@@ -143,7 +143,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     claims = [r for r in results if r.claim.kind == "claim"]
     # A claim the profile does not hold gets no row: in the map profile such rows were half the figure, and
     # said only what the page's list says. A claim the profile holds but could not run keeps its row.
-    rows = [(result, decisive_check(result)) for result in claims if not result.outside_profile]
+    rows = [(result, decisive_check(result)) for result in held(claims)]
     outside = [result.claim.id for result in claims if result.outside_profile]
     if all(check is None for _, check in rows):
         return []

@@ -27,7 +27,7 @@ from markupsafe import Markup
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import HOLM, Verdict
-from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes
+from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes, held
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
 from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
@@ -543,9 +543,8 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     out = Path(out)
     # A claim the profile does not hold has no row and no section: one line names them all. claims.json
     # keeps its entry, marked, so that a reader of the data need not parse the reason.
-    held = [r for r in results if not r.outside_profile]
-    sections = tuple(_section(r, out) for r in held)
-    summary = tuple(_summary_row(r, out) for r in held if r.claim.kind == "claim")
+    sections = tuple(_section(r, out) for r in held(results))
+    summary = tuple(_summary_row(r, out) for r in held(results) if r.claim.kind == "claim")
     outside = outside_text(results)
     tuning = tuple(_tuning_section(t, out) for t in tunings)
     png = _png(overview)
