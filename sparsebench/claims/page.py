@@ -27,7 +27,12 @@ from markupsafe import Markup
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
 from sparsebench.claims.checks import HOLM, Verdict
-from sparsebench.claims.evaluate import ClaimResult, decisive_check, decisive_notes, held
+from sparsebench.claims.evaluate import (
+    ClaimResult,
+    decisive_check,
+    decisive_notes,
+    held,
+)
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
 from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
