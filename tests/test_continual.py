@@ -493,6 +493,11 @@ def test_k4_arms_differ_in_their_sparsity_only_and_the_narrow_dense_net_matches_
     common = {name: {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("name", "regularizer", "model")}
               for name, cfg in arms.items()}
     assert all(value == common["none"] for value in common.values())
+    # ... and every arm is tuned alike: one grid of six Adam rates, holding numenta's 5e-4 (the shared setting).
+    grids = {name: [entry.space for entry in cfg.tune.arms] for name, cfg in arms.items()}
+    assert all(value == grids["none"] for value in grids.values()) and len(grids["none"]) == 1
+    assert len(grids["none"][0]["train.lr"]) == 6 and 0.0005 in grids["none"][0]["train.lr"]
+    assert {cfg.train.lr for cfg in arms.values()} == {0.0005}
     assert {name: cfg.model.hidden for name, cfg in arms.items()} == {
         **{name: [width, width] for name in arms}, "dense_narrow": [narrow, narrow]}
     # The nonzero parameters of the sparse network as built (structural zeros are exact zeros; a drawn weight is
