@@ -22,6 +22,15 @@ from sparsebench.sweep import compose, hydra_configs
 # their own count.
 torch.set_num_threads(int(os.environ.setdefault("OMP_NUM_THREADS", "1")))
 
+
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """No worker processes where system tests are selected (``-m system``, ``-m ''``), which ``-n logical``
+    in pyproject.toml would spread too: they start commands as processes, signal them and wait with
+    timeouts, and two side by side on 2 cores race their own clocks. The fast lane (``-m 'not system'``,
+    the default) takes xdist's own count."""
+    return None if "not system" in (config.getoption("markexpr") or "") else 0
+
+
 REPO = Path(__file__).resolve().parents[1]
 # The real MNIST files: under $SPARSEBENCH_DATA (the runner's own default place) when set, else beside the clone.
 MNIST = (Path(os.environ["SPARSEBENCH_DATA"]) if os.environ.get("SPARSEBENCH_DATA") else REPO.parent / "shared" / "data") \
