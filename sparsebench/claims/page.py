@@ -548,8 +548,9 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     out = Path(out)
     # A claim the profile does not hold has no row and no section: one line names them all. claims.json
     # keeps its entry, marked, so that a reader of the data need not parse the reason.
-    sections = tuple(_section(r, out) for r in held(results))
-    summary = tuple(_summary_row(r, out) for r in held(results) if r.claim.kind == "claim")
+    rows = held(results)
+    sections = tuple(_section(r, out) for r in rows)
+    summary = tuple(_summary_row(r, out) for r in rows if r.claim.kind == "claim")
     outside = outside_text(results)
     tuning = tuple(_tuning_section(t, out) for t in tunings)
     png = _png(overview)
