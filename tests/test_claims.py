@@ -277,3 +277,31 @@ def test_s2_s_row_says_identical_by_construction():
                     largest_difference=0.0)
     row = page._summary_row(ClaimResult(s2, "supported", [exact, exact]), Path("."))
     assert row.notes.startswith("identical by construction")
+
+
+def test_k1_to_k3_home_is_the_paper_networks_each_arm_tuned_alike():
+    # K1-K3 under the paper profile read the P-KW table's networks (the paper's own settings) with each
+    # network's learning rate tuned on validation: the same number of points an arm, the paper's rate among them,
+    # and nothing else changed but the name, the tuning and the best-test copy the claims do not read.
+    from sparsebench.sweep import compose_jobs, hydra_configs
+
+    catalogue = load_catalogue()
+    home = sorted({e for claim in ("K1", "K2", "K3") for e in catalogue[claim].experiments_for("paper")})
+    assert home == ["kwinners_home_dense_cnn2", "kwinners_home_dense_cnn2_dropout", "kwinners_home_sparse_cnn2"]
+
+    def composed(experiment: str) -> dict:
+        with hydra_configs():
+            jobs = compose_jobs([f"experiment={experiment}", "profile=paper"], multirun=True)
+        assert [cfg.seed for _, cfg in jobs] == list(range(10))  # the paper's 10 seeds
+        return dataclasses.asdict(jobs[0][1])
+
+    unchanged = lambda tree: {k: v for k, v in tree.items() if k not in ("name", "tune", "eval")}  # noqa: E731
+    for experiment in home:
+        tuned, paper = composed(experiment), composed(experiment.replace("_home", ""))
+        assert unchanged(tuned) == unchanged(paper)
+        assert {**tuned["eval"], "best_test": paper["eval"]["best_test"]} == paper["eval"]
+        arms = tuned["tune"]["arms"]
+        assert len(arms) == 1 and arms[0]["arm"] == {} and list(arms[0]["space"]) == ["train.lr"]
+        grid = arms[0]["space"]["train.lr"]
+        assert len(grid) == 6 and paper["train"]["lr"] in grid and not tuned["tune"]["shared"]
+        assert tuned["tune"]["metric"].startswith("validation/")
