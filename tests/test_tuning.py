@@ -284,3 +284,31 @@ def test_a_config_folder_added_by_searchpath_is_read_for_interpolations(tmp_path
     assert named_in_config_interpolations(["train.lr", "seed"], []) == set()
     given = f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"
     assert named_in_config_interpolations(["train.lr", "seed"], [given, "experiment=mine"]) == {"train.lr"}
+
+
+def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(results, tmp_path):
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = d4_plan(results)
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
+    chosen = dict(zip(section.table["arm"], section.table["chosen"]))
+    # By hand: the largest rate wins. none's 0.2 is the top of its six rates; dropout's 0.2 the top of its
+    # three, its p 0.25 one of two (an edge needs three or more values); L1's 0.1 the top of its three, its
+    # strength (tied: the grid's first, 1e-5) one of two.
+    assert chosen["regularizer=none"] == "train.lr 0.2 (edge)"
+    assert chosen["regularizer=dropout"] == "train.lr 0.2 (edge), regularizer.p 0.25"
+    assert chosen["regularizer=l1"] == "train.lr 0.1 (edge), regularizer.lam 1e-05"
+    assert section.caption.startswith("Each arm of `mlp_regularizers` tuned alike") and "wider grid" in section.caption
+
+
+def test_a_one_arm_experiment_is_captioned_as_one_arm_and_no_edge_is_explained_where_none_was_chosen(results, tmp_path):
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = plan([load_catalogue()["K3"]], "paper", [*SMALL, f"results_dir={results}"])
+    # The middle of each grid wins: 0.01 (dense CNN-2's six rates 0.0025 .. 0.08, a factor of 2 apart).
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": -abs(math.log2(job.config.train.lr / 0.01))}},)))
+    section = _tuning_section(the_plan.tunings["kwinners_home_dense_cnn2"], tmp_path)
+    assert section.table["chosen"].tolist() == ["train.lr 0.01"]
+    assert section.caption.startswith("`kwinners_home_dense_cnn2` (one arm) tuned on the validation split: 6 points,")
+    assert "wider grid" not in section.caption

@@ -592,12 +592,16 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
                      "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"])})
     epochs = "; ".join(dict.fromkeys(" → ".join(str(e) for e in tuning.rung_epochs(arm)) for arm in tuning.arms))
-    caption = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of "
-               f"points each, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
+    # An experiment of one arm is one side of a claim whose other sides are tuned in experiments of their own.
+    whom = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of points each"
+            if len(tuning.arms) != 1 else
+            f"`{tuning.experiment}` (one arm) tuned on the validation split: {len(tuning.arms[0].points)} points")
+    caption = (f"{whom}, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
                f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
                f"last rung. The test set is not read.")
-    caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for that "
-                "setting, so a wider grid might choose beyond it.")
+    if any("(edge)" in row["chosen"] for row in rows):
+        caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
+                    "that setting, so a wider grid might choose beyond it.")
     if tuning.missing:
         caption += f" Not finished: {tuning.missing}."
     png = _png(figures)
