@@ -312,3 +312,21 @@ def test_a_one_arm_experiment_is_captioned_as_one_arm_and_no_edge_is_explained_w
     assert section.table["chosen"].tolist() == ["train.lr 0.01"]
     assert section.caption.startswith("`kwinners_home_dense_cnn2` (one arm) tuned on the validation split: 6 points,")
     assert "wider grid" not in section.caption
+
+
+def test_the_tuning_figure_marks_a_failed_trial_where_the_grid_tried_it(results, tmp_path, monkeypatch):
+    from sparsebench.claims import tuning_figure
+
+    drawn = {}
+    monkeypatch.setattr(tuning_figure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    the_plan = plan([load_catalogue()["K3"]], "paper", [*SMALL, f"results_dir={results}"])
+    # Dense CNN-2's largest rate (0.08) diverges; the others score their rate.
+    tune(the_plan, planted(lambda job: ({}, "failed") if job.config.train.lr == 0.08
+                           else ({"validation": {"accuracy": 90 + job.config.train.lr}},)))
+    tuning_figure.plot_tuning(the_plan.tunings["kwinners_home_dense_cnn2"], tmp_path)
+    fig = drawn["tuning_kwinners_home_dense_cnn2"]
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["failed (no score)"].get_xdata()) == [0.08]
+    assert list(lines["chosen"].get_xdata()) == [0.04]  # the best rate that did not fail
+    assert "its one arm tuned" in fig.get_suptitle() and ax.get_title() == ""

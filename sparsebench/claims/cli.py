@@ -211,7 +211,8 @@ def _claims(argv: list[str]) -> int:
     for outcome, number in trials.items():
         if outcome in ("missing", "error"):
             counts[outcome] = counts.get(outcome, 0) + number
-    counts.update({f"tuning trials {outcome}": number for outcome, number in trials.items() if number})
+    counts.update({f"tuning trial{'' if number == 1 else 's'} {outcome}": number
+                   for outcome, number in trials.items() if number})
     df, skipped = planned_records(folder, the_plan)
     planned_runs = the_plan.planned_runs()
     with report_lock(out):

@@ -59,6 +59,13 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
                         color=colours[other], linestyle="-" if rung == last else ":",
                         fillstyle="full" if rung == last else "none",
                         label=f"{label}, {epochs}" if label else epochs)
+        # A failed trial (its loss diverged) has no score: marked on the panel's floor, so the grid's edge it
+        # tried stays in sight.
+        failed = sorted({t.point[x_key] for rung in arm.trials for t in rung
+                         if t.score is not None and not math.isfinite(t.score)})
+        if failed:
+            ax.plot(failed, [ax.get_ylim()[0]] * len(failed), marker="x", markersize=9, color="black",
+                    linestyle="none", clip_on=False, label="failed (no score)")
         best = arm.best()
         if best is not None and best.score is not None and math.isfinite(best.score):
             ax.plot([best.point[x_key]], [best.score], marker="o", markersize=14, fillstyle="none", color="black",
@@ -71,12 +78,14 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
             ax.minorticks_off()
         ax.set_xlabel(_short(x_key))
         ax.set_ylabel(metric_name(tuning.spec.metric).name)
-        ax.set_title(arm_label(arm.label), fontsize="medium")
+        if len(tuning.arms) > 1:
+            ax.set_title(arm_label(arm.label), fontsize="medium")
         ax.legend(fontsize="x-small", frameon=False)
         ax.grid(alpha=0.3)
     for ax in axes[len(arms):]:
         ax.set_visible(False)
-    fig.suptitle(f"{tuning.experiment}: each arm tuned on validation (seed {tuning.spec.seed}); dotted: "
+    whom = "each arm tuned" if len(tuning.arms) > 1 else "its one arm tuned"
+    fig.suptitle(f"{tuning.experiment}: {whom} on validation (seed {tuning.spec.seed}); dotted: "
                  f"the first rung, solid: the last", fontsize="medium")
     # A lower resolution than the claims' figures: the report inlines them all, and these are secondary.
     return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS, dpi=90)
