@@ -584,9 +584,11 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     from sparsebench.claims.tuning_figure import plot_tuning
 
     figures = plot_tuning(tuning, out / "figures")
-    rows = []
+    rows, edged = [], False
     for arm, row in zip(tuning.arms, tuning_table(tuning)):
-        chosen = ", ".join(f"{k} {v}" + (" (edge)" if _at_edge(arm.points, k, v) else "")
+        edges = {k: _at_edge(arm.points, k, v) for k, v in (row["chosen"] or {}).items()}
+        edged = edged or any(edges.values())
+        chosen = ", ".join(f"{k} {v}" + (" (edge)" if edges[k] else "")
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
@@ -599,7 +601,7 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     caption = (f"{whom}, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
                f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
                f"last rung. The test set is not read.")
-    if any("(edge)" in row["chosen"] for row in rows):
+    if edged:
         caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
                     "that setting, so a wider grid might choose beyond it.")
     if tuning.missing:
