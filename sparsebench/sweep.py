@@ -38,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sparsebench.commands import quote
 from sparsebench.configure import SELF_CHECKED, register, validate
 from sparsebench.errors import SparsebenchError
+from sparsebench.hydra_reads import files_read_once
 from sparsebench.schemas import RunConfig
 
 log = logging.getLogger("sparsebench")
@@ -52,7 +53,7 @@ def hydra_configs() -> Iterator[None]:
     register()
     GlobalHydra.instance().clear()
     try:
-        with hydra.initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        with hydra.initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"), files_read_once():
             yield
     finally:
         GlobalHydra.instance().clear()
