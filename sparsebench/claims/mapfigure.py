@@ -17,29 +17,20 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
-
-from sparsebench.claims.checks import Verdict  # noqa: E402
-from sparsebench.claims.regime import MapLayout, cell_axis  # noqa: E402
-from sparsebench.claims.wording import (  # noqa: E402
+from sparsebench.claims.checks import Verdict
+from sparsebench.claims.regime import MapLayout, cell_axis
+from sparsebench.claims.wording import (
     axis_name,
     axis_order,
     axis_value,
     cell_kind,
     selector,
 )
-from sparsebench.report.names import difference_label  # noqa: E402
-from sparsebench.report.numbers import number  # noqa: E402
-from sparsebench.report.plots import FORMATS, _save  # noqa: E402
-from sparsebench.report.stats import SIGNED  # noqa: E402
-from sparsebench.report.style import VERDICT_STYLES  # noqa: E402
+from sparsebench.report.names import difference_label
+from sparsebench.report.numbers import number
+from sparsebench.report.plots import FORMATS, _save
+from sparsebench.report.stats import SIGNED
+from sparsebench.report.style import VERDICT_STYLES
 
 # Marker and colour of each outcome of a cell (``wording.cell_kind``).
 STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)": ("v", VERDICT_STYLES["refuted"].color),
@@ -64,6 +55,11 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
     ``layout``). Writes ``out_dir/<name>.<format>`` and returns the paths; [] when ``v`` has no cells."""
     if not v.cells:
         return []
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import NullLocator
+
     center_cell = next((cell for cell, _ in v.cells if cell_axis(cell, layout.center) is None), None)
     columns = [c for c in layout.axes if any(cell_axis(cell, layout.center) == c for cell, _ in v.cells)] \
         or list(layout.axes)[:1]

@@ -28,24 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
-
-from sparsebench.claims.checks import Verdict  # noqa: E402
-from sparsebench.claims.evaluate import ClaimResult, decisive_check, held  # noqa: E402
-from sparsebench.claims.page import verdict_text  # noqa: E402
-from sparsebench.claims.wording import reason  # noqa: E402
-from sparsebench.report.names import arm_label, metric_name  # noqa: E402
-from sparsebench.report.numbers import number, signed  # noqa: E402
-from sparsebench.report.plots import FORMATS, _save  # noqa: E402
-from sparsebench.report.stats import MAX_SEEDS, SIGNED  # noqa: E402
-from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES  # noqa: E402
+from sparsebench.claims.checks import Verdict
+from sparsebench.claims.evaluate import ClaimResult, decisive_check, held
+from sparsebench.claims.page import verdict_text
+from sparsebench.claims.wording import reason
+from sparsebench.report.names import arm_label, metric_name
+from sparsebench.report.numbers import number, signed
+from sparsebench.report.plots import FORMATS, _save
+from sparsebench.report.stats import MAX_SEEDS, SIGNED
+from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES
 
 NAME = "claims_overview"
 
@@ -147,6 +138,11 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
     outside = [result.claim.id for result in claims if result.outside_profile]
     if all(check is None for _, check in rows):
         return []
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
     placed = [scaled(check) if check is not None else None for _, check in rows]
     reach = max([3.0] + [abs(v) for p in placed if p is not None for v in (p.x, p.low, p.high) if math.isfinite(v)])
     limit = reach * 1.6

@@ -9,17 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-
-from matplotlib.figure import Figure  # noqa: E402
-
-from sparsebench.claims.tuning import Tuning  # noqa: E402
-from sparsebench.report.names import arm_label, metric_name  # noqa: E402
-from sparsebench.report.plots import FORMATS, _save  # noqa: E402
-from sparsebench.report.style import OKABE_ITO  # noqa: E402
-from sparsebench.sweep import override_text  # noqa: E402
+from sparsebench.claims.tuning import Tuning
+from sparsebench.report.names import arm_label, metric_name
+from sparsebench.report.plots import FORMATS, _save
+from sparsebench.report.style import OKABE_ITO
+from sparsebench.sweep import override_text
 
 LR = "train.lr"
 RUNG_STYLES = ("o", "s", "D", "^")
@@ -31,6 +25,8 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
     arms = [arm for arm in tuning.arms if any(t.score is not None for rung in arm.trials for t in rung)]
     if not arms or len(arms) > MAX_PANELS:  # a regime map's dozens of cell-arms: its table says more than panels
         return []
+    from matplotlib.figure import Figure
+
     columns = min(len(arms), 3)
     rows = math.ceil(len(arms) / columns)
     fig = Figure(figsize=(4.2 * columns, 3.2 * rows + 0.6), layout="constrained")

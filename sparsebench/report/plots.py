@@ -25,22 +25,15 @@ import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg", force=False)
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from sparsebench.atomic import atomic_write  # noqa: E402
-from sparsebench.records.paths import is_number  # noqa: E402
-from sparsebench.registry import Registry  # noqa: E402
-from sparsebench.report.aggregate import (  # noqa: E402
+from sparsebench.atomic import atomic_write
+from sparsebench.records.paths import is_number
+from sparsebench.registry import Registry
+from sparsebench.report.aggregate import (
     canonical,
     is_missing,
     make_labels,
@@ -49,15 +42,20 @@ from sparsebench.report.aggregate import (  # noqa: E402
     select,
     varies,
 )
-from sparsebench.report.names import (  # noqa: E402
+from sparsebench.report.names import (
     REGULARIZER_NAMES,
     arm_label,
     difference_label,
     metric_label,
     metric_name,
 )
-from sparsebench.report.stats import t_quantile, welch_interval  # noqa: E402
-from sparsebench.report.style import ARMS, Style, arm_family, styles_for  # noqa: E402
+from sparsebench.report.stats import t_quantile, welch_interval
+from sparsebench.report.style import ARMS, Style, arm_family, styles_for
+
+# matplotlib is imported where a figure is drawn (0.35 s): a plan or a report with nothing to draw does without it.
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 FORMATS = ("png", "pdf")
 BAND = "mean over seeds; band: 95% t-interval"
@@ -135,6 +133,8 @@ def _marks(points: int, place: int = 0) -> tuple[int, int] | None:
 
 
 def _figure(panels: int, width: float = 4.8, height: float = 3.6, columns: int = 3) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure
+
     ncols = min(panels, columns)
     nrows = math.ceil(panels / ncols)
     # At least two panels wide, so that a lone panel leaves room for the title and the legend.
@@ -343,6 +343,8 @@ def _figure_with_differences(panels: int, differences: int, width: float, height
     """A figure of ``panels`` curve panels side by side and, under each, one shorter panel per difference
     sharing its x axis: (figure, curve axes, [per difference: its axes per panel]). Without differences,
     the layout of ``_figure``."""
+    from matplotlib.figure import Figure
+
     if not differences:
         fig, axes = _figure(panels, width=width, height=height)
         return fig, axes, []
@@ -376,6 +378,8 @@ def _draw_differences(below: list[list], sides: list[tuple[str, pd.DataFrame, pd
 
 
 def _difference_handle() -> Line2D:
+    from matplotlib.lines import Line2D
+
     return Line2D([], [], color=DIFFERENCE_GREY, linewidth=1.5)
 
 
@@ -395,6 +399,8 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
                            keep_labels: bool = False) -> list[Path]:
     """Per group, the histogram of final |w| (share of learnable weights per log-spaced bin; solid, band
     over seeds), with the histogram at initialisation dashed for reference."""
+    from matplotlib.lines import Line2D
+
     final_e, final_f = "weights/final_profile/histogram_edges", "weights/final_profile/histogram_fractions"
     init_e, init_f = "weights/init_profile/histogram_edges", "weights/init_profile/histogram_fractions"
     if df.empty or not _has_lists(df, final_e, final_f):
@@ -459,6 +465,8 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
     """Share of learnable weights with |w| < t against the threshold t (log x), one colour per group:
     after training solid (band over seeds), at initialisation dashed; under it, the difference of the
     final shares of each contrast."""
+    from matplotlib.lines import Line2D
+
     x_f, y_f = "weights/final_profile/curve_thresholds", "weights/final_profile/curve_fractions"
     x_i, y_i = "weights/init_profile/curve_thresholds", "weights/init_profile/curve_fractions"
     if df.empty or not _has_lists(df, x_f, y_f):
@@ -503,6 +511,8 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
     """Test accuracy against the fraction of weights pruned by magnitude: one-shot and after fine-tuning
     (a panel each), with each group's unpruned accuracy as a dotted reference line; under each, the
     difference of accuracies of each contrast."""
+    from matplotlib.lines import Line2D
+
     x = "prune/fractions"
     kinds = [(c, t) for c, t in (("prune/one_shot_accuracy", "one-shot"), ("prune/finetuned_accuracy", "fine-tuned"))
              if _has_lists(df, x, c)]
@@ -595,6 +605,8 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
     name)])]. Runs that differ in anything else form separate series (colours); runs without the
     parameter (a baseline such as no regularizer) are drawn as horizontal dotted lines at their mean.
     Error bars: 95% t-interval over seeds. Returns [] unless ``parameter`` takes two or more values."""
+    from matplotlib.lines import Line2D
+
     if df.empty or not varies(df, parameter):
         return []
     df = df.copy()
@@ -804,6 +816,8 @@ def plot_training_error_curves(df: pd.DataFrame, out_dir: str | Path, *, name: s
 
 def _training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str, formats: Sequence[str],
                      contrasts: Sequence[Contrast] | None, keep_labels: bool, error: bool = False) -> list[Path]:
+    from matplotlib.ticker import MaxNLocator
+
     if df.empty or "history" not in df.columns:
         return []
     present = {key for history in df["history"] if isinstance(history, list)
@@ -926,6 +940,8 @@ def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str
                              keep_labels: bool = False) -> list[Path]:
     """Against the number of tasks learned: the test accuracy on the first task, and the average
     accuracy over the tasks learned so far, one line per group of task-sequence runs."""
+    from matplotlib.ticker import MaxNLocator
+
     if df.empty or MATRIX not in df.columns:
         return []
     groups = [(group, label, stack, rows) for group, label, rows in _labelled_groups(df, keep_labels)

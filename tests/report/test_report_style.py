@@ -15,8 +15,10 @@ from sparsebench.report.names import arm_label, metric_label
 from sparsebench.report.style import (
     ARMS,
     OKABE_ITO,
+    VERDICT_INK,
     VERDICT_STYLES,
     arm_family,
+    ink,
     styles_for,
 )
 
@@ -28,6 +30,20 @@ PUBLISHED = {"black": (0, 0, 0), "orange": (230, 159, 0), "sky blue": (86, 180, 
 
 def test_the_palette_is_okabe_itos():
     assert {name: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for name, h in OKABE_ITO.items()} == PUBLISHED
+
+
+def test_verdict_text_colours_are_their_marks_darkened_as_matplotlib_computes_it():
+    from matplotlib.colors import to_hex, to_rgb
+
+    def reference(colour):  # 60% of each channel, by matplotlib's own colour arithmetic
+        return to_hex(tuple(0.6 * c for c in to_rgb(colour)))
+
+    for colour in [*OKABE_ITO.values(), "#777777", "#ffffff", "#0a0b0c"]:
+        assert ink(colour) == reference(colour)
+    assert VERDICT_INK == {verdict: reference(style.color) for verdict, style in VERDICT_STYLES.items()}
+    assert ink("#E69F00") == "#8a5f00"  # by hand: 0.6 x (230, 159, 0) = (138, 95.4, 0)
+    with pytest.raises(ValueError, match="'orange': give it as #rrggbb"):
+        ink("orange")
     palette = {h.upper() for h in OKABE_ITO.values()}
     assert {s.color.upper() for _, s in ARMS.values()} <= palette
     # No two arms look alike: each (colour, marker) pair once.
