@@ -3,7 +3,7 @@ against the machine's matmul peak, the smoke claims' wall time, and a parallel s
 sequential one.
 
     python scripts/bench.py [--root DIR] [--rounds 30]
-                            [--only loop,cnn,regularizers,flops,variants,memory,claims,sweep,dropconnect]
+                            [--only loop,cnn,regularizers,flops,variants,memory,plan,claims,sweep,dropconnect]
                             [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
@@ -25,6 +25,9 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   CNN without channels_last, as ratios to float32 eager; the first two epochs of each are not timed
   (compilation). On by default on a GPU; on the CPU with ``--only variants``.
 - claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
+- plan: the wall time and peak memory of ``sparsebench-claims profile=paper run=false`` in an empty results
+  folder, a first plan (a fresh user cache) and the plan kept (the same cache, another empty folder),
+  ``--plan-repeats`` of each; ``--only plan`` (not a default section).
 - memory: each paper protocol's first epoch (``sparsebench experiment=<protocol> train.epochs=1``, seed 0,
   on the data given by --root; measurements after training left out) and one whole run of
   ``--whole-run`` (default the k-winners paper's Sparse CNN-2, the first-epoch-at-batch-4 protocol, as
@@ -262,17 +265,38 @@ def bench_sweep(args) -> dict:
             "speedup": {name: times["sequential"] / t for name, t in times.items() if name != "sequential"}}
 
 
-def _peak(command: list[str], cwd: Path) -> tuple[float, int]:
-    """(wall seconds, peak resident memory in bytes) of ``command`` run as a child process."""
+def _peak(command: list[str], cwd: Path, env: dict | None = None, allowed: tuple[int, ...] = (0,)
+          ) -> tuple[float, int]:
+    """(wall seconds, peak resident memory in bytes) of ``command`` run as a child process, which must end
+    with a status in ``allowed``."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     error = process.stderr.read()
     process.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) not in allowed:
         raise RuntimeError(f"{' '.join(command)} failed: {error[-1000:]}")
     return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def bench_plan(args) -> dict:
+    """The paper profile's plan, ``sparsebench-claims profile=paper run=false`` in an empty results folder:
+    a first plan (an empty user cache, as after an install or any change to the code or configs), then the
+    same in another empty folder with the plan kept; ``--plan-repeats`` times, each pair in a fresh cache.
+    Exit status 1 is expected where a data set is missing (the CIFAR-10 claims are then reported not run)."""
+    first, kept = [], []
+    for _ in range(args.plan_repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            env = {**os.environ, "XDG_CACHE_HOME": f"{folder}/cache",
+                   **({"SPARSEBENCH_DATA": args.root} if args.root else {})}
+            command = [sys.executable, "-m", "sparsebench.claims.cli", "profile=paper", "run=false"]
+            first.append(_peak([*command, f"results_dir={folder}/first"], Path(folder), env, allowed=(0, 1)))
+            kept.append(_peak([*command, f"results_dir={folder}/kept"], Path(folder), env, allowed=(0, 1)))
+    return {name: {"wall_seconds": [round(s, 2) for s, _ in runs],
+                   "median_seconds": statistics.median(s for s, _ in runs),
+                   "peak_bytes": max(b for _, b in runs)} for name, runs in (("first", first), ("kept", kept))}
 
 
 def paper_protocol_experiments() -> list[str]:
@@ -534,7 +558,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", default=None,
                         help="sections to run, comma-separated (default: loop,cnn,regularizers,flops,claims,"
-                             "sweep, and variants on a GPU)")
+                             "sweep, and variants on a GPU; also memory, plan, dropconnect)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--whole-run", default="kwinners_sparse_cnn2",
                         help="memory section: the experiment run whole (empty: none)")
@@ -543,6 +567,7 @@ def main() -> None:
     parser.add_argument("--dropconnect-rounds", type=int, default=5)
     parser.add_argument("--gaussian-images", type=int, default=10_000,
                         help="dropconnect section: validation images through Gaussian inference, before and after")
+    parser.add_argument("--plan-repeats", type=int, default=3, help="plan section: first and kept plans timed")
     parser.add_argument("--dropconnect-peak", default=None, help=argparse.SUPPRESS)  # the child of that section
     args = parser.parse_args()
     if args.dropconnect_peak:
@@ -589,6 +614,13 @@ def main() -> None:
     if "memory" in sections:
         print("wall time and peak resident memory (whole process) of paper protocols:", file=sys.stderr)
         figures["memory"] = bench_memory(args)
+    if "plan" in sections:
+        figures["plan"] = plan = bench_plan(args)
+        for name, words in (("first", "a first plan (empty cache)"), ("kept", "the plan kept (another empty folder)")):
+            p = plan[name]
+            print(f"sparsebench-claims profile=paper run=false, {words}: median {p['median_seconds']:.2f} s of "
+                  f"{', '.join(f'{s:.2f}' for s in p['wall_seconds'])}; peak {p['peak_bytes'] / 2**20:.0f} MiB",
+                  file=sys.stderr)
     if "claims" in sections:
         figures["claims"] = claims = bench_claims(args)
         print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
