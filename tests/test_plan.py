@@ -285,3 +285,20 @@ def test_the_catalogue_is_kept_under_the_fingerprint_and_read_back(own_cache, mo
         plancache.catalogue("e" * 24)
     assert plancache.stamp(["hydra.searchpath=[file://x]"]) is None
     assert plancache.stamp(["seed=1"]) == plancache.fingerprint()
+
+
+def test_a_report_with_nothing_to_draw_loads_no_plotting_library(tmp_path):
+    """matplotlib is imported where a figure is drawn: a plan reported with run=false on an empty folder
+    (no record, so no figure) does without it, in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from sparsebench.claims.cli import main; "
+             f"status = main(['profile=smoke', 'run=false', 'results_dir={tmp_path / 'runs'}']); "
+             "print(status, 'matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stderr[-2000:]
+    assert (tmp_path / "runs" / "claims-smoke" / "CLAIMS.md").is_file()
+    assert not (tmp_path / "runs" / "claims-smoke" / "figures").exists()
