@@ -201,20 +201,20 @@ def forked_map(function: Callable[[Any], Any], items: list, processes: int,
     """``[function(item) for item in items]``, the items shared among ``processes`` processes: this one
     and forks of it. A fork starts in milliseconds with all that this process has imported and set up
     (run_each's fresh interpreters spend seconds importing), so it pays for work of a few seconds on that
-    state, such as composing configs with Hydra initialised here; the first item is done here before
-    forking, so that what its first use sets up is shared. ``initializer`` runs first in each fork.
+    state, such as composing configs with Hydra initialised here. The forks start at once, every process
+    taking every ``processes``-th item (doing the first item here before forking, so that what its first
+    use sets up is shared, kept the other cores idle for longer than it saved: 0.3 s of a claims plan).
+    ``initializer`` runs first in each fork.
     Each result must pickle; a fork that raises or dies raises here. Linux only (forking a process with
     the frameworks macOS loads is not safe): elsewhere, and for one process, everything runs here."""
     processes = max(1, min(processes, len(items)))
     if processes == 1 or not sys.platform.startswith("linux"):
         return [function(item) for item in items]
-    # The first item here, before any fork: what it sets up on first use (imports, caches) is then shared.
-    results: list = [function(items[0])] + [None] * (len(items) - 1)
-    processes = min(processes, len(items) - 1)
+    results: list = [None] * len(items)
     children: list[tuple[int, int, range]] = []  # (pid, read end of its pipe, its items' indices)
     try:
         for number in range(1, processes):
-            share = range(1 + number, len(items), processes)
+            share = range(number, len(items), processes)
             read, write = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -237,7 +237,7 @@ def forked_map(function: Callable[[Any], Any], items: list, processes: int,
                     os._exit(status)
             os.close(write)
             children.append((pid, read, share))
-        for index in range(1, len(items), processes):
+        for index in range(0, len(items), processes):
             results[index] = function(items[index])
         for child in list(children):
             pid, read, share = child
