@@ -27,7 +27,8 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
 - claims: the wall time of ``sparsebench-claims profile=smoke`` in a fresh results folder (38 runs).
 - plan: the wall time and peak memory of ``sparsebench-claims profile=paper run=false`` in an empty results
   folder, a first plan (a fresh user cache) and the plan kept (the same cache, another empty folder),
-  ``--plan-repeats`` of each; ``--only plan`` (not a default section).
+  ``--plan-repeats`` of each; ``--only plan`` (not a default section; ``--root``: the folder holding each data
+  set's folder).
 - memory: each paper protocol's first epoch (``sparsebench experiment=<protocol> train.epochs=1``, seed 0,
   on the data given by --root; measurements after training left out) and one whole run of
   ``--whole-run`` (default the k-winners paper's Sparse CNN-2, the first-epoch-at-batch-4 protocol, as
@@ -286,11 +287,14 @@ def bench_plan(args) -> dict:
     a first plan (an empty user cache, as after an install or any change to the code or configs), then the
     same in another empty folder with the plan kept; ``--plan-repeats`` times, each pair in a fresh cache.
     Exit status 1 is expected where a data set is missing (the CIFAR-10 claims are then reported not run)."""
+    # A fresh user cache moves the default data folder too (<user cache>/sparsebench): the data are looked for
+    # where they are now. --root here is the folder that holds each data set's folder (mnist/, cifar10/).
+    data = args.root or os.environ.get("SPARSEBENCH_DATA") or \
+        str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "sparsebench")
     first, kept = [], []
     for _ in range(args.plan_repeats):
         with tempfile.TemporaryDirectory() as folder:
-            env = {**os.environ, "XDG_CACHE_HOME": f"{folder}/cache",
-                   **({"SPARSEBENCH_DATA": args.root} if args.root else {})}
+            env = {**os.environ, "XDG_CACHE_HOME": f"{folder}/cache", "SPARSEBENCH_DATA": data}
             command = [sys.executable, "-m", "sparsebench.claims.cli", "profile=paper", "run=false"]
             first.append(_peak([*command, f"results_dir={folder}/first"], Path(folder), env, allowed=(0, 1)))
             kept.append(_peak([*command, f"results_dir={folder}/kept"], Path(folder), env, allowed=(0, 1)))

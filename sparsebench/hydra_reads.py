@@ -8,6 +8,8 @@ two steps of its repository (hydra-core is pinned below 1.4 in pyproject.toml): 
 is kept, keyed by the search path it was found on and its path, and each composition gets its own deep
 copy (Hydra changes what it loads while merging); the repository is copied shallowly, as Hydra only
 ever replaces its list of sources. Config files must not change while it lasts: one command's planning.
+What the ConfigStore holds (the schemas, code-registered configs) is left to Hydra, which copies it on
+every load anyway: a node stored again while it lasts is read as stored.
 """
 
 from __future__ import annotations
@@ -18,21 +20,28 @@ from contextlib import contextmanager
 
 from hydra._internal import config_repository
 
+_ACTIVE: list[bool] = []  # one entry while files_read_once() is in effect in this process
+
 
 @contextmanager
 def files_read_once() -> Iterator[None]:
-    """Within it, every Hydra composition of this process (and of its forks) reads each file once."""
+    """Within it, every Hydra composition of this process (and of its forks) reads each file once. Used
+    inside itself, the outer one stays in effect."""
+    if _ACTIVE:
+        yield
+        return
     repository, caching = config_repository.ConfigRepository, config_repository.CachingConfigRepository
     load, start = repository.load_config, caching.__init__
     kept: dict[tuple, object] = {}
 
     def load_once(self, config_path: str):
-        key = (tuple((source.provider, source.path) for source in self.sources), config_path)
+        source = self._find_object_source(config_path=config_path, object_type=config_repository.ObjectType.CONFIG)
+        if source is None or type(source).__name__ == "StructuredConfigSource":
+            return load(self, config_path)
+        key = (tuple((s.provider, s.path) for s in self.sources), config_path)
         if key not in kept:
             kept[key] = load(self, config_path)
         result = kept[key]
-        if result is None:
-            return None
         mine = copy.copy(result)  # the reader (its source) shared, what Hydra may change copied
         mine.config = copy.deepcopy(result.config)
         mine.header = dict(result.header)
@@ -44,7 +53,9 @@ def files_read_once() -> Iterator[None]:
         self.cache = {}
 
     repository.load_config, caching.__init__ = load_once, start_shallow
+    _ACTIVE.append(True)
     try:
         yield
     finally:
+        _ACTIVE.clear()
         repository.load_config, caching.__init__ = load, start

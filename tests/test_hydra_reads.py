@@ -49,11 +49,13 @@ def test_every_composition_is_hydras_own_whatever_was_composed_before():
 
 
 def test_a_file_is_read_once_however_often_it_is_composed(monkeypatch):
-    reads: list[str] = []  # every read of a file from its source (what Hydra's repository does for each)
+    reads: list[str] = []  # every read of a file (the ConfigStore's schemas are Hydra's to copy; a null option no file)
     read = config_repository.ConfigRepository.load_config
 
     def counted(self, config_path):
-        reads.append(config_path)
+        source = self._find_object_source(config_path=config_path, object_type=config_repository.ObjectType.CONFIG)
+        if source is not None and type(source).__name__ != "StructuredConfigSource":
+            reads.append(config_path)
         return read(self, config_path)
 
     monkeypatch.setattr(config_repository.ConfigRepository, "load_config", counted)
@@ -93,3 +95,46 @@ def test_hydra_is_left_as_it_was():
         assert config_repository.ConfigRepository.load_config is not load
     assert config_repository.ConfigRepository.load_config is load
     assert config_repository.CachingConfigRepository.__init__ is start
+
+
+def test_what_hydra_changes_in_a_loaded_file_reaches_no_later_load():
+    """Hydra merges into what it loads (the primary config's hydra node popped, a schema merged in): each
+    load is a copy of the file's kept form, not the form itself."""
+    from sparsebench.hydra_reads import files_read_once
+
+    with hydra_configs():
+        repository = GlobalHydra.instance().config_loader().repository
+        with files_read_once():  # (inside hydra_configs already: the same one stays in effect)
+            first = repository.load_config("experiment/mlp_regularizers")
+            first.config.train.lr = 999.0
+            first.header["package"] = "elsewhere"
+            first.defaults_list.clear()
+            again = repository.load_config("experiment/mlp_regularizers")
+    assert again.config.train.lr == 0.05 and again.header["package"] == "_global_" and again.defaults_list
+
+
+def test_a_config_stored_again_in_code_is_read_as_stored():
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    try:
+        with hydra_configs():
+            lrs = []
+            for lr in (0.5, 0.7):
+                store.store(group="experiment", name="stored_in_code", node={"train": {"lr": lr}}, package="_global_")
+                lrs.append(composed(["experiment=stored_in_code"])["train"]["lr"])
+    finally:
+        store.repo["experiment"].pop("stored_in_code.yaml", None)
+    assert lrs == [0.5, 0.7]
+
+
+def test_used_inside_itself_the_outer_one_stays_in_effect_until_it_ends():
+    from sparsebench.hydra_reads import files_read_once
+
+    load = config_repository.ConfigRepository.load_config
+    with files_read_once():
+        patched = config_repository.ConfigRepository.load_config
+        with files_read_once():
+            pass
+        assert config_repository.ConfigRepository.load_config is patched is not load
+    assert config_repository.ConfigRepository.load_config is load

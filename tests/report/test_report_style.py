@@ -30,6 +30,12 @@ PUBLISHED = {"black": (0, 0, 0), "orange": (230, 159, 0), "sky blue": (86, 180, 
 
 def test_the_palette_is_okabe_itos():
     assert {name: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for name, h in OKABE_ITO.items()} == PUBLISHED
+    palette = {h.upper() for h in OKABE_ITO.values()}
+    assert {s.color.upper() for _, s in ARMS.values()} <= palette
+    # No two arms look alike: each (colour, marker) pair once.
+    assert len({(s.color, s.marker) for _, s in ARMS.values()}) == len(ARMS)
+    # Verdicts apart by shape as well as colour.
+    assert len({s.marker for s in VERDICT_STYLES.values()}) == len(VERDICT_STYLES)
 
 
 def test_verdict_text_colours_are_their_marks_darkened_as_matplotlib_computes_it():
@@ -44,12 +50,6 @@ def test_verdict_text_colours_are_their_marks_darkened_as_matplotlib_computes_it
     assert ink("#E69F00") == "#8a5f00"  # by hand: 0.6 x (230, 159, 0) = (138, 95.4, 0)
     with pytest.raises(ValueError, match="'orange': give it as #rrggbb"):
         ink("orange")
-    palette = {h.upper() for h in OKABE_ITO.values()}
-    assert {s.color.upper() for _, s in ARMS.values()} <= palette
-    # No two arms look alike: each (colour, marker) pair once.
-    assert len({(s.color, s.marker) for _, s in ARMS.values()}) == len(ARMS)
-    # Verdicts apart by shape as well as colour.
-    assert len({s.marker for s in VERDICT_STYLES.values()}) == len(VERDICT_STYLES)
 
 
 def drawn(monkeypatch) -> list:
