@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Optional
 
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from sparsebench.errors import ConfigError, SparsebenchError, check
+from sparsebench import typed_yaml
+from sparsebench.errors import ConfigError, check
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
@@ -268,11 +265,7 @@ def load_catalogue() -> dict[str, Claim]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        try:
-            merged = OmegaConf.merge(OmegaConf.structured(Claim), OmegaConf.create(entry.read_text()))
-            claim = OmegaConf.to_object(merged)
-        except (OmegaConfBaseException, yaml.YAMLError) as error:
-            raise SparsebenchError(f"conf/claims/{entry.name}: {' '.join(str(error).split())}") from None
+        claim = typed_yaml.read(Claim, entry.read_text(), f"conf/claims/{entry.name}")
         _check_claim(claim, experiments)
         if claim.id in claims:
             raise ConfigError(f"claims/{entry.name}", claim.id, "the id is used by another claim file")
