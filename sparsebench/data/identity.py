@@ -144,6 +144,8 @@ def check_content(cfg: DatasetConfig, digest: str, arrays, folder: pathlib.Path)
             raise DataError(f"{folder} holds {len(images)} {split} images, but {cfg.name} has {expected}; "
                             f"use the complete {cfg.name} files, or set dataset.{'train' if split == 'training' else 'test'}"
                             f"_count=null for data of your own")
+    if cfg.digest and digest == cfg.digest:
+        return  # the official arrays, byte for byte: their pixel statistics are the config's (0.08 s saved for MNIST)
     mean, std = _stats(train_images)
     if np.abs(mean - cfg.mean).max() > STATS_TOLERANCE or np.abs(std - cfg.std).max() > STATS_TOLERANCE:
         shown = lambda values: "[" + ", ".join(f"{v:.4f}" for v in values) + "]"  # noqa: E731
