@@ -35,6 +35,7 @@ from sparsebench.schemas import (
     DatasetConfig,
     RunConfig,
     TuneConfig,
+    config_tree,
 )
 from sparsebench.trackers import TRACKERS, check_trackers
 
@@ -187,7 +188,7 @@ _KEPT = 4096
 def _group_with(part: Any, group: str, values: dict[str, Any]) -> Any:
     """The group's settings ``part`` with ``values`` changed, as OmegaConf converts and checks them. The
     trials of a plan change the same few settings of the same groups (no pruning, no noise) over and over."""
-    key = json.dumps([_type_name(part), dataclasses.asdict(part), group, values], sort_keys=True, default=str)
+    key = json.dumps([_type_name(part), config_tree(part), group, values], sort_keys=True, default=str)
     if key not in _GROUPS_CHANGED:
         if len(_GROUPS_CHANGED) >= _KEPT:
             del _GROUPS_CHANGED[next(iter(_GROUPS_CHANGED))]
@@ -215,8 +216,8 @@ def _check_model_builds(model_cfg: Any, regularizer_cfg: Any, shape: tuple[int, 
                         batch_size: int) -> None:
     """Build the model on the meta device (no memory, no arithmetic) to catch any mismatch between the
     model and the regularizer, e.g. a per-layer list of the wrong length, before any work."""
-    key = json.dumps([_type_name(model_cfg), dataclasses.asdict(model_cfg), _type_name(regularizer_cfg),
-                      dataclasses.asdict(regularizer_cfg), shape, num_classes, batch_size], sort_keys=True, default=str)
+    key = json.dumps([_type_name(model_cfg), config_tree(model_cfg), _type_name(regularizer_cfg),
+                      config_tree(regularizer_cfg), shape, num_classes, batch_size], sort_keys=True, default=str)
     if key in _BUILDS_CHECKED:
         return
     regularizer = build_regularizer(regularizer_cfg)

