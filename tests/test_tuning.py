@@ -237,8 +237,12 @@ def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path
     with pytest.raises(ConfigError) as error:
         with_settings(composed, {"train.learning_rate": 0.1})
     assert str(error.value).startswith("train.learning_rate=0.1 is not allowed")
-    with pytest.raises(ConfigError):  # checked again as composed configs are: p must lie in [0, 1)
+    with pytest.raises(ConfigError) as error:  # checked again as composed configs are: p must lie in [0, 1)
         with_settings(composed, {"regularizer.p": 1.5})
+    assert str(error.value).startswith("regularizer.p=1.5 is not allowed")
+    with pytest.raises(ConfigError) as error:
+        with_settings(composed, {"regularizer.p": 1})  # (converted by OmegaConf first)
+    assert str(error.value).startswith("regularizer.p=1.0 is not allowed")
 
 
 def test_the_groups_kept_for_settings_changed_are_bounded_and_still_right(tmp_path, monkeypatch):
@@ -249,9 +253,11 @@ def test_the_groups_kept_for_settings_changed_are_bounded_and_still_right(tmp_pa
     monkeypatch.setattr(configure, "_KEPT", 2)
     base = configure.validate(compose_config(["experiment=mlp_regularizers", "profile=smoke", "regularizer=dropout",
                                               f"results_dir={tmp_path}"]))
-    for lr in (0.1, 0.2, 0.3, 0.1):
-        assert configure.with_settings(base, {"train.lr": lr}).train.lr == lr
-        assert len(configure._GROUPS_CHANGED) <= 2
+    # Whole numbers for a float setting: OmegaConf converts them (a value of the field's own type skips it).
+    for lr in (1, 2, 3, 1):
+        changed = configure.with_settings(base, {"train.lr": lr}).train.lr
+        assert changed == lr and type(changed) is float
+        assert 1 <= len(configure._GROUPS_CHANGED) <= 2
 
 
 def test_a_setting_that_an_interpolation_reads_is_composed_by_hydra_and_refused(results, monkeypatch):

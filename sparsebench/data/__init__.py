@@ -14,7 +14,7 @@ import torch
 from sparsebench import seeds
 from sparsebench.data import identity
 from sparsebench.data.batches import Batches, normalize, pad_fill, to_unit_range
-from sparsebench.data.files import data_files, data_folder, load_arrays
+from sparsebench.data.files import data_files, data_folder, load_arrays, read_arrays
 from sparsebench.errors import check
 from sparsebench.schemas import DatasetConfig
 
@@ -69,13 +69,10 @@ def _image_set(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, 
 
 
 def read_data(cfg: DatasetConfig):
-    """(the four arrays of ``files.load_arrays``, their content digest), after checking that they are
+    """(the four tensors of ``files.load_arrays``, their content digest), after checking that they are
     the data set ``cfg`` names (``identity.check_content``)."""
     arrays = load_arrays(cfg)
-    digest = identity.array_digest(arrays)
-    identity.check_content(cfg, digest, arrays, data_folder(cfg))
-    identity.remember(identity.fingerprint(data_files(cfg)), digest)
-    return arrays, digest
+    return arrays, _identify(cfg, arrays)
 
 
 def dataset_digest(cfg: DatasetConfig) -> str:
@@ -83,7 +80,16 @@ def dataset_digest(cfg: DatasetConfig) -> str:
     else by reading (and, if need be, downloading) and checking them. Raises DataError."""
     files = data_files(cfg)
     found = identity.cached(identity.fingerprint(files)) if files else None
-    return found or read_data(cfg)[1]
+    # (The arrays as read, without the copy training needs: a claims plan reads each data set for its digest.)
+    return found or _identify(cfg, read_arrays(cfg))
+
+
+def _identify(cfg: DatasetConfig, arrays) -> str:
+    """The arrays' content digest, once they are checked to be the data set ``cfg`` names; kept for their files."""
+    digest = identity.array_digest(arrays)
+    identity.check_content(cfg, digest, arrays, data_folder(cfg))
+    identity.remember(identity.fingerprint(data_files(cfg)), digest)
+    return digest
 
 
 _LAST: dict = {}  # the splits last loaded in this process: a worker that runs a sweep reads its data once

@@ -76,16 +76,22 @@ def data_files(cfg: DatasetConfig) -> list[pathlib.Path] | None:
     return FORMATS[cfg.format].files(cfg, data_folder(cfg))
 
 
-def load_arrays(cfg: DatasetConfig) -> Arrays:
-    """(train_images uint8 N×C×H×W, train_labels int64 N, test_images, test_labels), CPU tensors, after locating
-    the files under data_folder(cfg), downloading missing ones when cfg.download, and checking them."""
+def read_arrays(cfg: DatasetConfig) -> tuple[np.ndarray, ...]:
+    """(train_images uint8 N×C×H×W, train_labels int64 N, test_images, test_labels) as numpy arrays, after
+    locating the files under data_folder(cfg), downloading missing ones when cfg.download, and checking
+    them. The images may be read-only views of the files' bytes: what identifies the data reads them as
+    they are, and ``load_arrays`` copies them once for training."""
     folder = data_folder(cfg)
-    arrays = FORMATS[cfg.format].read(cfg, folder)
-    train_images, train_labels, test_images, test_labels = arrays
+    train_images, train_labels, test_images, test_labels = FORMATS[cfg.format].read(cfg, folder)
     log.info("data set %s: %d training and %d test images of shape %s from %s", cfg.name, len(train_images),
              len(test_images), list(train_images.shape[1:]), folder)
-    return (_tensor(train_images), _tensor(train_labels.astype(np.int64, copy=False)),
-            _tensor(test_images), _tensor(test_labels.astype(np.int64, copy=False)))
+    return (train_images, train_labels.astype(np.int64, copy=False), test_images,
+            test_labels.astype(np.int64, copy=False))
+
+
+def load_arrays(cfg: DatasetConfig) -> Arrays:
+    """``read_arrays(cfg)`` as four writable CPU tensors."""
+    return tuple(_tensor(array) for array in read_arrays(cfg))  # type: ignore[return-value]
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

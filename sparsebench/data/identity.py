@@ -116,7 +116,7 @@ def known_data_sets() -> dict[str, dict]:
 
 def _stats(images) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std of uint8 N x C x H x W images on the [0, 1] scale."""
-    images = torch.as_tensor(images)
+    images = torch.as_tensor(np.require(images, requirements=["W"]))  # (a read-only view is copied: torch writes)
     values = np.arange(256) / 255.0
     means, stds = [], []
     for channel in range(images.shape[1]):
