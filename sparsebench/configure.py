@@ -182,12 +182,20 @@ def with_settings(config: RunConfig, settings: Mapping[str, Any]) -> RunConfig:
 # (a group's settings, the changes) -> the group after them, checked; the oldest dropped past _KEPT (a
 # long-lived process, a notebook or a search, makes ever new ones).
 _GROUPS_CHANGED: dict[str, Any] = {}
+_SCALARS = (str, int, float, bool)
 _KEPT = 4096
 
 
 def _group_with(part: Any, group: str, values: dict[str, Any]) -> Any:
     """The group's settings ``part`` with ``values`` changed, as OmegaConf converts and checks them. The
     trials of a plan change the same few settings of the same groups (no pruning, no noise) over and over."""
+    if all(type(value) in _SCALARS and type(getattr(part, name, None)) is type(value) for name, value in values.items()):
+        # Each a field's own scalar type, which OmegaConf passes as it is: only the group's checks to run again
+        # (dataclasses.replace runs __post_init__), 20 us in place of 2 ms.
+        try:
+            return dataclasses.replace(part, **values)
+        except ConfigError as error:
+            raise error.under(group) from None
     key = json.dumps([_type_name(part), config_tree(part), group, values], sort_keys=True, default=str)
     if key not in _GROUPS_CHANGED:
         if len(_GROUPS_CHANGED) >= _KEPT:
