@@ -14,8 +14,14 @@ import torch
 from sparsebench import seeds
 from sparsebench.data import identity
 from sparsebench.data.batches import Batches, normalize, pad_fill, to_unit_range
-from sparsebench.data.files import data_files, data_folder, load_arrays, read_arrays
-from sparsebench.errors import check
+from sparsebench.data.files import (
+    data_files,
+    data_folder,
+    load_arrays,
+    read_arrays,
+    verify_files,
+)
+from sparsebench.errors import DataError, check
 from sparsebench.schemas import DatasetConfig
 
 
@@ -87,7 +93,11 @@ def dataset_digest(cfg: DatasetConfig) -> str:
 def _identify(cfg: DatasetConfig, arrays) -> str:
     """The arrays' content digest, once they are checked to be the data set ``cfg`` names; kept for their files."""
     digest = identity.array_digest(arrays)
-    identity.check_content(cfg, digest, arrays, data_folder(cfg))
+    try:
+        identity.check_content(cfg, digest, arrays, data_folder(cfg))
+    except DataError:
+        verify_files(cfg)  # a damaged file named first, as a read with its checksums names it
+        raise
     identity.remember(identity.fingerprint(data_files(cfg)), digest)
     return digest
 
