@@ -20,14 +20,15 @@ from contextlib import contextmanager
 
 from hydra._internal import config_repository
 
-_ACTIVE: list[bool] = []  # one entry while files_read_once() is in effect in this process
+_active = False  # files_read_once() is in effect in this process
 
 
 @contextmanager
 def files_read_once() -> Iterator[None]:
     """Within it, every Hydra composition of this process (and of its forks) reads each file once. Used
     inside itself, the outer one stays in effect."""
-    if _ACTIVE:
+    global _active
+    if _active:
         yield
         return
     repository, caching = config_repository.ConfigRepository, config_repository.CachingConfigRepository
@@ -53,9 +54,9 @@ def files_read_once() -> Iterator[None]:
         self.cache = {}
 
     repository.load_config, caching.__init__ = load_once, start_shallow
-    _ACTIVE.append(True)
+    _active = True
     try:
         yield
     finally:
-        _ACTIVE.clear()
+        _active = False
         repository.load_config, caching.__init__ = load, start
