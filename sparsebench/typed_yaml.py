@@ -4,8 +4,9 @@ and missing fields refused, each error one line that names the field, the value 
 Why not OmegaConf's structured merge, which does the same: reading the claims catalogue (20 files) through
 it took 0.40 s of every claims command's first plan, this 0.02 s (libyaml's parser, no config nodes
 built). The files are read as OmegaConf reads YAML: 1e-5 is a number (YAML 1.2), a key given twice is
-refused. Only what the catalogue's dataclasses use is supported: str, int, float, bool, Any, Optional,
-list[...], dict[str, ...] and nested dataclasses."""
+refused, a date is text. Stricter than OmegaConf in one way: a value is not converted to its field's
+type (5 for a str field, "3" for an int) but refused in one line. Only what the catalogue's dataclasses
+use is supported: str, int, float, bool, Any, Optional, list[...], dict[str, ...] and nested dataclasses."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # (a list as a key is refused by the constructor itself; `<<` merges may repeat)
             if key_node.value in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key_node.value!r}",
                                                         key_node.start_mark)
@@ -33,11 +36,14 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep)
 
 
-# YAML 1.1 reads 1e-5 and 1.0e5 as strings (its floats need a dot and a signed exponent); 1.2 and OmegaConf
-# read numbers.
+# As OmegaConf reads YAML: a date (2026-12-05) is text, not a timestamp; and 1e-5 or 1.0e5 is a number, as in
+# YAML 1.2, where YAML 1.1 reads text (its floats need a dot and a signed exponent).
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                              re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-                              list("-+.0123456789"))
+                              re.compile(r"^[-+]?[0-9](?:[0-9_]*[0-9])?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
 
 
 def parse(text: str, name: str) -> Any:
@@ -50,6 +56,8 @@ def parse(text: str, name: str) -> Any:
         place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(error, "problem", None) or " ".join(str(error).split())
         raise SparsebenchError(f"{name}: {problem}{place}; fix the file's YAML") from None
+    except (TypeError, ValueError) as error:  # what the constructors raise for a value they cannot build
+        raise SparsebenchError(f"{name}: {' '.join(str(error).split())}; fix the file's YAML") from None
 
 
 def read(kind: type, text: str, name: str) -> Any:
@@ -103,7 +111,7 @@ def _value(hint: Any, value: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(where, value, "must be a list")
-        return [_value(args[0], item, f"{where}[{number}]") for number, item in enumerate(value)]
+        return [_value(args[0], item, f"{where}[{number}]") for number, item in enumerate(value, start=1)]
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
             raise ConfigError(where, value, "must be a mapping with names as keys")
@@ -113,4 +121,4 @@ def _value(hint: Any, value: Any, where: str) -> Any:
     if hint in (str, int, bool) and type(value) is hint:
         return value
     raise ConfigError(where, value, f"must be {'a' if hint is not int else 'an'} {hint.__name__}"
-                      + ("" if hint is not str else " (quote it)"))
+                      + (" (quote it)" if hint is str and value is not None else ""))

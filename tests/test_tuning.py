@@ -243,6 +243,9 @@ def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path
     with pytest.raises(ConfigError) as error:
         with_settings(composed, {"regularizer.p": 1})  # (converted by OmegaConf first)
     assert str(error.value).startswith("regularizer.p=1.0 is not allowed")
+    # Text that OmegaConf reads as an interpolation goes through OmegaConf (resolved within its group), not
+    # kept as the text it is.
+    assert with_settings(composed, {"dataset.folder": "${name}"}).dataset.folder == composed.dataset.name
 
 
 def test_the_groups_kept_for_settings_changed_are_bounded_and_still_right(tmp_path, monkeypatch):

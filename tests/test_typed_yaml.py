@@ -4,6 +4,7 @@ against hand-written cases."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from importlib import resources
 from typing import Any, Optional
 
@@ -67,7 +68,9 @@ def test_numbers_as_yaml_1_2_reads_them():
     ("name: a\ncount: 1.5\ninner: {rate: 1}\n", r"^f: count=1.5 is not allowed: must be an int$"),
     ("name: a\ncount: true\ninner: {rate: 1}\n", r"^f: count=True is not allowed: must be an int$"),
     ("name: 5\ncount: 1\ninner: {rate: 1}\n", r"^f: name=5 is not allowed: must be a str \(quote it\)$"),
-    ("name: a\ncount: 1\ninner: {rate: 1, tags: [x, 2]}\n", r"^f: inner.tags\[1\]=2 is not allowed: must be a str"),
+    ("name: a\ncount: 1\ninner: {rate: 1, tags: [x, 2]}\n", r"^f: inner.tags\[2\]=2 is not allowed: must be a str \(quote"),
+    ("name: null\ncount: 1\ninner: {rate: 1}\n", r"^f: name=None is not allowed: must be a str$"),
+    ("? [a]\n: 1\n", r"^f: found unhashable key \(line 1, column 3\); fix the file's YAML$"),
     ("name: a\ncount: 1\ninner: {rate: 1, tags: x}\n", r"^f: inner.tags='x' is not allowed: must be a list$"),
     ("name: a\ncount: 1\ninner: [1]\n", r"^f: inner=\[1\] is not allowed: must be a mapping of Inner's fields \(rate, tags\)$"),
     ("name: a\ncount: 1\ninner: {rate: 1}\nflag: yes please\n", r"^f: flag='yes please' is not allowed: must be a bool$"),
@@ -78,6 +81,28 @@ def test_what_does_not_fit_is_refused_in_one_line_naming_it(text, message):
     with pytest.raises(SparsebenchError, match=message) as error:
         typed_yaml.read(Outer, text, "f")
     assert "\n" not in str(error.value)
+
+
+def test_scalars_are_typed_as_omegaconf_types_them():
+    # Every string of up to 4 characters that could be a number, and dates (text for OmegaConf, timestamps
+    # for YAML 1.1), against OmegaConf's own reading.
+    texts = ["".join(chars) for length in range(1, 5) for chars in itertools.product("01._eE+-", repeat=length)]
+    texts += ["2026-12-05", "2026-12-05T10:00:00Z", "1e5", "1.5e-3", "1_000", "0x1f", "0o17", "017", "yes", "off",
+              ".inf", "-.Inf", ".nan", "null", "~", "1:30", "12e", "e12"]
+    def read(reader, text):
+        try:
+            return reader(f"a: {text}\n")["a"]
+        except Exception:  # noqa: BLE001 - not YAML ("a: -"): both must refuse it
+            return "refused", None
+
+    for text in texts:
+        ours = read(lambda t: typed_yaml.parse(t, "f"), text)
+        reference = read(lambda t: OmegaConf.to_container(OmegaConf.create(t)), text)
+        assert type(ours) is type(reference) and (ours == reference or ours != ours), (text, ours, reference)
+
+
+def test_merge_keys_may_repeat():
+    assert typed_yaml.parse("a: &x {b: 1}\nc: {<<: *x, <<: *x, d: 2}\n", "f")["c"] == {"b": 1, "d": 2}
 
 
 def test_no_tag_is_executed():

@@ -1,7 +1,10 @@
 """Finding a data set's files on disk, downloading the missing ones, and reading them into tensors.
 
 ``load_arrays(cfg)`` is the entry point: it looks in ``data_folder(cfg)``, downloads what is missing
-(when ``dataset.download``), checks everything it reads, and returns four CPU tensors. Every problem is
+(when ``dataset.download``), checks the structure of everything it reads, and returns four CPU tensors.
+Each file's checksum (``dataset.content_md5``) is checked here only where the config names no digest of
+the arrays; where it does, ``sparsebench.data`` checks that digest, which covers every file, and reads
+the checksums (``verify_files``) only to name a damaged file. Every problem is
 a single-line ``DataError`` naming the file or folder, what is wrong and how to fix it.
 
 Formats (``dataset.format``), each registered in ``FORMATS`` with the two things a format does: say

@@ -36,11 +36,18 @@ def test_pixel_statistics_far_from_the_config_are_refused():
         check_content(_config(mean=[0.1307], std=[0.3081]), digest, arrays, pathlib.Path("here"))
 
 
-def test_the_official_arrays_pass_whatever_normalisation_the_config_asks_for():
-    # The digest names the exact arrays: a mean and std of the user's choice on them is a normalisation, not
-    # a sign of the wrong files.
+def test_the_official_arrays_are_checked_against_the_shipped_statistics_without_computing_them(monkeypatch):
+    from sparsebench.data import identity
+
     arrays = _arrays()
     digest = array_digest(arrays)
-    check_content(_config(mean=[0.1307], std=[0.3081], digest=digest), digest, arrays, pathlib.Path("here"))
+    shipped = {"name": "uniform", "digest": digest, "mean": [0.5], "std": [0.2898]}
+    monkeypatch.setattr(identity, "known_data_sets", lambda: {"uniform": shipped})
+    monkeypatch.setattr(identity, "_stats", lambda images: pytest.fail("the official arrays' statistics recomputed"))
+    check_content(_config(digest=digest), digest, arrays, pathlib.Path("here"))
+    with pytest.raises(DataError, match=r"^dataset.mean=\[0\.1307\] and dataset.std=\[0\.3081\] are not the pixel "
+                                        r"statistics of the official uniform files in here \(mean \[0\.5000\], std "
+                                        r"\[0\.2898\]\); leave them at uniform's values$"):
+        check_content(_config(mean=[0.1307], std=[0.3081], digest=digest), digest, arrays, pathlib.Path("here"))
     with pytest.raises(DataError, match="does not hold the official uniform data"):
         check_content(_config(digest=digest), array_digest(_arrays(seed=1)), _arrays(seed=1), pathlib.Path("here"))
