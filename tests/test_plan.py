@@ -266,23 +266,9 @@ def test_a_setting_that_reads_a_variable_is_composed_again_when_the_variable_cha
     assert {j.config.train.epochs for jobs in again.jobs.values() for j in jobs} == {2}
 
 
-def test_the_catalogue_is_kept_under_the_fingerprint_and_read_back(own_cache, monkeypatch):
-    """The checked catalogue is kept beside the plans: read back under the same fingerprint (nothing read
-    from the claim files), read again under another, never kept when Hydra's settings are given."""
-    import sparsebench.claims.catalogue as catalogue_module
+def test_the_stamp_is_none_when_hydras_settings_are_given():
     from sparsebench.claims import plancache
 
-    fresh = load_catalogue()
-    assert plancache.catalogue("f" * 24) == fresh
-    assert (own_cache / ("f" * 24) / "catalogue.pickle").is_file()
-
-    def unread():
-        raise AssertionError("the claim files were read again")
-
-    monkeypatch.setattr(catalogue_module, "load_catalogue", unread)
-    assert plancache.catalogue("f" * 24) == fresh
-    with pytest.raises(AssertionError, match="read again"):
-        plancache.catalogue("e" * 24)
     assert plancache.stamp(["hydra.searchpath=[file://x]"]) is None
     assert plancache.stamp(["seed=1"]) == plancache.fingerprint()
 

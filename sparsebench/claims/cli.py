@@ -50,8 +50,7 @@ from hydra.core.override_parser.types import ChoiceSweep
 
 from sparsebench import __version__
 from sparsebench.atomic import writable_folder
-from sparsebench.claims import plancache
-from sparsebench.claims.catalogue import PROFILES
+from sparsebench.claims.catalogue import PROFILES, load_catalogue
 from sparsebench.claims.evaluate import (
     NOT_RUN,
     ClaimResult,
@@ -178,7 +177,7 @@ def _claims(argv: list[str]) -> int:
     overrides = [o for o in overrides if o not in hydra_settings]
     if hydra_settings and not own["launcher"]:
         raise SparsebenchError(f"{hydra_settings[0]} is a launcher setting: give launcher=NAME with it")
-    selected, left_out = choose(plancache.catalogue(plancache.stamp(overrides)), own["claims"], profile)
+    selected, left_out = choose(load_catalogue(), own["claims"], profile)
     folder = results_dir(overrides)
     out = Path(own["out"]).expanduser().resolve() if own["out"] else folder / f"claims-{profile}"
     the_plan = plan(selected, profile, overrides)

@@ -1,6 +1,5 @@
 """Composed experiments kept between commands: a claims plan of the same experiments, profile and settings,
-with the same sparsebench, the same configs and the same Hydra, is read back instead of composed again;
-so is the checked claims catalogue (``catalogue``), read from the same files.
+with the same sparsebench, the same configs and the same Hydra, is read back instead of composed again.
 
 An entry is the list of (job's overrides, validated RunConfig) that ``sweep.compose_jobs`` gave, pickled,
 in ``<user cache>/sparsebench/plans/<fingerprint>/<entry>.pickle``. The fingerprint covers all that a
@@ -85,19 +84,6 @@ def stamp(overrides: list[str]) -> str | None:
     return None if any(o.lstrip("+~").startswith("hydra") for o in overrides) else fingerprint()
 
 
-def catalogue(stamp: str | None) -> dict:
-    """``load_catalogue()``, kept under ``stamp`` (None: read every time): checking the claim files against
-    their schema is most of a second, and they are part of the fingerprint."""
-    from sparsebench.claims.catalogue import load_catalogue
-
-    claims = _load(stamp, "catalogue") if stamp else None
-    if claims is None:
-        claims = load_catalogue()
-        if stamp:
-            write(stamp, "catalogue", claims)
-    return claims
-
-
 def entry(experiment: str, profile: str, overrides: list[str]) -> str:
     # An override can read the environment itself (train.epochs=${oc.env:N}): the entry holds the value it
     # resolved to, so the variables the overrides read are part of the key, as the configs' are of the stamp.
@@ -125,7 +111,7 @@ def _load(stamp: str, key: str):
 
 
 def write(stamp: str, key: str, jobs) -> None:
-    """Keep ``jobs`` (or the catalogue; best effort: a cache that cannot be written costs the next command
+    """Keep ``jobs`` (best effort: a cache that cannot be written costs the next command
     the composing)."""
     here = folder() / stamp
     try:
