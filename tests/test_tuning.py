@@ -303,12 +303,13 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
     chosen = dict(zip(section.table["arm"], section.table["chosen"]))
     # By hand: the largest rate wins. none's 0.2 is the top of its six rates; dropout's 0.1 the top of its
-    # three, its p 0.25 one of two (an edge needs three or more values); L1's 0.2 the top of its three, its
-    # strength (tied: the grid's first, 1e-5) one of two.
+    # three, its p 0.25 one of two (an edge needs three or more values, and of two each is one); L1's 0.2 the
+    # top of its three, its strength (tied: the grid's first, 1e-5) one of two.
     assert chosen["regularizer=none"] == "train.lr 0.2 (edge)"
-    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.25"
-    assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05"
+    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.25 (one of two)"
+    assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (one of two)"
     assert section.caption.startswith("Each arm of `mlp_regularizers` tuned alike") and "wider grid" in section.caption
+    assert "(one of two): the grid tried two values" in section.caption
 
 
 def test_a_one_arm_experiment_is_captioned_as_one_arm_and_no_edge_is_explained_where_none_was_chosen(results, tmp_path):

@@ -584,11 +584,11 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     from sparsebench.claims.tuning_figure import plot_tuning
 
     figures = plot_tuning(tuning, out / "figures")
-    rows, edged = [], False
+    rows, marks = [], set()
     for arm, row in zip(tuning.arms, tuning_table(tuning)):
-        edges = {k: _at_edge(arm.points, k, v) for k, v in (row["chosen"] or {}).items()}
-        edged = edged or any(edges.values())
-        chosen = ", ".join(f"{k} {v}" + (" (edge)" if edges[k] else "")
+        edges = {k: _edge_mark(arm.points, k, v) for k, v in (row["chosen"] or {}).items()}
+        marks |= set(edges.values()) - {""}
+        chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
@@ -601,9 +601,12 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     caption = (f"{whom}, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
                f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
                f"last rung. The test set is not read.")
-    if edged:
+    if "edge" in marks:
         caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
                     "that setting, so a wider grid might choose beyond it.")
+    if "one of two" in marks:
+        caption += (" (one of two): the grid tried two values of that setting, so whether a value beyond the one "
+                    "chosen would do better cannot be seen.")
     if tuning.missing:
         caption += f" Not finished: {tuning.missing}."
     png = _png(figures)
@@ -611,10 +614,13 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
                          tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
 
 
-def _at_edge(points: list[dict], key: str, value) -> bool:
-    """Whether ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``."""
+def _edge_mark(points: list[dict], key: str, value) -> str:
+    """"edge" when ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``,
+    "one of two" when the grid tried two (each is an edge: the grid cannot show a best beyond it), else ""."""
     values = sorted({p[key] for p in points if isinstance(p[key], (int, float))})
-    return len(values) >= 3 and value in (values[0], values[-1])
+    if len(values) < 2 or value not in (values[0], values[-1]):
+        return ""
+    return "edge" if len(values) >= 3 else "one of two"
 
 
 def _score(value) -> str:
