@@ -67,13 +67,13 @@ def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares
     work = the_plan.tunings["mlp_regularizers"]
     assert [arm.label for arm in work.arms] == ["regularizer=none", "regularizer=l1", "regularizer=l2",
                                                 "regularizer=dropout"]
-    assert [len(arm.points) for arm in work.arms] == [6, 6, 6, 6]
+    assert [len(arm.points) for arm in work.arms] == [9, 9, 9, 9]
     # conf/tune/halving.yaml: a quarter of mlp_regularizers' 20 epochs, then all 20.
     assert [work.rung_epochs(arm) for arm in work.arms] == [[5, 20]] * 4
     tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
-    # Successive halving with eta 3: ceil(6 / 3) = 2 of each arm's 6 points go on.
-    assert [[len(rung) for rung in arm.trials] for arm in work.arms] == [[6, 2]] * 4
+    # Successive halving with eta 3: ceil(9 / 3) = 3 of each arm's 9 points go on.
+    assert [[len(rung) for rung in arm.trials] for arm in work.arms] == [[9, 3]] * 4
     trial = work.arms[3].trials[0][0].job.config
     assert (trial.seed, trial.train.epochs, trial.name) == (1000, 5, "mlp_regularizers-tuning")
     assert (trial.eval.noise, trial.prune.fractions, trial.eval.train_mode_passes, trial.eval.early_stop) == \
@@ -89,18 +89,18 @@ def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):
                                       "test": {"accuracy": 99 - job.config.train.lr}},)))
     work = the_plan.tunings["mlp_regularizers"]
     chosen = {arm.label: arm.chosen for arm in work.arms}
-    # By hand: none's grid [0.0125 .. 0.2]: the two largest rates go on, 0.2 wins; dropout's grid is
-    # lr {0.025, 0.05, 0.1} x p {0.25, 0.5}: both points at 0.1 tie on validation and the grid's order
-    # (p 0.25 first) breaks the tie; L1's lr {0.05, 0.1, 0.2}: 0.2.
-    assert chosen["regularizer=none"] == {"train.lr": 0.2}
-    assert chosen["regularizer=dropout"] == {"train.lr": 0.1, "regularizer.p": 0.25}
+    # By hand: none's grid [0.0125 .. 0.3]: the three largest rates go on, 0.3 wins; dropout's grid is
+    # lr {0.025, 0.05, 0.1} x p {0.1, 0.25, 0.5}: the three points at 0.1 tie on validation and the grid's
+    # order (p 0.1 first) breaks the tie; L1's lr {0.05, 0.1, 0.2}: 0.2.
+    assert chosen["regularizer=none"] == {"train.lr": 0.3}
+    assert chosen["regularizer=dropout"] == {"train.lr": 0.1, "regularizer.p": 0.1}
     assert chosen["regularizer=l1"] == {"train.lr": 0.2, "regularizer.lam": 1e-5}
     # The final runs are the arm's sweep (every planned seed) at its choice.
     finals = [job for job in the_plan.jobs["mlp_regularizers"] if job.settings == ("tuned",)]
     none = [job.config for job in finals if job.config.regularizer.name == "none"]
-    assert sorted(c.seed for c in none) == list(range(9)) and {c.train.lr for c in none} == {0.2}
+    assert sorted(c.seed for c in none) == list(range(9)) and {c.train.lr for c in none} == {0.3}
     dropout = [job.config for job in finals if job.config.regularizer.name == "dropout"]
-    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.1, 0.25)}
+    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.1, 0.1)}
 
 
 def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
@@ -150,6 +150,22 @@ def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
     with pytest.raises(ConfigError) as error:
         TuneConfig(arms=[TuneArm({}, {"train.lr": [0.1]})], metric="test/accuracy")
     assert "never the test set" in str(error.value)
+
+
+def test_an_arm_named_by_a_boolean_sweep_value_gets_its_own_grid(results):
+    """Hydra's sweeper writes a boolean sweep value as Python does (regularizer.spatial=False); the arm's entry
+    in tune.arms, written in YAML (false), is that arm's all the same, and the other entry the other arm's."""
+    spec = TuneConfig(arms=[TuneArm({"regularizer.spatial": False}, {"regularizer.p": [0.3]}),
+                            TuneArm({"regularizer.spatial": True}, {"regularizer.p": [0.05]})])
+    assert tuning.arm_space(spec, {"regularizer.spatial": "False"}).space == {"regularizer.p": [0.3]}
+    assert tuning.arm_space(spec, {"regularizer.spatial": "true"}).space == {"regularizer.p": [0.05]}
+    with pytest.raises(SparsebenchError, match="no entry for the arm"):
+        tuning.arm_space(spec, {"regularizer.spatial": "maybe"})
+    # G1's two kinds of dropout, as the standard profile plans them: each its own p grid (conf/experiment/spatial_dropout.yaml).
+    the_plan = plan([load_catalogue()["G1"]], "standard", [*SMALL, f"results_dir={results}"])
+    ps = {arm.label: sorted({point["regularizer.p"] for point in arm.points})
+          for arm in the_plan.tunings["spatial_dropout"].arms}
+    assert ps == {"regularizer.spatial=False": [0.1, 0.2, 0.3], "regularizer.spatial=True": [0.05, 0.1, 0.2]}
 
 
 def test_a_setting_given_on_the_command_line_that_an_arm_tunes_is_refused(results):
@@ -213,8 +229,8 @@ def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     centre = replace(work, arms=[arm for arm in work.arms if not set(arm.arm) & set(axes)])
     assert [arm.label for arm in centre.arms] == ["regularizer=none", "regularizer=l2", "regularizer=dropout"]
     theirs = {job.run_dir.path for job in tuning.trials_of(centre, 0, deriver())}
-    # The centre's none, l2 and dropout arms (6 points each) are the standard profile's very trials.
-    assert len(ours & theirs) == 18
+    # The centre's none, l2 and dropout arms (9 points each) are the standard profile's very trials.
+    assert len(ours & theirs) == 27
 
 
 def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path):
@@ -302,13 +318,21 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
     section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
     chosen = dict(zip(section.table["arm"], section.table["chosen"]))
-    # By hand: the largest rate wins. none's 0.2 is the top of its six rates; dropout's 0.1 the top of its
-    # three, its p 0.25 one of two (an edge needs three or more values, and of two each is one); L1's 0.2 the
-    # top of its three, its strength (tied: the grid's first, 1e-5) one of two.
-    assert chosen["regularizer=none"] == "train.lr 0.2 (edge)"
-    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.25 (one of two)"
-    assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (one of two)"
+    # By hand: the largest rate wins. none's 0.3 is the top of its nine rates; dropout's 0.1 the top of its
+    # three, its p (tied: the grid's first, 0.1) the bottom of three; L1's 0.2 the top of its three, its
+    # strength (tied: the grid's first, 1e-5) the bottom of three.
+    assert chosen["regularizer=none"] == "train.lr 0.3 (edge)"
+    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.1 (edge)"
+    assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (edge)"
     assert section.caption.startswith("Each arm of `mlp_regularizers` tuned alike") and "wider grid" in section.caption
+    assert "(one of two)" not in section.caption
+    # Of two values each is an edge (an edge needs three or more values to be told from a middle): the home
+    # regime's dropout arm tries max-norm 2 and 3 (conf/experiment/d4_home.yaml); tied, the grid's first, 2.
+    home = d4_plan(results, profile="paper")
+    tune(home, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    section = _tuning_section(home.tunings["d4_home"], tmp_path)
+    chosen = dict(zip(section.table["arm"], section.table["chosen"]))
+    assert chosen["regularizer=dropout_paper"] == "train.lr 0.05 (edge), regularizer.max_norm 2.0 (one of two)"
     assert "(one of two): the grid tried two values" in section.caption
 
 

@@ -99,7 +99,7 @@ class Tuning:
 def arm_space(spec: TuneConfig, arm: dict[str, str]) -> TuneArm:
     """The entry of ``spec.arms`` for this arm: the one whose values all match, else the catch-all."""
     def matches(entry: TuneArm) -> bool:
-        return all(str(arm.get(key)) == override_text(value) for key, value in entry.arm.items())
+        return all(_same_value(arm.get(key), value) for key, value in entry.arm.items())
 
     own = [entry for entry in spec.arms if entry.arm and matches(entry)]
     if len(own) > 1:
@@ -109,6 +109,14 @@ def arm_space(spec: TuneConfig, arm: dict[str, str]) -> TuneArm:
         raise SparsebenchError(f"tune.arms has no entry for the arm {arm}: add one, or one without arm (every "
                                f"other arm)")
     return (own or catch_all)[0]
+
+
+def _same_value(text: str | None, value: Any) -> bool:
+    """Whether a sweep value as a job's override writes it is the entry's value. Hydra's sweeper writes a
+    boolean as Python does (False) and parses it in any case, so booleans compare without case."""
+    if isinstance(value, bool):
+        return text is not None and text.lower() == override_text(value)
+    return text == override_text(value)
 
 
 def grid(space: dict[str, list], limit: int | None) -> list[dict[str, Any]]:
