@@ -90,31 +90,33 @@ def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):
     work = the_plan.tunings["mlp_regularizers"]
     chosen = {arm.label: arm.chosen for arm in work.arms}
     # By hand: none's grid [0.0125 .. 0.3]: the three largest rates go on, 0.3 wins; dropout's grid is
-    # lr {0.025, 0.05, 0.1} x p {0.1, 0.25, 0.5}: the three points at 0.1 tie on validation and the grid's
-    # order (p 0.1 first) breaks the tie; L1's lr {0.05, 0.1, 0.2}: 0.2.
+    # lr {0.025, 0.05, 0.1} x p {0.05, 0.1, 0.25}: the three points at 0.1 tie on validation and the grid's
+    # order (p 0.05 first) breaks the tie; L1's lr {0.05, 0.1, 0.2}: 0.2.
     assert chosen["regularizer=none"] == {"train.lr": 0.3}
-    assert chosen["regularizer=dropout"] == {"train.lr": 0.1, "regularizer.p": 0.1}
+    assert chosen["regularizer=dropout"] == {"train.lr": 0.1, "regularizer.p": 0.05}
     assert chosen["regularizer=l1"] == {"train.lr": 0.2, "regularizer.lam": 1e-5}
     # The final runs are the arm's sweep (every planned seed) at its choice.
     finals = [job for job in the_plan.jobs["mlp_regularizers"] if job.settings == ("tuned",)]
     none = [job.config for job in finals if job.config.regularizer.name == "none"]
     assert sorted(c.seed for c in none) == list(range(9)) and {c.train.lr for c in none} == {0.3}
     dropout = [job.config for job in finals if job.config.regularizer.name == "dropout"]
-    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.1, 0.1)}
+    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.1, 0.05)}
 
 
 def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
-    """mlp_regularizers' own values are lr 0.05 (and dropout p 0.5): an arm whose best point is that
-    is planned once, under both settings."""
+    """mlp_regularizers' own values are lr 0.05 and dropout p 0.5: an arm whose best point is that is planned
+    once, under both settings; one whose best point is not (dropout's grid has no p 0.5) twice, 9 seeds each."""
     the_plan = d4_plan(results)
     tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": -abs(job.config.train.lr - 0.05)
                                                      - abs(getattr(job.config.regularizer, "p", 0.5) - 0.5)}},)))
     jobs = the_plan.jobs["mlp_regularizers"]
-    dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
-    assert len(dropout) == 9 and {job.settings for job in dropout} == {("shared", "tuned")}
     none = [job for job in jobs if job.config.regularizer.name == "none"]
     assert len(none) == 9 and {job.settings for job in none} == {("shared", "tuned")}
+    dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
+    assert sorted(job.settings for job in dropout) == [("shared",)] * 9 + [("tuned",)] * 9
+    # By hand: the closest p to 0.5 in [0.05, 0.1, 0.25] is 0.25, at lr 0.05.
+    assert {(job.config.train.lr, job.config.regularizer.p) for job in dropout if job.settings == ("tuned",)} == {(0.05, 0.25)}
 
 
 def test_a_failed_trial_is_not_chosen_and_a_missing_one_leaves_the_tuning_unfinished(results):
@@ -319,10 +321,10 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
     chosen = dict(zip(section.table["arm"], section.table["chosen"]))
     # By hand: the largest rate wins. none's 0.3 is the top of its nine rates; dropout's 0.1 the top of its
-    # three, its p (tied: the grid's first, 0.1) the bottom of three; L1's 0.2 the top of its three, its
+    # three, its p (tied: the grid's first, 0.05) the bottom of three; L1's 0.2 the top of its three, its
     # strength (tied: the grid's first, 1e-5) the bottom of three.
     assert chosen["regularizer=none"] == "train.lr 0.3 (edge)"
-    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.1 (edge)"
+    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.05 (edge)"
     assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (edge)"
     assert section.caption.startswith("Each arm of `mlp_regularizers` tuned alike") and "wider grid" in section.caption
     assert "(one of two)" not in section.caption
