@@ -90,17 +90,17 @@ def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):
     work = the_plan.tunings["mlp_regularizers"]
     chosen = {arm.label: arm.chosen for arm in work.arms}
     # By hand: none's grid [0.0125 .. 0.3]: the three largest rates go on, 0.3 wins; dropout's grid is
-    # lr {0.025, 0.05, 0.1} x p {0.05, 0.1, 0.25}: the three points at 0.1 tie on validation and the grid's
+    # lr {0.05, 0.1, 0.2} x p {0.05, 0.1, 0.25}: the three points at 0.2 tie on validation and the grid's
     # order (p 0.05 first) breaks the tie; L1's lr {0.05, 0.1, 0.2}: 0.2.
     assert chosen["regularizer=none"] == {"train.lr": 0.3}
-    assert chosen["regularizer=dropout"] == {"train.lr": 0.1, "regularizer.p": 0.05}
+    assert chosen["regularizer=dropout"] == {"train.lr": 0.2, "regularizer.p": 0.05}
     assert chosen["regularizer=l1"] == {"train.lr": 0.2, "regularizer.lam": 1e-5}
     # The final runs are the arm's sweep (every planned seed) at its choice.
     finals = [job for job in the_plan.jobs["mlp_regularizers"] if job.settings == ("tuned",)]
     none = [job.config for job in finals if job.config.regularizer.name == "none"]
     assert sorted(c.seed for c in none) == list(range(9)) and {c.train.lr for c in none} == {0.3}
     dropout = [job.config for job in finals if job.config.regularizer.name == "dropout"]
-    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.1, 0.05)}
+    assert {(c.train.lr, c.regularizer.p) for c in dropout} == {(0.2, 0.05)}
 
 
 def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
@@ -320,11 +320,11 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
     section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
     chosen = dict(zip(section.table["arm"], section.table["chosen"]))
-    # By hand: the largest rate wins. none's 0.3 is the top of its nine rates; dropout's 0.1 the top of its
+    # By hand: the largest rate wins. none's 0.3 is the top of its nine rates; dropout's 0.2 the top of its
     # three, its p (tied: the grid's first, 0.05) the bottom of three; L1's 0.2 the top of its three, its
     # strength (tied: the grid's first, 1e-5) the bottom of three.
     assert chosen["regularizer=none"] == "train.lr 0.3 (edge)"
-    assert chosen["regularizer=dropout"] == "train.lr 0.1 (edge), regularizer.p 0.05 (edge)"
+    assert chosen["regularizer=dropout"] == "train.lr 0.2 (edge), regularizer.p 0.05 (edge)"
     assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (edge)"
     assert section.caption.startswith("Each arm of `mlp_regularizers` tuned alike") and "wider grid" in section.caption
     assert "(one of two)" not in section.caption
