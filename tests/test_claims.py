@@ -87,6 +87,13 @@ def test_a_bad_catalogue_entry_names_the_file_and_field():
         _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [selected_on_test], []), experiments)
     with pytest.raises(ConfigError, match=r"claims/X1.experiments='quick'"):
         _check_claim(Claim("X1", "s", "src", {"quick": ["mlp_regularizers"]}, [banded], []), experiments)
+    # A matched reading runs B at A's chosen values: it needs both sides, tuned, and no grid.
+    against_constant = Check(label="x", metric="test/accuracy", a={"regularizer.name": "dropout"}, against=98.0,
+                             smallest_effect=0.1, smallest_effect_reason="r", matched=["train.lr"])
+    with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].matched=\['train.lr'\].*needs a check of tuned arms"):
+        _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [against_constant], [], card=CARD), experiments)
+    _check_claim(Claim("X1", "s", "src", ["mlp_regularizers"], [dataclasses.replace(banded, matched=["train.lr"])], [],
+                       card=CARD), experiments)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

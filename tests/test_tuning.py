@@ -212,6 +212,61 @@ def test_no_shared_setting_row_where_the_plan_runs_nothing_at_the_shared_setting
     assert result.claim.checks[-1].setting == "shared" and result.checks[-1].n_a == 0  # planned, not run: said
 
 
+def test_a_matched_check_plans_b_at_a_chosen_learning_rate_once_and_not_in_a_map(results, tmp_path, mnist_dir):
+    """D1 reads dropout against the dense net also with the dense net at dropout's chosen learning rate
+    (its card's matched: [train.lr]). Planted: validation peaks at lr 0.2 for dropout (with p 0.1) and at 0.05
+    for the dense net, so by hand the dense net's 9 seeds are planned again at 0.2, and dropout's 9 final runs
+    are read under the matched setting too (no second copy of them)."""
+    the_plan = plan([load_catalogue()["D1"]], "standard", [*SMALL, f"results_dir={results}"])
+    best = {"dropout": (0.2, 0.1), "none": (0.05, None)}
+
+    def score(job):
+        lr, p = best[job.config.regularizer.name] if job.config.regularizer.name in best else (0.1, None)
+        off = abs(job.config.train.lr - lr) + (abs(job.config.regularizer.p - p) if p is not None else 0)
+        return ({"validation": {"accuracy": 99 - off}},)
+    tune(the_plan, planted(score))
+    matched = tuning.matched_setting({"regularizer.name": "dropout"})
+    jobs = [job for job in the_plan.jobs["mlp_regularizers"] if matched in job.settings]
+    none = sorted((job.config.seed, job.config.train.lr) for job in jobs if job.config.regularizer.name == "none")
+    assert none == [(seed, 0.2) for seed in range(9)]
+    dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
+    assert len(dropout) == 9 and all(job.settings == ("tuned", matched) for job in dropout)
+    assert {(job.config.train.lr, job.config.regularizer.p) for job in dropout} == {(0.2, 0.1)}
+    ids = [job.run_id for job in the_plan.all_jobs()]
+    assert len(ids) == len(set(ids))
+    # The map profile plans no matched runs: its cells judge the primary check only.
+    mapped = plan([load_catalogue()["D1"]], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"])
+    assert mapped.matched == {}
+
+
+def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tuned_comparison(tmp_path):
+    """Constructed: the tuned dropout nets (lr 0.1) are sparser in shape than the tuned dense nets (lr 0.05) by
+    0.04, but the dense nets at lr 0.1 are as sparse as dropout's: the primary is supported, the matched row
+    (the dense nets at dropout's rate) negligible, each with its own runs' mean."""
+    matched = tuning.matched_setting({"regularizer.name": "dropout"})
+    dropout = [0.302, 0.304, 0.300, 0.303, 0.301]
+    none_own, none_at_dropouts = [0.262, 0.264, 0.263, 0.265, 0.261], [0.3025, 0.3015, 0.3035, 0.3005, 0.302]
+
+    def rows(name, lr, values, settings):
+        return [{"experiment": "mlp_regularizers", "regularizer.name": name, "train.lr": lr, "seed": seed,
+                 "weights/final/global/hoyer": value, "setting": setting, "group": f"{name}{lr}",
+                 "run_id": f"{name}{lr}{seed}"} for seed, value in enumerate(values) for setting in settings]
+    df = pd.DataFrame(rows("dropout", 0.1, dropout, ["tuned", matched]) + rows("none", 0.05, none_own, ["tuned"])
+                      + rows("none", 0.1, none_at_dropouts, [matched]))
+    planned = df[["experiment", "regularizer.name", "train.lr", "seed", "setting"]]
+    result = evaluate(load_catalogue()["D1"], df, tmp_path, {}, "standard", planned)
+    number = next(i for i, c in enumerate(result.claim.checks) if c.setting == matched)
+    row, primary = result.checks[number], result.checks[0]
+    assert "B run at A's chosen train.lr" in result.claim.checks[number].label
+    assert math.isclose(primary.effect, np.mean(dropout) - np.mean(none_own)) and primary.verdict == "supported"
+    assert math.isclose(row.effect, np.mean(dropout) - np.mean(none_at_dropouts)) and (row.n_a, row.n_b) == (5, 5)
+    assert (row.verdict, row.refuted_as) == ("refuted", "negligible")
+    assert result.verdict == "supported"  # the row is beside the primary, not in its place
+    # Without matched runs in the plan (a regime map), no such row.
+    plain = evaluate(load_catalogue()["D1"], df, tmp_path / "b", {}, "standard", planned[planned["setting"] != matched])
+    assert all(c.setting != matched for c in plain.claim.checks)
+
+
 def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     """The map's centre is the standard experiment's own setting in its folder: the trials that tune the
     centre's arms are the standard profile's trials (the same run folders); every axis shares one centre.

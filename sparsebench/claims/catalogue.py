@@ -53,6 +53,10 @@ class Check:
     # Of a tuned experiment (claims.tuning): read each arm at its tuned setting, or every arm at the
     # experiment's shared one. The report adds the primary check's shared-setting row by itself.
     setting: str = "tuned"
+    # Of a tuned experiment: settings (train.lr) at which B is also run at A's chosen value, read against A as
+    # tuned in a row beside the check: where the two arms chose different values, whether the effect is the
+    # arm's own or that of the setting it chose (a property of the weights can follow the learning rate).
+    matched: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -214,6 +218,9 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
                   f"{where}.smallest_effect", item.smallest_effect,
                   f"a {item.test!r} check needs the smallest effect that matters (>= 0) and smallest_effect_reason")
         check(item.setting in SETTINGS, f"{where}.setting", item.setting, f"choose one of {', '.join(SETTINGS)}")
+        check(not item.matched or (item.b is not None and item.against is None and not item.grid
+                                   and item.setting == "tuned"), f"{where}.matched", item.matched,
+              "needs a check of tuned arms with a and b and no grid (B is run at A's chosen values)")
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
     if claim.map is not None:

@@ -43,7 +43,7 @@ from sparsebench.claims.checks import (
 from sparsebench.claims.grid import judge_check
 from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.regime import MapLayout, judge_map, map_cells
-from sparsebench.claims.tuning import SHARED, TUNED
+from sparsebench.claims.tuning import SHARED, TUNED, matched_setting
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import family_p, holm
@@ -282,7 +282,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(experiments),
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
-    claim = with_shared_row(claim, rows, planned)
+    claim = with_shared_row(with_matched_rows(claim, planned), rows, planned)
     rows = rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
     layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
     judged_by = judge_check
@@ -323,11 +323,22 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
 
 def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:
     """The rows a check of ``setting`` reads: of a tuned experiment, its runs under that setting (tuned arms,
-    or every arm at the shared setting); of an experiment not tuned, all of its runs."""
+    every arm at the shared setting, or a check's matched runs); of an experiment not tuned, all of its runs."""
     if rows is None or rows.empty or "setting" not in rows.columns:
         return rows
-    other = SHARED if setting == TUNED else TUNED
-    return rows[rows["setting"].fillna("") != other]
+    return rows[rows["setting"].fillna("").isin([setting, ""])]
+
+
+def with_matched_rows(claim: Claim, planned: pd.DataFrame | None) -> Claim:
+    """``claim`` with each check that names ``matched`` settings read again with B at A's chosen values (a
+    row beside it), where the plan has those runs (a regime map's cells have none)."""
+    if planned is None or planned.empty or "setting" not in planned.columns:
+        return claim
+    extra = [replace(check, primary=False, matched=[], setting=matched_setting(check.a),
+                     label=f"{check.label}, B run at A's chosen {', '.join(check.matched)} (matched)")
+             for check in claim.checks
+             if check.matched and (planned["setting"] == matched_setting(check.a)).any()]
+    return replace(claim, checks=[*claim.checks, *extra]) if extra else claim
 
 
 def with_shared_row(claim: Claim, rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> Claim:

@@ -70,6 +70,8 @@ class Plan:
     tunings: dict = field(default_factory=dict)  # experiment -> its claims.tuning.Tuning
     axes: dict = field(default_factory=dict)  # a regime map's experiment -> (its axes, their centre values)
     stamp: str | None = None  # the plan cache's fingerprint of the code and configs it was made with
+    # A tuned experiment -> the (a, b, settings) of the checks that read B at A's chosen values (Check.matched).
+    matched: dict = field(default_factory=dict)
 
     def all_jobs(self) -> list[Job]:
         return [job for jobs in self.jobs.values() for job in jobs]
@@ -162,6 +164,14 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                 raise SparsebenchError(f"{override}: experiment {experiment} tunes {key} for each arm (its tune.arms); "
                                        f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
         result.tunings[experiment] = started
+    # Matched runs only where a check's arms are one experiment's, and not in a regime map's cells.
+    for claim in claims:
+        for item in claim.checks:
+            for experiment in claim.experiments_for(profile) if item.matched else ():
+                request = (item.a, item.b, item.matched)
+                if experiment in result.tunings and experiment not in result.axes \
+                        and request not in result.matched.setdefault(experiment, []):
+                    result.matched[experiment].append(request)
     return result
 
 
@@ -203,6 +213,9 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
         for job in shared:
             job.settings = job.settings or (tuning.SHARED,)
         the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, derive)
+        for a, b, keys in the_plan.matched.get(work.experiment, []):
+            the_plan.jobs[work.experiment] += tuning.matched_runs(work, a, b, keys, the_plan.jobs[work.experiment],
+                                                                  derive)
     return counts
 
 

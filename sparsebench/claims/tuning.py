@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol
 
 from sparsebench.errors import SparsebenchError
 from sparsebench.records.paths import flatten
-from sparsebench.schemas import RunConfig, TuneArm, TuneConfig
+from sparsebench.schemas import RunConfig, TuneArm, TuneConfig, config_tree
 from sparsebench.sweep import override_text
 
 
@@ -48,6 +48,7 @@ class Job(Protocol):
 
 
 TUNED, SHARED = "tuned", "shared"  # the settings a final run is planned under (Job.settings)
+MATCHED = "matched"  # B's runs at A's chosen values of a check's ``matched`` settings (matched_setting)
 Derive = Callable[..., Job]  # (job, settings, shown keys): a planned run with settings changed (claims.plan.deriver)
 
 
@@ -256,6 +257,55 @@ def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
             else:
                 job.settings = (TUNED,)
                 out.append(job)
+    return out
+
+
+def matched_setting(a: dict[str, Any]) -> str:
+    """The setting B's runs at A's chosen values are planned and read under: one per A, since B may be
+    matched to more than one arm."""
+    return f"{MATCHED} to " + ", ".join(f"{key}={override_text(value)}" for key, value in a.items())
+
+
+def _arm_of(tuning: Tuning, where: dict[str, Any]) -> ArmTuning | None:
+    """The one arm whose runs ``where`` selects, as a check's selector selects records; else None."""
+    import pandas as pd
+
+    from sparsebench.report.aggregate import select
+
+    def selected(arm: ArmTuning) -> bool:
+        try:
+            return not select(pd.DataFrame([flatten(config_tree(arm.jobs[0].config), ".")]), where).empty
+        except KeyError:
+            return False
+    found = [arm for arm in tuning.arms if selected(arm)]
+    return found[0] if len(found) == 1 else None
+
+
+def matched_runs(tuning: Tuning, a: dict[str, Any], b: dict[str, Any], keys: list[str], planned: list[Job],
+                 derive: Derive) -> list[Job]:
+    """For a check of A against B with ``matched`` settings (catalogue.Check.matched): B's runs, every seed,
+    at its chosen point with those settings at A's chosen values, and A's final runs, both planned under
+    ``matched_setting(a)``. A run already planned (a final run, or B's at A's values when it chose them) is
+    that run with the setting added, not a second copy. None until both arms have chosen, or where A or B
+    is not one arm of this experiment."""
+    arm_a, arm_b = _arm_of(tuning, a), _arm_of(tuning, b)
+    if arm_a is None or arm_b is None or arm_a is arm_b or arm_a.chosen is None or arm_b.chosen is None:
+        return []
+    own = flatten(config_tree(arm_a.jobs[0].config), ".")  # a setting A does not tune: its shared value
+    values = {key: arm_a.chosen.get(key, own.get(key)) for key in keys}
+    setting = matched_setting(a)
+    by_id = {job.run_id: job for job in planned}
+    out = []
+    for arm, point in ((arm_a, dict(arm_a.chosen)), (arm_b, {**arm_b.chosen, **values})):
+        for job in arm.jobs:
+            run = derive(job, point)
+            twin = by_id.get(run.run_id)
+            if twin is None:
+                run.settings = (setting,)
+                by_id[run.run_id] = run
+                out.append(run)
+            elif setting not in twin.settings:
+                twin.settings = (*twin.settings, setting)
     return out
 
 
