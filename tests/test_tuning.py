@@ -225,10 +225,11 @@ def test_a_matched_check_plans_b_at_a_chosen_learning_rate_once_and_not_in_a_map
         off = abs(job.config.train.lr - lr) + (abs(job.config.regularizer.p - p) if p is not None else 0)
         return ({"validation": {"accuracy": 99 - off}},)
     tune(the_plan, planted(score))
-    matched = tuning.matched_setting({"regularizer.name": "dropout"})
+    matched = tuning.matched_setting({"regularizer.name": "dropout"}, {"regularizer.name": "none"}, ["train.lr"])
     jobs = [job for job in the_plan.jobs["mlp_regularizers"] if matched in job.settings]
     none = sorted((job.config.seed, job.config.train.lr) for job in jobs if job.config.regularizer.name == "none")
     assert none == [(seed, 0.2) for seed in range(9)]
+    assert all(job.settings == (matched,) for job in jobs if job.config.regularizer.name == "none")
     dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
     assert len(dropout) == 9 and all(job.settings == ("tuned", matched) for job in dropout)
     assert {(job.config.train.lr, job.config.regularizer.p) for job in dropout} == {(0.2, 0.1)}
@@ -239,11 +240,29 @@ def test_a_matched_check_plans_b_at_a_chosen_learning_rate_once_and_not_in_a_map
     assert mapped.matched == {}
 
 
+def test_a_matched_check_whose_arms_are_not_two_arms_of_one_tuned_experiment_is_refused_before_any_run(results):
+    """B in another experiment (k-winners is not an arm of mlp_regularizers), or a setting the arms' configs lack,
+    would plan nothing and show no row: the plan refuses it in one line naming the card's field."""
+    claim = load_catalogue()["D1"]
+    primary = claim.checks[claim.primary_index]
+    for change in ({"b": {"regularizer.name": "kwinners"}}, {"matched": ["train.lrr"]}):
+        bad = replace(claim, checks=[replace(primary, **change), *claim.checks[1:]])
+        with pytest.raises(SparsebenchError) as error:
+            plan([bad], "standard", [*SMALL, f"results_dir={results}"])
+        message = str(error.value)
+        assert message.startswith("claims/D1.checks[1].matched=") and "two arms of one tuned experiment" in message
+        assert "\n" not in message
+    # Two matched readings with the same A (D1: dropout against none; D2: dropout against L2) plan apart.
+    both = plan([claim, load_catalogue()["D2"]], "standard", [*SMALL, f"results_dir={results}"])
+    assert [request[1] for request in both.matched["mlp_regularizers"]] == [{"regularizer.name": "none"},
+                                                                          {"regularizer.name": "l2"}]
+
+
 def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tuned_comparison(tmp_path):
     """Constructed: the tuned dropout nets (lr 0.1) are sparser in shape than the tuned dense nets (lr 0.05) by
     0.04, but the dense nets at lr 0.1 are as sparse as dropout's: the primary is supported, the matched row
     (the dense nets at dropout's rate) negligible, each with its own runs' mean."""
-    matched = tuning.matched_setting({"regularizer.name": "dropout"})
+    matched = tuning.matched_setting({"regularizer.name": "dropout"}, {"regularizer.name": "none"}, ["train.lr"])
     dropout = [0.302, 0.304, 0.300, 0.303, 0.301]
     none_own, none_at_dropouts = [0.262, 0.264, 0.263, 0.265, 0.261], [0.3025, 0.3015, 0.3035, 0.3005, 0.302]
 

@@ -331,13 +331,19 @@ def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:
 
 def with_matched_rows(claim: Claim, planned: pd.DataFrame | None) -> Claim:
     """``claim`` with each check that names ``matched`` settings read again with B at A's chosen values (a
-    row beside it), where the plan has those runs (a regime map's cells have none)."""
+    row beside it), where the plan has B's runs for it (a regime map's cells have none)."""
     if planned is None or planned.empty or "setting" not in planned.columns:
         return claim
-    extra = [replace(check, primary=False, matched=[], setting=matched_setting(check.a),
+
+    def planned_b(check) -> bool:
+        try:
+            return not select(planned[planned["setting"] == matched_setting(check.a, check.b, check.matched)],
+                              check.b).empty
+        except KeyError:
+            return False
+    extra = [replace(check, primary=False, matched=[], setting=matched_setting(check.a, check.b, check.matched),
                      label=f"{check.label}, B run at A's chosen {', '.join(check.matched)} (matched)")
-             for check in claim.checks
-             if check.matched and (planned["setting"] == matched_setting(check.a)).any()]
+             for check in claim.checks if check.matched and planned_b(check)]
     return replace(claim, checks=[*claim.checks, *extra]) if extra else claim
 
 

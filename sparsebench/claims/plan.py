@@ -164,14 +164,23 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                 raise SparsebenchError(f"{override}: experiment {experiment} tunes {key} for each arm (its tune.arms); "
                                        f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
         result.tunings[experiment] = started
-    # Matched runs only where a check's arms are one experiment's, and not in a regime map's cells.
+    # A check read with B at A's chosen values (Check.matched): its A and B must be two arms of one tuned
+    # experiment of the claim; nothing is matched where the claim's experiments are not tuned, nor in a
+    # regime map's cells (they judge the primary check only).
     for claim in claims:
-        for item in claim.checks:
-            for experiment in claim.experiments_for(profile) if item.matched else ():
-                request = (item.a, item.b, item.matched)
-                if experiment in result.tunings and experiment not in result.axes \
-                        and request not in result.matched.setdefault(experiment, []):
-                    result.matched[experiment].append(request)
+        for number, item in enumerate(claim.checks, start=1):
+            tuned = [e for e in claim.experiments_for(profile) if e in result.tunings and e not in result.axes]
+            if not item.matched or not tuned:
+                continue
+            found = [e for e in tuned if tuning.matched_arms(result.tunings[e], item.a, item.b, item.matched)]
+            if len(found) != 1:
+                raise SparsebenchError(
+                    f"claims/{claim.id}.checks[{number}].matched={item.matched}: A {item.a} and B {item.b} must be two "
+                    f"arms of one tuned experiment ({', '.join(tuned)}) whose configs have {', '.join(item.matched)}; "
+                    f"found in {len(found)}: name one arm on each side, or drop matched")
+            request = (item.a, item.b, item.matched)
+            if request not in result.matched.setdefault(found[0], []):
+                result.matched[found[0]].append(request)
     return result
 
 

@@ -260,10 +260,23 @@ def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
     return out
 
 
-def matched_setting(a: dict[str, Any]) -> str:
-    """The setting B's runs at A's chosen values are planned and read under: one per A, since B may be
-    matched to more than one arm."""
-    return f"{MATCHED} to " + ", ".join(f"{key}={override_text(value)}" for key, value in a.items())
+def matched_setting(a: dict[str, Any], b: dict[str, Any], keys: list[str]) -> str:
+    """The setting B's runs at A's chosen values of ``keys`` (and A's final runs with them) are planned and
+    read under: one per (A, B, keys), so that two matched readings never pool each other's runs."""
+    def text(where: dict[str, Any]) -> str:
+        return ", ".join(f"{key}={override_text(value)}" for key, value in where.items())
+    return f"{MATCHED}: {text(b)} at {text(a)}'s {', '.join(keys)}"
+
+
+def matched_arms(tuning: Tuning, a: dict[str, Any], b: dict[str, Any],
+                 keys: list[str]) -> tuple[ArmTuning, ArmTuning] | None:
+    """A's arm and B's, where each selector names one arm of this experiment, two different ones, whose
+    configs both have every key; else None."""
+    arm_a, arm_b = _arm_of(tuning, a), _arm_of(tuning, b)
+    if arm_a is None or arm_b is None or arm_a is arm_b:
+        return None
+    configs = [flatten(config_tree(arm.jobs[0].config), ".") for arm in (arm_a, arm_b)]
+    return (arm_a, arm_b) if all(key in config for key in keys for config in configs) else None
 
 
 def _arm_of(tuning: Tuning, where: dict[str, Any]) -> ArmTuning | None:
@@ -285,15 +298,16 @@ def matched_runs(tuning: Tuning, a: dict[str, Any], b: dict[str, Any], keys: lis
                  derive: Derive) -> list[Job]:
     """For a check of A against B with ``matched`` settings (catalogue.Check.matched): B's runs, every seed,
     at its chosen point with those settings at A's chosen values, and A's final runs, both planned under
-    ``matched_setting(a)``. A run already planned (a final run, or B's at A's values when it chose them) is
+    ``matched_setting(a, b, keys)``. A run already planned (a final run, or B's at A's values when it chose them) is
     that run with the setting added, not a second copy. None until both arms have chosen, or where A or B
     is not one arm of this experiment."""
-    arm_a, arm_b = _arm_of(tuning, a), _arm_of(tuning, b)
-    if arm_a is None or arm_b is None or arm_a is arm_b or arm_a.chosen is None or arm_b.chosen is None:
+    arms = matched_arms(tuning, a, b, keys)
+    if arms is None or arms[0].chosen is None or arms[1].chosen is None:
         return []
+    arm_a, arm_b = arms
     own = flatten(config_tree(arm_a.jobs[0].config), ".")  # a setting A does not tune: its shared value
-    values = {key: arm_a.chosen.get(key, own.get(key)) for key in keys}
-    setting = matched_setting(a)
+    values = {key: arm_a.chosen.get(key, own[key]) for key in keys}
+    setting = matched_setting(a, b, keys)
     by_id = {job.run_id: job for job in planned}
     out = []
     for arm, point in ((arm_a, dict(arm_a.chosen)), (arm_b, {**arm_b.chosen, **values})):
