@@ -281,6 +281,9 @@ def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tune
     assert math.isclose(row.effect, np.mean(dropout) - np.mean(none_at_dropouts)) and (row.n_a, row.n_b) == (5, 5)
     assert (row.verdict, row.refuted_as) == ("refuted", "negligible")
     assert result.verdict == "supported"  # the row is beside the primary, not in its place
+    # The summary row says where the matched reading differs from the verdict, with its interval.
+    from sparsebench.claims.page import _why
+    assert f"with B at A's chosen train.lr: refuted (negligible), {row.effect:+.4g}" in _why(result)
     # Without matched runs in the plan (a regime map), no such row.
     plain = evaluate(load_catalogue()["D1"], df, tmp_path / "b", {}, "standard", planned[planned["setting"] != matched])
     assert all(c.setting != matched for c in plain.claim.checks)

@@ -103,6 +103,15 @@ def decisive_check(result: ClaimResult) -> Verdict | None:
     return result.checks[result.claim.primary_index] if result.checks else None
 
 
+def matched_reading(result: ClaimResult) -> Verdict | None:
+    """The primary check read with B at A's chosen values (its ``matched`` row), where the report has it."""
+    primary = result.claim.checks[result.claim.primary_index] if result.claim.checks else None
+    if primary is None or not primary.matched or not result.checks:
+        return None
+    setting = matched_setting(primary.a, primary.b, primary.matched)
+    return next((v for c, v in zip(result.claim.checks, result.checks) if c.setting == setting), None)
+
+
 def decisive_notes(result: ClaimResult) -> CheckNotes | None:
     check = decisive_check(result)
     return result.notes[result.checks.index(check)] if check is not None and result.notes else None

@@ -32,6 +32,7 @@ from sparsebench.claims.evaluate import (
     decisive_check,
     decisive_notes,
     held,
+    matched_reading,
 )
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
 from sparsebench.claims.tuning import table as tuning_table
@@ -49,6 +50,7 @@ from sparsebench.claims.wording import (
     grid_text,
     images_text,
     outcome,
+    outcome_before_holm,
     p_number,
     p_text,
     reason,
@@ -192,6 +194,11 @@ def _why(result: ClaimResult) -> str:
         parts.append(check_notes_text(notes, decisive))
     if decisive is not None and budget_changes(decisive, result.early_stop):
         parts.append(f"‡ {outcome(result.early_stop)} at the early-stopping epoch")
+    matched = matched_reading(result)
+    if decisive is not None and matched is not None and matched.ran and outcome(matched) != outcome_before_holm(decisive):
+        keys = ", ".join(result.claim.checks[result.claim.primary_index].matched)
+        parts.append(f"with B at A's chosen {keys}: {outcome(matched)}, {signed(matched.effect)} "
+                     f"[{signed(matched.low)}, {signed(matched.high)}]")
     return "; ".join(parts)
 
 
