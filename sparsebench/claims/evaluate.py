@@ -344,15 +344,16 @@ def with_matched_rows(claim: Claim, planned: pd.DataFrame | None) -> Claim:
     if planned is None or planned.empty or "setting" not in planned.columns:
         return claim
 
-    def planned_b(check) -> bool:
+    extra = []
+    for check in claim.checks:
+        setting = matched_setting(check.a, check.b, check.matched) if check.matched else None
         try:
-            return not select(planned[planned["setting"] == matched_setting(check.a, check.b, check.matched)],
-                              check.b).empty
+            planned_b = setting is not None and not select(planned[planned["setting"] == setting], check.b).empty
         except KeyError:
-            return False
-    extra = [replace(check, primary=False, matched=[], setting=matched_setting(check.a, check.b, check.matched),
-                     label=f"{check.label}, B run at A's chosen {', '.join(check.matched)} (matched)")
-             for check in claim.checks if check.matched and planned_b(check)]
+            planned_b = False
+        if planned_b:
+            extra.append(replace(check, primary=False, matched=[], setting=setting,
+                                 label=f"{check.label}, B run at A's chosen {', '.join(check.matched)} (matched)"))
     return replace(claim, checks=[*claim.checks, *extra]) if extra else claim
 
 
