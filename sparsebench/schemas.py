@@ -317,6 +317,15 @@ class TuneArm:
     # {regularizer.p: 0.2}); empty: every arm without an entry of its own.
     arm: dict = dataclasses.field(default_factory=dict)
     space: dict = dataclasses.field(default_factory=dict)  # setting (train.lr, regularizer.p) -> values tried
+    # The arm's final runs (tuned, shared-setting and matched alike): the first N seeds of the sweep, where
+    # the checks that read this arm plan fewer than others read (None: every seed of the sweep).
+    seeds: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None:
+            check(isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1,
+                  "tune.arms[].seeds", self.seeds, "must be a whole number of seeds, at least 1",
+                  "or leave it out to run every seed of the sweep")
 
 
 @dataclass

@@ -288,3 +288,47 @@ def test_a_report_with_nothing_to_draw_loads_no_plotting_library(tmp_path):
     assert done.stdout.split()[-2:] == ["0", "False"], done.stderr[-2000:]
     assert (tmp_path / "runs" / "claims-smoke" / "CLAIMS.md").is_file()
     assert not (tmp_path / "runs" / "claims-smoke" / "figures").exists()
+
+
+def test_every_experiments_runs_share_one_pool_of_workers(make_config, monkeypatch, caplog):
+    """A stage's runs go to one pool (a pool per experiment left a core idle at each experiment's end and
+    started its workers again): every pending job of both experiments in one call, in plan order, each
+    logged with its number within its own experiment."""
+    import logging
+
+    from sparsebench.claims import plan as plan_module
+    from sparsebench.claims.plan import Job, Plan, execute
+
+    pools = []
+
+    def one_pool(function, arguments, processes):
+        pools.append((len(arguments), processes))
+        yield from ((index, "completed") for index in reversed(range(len(arguments))))  # any order back
+
+    monkeypatch.setattr(plan_module, "run_each", one_pool)
+    first = [Job("first", [f"seed={s}"], make_config(f"seed={s}")) for s in range(2)]
+    second = [Job("second", ["seed=5"], make_config("seed=5", "train.epochs=2"))]
+    with caplog.at_level(logging.INFO, logger="sparsebench"):
+        counts = execute(Plan({"first": first, "second": second}), jobs=2)
+    assert pools == [(3, 2)] and counts == {"reused": 0, "completed": 3}
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    assert logged == ["[second 1/1] seed=5: completed", "[first 1/2] seed=1: completed",
+                      "[first 2/2] seed=0: completed"]
+
+
+def test_in_this_process_a_missing_data_set_skips_the_rest_of_its_experiment_only(make_config, monkeypatch):
+    from sparsebench.claims import plan as plan_module
+    from sparsebench.claims.plan import Job, Plan, execute
+
+    ran = []
+
+    def fake_run(config, threads, overrides=None):
+        ran.append(config.seed)
+        return "unavailable: no files" if config.seed == 0 else "completed"
+
+    monkeypatch.setattr(plan_module, "_run_job", fake_run)
+    the_plan = Plan({"away": [Job("away", [f"seed={s}"], make_config(f"seed={s}")) for s in (0, 1)],
+                     "here": [Job("here", ["seed=2"], make_config("seed=2"))]})
+    counts = execute(the_plan, jobs=1)
+    assert ran == [0, 2] and counts["completed"] == 1 and counts["unavailable"] == 1
+    assert the_plan.unavailable == {"away": "no files"}

@@ -115,6 +115,15 @@ def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
     assert len(none) == 9 and {job.settings for job in none} == {("shared", "tuned")}
     dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
     assert sorted(job.settings for job in dropout) == [("shared",)] * 9 + [("tuned",)] * 9
+    # L1 and L2 are read only by checks that plan 5 seeds (tune.arms[].seeds: 5): the sweep's first 5 (here
+    # their choice is the shared setting, lr 0.05 and the first strength, so one run a seed serves both),
+    # and no other of the sweep's 9 seeds is planned for them at all.
+    for name in ("l1", "l2"):
+        arm = [job for job in jobs if job.config.regularizer.name == name]
+        assert sorted(job.config.seed for job in arm) == list(range(5))
+        assert {job.settings for job in arm} == {("shared", "tuned")}
+    planned = the_plan.planned_runs()  # a row per run and setting it is read under
+    assert planned.groupby("regularizer.name").size().to_dict() == {"none": 18, "l1": 10, "l2": 10, "dropout": 18}
     # By hand: the closest p to 0.5 in [0.05, 0.1, 0.25] is 0.25, at lr 0.05.
     assert {(job.config.train.lr, job.config.regularizer.p) for job in dropout if job.settings == ("tuned",)} == {(0.05, 0.25)}
 
@@ -152,6 +161,10 @@ def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
     with pytest.raises(ConfigError) as error:
         TuneConfig(arms=[TuneArm({}, {"train.lr": [0.1]})], metric="test/accuracy")
     assert "never the test set" in str(error.value)
+    for seeds in (0, 2.5, True):
+        with pytest.raises(ConfigError) as error:
+            TuneArm({"regularizer": "l1"}, {"train.lr": [0.1]}, seeds=seeds)
+        assert f"tune.arms[].seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_an_arm_named_by_a_boolean_sweep_value_gets_its_own_grid(results):

@@ -157,6 +157,8 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
         started = tuning.start(experiment, jobs) if jobs else None
         if started is None:
             continue
+        kept = {id(job) for arm in started.arms for job in arm.jobs}  # an arm with fewer seeds (tune.arms[].seeds)
+        result.jobs[experiment] = [job for job in jobs if id(job) in kept]
         tuned = {key for entry in started.spec.arms for key in entry.space}
         for override in overrides:
             key = override.lstrip("+~").partition("=")[0]
@@ -376,43 +378,45 @@ def execute(the_plan: Plan, jobs: int = 1, launcher=None, poll_seconds: float = 
 
 
 def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
-    """Outcomes (by id of the job) of the pending jobs run in this process or its worker processes,
-    experiment by experiment (after a missing data set, the rest of that experiment is not tried)."""
+    """Outcomes (by id of the job) of the pending jobs run in this process or its worker processes. With
+    workers, every experiment's jobs share one pool: a pool per experiment left a core idle at each
+    experiment's last run and started its workers again (a new interpreter and torch each), about half a
+    minute at each of some twenty experiment boundaries of the standard profile's stages. In this process,
+    after a missing data set the rest of that experiment is not tried."""
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     outcomes: dict[int, str] = {}
     wanted = {id(job) for job in pending}
+    todo = [(experiment, job) for experiment, experiment_jobs in the_plan.jobs.items() for job in experiment_jobs
+            if id(job) in wanted]
+    totals = {experiment: sum(e == experiment for e, _ in todo) for experiment in the_plan.jobs}
+    done: dict[str, int] = {}
+    skipped: set[str] = set()  # in this process: experiments whose data set turned out missing
     # One bar over every run to do, with its ETA, on a terminal (plain lines elsewhere); log lines are
     # written above it. Runs in this process show their own bars beneath it; worker processes show none.
-    with showing(progress_enabled("auto")), bar(desc="claims runs", total=len(pending), unit="run",
+    with showing(progress_enabled("auto")), bar(desc="claims runs", total=len(todo), unit="run",
                                                leave=True) as overall:
-        for experiment, experiment_jobs in the_plan.jobs.items():
-            todo = [job for job in experiment_jobs if id(job) in wanted]
-            if todo:
-                _here_experiment(experiment, todo, jobs, threads, outcomes, overall)
-    return outcomes
-
-
-def _here_experiment(experiment: str, todo: list[Job], jobs: int, threads: int | None, outcomes: dict[int, str],
-                     overall) -> None:
-    """``_here`` for one experiment's jobs: their outcomes into ``outcomes``, each ticking ``overall``."""
-    if jobs > 1:
-        # Each run in a worker process; a worker killed under its run (the OOM killer's SIGKILL) costs
-        # that run only: it is named and counted missing, and the others go on.
-        statuses = run_each(_run_job, [(job.config, threads, job.command) for job in todo], jobs)
-    else:
-        statuses = enumerate(_run_job(job.config, None, job.command) for job in todo)
-    for number, (index, status) in enumerate(statuses, start=1):
-        job = todo[index]
-        if isinstance(status, Lost):
-            log.error("[%s %d/%d] %s: its worker process was %s; no record (run the same command again to "
-                      "run it)", experiment, number, len(todo), " ".join(job.overrides), status)
-            status = "missing"
+        if jobs > 1:
+            # Each run in a worker process; a worker killed under its run (the OOM killer's SIGKILL) costs
+            # that run only: it is named and counted missing, and the others go on.
+            statuses = run_each(_run_job, [(job.config, threads, job.command) for _, job in todo], jobs)
         else:
-            log.info("[%s %d/%d] %s: %s", experiment, number, len(todo), " ".join(job.overrides), status)
-        outcomes[id(job)] = status
-        overall.update(1)
-        if status.startswith("unavailable: ") and jobs == 1:
-            break  # the same data set is missing for the rest
+            statuses = ((index, _run_job(job.config, None, job.command)) for index, (experiment, job)
+                        in enumerate(todo) if experiment not in skipped)
+        for index, status in statuses:
+            experiment, job = todo[index]
+            done[experiment] = number = done.get(experiment, 0) + 1
+            where = f"[{experiment} {number}/{totals[experiment]}] {' '.join(job.overrides)}"
+            if isinstance(status, Lost):
+                log.error("%s: its worker process was %s; no record (run the same command again to run it)",
+                          where, status)
+                status = "missing"
+            else:
+                log.info("%s: %s", where, status)
+            outcomes[id(job)] = status
+            overall.update(1)
+            if status.startswith("unavailable: ") and jobs == 1:
+                skipped.add(experiment)  # the same data set is missing for the rest
+    return outcomes
 
 
 def _through_launcher(launcher, pending: list[Job], poll_seconds: float) -> dict[int, str]:

@@ -148,7 +148,8 @@ def start(experiment: str, jobs: list[Job]) -> Tuning | None:
     arms = []
     for key, members in arms_of(jobs).items():
         arm = dict(o.split("=", 1) for o in key)
-        arms.append(ArmTuning(arm, grid(arm_space(config.tune, arm).space, config.tune.points), members))
+        entry = arm_space(config.tune, arm)
+        arms.append(ArmTuning(arm, grid(entry.space, config.tune.points), members[:entry.seeds]))
     return Tuning(experiment, config.tune, arms, f"{config.name}-tuning")
 
 
