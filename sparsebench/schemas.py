@@ -347,9 +347,16 @@ class TuneConfig:
     # Also run every arm at the experiment's own (shared) setting, for the secondary untuned comparison;
     # a regime map's cells do without it.
     shared: bool = True
+    # The shared-setting runs on each arm's first N seeds (None: every seed the arm runs): the untuned
+    # comparison is a secondary row; where a claim's primary check reads the shared setting (S2, S3), null.
+    shared_seeds: Optional[int] = None
 
     def __post_init__(self) -> None:
         _one_of("direction", self.direction, DIRECTIONS)
+        if self.shared_seeds is not None:
+            check(isinstance(self.shared_seeds, int) and not isinstance(self.shared_seeds, bool)
+                  and self.shared_seeds >= 1, "tune.shared_seeds", self.shared_seeds,
+                  "must be a whole number of seeds, at least 1", "or null for every seed the arm runs")
         check(not self.metric.startswith("test/") and "best_test" not in self.metric, "metric", self.metric,
               "a setting is chosen on the validation split, never the test set", "e.g. tune.metric=validation/accuracy")
         check(len(self.rungs) >= 1 and all(0 < r <= 1 for r in self.rungs) and self.rungs[-1] == 1

@@ -105,25 +105,29 @@ def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):
 
 def test_an_arm_that_chooses_the_shared_setting_reuses_those_runs(results):
     """mlp_regularizers' own values are lr 0.05 and dropout p 0.5: an arm whose best point is that is planned
-    once, under both settings; one whose best point is not (dropout's grid has no p 0.5) twice, 9 seeds each."""
+    once, under both settings; one whose best point is not (dropout's grid has no p 0.5) twice. The shared
+    setting, a secondary row, runs each arm's first 5 seeds (tune.shared_seeds, conf/tune/halving.yaml)."""
     the_plan = d4_plan(results)
     tune(the_plan,
                 planted(lambda job: ({"validation": {"accuracy": -abs(job.config.train.lr - 0.05)
                                                      - abs(getattr(job.config.regularizer, "p", 0.5) - 0.5)}},)))
     jobs = the_plan.jobs["mlp_regularizers"]
-    none = [job for job in jobs if job.config.regularizer.name == "none"]
-    assert len(none) == 9 and {job.settings for job in none} == {("shared", "tuned")}
+    def seeds(name):
+        return sorted((job.config.seed, job.settings) for job in jobs if job.config.regularizer.name == name)
+    both, tuned = ("shared", "tuned"), ("tuned",)
+    assert seeds("none") == [(s, both) for s in range(5)] + [(s, tuned) for s in range(5, 9)]
     dropout = [job for job in jobs if job.config.regularizer.name == "dropout"]
-    assert sorted(job.settings for job in dropout) == [("shared",)] * 9 + [("tuned",)] * 9
+    assert sorted((job.settings, job.config.seed) for job in dropout) == \
+        [(("shared",), s) for s in range(5)] + [(tuned, s) for s in range(9)]
     # L1 and L2 are read only by checks that plan 5 seeds (tune.arms[].seeds: 5): the sweep's first 5 (here
     # their choice is the shared setting, lr 0.05 and the first strength, so one run a seed serves both),
     # and no other of the sweep's 9 seeds is planned for them at all.
     for name in ("l1", "l2"):
-        arm = [job for job in jobs if job.config.regularizer.name == name]
-        assert sorted(job.config.seed for job in arm) == list(range(5))
-        assert {job.settings for job in arm} == {("shared", "tuned")}
+        assert seeds(name) == [(s, both) for s in range(5)]
     planned = the_plan.planned_runs()  # a row per run and setting it is read under
-    assert planned.groupby("regularizer.name").size().to_dict() == {"none": 18, "l1": 10, "l2": 10, "dropout": 18}
+    assert planned.groupby(["regularizer.name", "setting"]).size().to_dict() == {
+        ("dropout", "shared"): 5, ("dropout", "tuned"): 9, ("l1", "shared"): 5, ("l1", "tuned"): 5,
+        ("l2", "shared"): 5, ("l2", "tuned"): 5, ("none", "shared"): 5, ("none", "tuned"): 9}
     # By hand: the closest p to 0.5 in [0.05, 0.1, 0.25] is 0.25, at lr 0.05.
     assert {(job.config.train.lr, job.config.regularizer.p) for job in dropout if job.settings == ("tuned",)} == {(0.05, 0.25)}
 
@@ -165,6 +169,20 @@ def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
         with pytest.raises(ConfigError) as error:
             TuneArm({"regularizer": "l1"}, {"train.lr": [0.1]}, seeds=seeds)
         assert f"tune.arms[].seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
+        with pytest.raises(ConfigError) as error:
+            TuneConfig(arms=[TuneArm({}, {"train.lr": [0.1]})], shared_seeds=seeds)
+        assert f"tune.shared_seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_primary_check_that_reads_the_shared_setting_keeps_every_seed_there(results):
+    """S2 and S3 decide on the shared setting itself (their primary checks): sparseout_q's shared runs are
+    every seed of every q (tune.shared_seeds: null there)."""
+    seven = "seed=0,1,2,3,4,5,6"  # more seeds than the 5 that other experiments' shared rows run
+    the_plan = plan([load_catalogue()["S3"]], "standard", [*SMALL, seven, f"results_dir={results}"])
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    shared = [job for job in the_plan.jobs["sparseout_q"] if "shared" in job.settings]
+    assert sorted((job.config.regularizer.q, job.config.seed) for job in shared) == \
+        [(q, s) for q in (1.0, 1.5, 2.0, 2.5, 3.0) for s in range(7)]
 
 
 def test_an_arm_named_by_a_boolean_sweep_value_gets_its_own_grid(results):

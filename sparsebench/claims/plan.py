@@ -220,7 +220,7 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
             if rung < len(work.spec.rungs):
                 tuning.read_scores(work, rung)
     for work in tunings:
-        shared = the_plan.jobs[work.experiment] if work.spec.shared else []
+        shared = tuning.shared_runs(work, the_plan.jobs[work.experiment])
         for job in shared:
             job.settings = job.settings or (tuning.SHARED,)
         the_plan.jobs[work.experiment] = shared + tuning.finals(work, shared, derive)

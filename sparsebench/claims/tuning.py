@@ -241,6 +241,15 @@ def score_of(job: Job, metric: str) -> float | None:
     return float(value)
 
 
+def shared_runs(tuning: Tuning, planned: list[Job]) -> list[Job]:
+    """Of the experiment's planned runs (every arm at the shared setting), those its shared-setting row
+    reads: none without ``tune.shared``, else each arm's first ``tune.shared_seeds`` seeds (plan order)."""
+    if not tuning.spec.shared:
+        return []
+    kept = {id(job) for arm in tuning.arms for job in arm.jobs[:tuning.spec.shared_seeds]}
+    return [job for job in planned if id(job) in kept]
+
+
 def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
     """The final runs of every tuned arm: the arm's runs (every seed) at its chosen point. A final run that
     is also a shared-setting run (the arm chose the experiment's own values) is that run, planned under
