@@ -317,14 +317,15 @@ class TuneArm:
     # {regularizer.p: 0.2}); empty: every arm without an entry of its own.
     arm: dict = dataclasses.field(default_factory=dict)
     space: dict = dataclasses.field(default_factory=dict)  # setting (train.lr, regularizer.p) -> values tried
-    # The arm's final runs (tuned, shared-setting and matched alike): the first N seeds of the sweep, where
-    # the checks that read this arm plan fewer than others read (None: every seed of the sweep).
+    # The arm's final runs (tuned, shared-setting and matched alike): the sweep's lowest N seeds, where the
+    # checks that read this arm plan fewer than others read (None: every seed of the sweep). Seeds given on
+    # the command line are run in full.
     seeds: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.seeds is not None:
             check(isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1,
-                  "tune.arms[].seeds", self.seeds, "must be a whole number of seeds, at least 1",
+                  "arms[].seeds", self.seeds, "must be a whole number of seeds, at least 1",
                   "or leave it out to run every seed of the sweep")
 
 
@@ -347,7 +348,7 @@ class TuneConfig:
     # Also run every arm at the experiment's own (shared) setting, for the secondary untuned comparison;
     # a regime map's cells do without it.
     shared: bool = True
-    # The shared-setting runs on each arm's first N seeds (None: every seed the arm runs): the untuned
+    # The shared-setting runs on each arm's lowest N seeds (None: every seed the arm runs): the untuned
     # comparison is a secondary row; where a claim's primary check reads the shared setting (S2, S3), null.
     shared_seeds: Optional[int] = None
 
@@ -355,7 +356,7 @@ class TuneConfig:
         _one_of("direction", self.direction, DIRECTIONS)
         if self.shared_seeds is not None:
             check(isinstance(self.shared_seeds, int) and not isinstance(self.shared_seeds, bool)
-                  and self.shared_seeds >= 1, "tune.shared_seeds", self.shared_seeds,
+                  and self.shared_seeds >= 1, "shared_seeds", self.shared_seeds,
                   "must be a whole number of seeds, at least 1", "or null for every seed the arm runs")
         check(not self.metric.startswith("test/") and "best_test" not in self.metric, "metric", self.metric,
               "a setting is chosen on the validation split, never the test set", "e.g. tune.metric=validation/accuracy")

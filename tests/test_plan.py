@@ -327,8 +327,9 @@ def test_in_this_process_a_missing_data_set_skips_the_rest_of_its_experiment_onl
         return "unavailable: no files" if config.seed == 0 else "completed"
 
     monkeypatch.setattr(plan_module, "_run_job", fake_run)
-    the_plan = Plan({"away": [Job("away", [f"seed={s}"], make_config(f"seed={s}")) for s in (0, 1)],
-                     "here": [Job("here", ["seed=2"], make_config("seed=2"))]})
+    the_plan = Plan({"here": [Job("here", ["seed=2"], make_config("seed=2"))],
+                     "away": [Job("away", [f"seed={s}"], make_config(f"seed={s}")) for s in (0, 1)],
+                     "after": [Job("after", ["seed=3"], make_config("seed=3"))]})
     counts = execute(the_plan, jobs=1)
-    assert ran == [0, 2] and counts["completed"] == 1 and counts["unavailable"] == 1
+    assert ran == [2, 0, 3] and counts["completed"] == 2 and counts["unavailable"] == 1
     assert the_plan.unavailable == {"away": "no files"}

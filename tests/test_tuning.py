@@ -168,10 +168,32 @@ def test_unequal_budgets_and_test_metrics_are_refused_in_one_line():
     for seeds in (0, 2.5, True):
         with pytest.raises(ConfigError) as error:
             TuneArm({"regularizer": "l1"}, {"train.lr": [0.1]}, seeds=seeds)
-        assert f"tune.arms[].seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
+        assert f"arms[].seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
         with pytest.raises(ConfigError) as error:
             TuneConfig(arms=[TuneArm({}, {"train.lr": [0.1]})], shared_seeds=seeds)
-        assert f"tune.shared_seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
+        assert f"shared_seeds={seeds}" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_seeds_given_on_the_command_line_are_run_in_full_by_every_arm(results):
+    """The profile's caps (L1 and L2 on 5 seeds, the shared row on 5) are for its own seeds: a user who asks
+    for seeds 0-6 gets every one of them in every arm and setting, and a cap read from the config (the
+    sweep's order reversed) takes the lowest seeds, not the first written."""
+    score = planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},))
+    given = plan([load_catalogue()["D2"]], "standard", [*SMALL, "seed=0,1,2,3,4,5,6", f"results_dir={results}"])
+    tune(given, score)
+    planned = given.planned_runs()
+    assert planned.groupby(["regularizer.name", "setting"]).size().min() == 7
+    assert set(planned.groupby(["regularizer.name", "setting"]).size().index.get_level_values(1)) >= {"shared", "tuned"}
+    # The experiment's jobs in the opposite order (a sweep written 8, 7, ..., 0): still the lowest 5 seeds.
+    every = plan([load_catalogue()["D2"]], "standard", [*SMALL, "seed=0,1,2,3,4,5,6,7,8", f"results_dir={results}"])
+    backwards = every.jobs["mlp_regularizers"][::-1]
+    assert len([job for job in backwards if job.config.regularizer.name == "l2"]) == 9
+    assert backwards[0].config.seed == 8
+    work = tuning.start("mlp_regularizers", backwards)
+    l2 = next(arm for arm in work.arms if arm.label == "regularizer=l2")
+    assert sorted(job.config.seed for job in l2.jobs) == [0, 1, 2, 3, 4]
+    dropout = next(arm for arm in work.arms if arm.label == "regularizer=dropout")
+    assert [job.config.seed for job in tuning.shared_runs(work, dropout.jobs)] == [4, 3, 2, 1, 0]
 
 
 def test_a_primary_check_that_reads_the_shared_setting_keeps_every_seed_there(results):

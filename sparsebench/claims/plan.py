@@ -151,14 +151,17 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                                    for job, cfg in value]
     from sparsebench.claims import tuning
 
+    seeds_given = any(o.lstrip("+~").partition("=")[0] == "seed" for o in overrides)
     for experiment, jobs in result.jobs.items():
         if jobs and jobs[0].config.axes:
             result.axes[experiment] = axes_of(jobs[0].config)
-        started = tuning.start(experiment, jobs) if jobs else None
+        # The seeds an arm runs (tune.arms[].seeds, tune.shared_seeds) are the profile's; seeds given on the
+        # command line are run in full by every arm.
+        started = tuning.start(experiment, jobs, capped=not seeds_given) if jobs else None
         if started is None:
             continue
-        kept = {id(job) for arm in started.arms for job in arm.jobs}  # an arm with fewer seeds (tune.arms[].seeds)
-        result.jobs[experiment] = [job for job in jobs if id(job) in kept]
+        arm_jobs = {id(job) for arm in started.arms for job in arm.jobs}
+        result.jobs[experiment] = [job for job in jobs if id(job) in arm_jobs]
         tuned = {key for entry in started.spec.arms for key in entry.space}
         for override in overrides:
             key = override.lstrip("+~").partition("=")[0]

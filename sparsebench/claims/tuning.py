@@ -8,7 +8,7 @@ searched by successive halving: every point is trained for the first rung's shar
 epochs on a seed of its own (``tune.seed``, no final run's), the best 1/``eta`` of them (rounded up) by ``tune.metric``
 (a validation metric: the test set is never looked at) go on to the next rung, and the last rung trains
 at the experiment's own budget. Each arm's best point there is its chosen setting, and its final runs
-(every seed of the sweep) use it. Trials measure only what the choice reads (``tune.trial``) and write
+(every seed of the sweep, or its lowest ``tune.arms[].seeds``) use it. Trials measure only what the choice reads (``tune.trial``) and write
 their records under ``<the experiment's folder>-tuning/``, apart from the final runs.
 
 The choice is read again from the trials' records each time a plan is made, so a report made later
@@ -22,7 +22,7 @@ secondary row. Trials and final runs are the arm's planned runs with settings ch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any, Callable, Protocol
 
@@ -69,7 +69,7 @@ class ArmTuning:
 
     arm: dict[str, str]  # sweep key -> value as the sweep writes it
     points: list[dict[str, Any]]
-    jobs: list[Job]  # the arm's planned runs at the experiment's own setting, one per seed
+    jobs: list[Job]  # the arm's planned runs at the experiment's own setting, one per seed it runs
     trials: list[list[Trial]] = field(default_factory=list)  # per rung
     chosen: dict[str, Any] | None = None
 
@@ -134,8 +134,10 @@ def arms_of(jobs: list[Job]) -> dict[tuple[str, ...], list[Job]]:
     return arms
 
 
-def start(experiment: str, jobs: list[Job]) -> Tuning | None:
-    """The tuning of an experiment whose jobs carry a ``tune`` block (None if they do not)."""
+def start(experiment: str, jobs: list[Job], capped: bool = True) -> Tuning | None:
+    """The tuning of an experiment whose jobs carry a ``tune`` block (None if they do not). ``capped``: an
+    arm's final runs are its lowest ``tune.arms[].seeds`` seeds and the shared setting's its lowest
+    ``tune.shared_seeds`` (the profile's own seeds); False (seeds given on the command line): every seed."""
     config = jobs[0].config
     if config.tune is None or not config.tune.arms:  # a profile's tune settings on an experiment not tuned
         return None
@@ -149,8 +151,12 @@ def start(experiment: str, jobs: list[Job]) -> Tuning | None:
     for key, members in arms_of(jobs).items():
         arm = dict(o.split("=", 1) for o in key)
         entry = arm_space(config.tune, arm)
-        arms.append(ArmTuning(arm, grid(entry.space, config.tune.points), members[:entry.seeds]))
-    return Tuning(experiment, config.tune, arms, f"{config.name}-tuning")
+        if capped and entry.seeds is not None:
+            lowest = {id(job) for job in sorted(members, key=lambda job: job.config.seed)[:entry.seeds]}
+            members = [job for job in members if id(job) in lowest]
+        arms.append(ArmTuning(arm, grid(entry.space, config.tune.points), members))
+    spec = config.tune if capped else replace(config.tune, shared_seeds=None)
+    return Tuning(experiment, spec, arms, f"{config.name}-tuning")
 
 
 def trials_of(tuning: Tuning, rung: int, derive: Derive) -> list[Job]:
@@ -243,15 +249,16 @@ def score_of(job: Job, metric: str) -> float | None:
 
 def shared_runs(tuning: Tuning, planned: list[Job]) -> list[Job]:
     """Of the experiment's planned runs (every arm at the shared setting), those its shared-setting row
-    reads: none without ``tune.shared``, else each arm's first ``tune.shared_seeds`` seeds (plan order)."""
+    reads: none without ``tune.shared``, else each arm's lowest ``tune.shared_seeds`` seeds."""
     if not tuning.spec.shared:
         return []
-    kept = {id(job) for arm in tuning.arms for job in arm.jobs[:tuning.spec.shared_seeds]}
+    kept = {id(job) for arm in tuning.arms
+            for job in sorted(arm.jobs, key=lambda job: job.config.seed)[:tuning.spec.shared_seeds]}
     return [job for job in planned if id(job) in kept]
 
 
 def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
-    """The final runs of every tuned arm: the arm's runs (every seed) at its chosen point. A final run that
+    """The final runs of every tuned arm: the arm's runs (every seed it runs) at its chosen point. A final run that
     is also a shared-setting run (the arm chose the experiment's own values) is that run, planned under
     both settings, not a second copy."""
     by_id = {job.run_id: job for job in shared}
