@@ -468,6 +468,24 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     assert "(one of two): the grid tried two values" in section.caption
 
 
+def test_a_knob_written_as_a_one_layer_list_is_marked_at_its_grids_edge_too(results, tmp_path):
+    """k-winners' k is a list, one entry a layer ([0.1], [0.15], [0.2]): its top value is an edge like any
+    number's, and its middle is not."""
+    from sparsebench.claims.page import _tuning_section
+
+    def chosen(score):
+        the_plan = plan([load_catalogue()["K2"]], "standard", [*SMALL, f"results_dir={results}"])
+        tune(the_plan, planted(lambda job: ({"validation": {"accuracy": score(job.config) if hasattr(
+            job.config.regularizer, "percent_on") else 0.0}},)))
+        return _tuning_section(the_plan.tunings["mlp_kwinners"], tmp_path).table["chosen"].iloc[0]
+
+    # By hand: mlp_kwinners tries lr [0.1, 0.2, 0.4] x k [0.1, 0.15, 0.2].
+    assert chosen(lambda c: c.regularizer.percent_on[0] - abs(c.train.lr - 0.2)) == \
+        "train.lr 0.2, regularizer.percent_on [0.2] (edge)"
+    assert chosen(lambda c: -abs(c.regularizer.percent_on[0] - 0.15) - abs(c.train.lr - 0.2)) == \
+        "train.lr 0.2, regularizer.percent_on [0.15]"
+
+
 def test_a_one_arm_experiment_is_captioned_as_one_arm_and_no_edge_is_explained_where_none_was_chosen(results, tmp_path):
     from sparsebench.claims.page import _tuning_section
 

@@ -623,9 +623,14 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
 
 def _edge_mark(points: list[dict], key: str, value) -> str:
     """"edge" when ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``,
-    "one of two" when the grid tried two (each is an edge: the grid cannot show a best beyond it), else ""."""
-    values = sorted({p[key] for p in points if isinstance(p[key], (int, float))})
-    if len(values) < 2 or value not in (values[0], values[-1]):
+    "one of two" when the grid tried two (each is an edge: the grid cannot show a best beyond it), else "".
+    A one-layer list of a number (k-winners' percent_on [0.2]) counts as that number."""
+    def scalar(v):
+        v = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    values = sorted({scalar(p[key]) for p in points} - {None})
+    if len(values) < 2 or scalar(value) not in (values[0], values[-1]):
         return ""
     return "edge" if len(values) >= 3 else "one of two"
 
