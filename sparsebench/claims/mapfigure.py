@@ -6,7 +6,7 @@ y the effect A âˆ’ B with its 95% interval as error bars, the negligible band (Â
 matters around the check's threshold) shaded and the threshold drawn. Each point has its cell's colour
 and marker (holds, flips, negligible, undecided after Holm's correction across the cells; a cell not run
 is a grey cross on the threshold line). The center cell (the experiment's own setting) lies on every
-panel, on a dotted vertical line; the home regime's cell is ringed and labelled "home". The panels share
+panel, on a dotted vertical line, "(center)" under its tick; the home regime's cell is ringed and labelled "home". The panels share
 their y axis, so effects compare across axes.
 """
 
@@ -38,6 +38,8 @@ STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)":
           "fails its margin": ("P", VERDICT_STYLES["refuted"].color),
           "undecided": ("D", VERDICT_STYLES["inconclusive"].color), "not run": ("x", VERDICT_STYLES["not run"].color)}
 
+
+_NO_CENTER = object()  # a map without a center cell: no axis value is it
 
 def _positions(values: list) -> tuple[list[float], bool]:
     """x of each axis value, and whether the axis is logarithmic: "all" (None) one step beyond the largest."""
@@ -95,12 +97,9 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
                 ax.annotate("home", (x, cell_verdict.effect), xytext=(-12 if rightmost else 12, 8),
                             textcoords="offset points", ha="right" if rightmost else "left", fontsize="small",
                             fontweight="bold")
-        if center_cell is not None:
-            at = xs[values.index(center_cell.get(column))] if center_cell.get(column) in values else None
-            if at is not None:
-                ax.axvline(at, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
-                ax.annotate("center", (at, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                            textcoords="offset points", fontsize="x-small", color="0.4")
+        center_value = center_cell.get(column) if center_cell is not None else _NO_CENTER
+        if center_value in values:
+            ax.axvline(xs[values.index(center_value)], color="0.6", linewidth=0.8, linestyle="--", zorder=0)
         if log:
             ax.set_xscale("log", base=2)
             lo, hi = min(xs), max(xs)
@@ -109,7 +108,9 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
             lo, hi = min(xs), max(xs)
             pad = (hi - lo) * 0.12 or 1.0
             ax.set_xlim(lo - pad, hi + pad)
-        ax.set_xticks(xs, [axis_value(value) for value in values])
+        # The center named under its tick: a label inside the panel collided with the cells plotted there.
+        ax.set_xticks(xs, [axis_value(value) + ("\n(center)" if center_value is not _NO_CENTER and value == center_value
+                                                else "") for value in values])
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(axis_name(column) + (" (log scale)" if log else ""))
         ax.grid(axis="y", alpha=0.3)
