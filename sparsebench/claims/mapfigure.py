@@ -6,8 +6,8 @@ y the effect A âˆ’ B with its 95% interval as error bars, the negligible band (Â
 matters around the check's threshold) shaded and the threshold drawn. Each point has its cell's colour
 and marker (holds, flips, negligible, undecided after Holm's correction across the cells; a cell not run
 is a grey cross on the threshold line). The center cell (the experiment's own setting) lies on every
-panel, on a dotted vertical line, "(center)" under its tick; the home regime's cell is ringed and labelled "home". The panels share
-their y axis, so effects compare across axes.
+panel, on a dotted vertical line, "(center)" under its tick; the home regime's cell is ringed and labelled
+"home". The panels share their y axis, so effects compare across axes.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)":
 
 
 _NO_CENTER = object()  # a map without a center cell: no axis value is it
+
 
 def _positions(values: list) -> tuple[list[float], bool]:
     """x of each axis value, and whether the axis is logarithmic: "all" (None) one step beyond the largest."""

@@ -8,8 +8,9 @@ searched by successive halving: every point is trained for the first rung's shar
 epochs on a seed of its own (``tune.seed``, no final run's), the best 1/``eta`` of them (rounded up) by ``tune.metric``
 (a validation metric: the test set is never looked at) go on to the next rung, and the last rung trains
 at the experiment's own budget. Each arm's best point there is its chosen setting, and its final runs
-(every seed of the sweep, or its lowest ``tune.arms[].seeds``) use it. Trials measure only what the choice reads (``tune.trial``) and write
-their records under ``<the experiment's folder>-tuning/``, apart from the final runs.
+(every seed of the sweep, or its lowest ``tune.arms[].seeds``) use it. Trials measure only what the choice
+reads (``tune.trial``) and write their records under ``<the experiment's folder>-tuning/``, apart from the
+final runs.
 
 The choice is read again from the trials' records each time a plan is made, so a report made later
 (``run=false``) chooses what the run did, and a rerun resumes where the trials stopped. The experiment's
