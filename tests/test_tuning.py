@@ -514,3 +514,25 @@ def test_the_tuning_figure_marks_a_failed_trial_where_the_grid_tried_it(results,
     assert list(lines["failed (no score)"].get_xdata()) == [0.08]
     assert list(lines["chosen"].get_xdata()) == [0.04]  # the best rate that did not fail
     assert "its one arm tuned" in fig.get_suptitle() and ax.get_title() == ""
+
+
+def test_the_tuning_caption_names_the_schedule_each_experiment_runs(results, tmp_path):
+    """Two rungs are successive halving, at a quarter of the experiment's epochs and then all of them; one rung
+    (the continual arms, whose tasks' epochs cannot be cut) is every point at the whole budget, no halving."""
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = d4_plan(results)
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    epochs = the_plan.tunings["mlp_regularizers"].arms[0].jobs[0].config.train.epochs
+    caption = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path).caption
+    # By hand: conf/tune/halving.yaml's rungs [0.25, 1.0] of the experiment's epochs, eta 3.
+    assert f"successive halving over {max(1, round(epochs / 4))} → {epochs} epochs (the best 1/3" in caption
+    assert "at the last rung" in caption and "whole budget" not in caption
+
+    continual = plan([load_catalogue()["K4"]], "standard", [*SMALL, f"results_dir={results}"])
+    tune(continual, planted(lambda job: ({"continual": {"validation_average_accuracy": job.config.train.lr}},)))
+    name = next(name for name in continual.tunings if name == "continual_mlp")
+    caption = _tuning_section(continual.tunings[name], tmp_path).caption
+    task_epochs = continual.tunings[name].arms[0].jobs[0].config.train.epochs
+    assert f"every point at the final runs' whole budget ({task_epochs} epoch" in caption
+    assert "halving" not in caption and "at the last rung" not in caption

@@ -605,9 +605,14 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     whom = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of points each"
             if len(tuning.arms) != 1 else
             f"`{tuning.experiment}` (one arm) tuned on the validation split: {len(tuning.arms[0].points)} points")
-    caption = (f"{whom}, successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go "
-               f"on), trials on seed {tuning.spec.seed} (no final run's), chosen by {tuning.spec.metric} at the "
-               f"last rung. The test set is not read.")
+    # One rung is no halving: every point runs the final runs' whole budget (the continual arms, whose task
+    # epochs cannot be cut).
+    schedule = (f"successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go on)"
+                if len(tuning.spec.rungs) > 1 else
+                f"every point at the final runs' whole budget ({_epochs_text(epochs)})")
+    caption = (f"{whom}, {schedule}, trials on seed {tuning.spec.seed} (no final run's), chosen by "
+               f"{tuning.spec.metric}{' at the last rung' if len(tuning.spec.rungs) > 1 else ''}. "
+               f"The test set is not read.")
     if "edge" in marks:
         caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
                     "that setting, so a wider grid might choose beyond it.")
@@ -619,6 +624,10 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     png = _png(figures)
     return TuningSection(tuning.experiment, caption, pd.DataFrame(rows), _relative(png, out),
                          tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
+
+
+def _epochs_text(epochs: str) -> str:
+    return f"{epochs} epoch" if epochs == "1" else f"{epochs} epochs"
 
 
 def _edge_mark(points: list[dict], key: str, value) -> str:
