@@ -534,5 +534,6 @@ def test_the_tuning_caption_names_the_schedule_each_experiment_runs(results, tmp
     name = next(name for name in continual.tunings if name == "continual_mlp")
     caption = _tuning_section(continual.tunings[name], tmp_path).caption
     task_epochs = continual.tunings[name].arms[0].jobs[0].config.train.epochs
-    assert f"every point at the final runs' whole budget ({task_epochs} epoch" in caption
+    unit = "epoch" if task_epochs == 1 else "epochs"
+    assert f"every point at the final runs' whole budget ({task_epochs} {unit} a task)" in caption
     assert "halving" not in caption and "at the last rung" not in caption

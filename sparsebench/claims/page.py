@@ -609,7 +609,8 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     # epochs cannot be cut).
     schedule = (f"successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go on)"
                 if len(tuning.spec.rungs) > 1 else
-                f"every point at the final runs' whole budget ({_epochs_text(epochs)})")
+                f"every point at the final runs' whole budget ({_epochs_text(epochs)}"
+                f"{' a task' if tuning.arms[0].jobs[0].config.continual is not None else ''})")
     caption = (f"{whom}, {schedule}, trials on seed {tuning.spec.seed} (no final run's), chosen by "
                f"{tuning.spec.metric}{' at the last rung' if len(tuning.spec.rungs) > 1 else ''}. "
                f"The test set is not read.")
