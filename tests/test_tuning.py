@@ -531,7 +531,7 @@ def test_the_tuning_caption_names_the_schedule_each_experiment_runs(results, tmp
 
     continual = plan([load_catalogue()["K4"]], "standard", [*SMALL, f"results_dir={results}"])
     tune(continual, planted(lambda job: ({"continual": {"validation_average_accuracy": job.config.train.lr}},)))
-    name = next(name for name in continual.tunings if name == "continual_mlp")
+    name = "continual_mlp"
     caption = _tuning_section(continual.tunings[name], tmp_path).caption
     task_epochs = continual.tunings[name].arms[0].jobs[0].config.train.epochs
     unit = "epoch" if task_epochs == 1 else "epochs"

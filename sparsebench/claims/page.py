@@ -607,13 +607,16 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
             f"`{tuning.experiment}` (one arm) tuned on the validation split: {len(tuning.arms[0].points)} points")
     # One rung is no halving: every point runs the final runs' whole budget (the continual arms, whose task
     # epochs cannot be cut).
-    schedule = (f"successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go on)"
-                if len(tuning.spec.rungs) > 1 else
-                f"every point at the final runs' whole budget ({_epochs_text(epochs)}"
-                f"{' a task' if tuning.arms[0].jobs[0].config.continual is not None else ''})")
+    if len(tuning.spec.rungs) > 1:
+        schedule = f"successive halving over {epochs} epochs (the best 1/{tuning.spec.eta} of a rung go on)"
+        chosen_at = " at the last rung"
+    else:
+        per_task = " a task" if tuning.arms[0].jobs[0].config.continual is not None else ""
+        unit = "epoch" if epochs == "1" else "epochs"
+        schedule = f"every point at the final runs' whole budget ({epochs} {unit}{per_task})"
+        chosen_at = ""
     caption = (f"{whom}, {schedule}, trials on seed {tuning.spec.seed} (no final run's), chosen by "
-               f"{tuning.spec.metric}{' at the last rung' if len(tuning.spec.rungs) > 1 else ''}. "
-               f"The test set is not read.")
+               f"{tuning.spec.metric}{chosen_at}. The test set is not read.")
     if "edge" in marks:
         caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
                     "that setting, so a wider grid might choose beyond it.")
@@ -625,10 +628,6 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     png = _png(figures)
     return TuningSection(tuning.experiment, caption, pd.DataFrame(rows), _relative(png, out),
                          tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
-
-
-def _epochs_text(epochs: str) -> str:
-    return f"{epochs} epoch" if epochs == "1" else f"{epochs} epochs"
 
 
 def _edge_mark(points: list[dict], key: str, value) -> str:
