@@ -165,7 +165,7 @@ def _execute(cfg: RunConfig, run_dir: RunDir, device: torch.device, config: dict
         sequence = None
         if cfg.continual is None:
             fitted = fit(trained, regularizer, data, cfg.train, seed=cfg.seed, eval_batch_size=cfg.eval.batch_size,
-                         **training)
+                         test_curve=cfg.eval.test_curve, **training)
             history = fitted.history
         else:  # a task sequence: the record's scores and measurements are the last task's
             sequence = fit_sequence(trained, regularizer, data, cfg, **training)

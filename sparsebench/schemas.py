@@ -264,6 +264,12 @@ class EvalConfig:
     # Also measure the epoch of best validation accuracy (early stopping) beside the last one, for runs
     # with a validation split that select the last epoch (sparsebench.measurements.early_stop).
     early_stop: bool = part_unless(False, why="added after records existed; off measures nothing more")
+    # Score the test split along training: after every epoch (the learning curves the reports draw) and, in
+    # a task sequence, every task after each task (the accuracy matrix). Tuning trials turn it off
+    # (conf/tune/halving.yaml): their choice reads validation only, and the test passes cost a tenth of an
+    # MLP's epoch and most of a task sequence's time beyond training.
+    test_curve: bool = neutral(True, why="it leaves the test scores along training out of the record and "
+                                         "changes no number that it keeps")
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size, "a positive whole number")
@@ -276,6 +282,9 @@ class EvalConfig:
               "every sigma must be >= 0")
         check(self.train_mode_passes >= 0, "train_mode_passes", self.train_mode_passes, "must be >= 0")
         check(0 <= self.noise_seed <= MAX_SEED, "noise_seed", self.noise_seed, f"must be a whole number in 0..{MAX_SEED}")
+        check(self.test_curve or not self.best_test, "test_curve", self.test_curve,
+              "must be true with eval.best_test: the best-test epoch is found from the test scores along training",
+              "set eval.test_curve=true, or eval.best_test=false")
 
 
 @dataclass

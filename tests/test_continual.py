@@ -286,6 +286,28 @@ def test_a_permuted_sequence_end_to_end(make_config):
     assert found["metrics"]["convergence"]["converged"] is None
 
 
+def test_a_sequence_without_the_test_curve_never_scores_the_test_split(make_config, monkeypatch, tmp_path):
+    """A tuning trial's sequence (eval.test_curve=false): no accuracy matrix, no test score along the
+    tasks, and the number its choice reads (the final validation accuracy over the tasks) is the one
+    the full run records."""
+    import sparsebench.continual.sequence as sequence
+
+    settings = ("continual=permuted", "continual.tasks=3", "train.epochs=1", "dataset.train_subset=2000",
+                "dataset.val_size=500", "train.optimizer=adam", "train.lr=0.002")
+    full = record(run(make_config(*settings)))["metrics"]["continual"]
+    scored = []
+    monkeypatch.setattr(sequence, "accuracies", lambda *args: scored.append(args) or [0.0] * 3)
+    # Its own results folder: the setting is not part of a run's identity, so the full run's record would be reused.
+    trial = record(run(make_config(*settings, "eval.test_curve=false", f"results_dir={tmp_path / 'trial'}")))
+    assert scored == []
+    continual = trial["metrics"]["continual"]
+    assert "accuracy_matrix" not in continual and "average_accuracy" not in continual
+    assert continual["tasks"] == 3 and continual["epochs_per_task"] == [1, 1, 1]
+    assert continual["validation_average_accuracy"] == pytest.approx(full["validation_average_accuracy"], abs=1e-9)
+    assert continual["weights_changed"] == full["weights_changed"]
+    assert not any(key.startswith("test_") for e in trial["history"] for key in e)
+
+
 def test_weights_changed_beyond_steps_of_the_learning_rate_counted_from_the_weights(make_config, monkeypatch):
     import sparsebench.continual.sequence as sequence
 

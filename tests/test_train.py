@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import torch
 
 from sparsebench.data import load_splits
+from sparsebench.errors import ConfigError
 from sparsebench.models import build_model
 from sparsebench.regularizers import build_regularizer
 from sparsebench.runner import run, run_dir_for
@@ -31,6 +33,29 @@ def test_same_config_and_seed_give_the_same_numbers(make_config):
     assert all(torch.equal(x, y) for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values()))
     _, other = _fit(make_config("regularizer=dropout", "train.epochs=2", "seed=1"))
     assert strip(other.history) != strip(a.history)
+
+
+def test_without_the_test_curve_no_epoch_scores_the_test_split_and_nothing_else_moves(make_config):
+    """A tuning trial's setting (eval.test_curve=false): the epochs score validation only, and the
+    training (the validation curve, the final weights) is the same as with the test scored."""
+    cfg = make_config("regularizer=dropout", "train.epochs=2", "dataset.val_size=500")
+    model_on, on = _fit(cfg)
+    model_off, off = _fit(cfg, test_curve=False)
+    assert all("test_accuracy" in e and "test_loss" in e for e in on.history)
+    assert not any(key.startswith("test_") for e in off.history for key in e)
+    assert [e["validation_accuracy"] for e in off.history] == [e["validation_accuracy"] for e in on.history]
+    assert all(torch.equal(x, y) for x, y in zip(model_on.state_dict().values(), model_off.state_dict().values()))
+    # The validation score is the final network's accuracy on the held-out images, counted here by hand.
+    data = load_splits(cfg.dataset, torch.device("cpu"))
+    model_off.eval()
+    with torch.no_grad():
+        accuracy = 100.0 * (model_off(data.val.inputs).argmax(1) == data.val.labels).float().mean().item()
+    assert abs(accuracy - off.history[-1]["validation_accuracy"]) < 1e-6
+
+
+def test_the_best_test_epoch_needs_the_test_curve(make_config):
+    with pytest.raises(ConfigError, match="eval.test_curve=true"):
+        make_config("eval.best_test=true", "eval.test_curve=false")
 
 
 def test_training_learns(make_config):

@@ -76,8 +76,11 @@ def test_every_arm_gets_the_same_grid_size_and_the_rungs_the_experiment_declares
     assert [[len(rung) for rung in arm.trials] for arm in work.arms] == [[9, 3]] * 4
     trial = work.arms[3].trials[0][0].job.config
     assert (trial.seed, trial.train.epochs, trial.name) == (1000, 5, "mlp_regularizers-tuning")
-    assert (trial.eval.noise, trial.prune.fractions, trial.eval.train_mode_passes, trial.eval.early_stop) == \
-        ([], [], 0, False)
+    assert (trial.eval.noise, trial.prune.fractions, trial.eval.train_mode_passes, trial.eval.early_stop,
+            trial.eval.test_curve) == ([], [], 0, False, False)
+    # The final runs score the test split along training; the trials (above) do not.
+    finals = the_plan.all_jobs()
+    assert finals and all(job.config.eval.test_curve and job.config.seed != 1000 for job in finals)
 
 
 def test_the_choice_is_made_on_validation_where_the_test_set_disagrees(results):

@@ -1,6 +1,8 @@
 """A task sequence as one run: ``train.fit`` once per task, in order, on one network, with no replay;
 after each task the test accuracy on every task (a row of the accuracy matrix) and the share of
-weights the task's training changed.
+weights the task's training changed. With ``eval.test_curve`` off (a tuning trial) the test split is
+never scored: the record keeps the final validation accuracy over the tasks and the shares of weights
+changed, and none of the metrics read from the matrix.
 
 Each task is a call of ``train.fit`` with the run's training config: its own optimizer and schedule
 (momentum or Adam's moments do not carry from one task to the next; a schedule restarts), the epochs
@@ -80,6 +82,7 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     tasks = TaskData(data, spec, cfg.seed)
     network = getattr(model, "_orig_mod", model)
     batch = cfg.eval.batch_size
+    test_curve = cfg.eval.test_curve
     stds = weight_stds(network)  # the initial weights' scale, for the change threshold
     fit_resume = dict(resume) if resume and STATE_KEY in resume else None
     if fit_resume is not None:
@@ -87,8 +90,8 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
         resumed = len(done["history"])
         log.info("resuming task %d of %d", done["task"] + 1, len(tasks))
     else:
-        done = {"task": 0, "initial": accuracies(model, tasks, batch), "matrix": [], "changed": [], "history": [],
-                "start": None}
+        done = {"task": 0, "initial": accuracies(model, tasks, batch) if test_curve else None, "matrix": [],
+                "changed": [], "history": [], "start": None}
         resumed = 0
 
     def save(state: dict) -> None:
@@ -103,7 +106,7 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
         fitted = fit(model, regularizer, task_data, task_budget(cfg.train, spec.min_steps, len(task_data.train)),
                      seed=seeds.task(cfg.seed, task), eval_batch_size=batch,
                      progress=progress, resume=fit_resume, save_state=save if save_state else None, keep=keep,
-                     on_epoch=on_epoch)
+                     on_epoch=on_epoch, test_curve=test_curve)
         resumed += fitted.resumed_from
         fit_resume = None
         end = weight_snapshot(network)
@@ -113,11 +116,15 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
             lr_scale = dict.fromkeys(stds, cfg.train.lr)
             done.setdefault("changed_lr_steps", []).append(
                 changed_fractions(done["start"], end, lr_scale, spec.changed_threshold_lr_steps))
-        done["matrix"].append(accuracies(model, tasks, batch))
+        if test_curve:
+            done["matrix"].append(accuracies(model, tasks, batch))
         offset = len(done["history"])
         done["history"] += [{**entry, "epoch": offset + entry["epoch"], "task": task + 1, "task_epoch": entry["epoch"]}
                             for entry in fitted.history]
         done["task"], done["start"] = task + 1, None
+        if not test_curve:
+            log.info("task %d/%d learned", task + 1, len(tasks))
+            continue
         row = done["matrix"][-1]
         log.info("task %d/%d learned: %.2f%% on it, %.2f%% on task 1, %.2f%% on average over the tasks so far",
                  task + 1, len(tasks), row[task], row[0], sum(row[:task + 1]) / (task + 1))
@@ -127,10 +134,12 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     # (claims.tuning), the test-set matrix above left unread by the choice.
     validation = [evaluate(model, split.val.inputs, split.val.labels, batch).accuracy
                   for split in (tasks.splits(task) for task in range(len(tasks))) if split.val is not None]
-    metrics = {**sequence_metrics(done["matrix"], done["initial"]),
+    from_matrix = ({**sequence_metrics(done["matrix"], done["initial"]),
+                    "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"]} if test_curve
+                   else {"tasks": len(tasks)})
+    metrics = {**from_matrix,
                **({"validation_average_accuracy": float(np.mean(validation))} if len(validation) == len(tasks) else {}),
-               "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"], "epochs_per_task": epochs,
-               "weights_changed": _changed_by_layer(done["changed"], spec.changed_threshold)}
+               "epochs_per_task": epochs, "weights_changed": _changed_by_layer(done["changed"], spec.changed_threshold)}
     if spec.changed_threshold_lr_steps is not None:
         metrics["weights_changed_lr_steps"] = {
             **_changed_by_layer(done["changed_lr_steps"], spec.changed_threshold_lr_steps * cfg.train.lr),

@@ -110,14 +110,16 @@ def weight_changes(metrics: Mapping) -> dict:
 
 def _selection(fitted, rule: str) -> dict:
     """The chosen epoch, and the test accuracy each selection rule would have reported (so the
-    k-winners paper's best-test figure can be shown beside the honest ones)."""
+    k-winners paper's best-test figure can be shown beside the honest ones). A run that did not score
+    the test split along training (``eval.test_curve`` off: a tuning trial) has none of them."""
     history = fitted.history
     at = {"last": history[-1].get("test_accuracy")}
     for name, key in (("best_val", "validation_accuracy"), ("best_test", "test_accuracy")):
         scored = [e for e in history if key in e]
         if scored:
             at[name] = max(scored, key=lambda e: e[key]).get("test_accuracy")
-    return {"rule": rule, "epoch": fitted.selected_epoch, "test_accuracy_by_rule": at}
+    return {"rule": rule, "epoch": fitted.selected_epoch,
+            "test_accuracy_by_rule": {name: accuracy for name, accuracy in at.items() if accuracy is not None}}
 
 
 @measurement("evaluation", ("test", "train", "generalization_gap", "validation", "selection", "convergence", "speed",

@@ -62,7 +62,8 @@ SCORES = {"best_val": "validation_accuracy", "best_test": "test_accuracy"}
 def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainConfig, *, seed: int,
         eval_batch_size: int, progress: bool = False, resume: dict | None = None,
         save_state: Callable[[dict], None] | None = None, keep: tuple[str, ...] = (),
-        on_epoch: Callable[[dict], None] | None = None, log_epochs: bool = True) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None, log_epochs: bool = True,
+        test_curve: bool = True) -> FitResult:
     """Train ``model`` in place for ``cfg.epochs`` epochs and leave it holding the selected epoch's weights.
 
     ``resume`` is a state from ``save_state`` of an interrupted run with the same config: training
@@ -71,6 +72,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
     ``on_epoch`` is called with each epoch's history entry (trackers, progress logs). Each epoch is
     logged in one line, with or without a progress bar (``progress``: an epoch bar and a batch bar,
     with the last epoch's accuracy in the epoch bar), unless ``log_epochs`` is off (short inner fits).
+    Each epoch scores the validation split, and the test split unless ``test_curve`` is off.
     """
     device = data.train.labels.device
     # ``model`` may be torch.compile'd: it runs the forward passes; the module beneath it carries the
@@ -145,7 +147,7 @@ def fit(model: Network, regularizer: Regularizer, data: DataSplits, cfg: TrainCo
                  "samples_per_second": samples / seconds, "train_loss": train_loss,
                  "train_accuracy": 100.0 * correct.item() / samples}
         model.eval()
-        for split, images in (("validation", data.val), ("test", data.test)):
+        for split, images in (("validation", data.val), ("test", data.test if test_curve else None)):
             if images is not None:
                 split_correct, split_loss = correct_and_loss(model, images.inputs, images.labels, eval_batch_size)
                 entry[f"{split}_accuracy"] = 100.0 * split_correct.item() / len(images)
