@@ -20,7 +20,10 @@ from sparsebench.errors import ConfigError, check
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
-PROFILES = ("smoke", "standard", "map", "paper")
+PROFILES = ("smoke", "standard", "cnn", "map", "paper")
+# The profiles a claim is answered in unless it lists its own: cnn holds only the claims that name it
+# (conf/profile/cnn.yaml).
+DEFAULT_PROFILES = ("smoke", "standard", "map", "paper")
 # Metrics of an epoch chosen on the test set: paper tables may show them, no check may decide on them.
 TEST_SELECTED = ("best_test/", "selection/test_accuracy_by_rule/best_test")
 KINDS = ("claim", "protocol")
@@ -158,7 +161,7 @@ class Claim:
     checks: list[Check]
     metrics: list[str]
     figure: Optional[str] = None  # a figure of sparsebench.report.plots.FIGURES, by name
-    profiles: list[str] = field(default_factory=lambda: list(PROFILES))
+    profiles: list[str] = field(default_factory=lambda: list(DEFAULT_PROFILES))
     kind: str = "claim"  # claim (with a verdict) | protocol (a paper's table, no verdict)
     note: str = ""
     table: Optional[Table] = None  # protocols: the paper's published table

@@ -1,13 +1,14 @@
 """``sparsebench-claims``: run what the claims need, then write the claims report.
 
-    sparsebench-claims [profile=smoke|standard|map|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME] [out=DIR]
-                       [OVERRIDE ...]
+    sparsebench-claims [profile=smoke|standard|cnn|map|paper] [claims=D1,K1,...] [jobs=N|auto] [launcher=NAME]
+                       [out=DIR] [OVERRIDE ...]
 
 profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
-          MNIST claim on converged networks, each arm tuned alike on validation, 5-9 seeds, about 90 minutes on
-          2 cores), map (each scale-dependent claim across width, training images and epochs, tuned in every
-          cell: its regime map, about 4 hours on 2 cores, resumable), paper (the papers' own
-          networks and budgets, and their tables beside ours: a GPU or a cluster).
+          MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds, under 90 minutes on
+          2 cores), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard: about 35 minutes),
+          map (each scale-dependent claim across width, training images and epochs, tuned in every cell: its
+          regime map, about 5 hours on 2 cores, resumable), paper (the papers' own networks and budgets, and
+          their tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
           P-KW, P-DO, P-DC under profile=paper).
 jobs      runs at a time, each with its share of the cores; auto (default): one when a GPU is used, else one
