@@ -60,8 +60,8 @@ def test_global_pruning_removes_the_smallest_magnitudes(make_config):
     _, _, _, model = _trained(make_config)
     pruned = copy.deepcopy(model)
     apply_pruning(pruned, 0.7, "global")
-    kept = torch.cat([(l.module.weight != 0).flatten() for l in pruned.weight_layers()])
-    magnitudes = torch.cat([l.module.weight.abs().flatten() for l in model.weight_layers()])
+    kept = torch.cat([(layer.module.weight != 0).flatten() for layer in pruned.weight_layers()])
+    magnitudes = torch.cat([layer.module.weight.abs().flatten() for layer in model.weight_layers()])
     assert magnitudes[kept].min() >= magnitudes[~kept].max()
 
 
