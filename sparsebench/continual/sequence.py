@@ -122,12 +122,12 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
         done["history"] += [{**entry, "epoch": offset + entry["epoch"], "task": task + 1, "task_epoch": entry["epoch"]}
                             for entry in fitted.history]
         done["task"], done["start"] = task + 1, None
-        if not test_curve:
+        if test_curve:
+            row = done["matrix"][-1]
+            log.info("task %d/%d learned: %.2f%% on it, %.2f%% on task 1, %.2f%% on average over the tasks so far",
+                     task + 1, len(tasks), row[task], row[0], sum(row[:task + 1]) / (task + 1))
+        else:
             log.info("task %d/%d learned", task + 1, len(tasks))
-            continue
-        row = done["matrix"][-1]
-        log.info("task %d/%d learned: %.2f%% on it, %.2f%% on task 1, %.2f%% on average over the tasks so far",
-                 task + 1, len(tasks), row[task], row[0], sum(row[:task + 1]) / (task + 1))
 
     epochs = [sum(entry["task"] == task + 1 for entry in done["history"]) for task in range(len(tasks))]
     # The final accuracy on every task's validation split: what a learning rate is chosen on
