@@ -15,6 +15,7 @@ from sparsebench.claims import tuning
 from sparsebench.claims.catalogue import load_catalogue
 from sparsebench.claims.evaluate import evaluate
 from sparsebench.claims.plan import deriver, plan, tune
+from sparsebench.claims.tuning import table
 from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
 from sparsebench.schemas import TuneArm, TuneConfig
@@ -540,3 +541,50 @@ def test_the_tuning_caption_names_the_schedule_each_experiment_runs(results, tmp
     unit = "epoch" if task_epochs == 1 else "epochs"
     assert f"every point at the final runs' whole budget ({task_epochs} {unit} a task)" in caption
     assert "halving" not in caption and "at the last rung" not in caption
+
+
+def test_the_tuning_table_names_each_arms_runner_up_and_how_far_behind_it_is(results, tmp_path):
+    """Validation accuracy planted as the learning rate: the dense arm's nine rates [0.0125 ... 0.3] keep
+    their top three, 0.15, 0.2 and 0.3, for the last rung, so it chooses 0.3 with 0.2 next, 0.1 behind."""
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = d4_plan(results)
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    tuning = the_plan.tunings["mlp_regularizers"]
+    dense = table(tuning)[0]
+    assert dense["arm"] == "regularizer=none"
+    assert dense["chosen"] == {"train.lr": 0.3} and dense["runner_up"] == {"point": {"train.lr": 0.2}, "score": 0.2}
+    rows = _tuning_section(tuning, tmp_path).table
+    assert rows.iloc[0]["runner-up (score, behind by)"] == "train.lr 0.2: 0.2 (0.1)"
+    # An arm with a knob names only what differs from its choice: dropout's last rung is its grid's three
+    # points at lr 0.2 (p 0.05, 0.1, 0.25 tie on the planted score; the grid's order breaks the tie).
+    dropout = table(tuning)[3]
+    assert dropout["chosen"]["train.lr"] == 0.2 and dropout["runner_up"]["score"] == 0.2
+    assert rows.iloc[3]["runner-up (score, behind by)"].startswith("regularizer.p ")
+    assert rows.iloc[3]["runner-up (score, behind by)"].endswith(": 0.2 (0)")
+
+
+@pytest.mark.parametrize("half_spread, tie", [(0.03, True), (0.02, False)])
+def test_a_choice_ahead_of_its_runner_up_by_less_than_seed_noise_is_a_near_tie_and_its_claim_says_so(
+        results, half_spread, tie):
+    """The dense arm chooses lr 0.3 ahead of 0.2 by 0.1 (planted). Its two final runs score 0.3 ∓ h: their
+    standard deviation is h√2, so the 95% range of a difference of two single-seed trials is
+    1.96 √2 · h√2 = 3.92 h: 0.1176 for h = 0.03 (a near tie), 0.0784 for h = 0.02 (not one)."""
+    from sparsebench.claims.evaluate import ClaimResult
+    from sparsebench.claims.page import near_tie_text
+
+    the_plan = d4_plan(results)
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    tuning = the_plan.tunings["mlp_regularizers"]
+    dense = tuning.arms[0]
+    assert dense.label == "regularizer=none" and dense.chosen == {"train.lr": 0.3}
+    for job, score in zip(dense.finals[:2], (0.3 - half_spread, 0.3 + half_spread)):
+        job.__dict__["run_dir"] = Record({"validation": {"accuracy": score}})
+    assert dense.seed_spread("validation/accuracy") == pytest.approx(half_spread * math.sqrt(2))
+    assert dense.near_tie(tuning.spec) is tie
+    assert table(tuning)[0]["near_tie"] is tie
+    # The other arms' final runs have no record: no spread, so no judgement either way.
+    assert [arm.near_tie(tuning.spec) for arm in tuning.arms[1:]] == [None, None, None]
+    d4 = ClaimResult(load_catalogue()["D4"], "supported", experiments=["mlp_regularizers"])
+    text = near_tie_text(d4, [tuning])
+    assert text == ("tuned choice a near tie: regularizer=none led train.lr 0.2 by 0.1" if tie else "")

@@ -35,6 +35,7 @@ from sparsebench.claims.evaluate import (
     matched_reading,
 )
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
+from sparsebench.claims.tuning import TUNED, arm_of
 from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
     HOLM_TEXT,
@@ -86,7 +87,10 @@ RULE = ("The measured effect shown for a claim is that of its primary check. A v
         "the cells that ran: supported or refuted when every planned cell is, regime-dependent when some cell "
         "supports it and another refutes it (the page says where each holds), inconclusive otherwise. Each "
         "primary check is judged again at the early-stopping (best-validation) epoch: a "
-        "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans.")
+        "verdict marked ‡ changes there; one marked † rests on fewer runs than the profile plans. Where an arm "
+        "the primary check reads tuned chose a point that led the next best by less than seed noise could (a near "
+        "tie: the tuning section gives the rule), its row says so: the verdict is about the choice made, which "
+        "another trial seed or host could have made otherwise.")
 
 OVERVIEW_CAPTION = (
     "One row per claim, its primary check: the measured effect (dot; each verdict has its own colour and shape) and "
@@ -174,9 +178,10 @@ def verdict_text(result: ClaimResult) -> str:
     return text
 
 
-def _why(result: ClaimResult) -> str:
+def _why(result: ClaimResult, near_ties: str = "") -> str:
     """What a summary row adds: the reason an undecided check gives, the seeds that would decide it,
-    the runs missing, a verdict that changes at the early-stopping epoch."""
+    the runs missing, a verdict that changes at the early-stopping epoch, and ``near_ties``
+    (``near_tie_text``)."""
     decisive, notes = decisive_check(result), decisive_notes(result)
     parts = [result.claim.card.reported_as] if result.claim.card is not None and result.claim.card.reported_as else []
     if result.regime is not None and decisive is not None and decisive.cells:
@@ -199,7 +204,29 @@ def _why(result: ClaimResult) -> str:
         keys = ", ".join(result.claim.checks[result.claim.primary_index].matched)
         parts.append(f"with B at A's chosen {keys}: {outcome(matched)}, {signed(matched.effect)} "
                      f"[{signed(matched.low)}, {signed(matched.high)}]")
+    if near_ties:
+        parts.append(near_ties)
     return "; ".join(parts)
+
+
+def near_tie_text(result: ClaimResult, tunings: Sequence) -> str:
+    """The arms its primary check reads tuned whose choice is a near tie (``ArmTuning.near_tie``), in words;
+    '' where there is none. Such a verdict answers for the choice made, which another trial seed or host
+    could have made otherwise."""
+    if not result.claim.checks:
+        return ""
+    check = result.claim.checks[result.claim.primary_index]
+    if check.setting != TUNED:
+        return ""
+    ties = []
+    for tuning in (t for t in tunings if t.experiment in result.experiments):
+        for where in (check.a, check.b):
+            arm = None if where is None else arm_of(tuning, where)
+            if arm is not None and arm.near_tie(tuning.spec):
+                second = arm.runner_up(tuning.spec.direction)
+                ties.append(f"{arm.label} led {_point(second.point, arm.chosen)} by "
+                            f"{number(abs(arm.best().score - second.score))}")
+    return f"tuned choice a near tie: {'; '.join(dict.fromkeys(ties))}" if ties else ""
 
 
 def seed_ranges(seeds: Sequence[int]) -> str:
@@ -435,7 +462,7 @@ def _relative(path: Path | None, out: Path) -> str | None:
     return None if path is None else str(Path(path).relative_to(out))
 
 
-def _summary_row(result: ClaimResult, out: Path) -> SummaryRow:
+def _summary_row(result: ClaimResult, out: Path, near_ties: str = "") -> SummaryRow:
     decisive = decisive_check(result)
     mapped = decisive is not None and result.regime is not None and bool(decisive.cells)
     if mapped and not any(cell.ran for _, cell in decisive.cells):
@@ -446,7 +473,7 @@ def _summary_row(result: ClaimResult, out: Path) -> SummaryRow:
     else:
         effect, seeds = result.reason or "–", "–"
     return SummaryRow(result.claim.id, result.claim.statement, effect, seeds, result.verdict, verdict_text(result),
-                      _why(result) or "–", _relative(_png(result.figures), out), bool(result.figures))
+                      _why(result, near_ties) or "–", _relative(_png(result.figures), out), bool(result.figures))
 
 
 def _reproduction(result: ClaimResult) -> Reproduction:
@@ -557,7 +584,7 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     # keeps its entry, marked, so that a reader of the data need not parse the reason.
     rows = held(results)
     sections = tuple(_section(r, out) for r in rows)
-    summary = tuple(_summary_row(r, out) for r in rows if r.claim.kind == "claim")
+    summary = tuple(_summary_row(r, out, near_tie_text(r, tunings)) for r in rows if r.claim.kind == "claim")
     outside = outside_text(results)
     tuning = tuple(_tuning_section(t, out) for t in tunings)
     png = _png(overview)
@@ -599,7 +626,8 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]),
-                     "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"])})
+                     "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"]),
+                     "runner-up (score, behind by)": _runner_up(row)})
     epochs = "; ".join(dict.fromkeys(" → ".join(str(e) for e in tuning.rung_epochs(arm)) for arm in tuning.arms))
     # An experiment of one arm is one side of a claim whose other sides are tuned in experiments of their own.
     whom = (f"Each arm of `{tuning.experiment}` tuned alike on the validation split: the same number of points each"
@@ -623,11 +651,29 @@ def _tuning_section(tuning, out: Path) -> TuningSection:
     if "one of two" in marks:
         caption += (" (one of two): the grid tried two values of that setting, so whether a value beyond the one "
                     "chosen would do better cannot be seen.")
+    caption += (" The runner-up is the last rung's next best point; near tie: the choice leads it by less than "
+                "1.96 x sqrt(2) x the standard deviation of the chosen point's score over its final runs' seeds (the "
+                "95% range of the difference of two single-seed trials), so another trial seed could choose it.")
     if tuning.missing:
         caption += f" Not finished: {tuning.missing}."
     png = _png(figures)
     return TuningSection(tuning.experiment, caption, pd.DataFrame(rows), _relative(png, out),
                          tuple(Path(p) for p in figures if Path(p).suffix == ".png"))
+
+
+def _runner_up(row: dict) -> str:
+    """The runner-up's point (the settings where it differs from the choice), its score and the gap."""
+    second, chosen = row.get("runner_up"), row["chosen"] or {}
+    if second is None or row["score"] is None:
+        return "–"
+    tie = "; near tie" if row.get("near_tie") else ""
+    gap = number(abs(row["score"] - second["score"]))
+    return f"{_point(second['point'], chosen)}: {number(second['score'])} ({gap}){tie}"
+
+
+def _point(point: dict, chosen: dict) -> str:
+    """The settings where a point differs from the chosen one."""
+    return ", ".join(f"{k} {v}" for k, v in point.items() if chosen.get(k) != v)
 
 
 def _edge_mark(points: list[dict], key: str, value) -> str:

@@ -23,6 +23,7 @@ secondary row. Trials and final runs are the arm's planned runs with settings ch
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any, Callable, Protocol
@@ -48,6 +49,7 @@ class Job(Protocol):
     def run_id(self) -> str: ...
 
 
+NEAR_TIE_Z = 1.96  # a near tie: a gap inside the two-sided 95% range of seed noise, as the report's intervals
 TUNED, SHARED = "tuned", "shared"  # the settings a final run is planned under (Job.settings)
 MATCHED = "matched"  # B's runs at A's chosen values of a check's ``matched`` settings (matched_setting)
 Derive = Callable[..., Job]  # (job, settings, shown keys): a planned run with settings changed (claims.plan.deriver)
@@ -73,6 +75,7 @@ class ArmTuning:
     jobs: list[Job]  # the arm's planned runs at the experiment's own setting, one per seed it runs
     trials: list[list[Trial]] = field(default_factory=list)  # per rung
     chosen: dict[str, Any] | None = None
+    finals: list[Job] = field(default_factory=list)  # its final runs at the chosen point (tuning.finals)
 
     @property
     def label(self) -> str:
@@ -81,6 +84,31 @@ class ArmTuning:
     def best(self) -> Trial | None:
         """The chosen trial of the last rung (None until the choice is made)."""
         return next((t for t in (self.trials[-1] if self.trials else []) if t.point == self.chosen), None)
+
+    def runner_up(self, direction: str) -> Trial | None:
+        """The last rung's best trial after the chosen one (None before the choice, or where the rung held
+        one point or every other trial failed): how far ahead the choice was."""
+        if self.best() is None:
+            return None
+        others = [t for t in _ranked(self.trials[-1], direction) if t.point != self.chosen]
+        return others[0] if others and math.isfinite(others[0].score) else None
+
+    def seed_spread(self, metric: str) -> float | None:
+        """The standard deviation over seeds of ``metric`` in the final runs at the chosen point (None with
+        fewer than two records, or none of them apart: zero spread gives no noise to judge by)."""
+        scores = [s for s in (_final_score(job, metric) for job in self.finals) if s is not None]
+        spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        return spread or None
+
+    def near_tie(self, spec: TuneConfig) -> bool | None:
+        """Whether the choice leads its runner-up by less than seed noise alone could: by less than
+        ``NEAR_TIE_Z`` x sqrt(2) x the chosen point's ``seed_spread``, the 95% range of the difference of two
+        single-seed scores, as each trial is. Another trial seed (or another host's arithmetic) could then
+        choose the runner-up. None where the runner-up or the spread is unknown."""
+        best, second, spread = self.best(), self.runner_up(spec.direction), self.seed_spread(spec.metric)
+        if best is None or second is None or spread is None:
+            return None
+        return abs(best.score - second.score) < NEAR_TIE_Z * math.sqrt(2) * spread
 
 
 @dataclass
@@ -248,6 +276,16 @@ def score_of(job: Job, metric: str) -> float | None:
     return float(value)
 
 
+def _final_score(job: Job, metric: str) -> float | None:
+    """The metric of a completed final run's record; None for a run not made, failed or without the metric
+    (the spread it feeds only marks a choice; unlike a trial's score it decides nothing)."""
+    record, _ = job.run_dir.checked_result()
+    if record is None or record.status != "completed":
+        return None
+    value = flatten(record.metrics or {}, "/").get(metric)
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
 def shared_runs(tuning: Tuning, planned: list[Job]) -> list[Job]:
     """Of the experiment's planned runs (every arm at the shared setting), those its shared-setting row
     reads: none without ``tune.shared``, else each arm's lowest ``tune.shared_seeds`` seeds."""
@@ -267,6 +305,7 @@ def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
     for arm in tuning.arms:
         if arm.chosen is None:
             continue
+        arm.finals = []
         for planned in arm.jobs:
             job = derive(planned, dict(arm.chosen))
             twin = by_id.get(job.run_id)
@@ -275,6 +314,7 @@ def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
             else:
                 job.settings = (TUNED,)
                 out.append(job)
+            arm.finals.append(job if twin is None else twin)
     return out
 
 
@@ -290,14 +330,14 @@ def matched_arms(tuning: Tuning, a: dict[str, Any], b: dict[str, Any],
                  keys: list[str]) -> tuple[ArmTuning, ArmTuning] | None:
     """A's arm and B's, where each selector names one arm of this experiment, two different ones, whose
     configs both have every key; else None."""
-    arm_a, arm_b = _arm_of(tuning, a), _arm_of(tuning, b)
+    arm_a, arm_b = arm_of(tuning, a), arm_of(tuning, b)
     if arm_a is None or arm_b is None or arm_a is arm_b:
         return None
     configs = [flatten(config_tree(arm.jobs[0].config), ".") for arm in (arm_a, arm_b)]
     return (arm_a, arm_b) if all(key in config for key in keys for config in configs) else None
 
 
-def _arm_of(tuning: Tuning, where: dict[str, Any]) -> ArmTuning | None:
+def arm_of(tuning: Tuning, where: dict[str, Any]) -> ArmTuning | None:
     """The one arm whose runs ``where`` selects, as a check's selector selects records; else None."""
     import pandas as pd
 
@@ -342,13 +382,17 @@ def matched_runs(tuning: Tuning, a: dict[str, Any], b: dict[str, Any], keys: lis
 
 
 def table(tuning: Tuning) -> list[dict[str, Any]]:
-    """One row per arm: its grid's size, the rungs' trials, the chosen point and its score."""
+    """One row per arm: its grid's size, the rungs' trials, the chosen point and its score, the last rung's
+    runner-up with its score, the chosen point's spread over its final runs' seeds, and whether the choice
+    is a near tie (``ArmTuning.near_tie``)."""
     rows = []
     for arm in tuning.arms:
-        best = arm.best()
+        best, second = arm.best(), arm.runner_up(tuning.spec.direction)
         rows.append({"arm": arm.label, "points": len(arm.points),
                      "trials": [len(r) for r in arm.trials], "chosen": arm.chosen,
                      "score": best.score if best is not None else None,
+                     "runner_up": None if second is None else {"point": second.point, "score": second.score},
+                     "seed_spread": arm.seed_spread(tuning.spec.metric), "near_tie": arm.near_tie(tuning.spec),
                      "curve": [{"rung": t.rung, "epochs": t.epochs, "point": t.point, "score": t.score}
                                for r in arm.trials for t in r]})
     return rows
