@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,6 +38,15 @@ def test_a_run_writes_its_record_and_a_rerun_skips_it(make_config):
     assert record["environment"]["versions"]["torch"] == torch.__version__.split("+")[0] or \
         record["environment"]["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     assert {"started", "finished", "wall_seconds"} <= set(record["timing"])
+    # Where it ran, down to the vector kernels (hosts with other kernels give other float results).
+    assert record["environment"]["cpu_capability"] in {"DEFAULT", "NO AVX", "AVX2", "AVX512", "Z VECTOR", "VSX",
+                                                       "SVE256"}
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        if names:
+            assert record["environment"]["cpu"] == names[0]
     assert len(record["history"]) == 1
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert "hidden1.weight.weight" in state

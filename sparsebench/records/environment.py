@@ -37,13 +37,29 @@ def git_commit() -> str | None:
     return f"{commit}+dirty" if dirty else commit
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo; elsewhere what the platform says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict:
+    # The CPU and the vector kernels PyTorch picks for it (AVX2, AVX512): two hosts with different kernels
+    # give different float results from the first epoch, and a tuned choice between near-tied points can
+    # follow them (docs/claims.md, "Two hosts, two sets of choices").
     info = {
         "python": sys.version.split()[0],
         "versions": {package: _version(package) for package in PACKAGES},
         "git_commit": git_commit(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
