@@ -588,3 +588,8 @@ def test_a_choice_ahead_of_its_runner_up_by_less_than_seed_noise_is_a_near_tie_a
     d4 = ClaimResult(load_catalogue()["D4"], "supported", experiments=["mlp_regularizers"])
     text = near_tie_text(d4, [tuning])
     assert text == ("tuned choice a near tie: regularizer=none led train.lr 0.2 by 0.1" if tie else "")
+    # Where each side of the claim is an experiment of one arm, the experiment names the side.
+    alone = replace(tuning, experiment="dense_alone", arms=[dense])
+    d4_alone = ClaimResult(load_catalogue()["D4"], "supported", experiments=["dense_alone"])
+    assert near_tie_text(d4_alone, [alone]) == ("tuned choice a near tie: dense_alone led train.lr 0.2 by 0.1"
+                                                if tie else "")

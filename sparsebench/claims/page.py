@@ -224,7 +224,9 @@ def near_tie_text(result: ClaimResult, tunings: Sequence) -> str:
             arm = None if where is None else arm_of(tuning, where)
             if arm is not None and arm.near_tie(tuning.spec):
                 second = arm.runner_up(tuning.spec.direction)
-                ties.append(f"{arm.label} led {_point(second.point, arm.chosen)} by "
+                # A one-arm experiment is one side of the claim: its name says which.
+                name = tuning.experiment if len(tuning.arms) == 1 else arm.label
+                ties.append(f"{name} led {_point(second.point, arm.chosen)} by "
                             f"{number(abs(arm.best().score - second.score))}")
     return f"tuned choice a near tie: {'; '.join(dict.fromkeys(ties))}" if ties else ""
 
