@@ -209,10 +209,10 @@ def _why(result: ClaimResult, near_ties: str = "") -> str:
     return "; ".join(parts)
 
 
-def near_tie_text(result: ClaimResult, tunings: Sequence) -> str:
+def near_tie_text(result: ClaimResult, tunings: Sequence, tables: dict | None = None) -> str:
     """The arms its primary check reads tuned whose choice is a near tie (``ArmTuning.near_tie``), in words;
     '' where there is none. Such a verdict answers for the choice made, which another trial seed or host
-    could have made otherwise."""
+    could have made otherwise. ``tables``: each tuning's ``tuning_table`` where the report has made them."""
     if not result.claim.checks:
         return ""
     check = result.claim.checks[result.claim.primary_index]
@@ -220,14 +220,14 @@ def near_tie_text(result: ClaimResult, tunings: Sequence) -> str:
         return ""
     ties = []
     for tuning in (t for t in tunings if t.experiment in result.experiments):
+        rows = (tables or {}).get(tuning.experiment) or tuning_table(tuning)
         for where in (check.a, check.b):
             arm = None if where is None else arm_of(tuning, where)
-            if arm is not None and arm.near_tie(tuning.spec):
-                second = arm.runner_up(tuning.spec.direction)
+            row = None if arm is None else rows[tuning.arms.index(arm)]
+            if row is not None and row["near_tie"]:
                 # A one-arm experiment is one side of the claim: its name says which.
                 name = tuning.experiment if len(tuning.arms) == 1 else arm.label
-                ties.append(f"{name} led {_point(second.point, arm.chosen)} by "
-                            f"{number(abs(arm.best().score - second.score))}")
+                ties.append(f"{name} led {_point(row['runner_up']['point'], row['chosen'])} by {_gap(row)}")
     return f"tuned choice a near tie: {'; '.join(dict.fromkeys(ties))}" if ties else ""
 
 
@@ -586,9 +586,11 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     # keeps its entry, marked, so that a reader of the data need not parse the reason.
     rows = held(results)
     sections = tuple(_section(r, out) for r in rows)
-    summary = tuple(_summary_row(r, out, near_tie_text(r, tunings)) for r in rows if r.claim.kind == "claim")
+    # Each tuning's table once: its near-tie column reads every final run's record.
+    tables = {t.experiment: tuning_table(t) for t in tunings}
+    summary = tuple(_summary_row(r, out, near_tie_text(r, tunings, tables)) for r in rows if r.claim.kind == "claim")
     outside = outside_text(results)
-    tuning = tuple(_tuning_section(t, out) for t in tunings)
+    tuning = tuple(_tuning_section(t, out, tables[t.experiment]) for t in tunings)
     png = _png(overview)
     files = tuple(dict.fromkeys(Path(p) for p in [*overview, *(f for r in results for f in r.figures),
                                                    *(f for t in tuning for f in t.images)]))
@@ -596,7 +598,7 @@ def build_report(results: Sequence[ClaimResult], out: Path, header: str, unused:
     return Report(header, png, _relative(png, out), summary, tuple(unused), sections,
                   {**(info or {}), "claims": [s.data for s in sections] + [_outside_data(r) for r in results
                                                                            if r.outside_profile],
-                   "tuning": {t.experiment: tuning_table(t) for t in tunings}}, files, tuning=tuning, banner=banner,
+                   "tuning": tables}, files, tuning=tuning, banner=banner,
                   outside=outside)
 
 
@@ -616,12 +618,13 @@ def _outside_data(result: ClaimResult) -> dict:
             "verdict_text": verdict_text(result), "reason": result.reason, "outside_profile": True}
 
 
-def _tuning_section(tuning, out: Path) -> TuningSection:
+def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> TuningSection:
+    """The tuning's table, caption and figure; ``arm_rows``: its ``tuning_table`` where already made."""
     from sparsebench.claims.tuning_figure import plot_tuning
 
     figures = plot_tuning(tuning, out / "figures")
     rows, marks = [], set()
-    for arm, row in zip(tuning.arms, tuning_table(tuning)):
+    for arm, row in zip(tuning.arms, tuning_table(tuning) if arm_rows is None else arm_rows):
         edges = {k: _edge_mark(arm.points, k, v) for k, v in (row["chosen"] or {}).items()}
         marks |= set(edges.values()) - {""}
         chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
@@ -669,8 +672,12 @@ def _runner_up(row: dict) -> str:
     if second is None or row["score"] is None:
         return "–"
     tie = "; near tie" if row.get("near_tie") else ""
-    gap = number(abs(row["score"] - second["score"]))
-    return f"{_point(second['point'], chosen)}: {number(second['score'])} ({gap}){tie}"
+    return f"{_point(second['point'], chosen)}: {number(second['score'])} ({_gap(row)}){tie}"
+
+
+def _gap(row: dict) -> str:
+    """How far the choice of a ``tuning_table`` row led its runner-up."""
+    return number(abs(row["score"] - row["runner_up"]["score"]))
 
 
 def _point(point: dict, chosen: dict) -> str:

@@ -105,10 +105,14 @@ class ArmTuning:
         ``NEAR_TIE_Z`` x sqrt(2) x the chosen point's ``seed_spread``, the 95% range of the difference of two
         single-seed scores, as each trial is. Another trial seed (or another host's arithmetic) could then
         choose the runner-up. None where the runner-up or the spread is unknown."""
-        best, second, spread = self.best(), self.runner_up(spec.direction), self.seed_spread(spec.metric)
-        if best is None or second is None or spread is None:
-            return None
-        return abs(best.score - second.score) < NEAR_TIE_Z * math.sqrt(2) * spread
+        return _near_tie(self.best(), self.runner_up(spec.direction), self.seed_spread(spec.metric))
+
+
+def _near_tie(best: Trial | None, second: Trial | None, spread: float | None) -> bool | None:
+    """``ArmTuning.near_tie`` from its parts (a table reads the spread once for both columns)."""
+    if best is None or second is None or spread is None:
+        return None
+    return abs(best.score - second.score) < NEAR_TIE_Z * math.sqrt(2) * spread
 
 
 @dataclass
@@ -277,13 +281,13 @@ def score_of(job: Job, metric: str) -> float | None:
 
 
 def _final_score(job: Job, metric: str) -> float | None:
-    """The metric of a completed final run's record; None for a run not made, failed or without the metric
-    (the spread it feeds only marks a choice; unlike a trial's score it decides nothing)."""
-    record, _ = job.run_dir.checked_result()
-    if record is None or record.status != "completed":
+    """``score_of`` a final run, None for a run not made, failed or without the metric (the spread it feeds
+    only marks a choice; unlike a trial's score it decides nothing, so a missing metric is no error)."""
+    try:
+        value = score_of(job, metric)
+    except SparsebenchError:
         return None
-    value = flatten(record.metrics or {}, "/").get(metric)
-    return None if value is None or not math.isfinite(float(value)) else float(value)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def shared_runs(tuning: Tuning, planned: list[Job]) -> list[Job]:
@@ -388,11 +392,12 @@ def table(tuning: Tuning) -> list[dict[str, Any]]:
     rows = []
     for arm in tuning.arms:
         best, second = arm.best(), arm.runner_up(tuning.spec.direction)
+        spread = arm.seed_spread(tuning.spec.metric)
         rows.append({"arm": arm.label, "points": len(arm.points),
                      "trials": [len(r) for r in arm.trials], "chosen": arm.chosen,
                      "score": best.score if best is not None else None,
                      "runner_up": None if second is None else {"point": second.point, "score": second.score},
-                     "seed_spread": arm.seed_spread(tuning.spec.metric), "near_tie": arm.near_tie(tuning.spec),
+                     "seed_spread": spread, "near_tie": _near_tie(best, second, spread),
                      "curve": [{"rung": t.rung, "epochs": t.epochs, "point": t.point, "score": t.score}
                                for r in arm.trials for t in r]})
     return rows
