@@ -281,3 +281,71 @@ def test_a_map_of_a_within_margin_check_names_the_cells_that_fail_it(tmp_path):
     assert "fails its margin at width 1024" in where_text(v)
     paths = plot_regime_map(v, MapLayout(AXES, CENTER), tmp_path, name="K2_regime_map", title="K2")
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+CAN_CHECK = Check("some rate costs accuracy", "test/accuracy", {"regularizer.name": "dropout"},
+                  {"regularizer.name": "none"}, test="less", smallest_effect=BAND, smallest_effect_reason="10 images",
+                  grid=[{"regularizer.p": 0.2}, {"regularizer.p": 0.4}, {"regularizer.p": 0.6}])
+
+
+def can_records() -> tuple[pd.DataFrame, dict]:
+    """The center: p 0.6 costs 1 point, p 0.2 nothing measurable; width 1024: both rates score higher than none
+    (opposite); width 128 not run. No p 0.4 anywhere: the map runs two of the check's three rates."""
+    shifts = {0: (CENTER_CELL, {0.2: 0.0, 0.6: -1.0}), 2: (WIDE, {0.2: 0.8, 0.6: 0.6})}
+    rows, values = [], {}
+    for number, (cell, by_rate) in shifts.items():
+        b = 98.0 + NOISE_B
+        rows += [{"experiment": EXPERIMENT, "group": f"none-{number}", "seed": s, **cell, "regularizer.name": "none",
+                  "regularizer.p": np.nan, "test/accuracy": float(v)} for s, v in enumerate(b)]
+        for rate, shift in by_rate.items():
+            a = 98.0 + shift + (1 + rate) * NOISE_A
+            values[number, rate] = (a, b)
+            rows += [{"experiment": EXPERIMENT, "group": f"dropout-{rate}-{number}", "seed": s, **cell,
+                      "regularizer.name": "dropout", "regularizer.p": rate, "test/accuracy": float(v)} for s, v in enumerate(a)]
+    return pd.DataFrame(rows), values
+
+
+def test_a_can_check_is_decided_over_the_maps_grid_in_each_cell(tmp_path):
+    df, values = can_records()
+    claim = Claim("X2", "Dropout can cost accuracy.", "fixture", [EXPERIMENT], [CAN_CHECK], ["test/accuracy"],
+                  card=CARD, map=RegimeMap(EXPERIMENT, grid=[{"regularizer.p": 0.2}, {"regularizer.p": 0.6}]))
+    out = tmp_path / "report"
+    result = evaluate(claim, df, out / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    cells = [cell for _, cell in result.checks[0].cells]
+    # The center: over the map's two rates, p 0.6 supports it; Holm over the two (p 0.2 counts as 1) doubles its
+    # p, already doubled as a one-sided test under the 95% interval.
+    center_p = min(1.0, 2 * 2 * welch_p(*values[0, 0.6], "less"))
+    assert cells[0].verdict == "supported" and cells[0].a["regularizer.p"] == 0.6
+    assert cells[0].p_value == pytest.approx(center_p, rel=1e-6)
+    assert [setting for setting, _ in cells[0].cells] == [{"regularizer.p": 0.2}, {"regularizer.p": 0.6}]
+    # Width 1024: both rates opposite, so the "can" check is refuted there, its p the weaker rate's, doubled.
+    wide_p = 2 * max(welch_p(*values[2, rate], "greater") for rate in (0.2, 0.6))
+    assert (cells[2].verdict, cells[2].refuted_as) == ("refuted", "opposite")
+    assert cells[2].p_value == pytest.approx(wide_p, rel=1e-6)
+    # Across the cells the grid's p's enter as they are (not doubled again); width 128 and 6k did not run.
+    q_center, q_wide = holm_by_hand([center_p, wide_p])
+    assert [cells[0].p_holm, cells[2].p_holm] == pytest.approx([q_center, q_wide], rel=1e-6)
+    assert not cells[1].ran and not cells[3].ran
+    assert result.verdict == REGIME_DEPENDENT
+    write_report(correct_for_multiplicity([result]), out, "Profile map, fixture.")
+    page = (out / "CLAIMS.md").read_text()
+    center = next(line for line in page.splitlines() if line.startswith("| center |"))
+    a, b = values[0, 0.6]
+    assert f"| {a.mean() - b.mean():+.4g} [" in center and "] at regularizer.p=0.6 | holds |" in center
+    assert "at regularizer.p=0.6 | flips (opposite) at each of its 2 settings |" in page  # the weaker rate's numbers
+    # Under another profile the check keeps its own grid: p 0.4 was not run and is listed as such.
+    other = evaluate(claim, df, tmp_path / "other", {}, "standard")
+    assert [(setting, cell.ran) for setting, cell in other.checks[0].cells][-1] == ({"regularizer.p": 0.4}, False)
+
+
+def test_the_catalogue_rejects_a_map_grid_outside_the_checks_grid():
+    experiments = _experiments()
+    per_profile = {"default": ["mlp_regularizers"], "map": ["mlp_regularizers"]}
+    good = RegimeMap("mlp_regularizers", grid=[{"regularizer.p": 0.2}])
+    _check_claim(Claim("X2", "s", "src", per_profile, [CAN_CHECK], [], card=CARD, map=good), experiments)
+    with pytest.raises(ConfigError, match=r"^claims/X2.map.grid=.*is not allowed: must be some of the primary check's "
+                                          r"grid settings"):
+        _check_claim(Claim("X2", "s", "src", per_profile, [CAN_CHECK], [], card=CARD,
+                           map=RegimeMap("mlp_regularizers", grid=[{"regularizer.p": 0.5}])), experiments)
+    with pytest.raises(ConfigError, match=r"it has no grid"):
+        _check_claim(Claim("X2", "s", "src", per_profile, [CHECK], [], card=CARD, map=good), experiments)

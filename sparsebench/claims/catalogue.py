@@ -69,6 +69,9 @@ class RegimeMap:
     experiment: str  # the experiment (conf/experiment/) whose axes make the cells
     home: Optional[dict[str, Any]] = None  # selector of the cell that is the claim's home regime (None: no cell is)
     home_note: str = ""  # where the home regime lies relative to the map when no cell is it
+    # A "can" check (one with a grid): the settings it is tried in within each cell, where the map runs fewer
+    # than the check's own grid (None: the check's grid). Each must be one of the check's grid's settings.
+    grid: Optional[list[dict[str, Any]]] = None
 
 
 @dataclass
@@ -232,6 +235,12 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
         check(claim.map.experiment in claim.experiments_for("map"), f"{key}.map.experiment", claim.map.experiment,
               f"must be one of the claim's experiments under the map profile "
               f"({', '.join(claim.experiments_for('map')) or 'none'})", "add it to the claim's experiments: map: [...]")
+        if claim.map.grid is not None:
+            own = claim.checks[claim.primary_index].grid if claim.primary_index < len(claim.checks) else None
+            check(bool(own) and bool(claim.map.grid) and all(setting in own for setting in claim.map.grid),
+                  f"{key}.map.grid", claim.map.grid,
+                  f"must be some of the primary check's grid settings ({own or 'it has no grid'})",
+                  "list the settings the map experiments run, each as the check's grid writes it, or drop map.grid")
     if claim.table is not None:
         for number, column in enumerate(claim.table.columns, start=1):
             check(0 <= column.decimals <= 6, f"{key}.table.columns[{number}].decimals", column.decimals,

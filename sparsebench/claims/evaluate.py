@@ -270,7 +270,7 @@ def map_layout(claim: Claim, profile: str, axes: dict[str, tuple[dict, dict]] | 
     if profile != "map" or claim.map is None or not axes or claim.map.experiment not in axes:
         return None
     experiment_axes, center = axes[claim.map.experiment]
-    return MapLayout(dict(experiment_axes), dict(center), claim.map.home, claim.map.home_note)
+    return MapLayout(dict(experiment_axes), dict(center), claim.map.home, claim.map.home_note, claim.map.grid)
 
 
 def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,
@@ -299,6 +299,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         cells = map_cells(layout.axes, layout.center)
 
         def judged_by(rows_, check_):
+            if check_.grid and layout.grid:
+                check_ = replace(check_, grid=layout.grid)
             return judge_map(rows_, check_, cells, layout.home)
     # The primary check (and its shared-setting row) is judged over a regime map's cells where there is one.
     mapped = {claim.primary_index, *(n for n, c in enumerate(claim.checks) if c.setting == SHARED)}

@@ -53,9 +53,14 @@ def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     # Refuted only when every setting of the grid ran and refuted: one configuration never refutes a "can"
     # claim, and a profile that runs part of the grid (the paper profile's K3) has not tried the rest.
     if len(ran) == len(judged) and all(v.verdict == "refuted" for _, v in ran):
-        weakest = max((v for _, v in ran), key=lambda v: v.p_value if math.isfinite(v.p_value) else 1.0)
+        # Each p on the family's scale (an opposite branch's one-sided p doubled, TOST's as it is), as a grid's
+        # p enters the report's family as it is (claims.evaluate.in_family).
+        scaled = [(family_p(v.p_value, v.refuted_as != "negligible") if math.isfinite(v.p_value) else 1.0, v)
+                  for _, v in ran]
+        p, weakest = max(scaled, key=lambda item: item[0])
         how = {v.refuted_as for _, v in ran}
-        return replace(weakest, refuted_as=how.pop() if len(how) == 1 else "opposite or negligible", cells=cells)
+        return replace(weakest, p_value=p, refuted_as=how.pop() if len(how) == 1 else "opposite or negligible",
+                       cells=cells)
     # Undecided: show a setting that supports it before the correction, else one whose interval is undecided.
     chosen = next((v for _, v in ran if v.verdict == "supported"), None) or \
         next((v for _, v in ran if v.verdict == "inconclusive"), ran[0][1])

@@ -35,6 +35,7 @@ from sparsebench.report.style import VERDICT_STYLES
 # Marker and colour of each outcome of a cell (``wording.cell_kind``).
 STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)": ("v", VERDICT_STYLES["refuted"].color),
           "negligible": ("s", VERDICT_STYLES["refuted"].color),
+          "negligible or flips": ("X", VERDICT_STYLES["refuted"].color),
           "fails its margin": ("P", VERDICT_STYLES["refuted"].color),
           "undecided": ("D", VERDICT_STYLES["inconclusive"].color), "not run": ("x", VERDICT_STYLES["not run"].color)}
 

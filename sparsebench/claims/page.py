@@ -303,8 +303,16 @@ NO_CELL_RAN = "no cell of the map has runs on both sides yet"
 MAP_HEADER = ("axis", "value", "A − B [95% CI]", "verdict", "p (Holm across the cells)", "runs A vs B", "home")
 
 
+def _grid_setting(cell: Verdict) -> str:
+    """A "can" check's cell (decided over its grid): the grid setting whose numbers the cell shows, or ''."""
+    setting = next((setting for setting, _ in cell.cells if all(cell.a.get(k) == v for k, v in setting.items())), {})
+    return ", ".join(f"{key}={value}" for key, value in setting.items())
+
+
 def _cell_verdict(cell: Verdict) -> str:
     kind = cell_kind(cell)
+    if cell.cells and cell.verdict == "refuted":  # a "can" check is refuted only where every setting refutes it
+        return f"{kind} at each of its {len(cell.cells)} settings"
     if kind == "not run" and cell.n_a + cell.n_b:  # one side ran: say which did not
         return f"not run ({' and '.join(cell.missing_sides)}: no run yet)"
     if kind == "undecided" and cell.undecided_as == HOLM:
@@ -326,6 +334,8 @@ def regime_rows(v: Verdict, layout: MapLayout) -> tuple[tuple[str, ...], ...]:
         value = cell_words(cell, layout).removeprefix("the center: ") if column is None else axis_value(cell[column])
         effect = (f"{signed(verdict.effect)} [{signed(verdict.low)}, {signed(verdict.high)}]"
                   if verdict.n_a and math.isfinite(verdict.low) else "–")
+        if effect != "–" and _grid_setting(verdict):
+            effect += f" at {_grid_setting(verdict)}"
         p = p_number(verdict.p_holm) if math.isfinite(verdict.p_holm) else "–"
         runs = f"{verdict.n_a}" if verdict.against else f"{verdict.n_a} vs {verdict.n_b}"
         rows.append((axis, value, effect, _cell_verdict(verdict), p, runs, "★ home" if verdict.home else ""))

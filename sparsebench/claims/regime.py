@@ -4,8 +4,10 @@ A claim whose answer can depend on scale ("dropout-trained networks generalise b
 over a declared grid: the map experiment's ``axes`` (record column -> values: hidden width, training
 images, epochs) around its own setting (the ``center``), one factor at a time (``map_cells``). Each cell
 is a selector merged into **both** sides of the check (A and B are the same setting but for what the
-check compares; a "can" grid, ``claims.grid``, merges into A alone), so each cell gives its own
-interval and verdict by the one rule of ``claims.checks.judge``.
+check compares), so each cell gives its own interval and verdict by the one rule of
+``claims.checks.judge``. A "can" check is decided in each cell over its grid as anywhere else
+(``claims.grid``: the grid's settings merge into A alone, the cell into both sides); the claim's
+``map.grid`` narrows that grid to the settings the map experiments run.
 
 The rule across the cells (``judge_map``):
 
@@ -41,6 +43,7 @@ import pandas as pd
 
 from sparsebench.claims.catalogue import Check
 from sparsebench.claims.checks import ALPHA, HOLM, Verdict, judge
+from sparsebench.claims.grid import judge_grid
 from sparsebench.report.aggregate import select
 from sparsebench.report.stats import family_p, holm
 
@@ -55,6 +58,7 @@ class MapLayout:
     center: dict[str, Any]
     home: dict[str, Any] | None = None  # the claim's home-regime selector
     home_note: str = ""  # where the home regime lies when no cell is it
+    grid: list[dict[str, Any]] | None = None  # a "can" check's settings within each cell (None: the check's grid)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -100,16 +104,21 @@ def is_home(cell: dict[str, Any], home: dict[str, Any] | None) -> bool:
 def _judge_cell(rows: pd.DataFrame, check: Check, cell: dict) -> Verdict:
     # A check of one set of runs (b omitted, or against a constant) takes the cell on its only side.
     b = {**check.b, **cell} if check.b is not None else None
+    if check.grid:
+        # A "can" check is decided in each cell as it is anywhere, over its grid (claims.grid), the cell's
+        # setting on both sides of every grid setting.
+        return judge_grid(rows, replace(check, a={**check.a, **cell}, b=b))
     return judge(rows, check.metric, {**check.a, **cell}, b, check.test, check.margin, relative=check.relative,
                  paired=check.paired, metric_b=check.metric_b, against=check.against,
                  smallest_effect=check.smallest_effect)
 
 
 def _family_p(v: Verdict) -> float:
-    """A ran cell's p as Holm's correction across the cells reads it; 1 when undecided."""
+    """A ran cell's p as Holm's correction across the cells reads it; 1 when undecided. A "can" check's
+    cell (decided over its grid) carries its grid's p, already on that scale."""
     if v.verdict == "inconclusive" or not math.isfinite(v.p_value):
         return 1.0
-    return family_p(v.p_value, v.refuted_as != "negligible" and v.test != "equivalent")
+    return family_p(v.p_value, v.refuted_as != "negligible" and v.test != "equivalent" and not v.cells)
 
 
 def _corrected(v: Verdict, q: float) -> Verdict:

@@ -327,11 +327,14 @@ def cell_kind(cell: Verdict) -> str:
         return "holds"
     if cell.verdict == "refuted":
         # A within / at most / equivalence check has no direction to flip: it fails its margin.
-        return {"opposite": "flips (opposite)", "negligible": "negligible"}.get(cell.refuted_as, "fails its margin")
+        # A "can" check refuted over its grid may have found both (claims.grid).
+        return {"opposite": "flips (opposite)", "negligible": "negligible",
+                "opposite or negligible": "negligible or flips"}.get(cell.refuted_as, "fails its margin")
     return "undecided"
 
 
-MAP_KINDS = ("holds", "flips (opposite)", "negligible", "fails its margin", "undecided", "not run")
+MAP_KINDS = ("holds", "flips (opposite)", "negligible", "negligible or flips", "fails its margin", "undecided",
+             "not run")
 
 
 def _where_on_axis(column: str, values: list, all_values: list) -> str | None:

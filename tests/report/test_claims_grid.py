@@ -56,6 +56,18 @@ def test_a_can_claim_is_refuted_only_when_every_setting_refutes_it():
     assert judge_check(records({0.2: flat, 0.5: flat, 0.8: wide}), CAN_COST).verdict == "inconclusive"
 
 
+def test_a_can_claim_refuted_as_opposite_everywhere_carries_its_weakest_settings_p_on_the_familys_scale():
+    # Every rate scores higher than none: each setting refutes "costs accuracy" as opposite. The grid's p enters
+    # the report's family as it is (evaluate.in_family), so each one-sided p is doubled before the largest is taken.
+    higher = [98.80, 98.85, 98.75, 98.90, 98.82]
+    slightly = [98.60, 98.66, 98.58, 98.70, 98.61]
+    verdict = judge_check(records({0.2: higher, 0.5: slightly, 0.8: higher}), CAN_COST)
+    assert verdict.verdict == "refuted" and verdict.refuted_as == "opposite"
+    raw = [stats.ttest_ind(values, NONE, equal_var=False, alternative="greater").pvalue for values in (higher, slightly)]
+    assert verdict.p_value == pytest.approx(min(1.0, 2 * max(raw)))
+    assert verdict.effect == pytest.approx(np.mean(slightly) - np.mean(NONE))  # the weakest setting's numbers
+
+
 def test_settings_a_profile_did_not_run_are_left_out_and_listed():
     costly = [97.00, 97.10, 96.90, 97.05, 96.95]
     verdict = judge_check(records({0.8: costly}), CAN_COST)
