@@ -43,6 +43,16 @@ STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)":
 _NO_CENTER = object()  # a map without a center cell: no axis value is it
 
 
+def _grid_label_of(setting: dict) -> str:
+    return ", ".join(f"{key.rsplit('.', 1)[-1]} {value}" for key, value in setting.items())
+
+
+def _grid_label(cell: Verdict) -> str:
+    """The grid setting a "can" check's cell shows (its A side's values of the grid's keys)."""
+    keys = [key for setting, _ in cell.cells for key in setting]
+    return _grid_label_of({key: cell.a[key] for key in dict.fromkeys(keys) if key in cell.a})
+
+
 def _positions(values: list) -> tuple[list[float], bool]:
     """x of each axis value, and whether the axis is logarithmic: "all" (None) one step beyond the largest."""
     finite = [axis_order(v) for v in values if v is not None and math.isfinite(axis_order(v))]
@@ -92,6 +102,10 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
             bars = [[below], [above]] if math.isfinite(below) and math.isfinite(above) else None
             ax.errorbar([x], [cell_verdict.effect], yerr=bars, marker=marker, markersize=7, color=colour,
                         capsize=3, linewidth=1.6, linestyle="", zorder=3)
+            if cell_verdict.cells and cell_verdict.verdict != "refuted":
+                # A "can" check's cell shows one setting of its grid: name it beside the point.
+                ax.annotate(_grid_label(cell_verdict), (x, cell_verdict.effect), xytext=(7, -3),
+                            textcoords="offset points", fontsize="x-small", color="0.3")
             if cell_verdict.home:
                 ax.plot([x], [cell_verdict.effect], marker="o", markersize=17, markerfacecolor="none",
                         markeredgecolor="black", markeredgewidth=1.4, linestyle="", zorder=4)
@@ -131,9 +145,13 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         labels.append(f"negligible band (± {number(band)})")
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
     # The sides without the cell's own setting: what the check compares in every cell.
-    a = selector({k: x for k, x in v.a.items() if k not in layout.axes})
+    grid_keys = {key for setting, _ in first.cells for key in setting}  # a "can" check's: each cell shows its own
+    a = selector({k: x for k, x in v.a.items() if k not in layout.axes and k not in grid_keys})
     b = "" if v.against else selector({k: x for k, x in v.b.items() if k not in layout.axes})
     sides = f"A = {a}" + (f", B = {b}" if b and b != a else "")
+    if grid_keys:
+        sides += (f"; each cell decided over {', '.join(_grid_label_of(setting) for setting, _ in first.cells)} "
+                  f"(the setting shown is named; where each refutes it, the weakest)")
     head = f"{title}: " if title else ""
     fig.suptitle(f"{head}{v.verdict} across the map (one factor at a time; Holm across the cells)\n{sides}",
                  fontsize="medium")
