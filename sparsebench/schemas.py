@@ -360,6 +360,10 @@ class TuneConfig:
     # The shared-setting runs on each arm's lowest N seeds (None: every seed the arm runs): the untuned
     # comparison is a secondary row; where a claim's primary check reads the shared setting (S2, S3), null.
     shared_seeds: Optional[int] = None
+    # Once every arm's final runs are done, run each near-tied arm's final seeds again at its runner-up (the
+    # last rung's second best, which seed noise alone could have chosen) and read each primary check there too
+    # (``claims.tuning.runner_up_runs``): whether a verdict holds for the choice made only, or for both.
+    confirm_near_ties: bool = False
 
     def __post_init__(self) -> None:
         _one_of("direction", self.direction, DIRECTIONS)

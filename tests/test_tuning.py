@@ -49,6 +49,9 @@ class Record:
     def checked_result(self):
         return self.record, None
 
+    def status(self):
+        return self.record.status
+
 
 def planted(scores):
     """An execute that, instead of training, gives each trial the record ``scores(job)`` returns."""
@@ -593,3 +596,83 @@ def test_a_choice_ahead_of_its_runner_up_by_less_than_seed_noise_is_a_near_tie_a
     d4_alone = ClaimResult(load_catalogue()["D4"], "supported", experiments=["dense_alone"])
     assert near_tie_text(d4_alone, [alone]) == ("tuned choice a near tie: dense_alone led train.lr 0.2 by 0.1"
                                                 if tie else "")
+
+
+def plant(job, accuracy: float) -> None:
+    """A final run's completed record with this validation accuracy, in the run's own folder (its run id)."""
+    path = job.run_dir.path
+    job.__dict__["run_dir"] = Record({"validation": {"accuracy": accuracy}})
+    job.run_dir.path = path
+
+
+def test_near_tied_arms_are_run_again_at_their_runner_ups_once_the_final_runs_are_done(results):
+    """tune.confirm_near_ties: the dense arm chooses lr 0.3 ahead of 0.2 by 0.1 (planted); its final runs at
+    0.3 ∓ 0.05 in turn (sd over 5 to 9 seeds at least 0.05) make that a near tie (1.96 √2 x 0.05 = 0.139 > 0.1); the other arms' final runs agree
+    exactly (no spread, no near tie). Its seeds run again at 0.2; the other arms' final runs are read there as
+    they are. Nothing is planned before the final runs are done, and nothing twice."""
+    from sparsebench.claims.evaluate import with_runner_up_row
+    from sparsebench.claims.plan import near_tie_runs
+
+    the_plan = plan([load_catalogue()["D4"]], "standard",
+                    [*SMALL, f"results_dir={results}", "tune.confirm_near_ties=true"])
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    work = the_plan.tunings["mlp_regularizers"]
+    assert work.spec.confirm_near_ties and near_tie_runs(the_plan) == 0  # no final run has a record yet
+    dense, others = work.arms[0], work.arms[1:]
+    for number, job in enumerate(dense.finals):
+        plant(job, 0.3 + (0.05 if number % 2 else -0.05))
+    for arm in others:
+        for job in arm.finals:
+            plant(job, 0.3)
+    assert dense.near_tie(work.spec) and not any(arm.near_tie(work.spec) for arm in others)
+    before = len(the_plan.all_jobs())
+    added = near_tie_runs(the_plan)
+    moved = [job for job in the_plan.jobs["mlp_regularizers"] if job.settings == (tuning.RUNNER_UP,)]
+    assert added == len(dense.finals) == len(moved) and len(the_plan.all_jobs()) == before + added
+    assert sorted(job.config.seed for job in moved) == sorted(job.config.seed for job in dense.finals)
+    assert {job.config.train.lr for job in moved} == {0.2}
+    assert all(job.config.regularizer.name == "none" for job in moved)
+    assert all(tuning.RUNNER_UP in job.settings for arm in others for job in arm.finals)
+    assert near_tie_runs(the_plan) == 0  # planned once
+    # The claim reads its primary check there too: dropout against the dense net at its runner-up.
+    claim = with_runner_up_row(load_catalogue()["D4"], the_plan.planned_runs())
+    assert [check.setting for check in claim.checks].count(tuning.RUNNER_UP) == 1
+    # Without confirm_near_ties, the same near tie plans nothing.
+    plain = plan([load_catalogue()["D4"]], "standard", [*SMALL, f"results_dir={results}"])
+    tune(plain, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    for number, job in enumerate(plain.tunings["mlp_regularizers"].arms[0].finals):
+        plant(job, 0.3 + (0.05 if number % 2 else -0.05))
+    assert near_tie_runs(plain) == 0
+
+
+def test_the_runner_up_row_reads_the_near_tied_arm_at_its_runner_up_beside_the_primary(tmp_path):
+    """Constructed: dropout (not tied) beats the dense net's chosen lr by 0.3 points, but the dense net at its
+    runner-up lr scores as dropout does: the primary is supported, the runner-up row negligible, each from
+    its own runs."""
+    ru = tuning.RUNNER_UP
+    dropout = [98.40, 98.42, 98.38, 98.41, 98.39]
+    none_chosen, none_runner_up = [98.10, 98.12, 98.08, 98.11, 98.09], [98.402, 98.400, 98.403, 98.399, 98.401]
+
+    def rows(name, lr, values, settings):
+        return [{"experiment": "mlp_regularizers", "regularizer.name": name, "train.lr": lr, "seed": seed,
+                 "test/accuracy": value, "setting": setting, "group": f"{name}{lr}",
+                 "run_id": f"{name}{lr}{seed}"} for seed, value in enumerate(values) for setting in settings]
+    df = pd.DataFrame(rows("dropout", 0.1, dropout, ["tuned", ru]) + rows("none", 0.05, none_chosen, ["tuned"])
+                      + rows("none", 0.1, none_runner_up, [ru]))
+    planned = df[["experiment", "regularizer.name", "train.lr", "seed", "setting"]].assign(
+        settings=df.groupby("run_id")["setting"].transform(lambda s: [tuple(s)] * len(s)))
+    result = evaluate(load_catalogue()["D4"], df, tmp_path, {}, "standard", planned)
+    number = next(i for i, c in enumerate(result.claim.checks) if c.setting == ru)
+    row, primary = result.checks[number], result.checks[result.claim.primary_index]
+    assert "each near-tied arm at its runner-up" in result.claim.checks[number].label
+    assert math.isclose(primary.effect, np.mean(dropout) - np.mean(none_chosen)) and primary.verdict == "supported"
+    assert math.isclose(row.effect, np.mean(dropout) - np.mean(none_runner_up)) and (row.n_a, row.n_b) == (5, 5)
+    assert (row.verdict, row.refuted_as) == ("refuted", "negligible")
+    assert result.verdict == "supported"  # beside the primary, not in its place
+    from sparsebench.claims.page import _why
+    assert (f"with the near-tied arms at their runner-ups: refuted (negligible), {row.effect:+.4g} [{row.low:+.4g}, "
+            f"{row.high:+.4g}]: the verdict holds for the choice made, not for both") in _why(result)
+    # Where no arm was run at a runner-up, no such row (every final run planned there too is not enough).
+    plain = planned[~((planned["regularizer.name"] == "none") & (planned["setting"] == ru))]
+    assert all(c.setting != ru for c in evaluate(load_catalogue()["D4"], df, tmp_path / "b", {}, "standard",
+                                                  plain).claim.checks)

@@ -68,7 +68,7 @@ from sparsebench.claims.page import (
     verdict_text,
     write_report,
 )
-from sparsebench.claims.plan import execute, plan, tune
+from sparsebench.claims.plan import execute, near_tie_runs, plan, tune
 from sparsebench.commands import (
     help_text,
     parse_overrides,
@@ -201,6 +201,11 @@ def _claims(argv: list[str]) -> int:
     trials = tune(the_plan, (lambda stage: execute(stage, jobs=parallel, launcher=launcher)) if own["run"] else None)
     if own["run"]:
         counts = execute(the_plan, jobs=parallel, launcher=launcher)
+        # The final runs' seeds tell which choices were near ties (tune.confirm_near_ties): their runner-ups next.
+        if near_tie_runs(the_plan):
+            for outcome, number in execute(the_plan, jobs=parallel, launcher=launcher).items():
+                if outcome != "reused":
+                    counts[outcome] = counts.get(outcome, 0) + number
     else:  # a report of what is there: every planned run without a record is named as missing in its verdict
         done = sum(job.done for job in the_plan.all_jobs())
         counts = {"reused": done, "not run": len(the_plan.all_jobs()) - done}

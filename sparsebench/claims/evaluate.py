@@ -43,7 +43,7 @@ from sparsebench.claims.checks import (
 from sparsebench.claims.grid import judge_check
 from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.regime import MapLayout, judge_map, map_cells
-from sparsebench.claims.tuning import SHARED, TUNED, matched_setting
+from sparsebench.claims.tuning import RUNNER_UP, SHARED, TUNED, matched_setting
 from sparsebench.report.aggregate import make_labels, select
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import family_p, holm
@@ -110,6 +110,12 @@ def matched_reading(result: ClaimResult) -> Verdict | None:
         return None
     setting = matched_setting(primary.a, primary.b, primary.matched)
     return next((v for c, v in zip(result.claim.checks, result.checks) if c.setting == setting), None)
+
+
+def runner_up_reading(result: ClaimResult) -> Verdict | None:
+    """The primary check read with each near-tied arm at its runner-up (``with_runner_up_row``), where the
+    report has it."""
+    return next((v for c, v in zip(result.claim.checks, result.checks) if c.setting == RUNNER_UP), None)
 
 
 def decisive_notes(result: ClaimResult) -> CheckNotes | None:
@@ -291,7 +297,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         return ClaimResult(claim, NOT_RUN, reason="no completed run of " + ", ".join(experiments),
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
-    claim = with_shared_row(with_matched_rows(claim, planned), rows, planned)
+    claim = with_runner_up_row(with_shared_row(with_matched_rows(claim, planned), rows, planned), planned)
     rows = rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
     layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
     judged_by = judge_check
@@ -376,6 +382,25 @@ def with_shared_row(claim: Claim, rows: pd.DataFrame, planned: pd.DataFrame | No
     checks = list(claim.checks)
     checks[claim.primary_index] = replace(primary, label=f"{primary.label}, each arm tuned alike on validation")
     return replace(claim, checks=[*checks, shared])
+
+
+def with_runner_up_row(claim: Claim, planned: pd.DataFrame | None) -> Claim:
+    """``claim`` with its primary check also read with each near-tied arm at its runner-up (a secondary row,
+    ``tuning.runner_up_runs``), where the plan has such runs on a side the check compares."""
+    if claim.kind != "claim" or not claim.checks or planned is None or planned.empty or "setting" not in planned:
+        return claim
+    primary = claim.checks[claim.primary_index]
+    try:
+        # Runs planned at a runner-up and not as a final run: a near-tied arm's.
+        moved = planned[(planned["setting"] == RUNNER_UP) & ~planned["settings"].map(lambda all_: TUNED in all_)]
+        planned_here = any(not select(moved, side).empty for side in (primary.a, primary.b) if side is not None)
+    except KeyError:  # a plan without the settings column, or a side names a column the plan lacks
+        planned_here = False
+    if primary.setting != TUNED or not planned_here:
+        return claim
+    row = replace(primary, primary=False, setting=RUNNER_UP,
+                  label=f"{primary.label}, each near-tied arm at its runner-up (the point seed noise could have chosen)")
+    return replace(claim, checks=[*claim.checks, row])
 
 
 def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:

@@ -33,6 +33,7 @@ from sparsebench.claims.evaluate import (
     decisive_notes,
     held,
     matched_reading,
+    runner_up_reading,
 )
 from sparsebench.claims.regime import MapLayout, cell_axis, map_counts
 from sparsebench.claims.tuning import TUNED, arm_of
@@ -206,6 +207,12 @@ def _why(result: ClaimResult, near_ties: str = "") -> str:
                      f"[{signed(matched.low)}, {signed(matched.high)}]")
     if near_ties:
         parts.append(near_ties)
+    again = runner_up_reading(result)
+    if decisive is not None and again is not None and again.ran:
+        same = outcome(again) == outcome_before_holm(decisive)
+        parts.append(f"with the near-tied arms at their runner-ups: {outcome(again)}, {signed(again.effect)} "
+                     f"[{signed(again.low)}, {signed(again.high)}]"
+                     + ("" if same else ": the verdict holds for the choice made, not for both"))
     return "; ".join(parts)
 
 

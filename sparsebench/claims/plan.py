@@ -104,14 +104,16 @@ class Plan:
             raise errors[0]
 
     def planned_runs(self) -> "pd.DataFrame":
-        """One row per planned run: its flattened config (the columns records have), experiment and seed,
-        so that a check's selectors can count the runs each side should have."""
+        """One row per planned run and setting it is planned under: its flattened config (the columns records
+        have), experiment and seed, so that a check's selectors can count the runs each side should have, the
+        setting, and every setting of the run."""
         import pandas as pd
 
         from sparsebench.report.aggregate import flatten
 
         rows = [{**flatten(config_tree(job.config), "."), "experiment": job.experiment, "seed": job.config.seed,
-                 "setting": setting} for job in self.all_jobs() for setting in job.settings or ("",)]
+                 "setting": setting, "settings": job.settings} for job in self.all_jobs()
+                for setting in job.settings or ("",)]
         return pd.DataFrame(rows)
 
 
@@ -230,7 +232,25 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
         for a, b, keys in the_plan.matched.get(work.experiment, []):
             the_plan.jobs[work.experiment] += tuning.matched_runs(work, a, b, keys, the_plan.jobs[work.experiment],
                                                                   derive)
+    near_tie_runs(the_plan, derive)
     return counts
+
+
+def near_tie_runs(the_plan: Plan, derive=None) -> int:
+    """Add to the plan each tuned experiment's runs at its near-tied arms' runner-ups
+    (``tuning.runner_up_runs``: with ``tune.confirm_near_ties``, once its final runs are done); the number
+    added. ``tune`` calls it, and the command again after the final runs, which decide what is a near tie."""
+    from sparsebench.claims import tuning
+
+    derive = derive or deriver(the_plan.stamp)
+    added = 0
+    for experiment, work in the_plan.tunings.items():
+        if experiment in the_plan.unavailable or experiment not in the_plan.jobs:
+            continue
+        more = tuning.runner_up_runs(work, the_plan.jobs[experiment], derive)
+        the_plan.jobs[experiment] += more
+        added += len(more)
+    return added
 
 
 def deriver(stamp: str | None = None):

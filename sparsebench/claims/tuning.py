@@ -48,10 +48,14 @@ class Job(Protocol):
     @property
     def run_id(self) -> str: ...
 
+    @property
+    def done(self) -> bool: ...
+
 
 NEAR_TIE_Z = 1.96  # a near tie: a gap inside the two-sided 95% range of seed noise, as the report's intervals
 TUNED, SHARED = "tuned", "shared"  # the settings a final run is planned under (Job.settings)
 MATCHED = "matched"  # B's runs at A's chosen values of a check's ``matched`` settings (matched_setting)
+RUNNER_UP = "runner-up"  # near-tied arms at their runner-ups, the other arms' final runs (runner_up_runs)
 Derive = Callable[..., Job]  # (job, settings, shown keys): a planned run with settings changed (claims.plan.deriver)
 
 
@@ -319,6 +323,36 @@ def finals(tuning: Tuning, shared: list[Job], derive: Derive) -> list[Job]:
                 job.settings = (TUNED,)
                 out.append(job)
             arm.finals.append(job if twin is None else twin)
+    return out
+
+
+def runner_up_runs(tuning: Tuning, planned: list[Job], derive: Derive) -> list[Job]:
+    """With ``tune.confirm_near_ties``, once every arm's final runs have their records: each near-tied arm's
+    runs (the seeds of its final runs) at its runner-up point, planned under ``RUNNER_UP``, and every other
+    arm's final runs planned under it too, so that a check read there compares each near-tied arm at the
+    point seed noise could as well have chosen with the other arms as chosen. A run already planned (the
+    runner-up is the shared setting) is that run with the setting added. None before every arm's final runs
+    are done, or where no arm is a near tie."""
+    if not tuning.spec.confirm_near_ties or not tuning.arms:
+        return []
+    if any(arm.chosen is None or not arm.finals or not all(job.done for job in arm.finals) for arm in tuning.arms):
+        return []
+    tied = [arm for arm in tuning.arms if arm.near_tie(tuning.spec)]
+    if not tied:
+        return []
+    by_id = {job.run_id: job for job in planned}
+    out = []
+    for arm in tuning.arms:
+        point = dict(arm.runner_up(tuning.spec.direction).point) if arm in tied else None
+        for final, own in zip(arm.finals, arm.jobs):
+            run = final if point is None else derive(own, point)
+            twin = by_id.get(run.run_id, run if point is None else None)
+            if twin is None:
+                run.settings = (RUNNER_UP,)
+                by_id[run.run_id] = run
+                out.append(run)
+            elif RUNNER_UP not in twin.settings:
+                twin.settings = (*twin.settings, RUNNER_UP)
     return out
 
 
