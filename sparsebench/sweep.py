@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sparsebench.commands import quote
 from sparsebench.configure import SELF_CHECKED, register, validate
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.hydra_reads import files_read_once
 from sparsebench.schemas import RunConfig
 
@@ -79,12 +79,58 @@ def _corners(parser: OverridesParser, overrides: list[str]) -> list[str]:
     return out
 
 
+class NullParent(ConfigError):
+    """A setting under a node that is null in the config composed (``tune.shared=false`` where the experiment
+    is not tuned: its ``tune`` is null); ``parent``: that node's key."""
+
+    def __init__(self, override: str, parent: str):
+        self.parent = parent
+        key, _, value = override.partition("=")
+        super().__init__(key, value, f"{parent} is null in this config, so nothing can be set under it",
+                         f"leave {override} out, or give {parent} itself a value")
+
+
+@contextmanager
+def _settings_under_null(overrides: list[str], config_name: str) -> Iterator[None]:
+    """Turn OmegaConf's bare assertion, raised when an override sets a key under a null node, into a
+    ``NullParent`` that names the override and the node."""
+    try:
+        yield
+    except AssertionError as error:
+        if "Unexpected type for root" not in str(error):
+            raise
+        raise _null_parent(overrides, config_name) from None
+
+
+def _null_parent(overrides: list[str], config_name: str) -> SparsebenchError:
+    """The first override whose key lies under a node that is null once the group choices are composed."""
+    parser = OverridesParser.create()
+    parsed = [o for o in parser.parse_overrides(overrides)]
+    choices = [o.input_line for o in parsed if "." not in o.key_or_group and not o.is_sweep_override()]
+    config = hydra.compose(config_name=config_name, overrides=choices)
+    for override in parsed:
+        parts = override.key_or_group.lstrip("+~").split(".")
+        for end in range(1, len(parts)):
+            parent = ".".join(parts[:end])
+            if OmegaConf.select(config, parent, default="<absent>") is None:
+                return NullParent(override.input_line, parent)
+    return SparsebenchError("an override sets a key under a setting that is null in this config: "
+                            + " ".join(overrides))
+
+
+def _apply(settings: list[Override], cfg: DictConfig, job: list[str], config_name: str) -> None:
+    """Hydra's own step that applies a job's settings to its composed config (``job``: its overrides)."""
+    with _settings_under_null(job, config_name):
+        ConfigLoaderImpl._apply_overrides_to_config(settings, cfg)
+
+
 def base_config(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
     """The command's config without its sweep values, Hydra's settings included (the launcher and
     sweeper chosen, and the sweep declared by experiment and profile files). Hydra must be initialised."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
-    return hydra.compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
+    with _settings_under_null(fixed, config_name):
+        return hydra.compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
 
 
 def job_overrides(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME,
@@ -124,7 +170,8 @@ def override_text(value: Any) -> str:
 
 def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> DictConfig:
     """One job's config, composed with Hydra's Compose API. Hydra must be initialised."""
-    return hydra.compose(config_name=config_name, overrides=overrides)
+    with _settings_under_null(overrides, config_name):
+        return hydra.compose(config_name=config_name, overrides=overrides)
 
 
 def compose_jobs(overrides: list[str], multirun: bool, config_name: str = CONFIG_NAME
@@ -155,7 +202,7 @@ def compose_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> It
             yield job, compose(job, config_name)
             continue
         cfg = copy.deepcopy(shared)
-        ConfigLoaderImpl._apply_overrides_to_config(settings, cfg)
+        _apply(settings, cfg, job, config_name)
         yield job, cfg
 
 
@@ -182,12 +229,12 @@ def validate_multirun(overrides: list[str], config_name: str = CONFIG_NAME) -> I
         key = (part, _lines([o for o in settings if not any(o is s for s in own)]))
         if key not in checked:
             cfg = copy.deepcopy(shared)
-            ConfigLoaderImpl._apply_overrides_to_config(settings, cfg)
+            _apply(settings, cfg, job, config_name)
             checked[key] = (cfg, validate(cfg))
             yield job, copy.deepcopy(checked[key][1])
             continue
         cfg, first = checked[key]
-        ConfigLoaderImpl._apply_overrides_to_config(own, cfg)
+        _apply(own, cfg, job, config_name)
         yield job, dataclasses.replace(copy.deepcopy(first), **{o.key_or_group: cfg[o.key_or_group] for o in own})
 
 

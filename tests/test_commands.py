@@ -58,6 +58,36 @@ def test_folders_outside_the_results_and_non_finite_numbers_are_refused_before_a
     assert not any(tmp_path.iterdir())  # not even the results folder
 
 
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_setting_under_a_null_node_is_one_line_naming_it(multirun, monkeypatch, capsys, tmp_path):
+    """The default experiment is not tuned (tune: null): tune.shared has nowhere to go. OmegaConf's own
+    failure is a bare assertion with a traceback; the command says which override and why."""
+    monkeypatch.chdir(tmp_path)
+    args = ["-m", "tune.shared=false,true"] if multirun else ["tune.shared=false"]
+    status, _, err = sparsebench(monkeypatch, capsys, *args, *TINY, f"results_dir={tmp_path / 'results'}")
+    line = one_line(err)
+    assert status == 2 and line.startswith("sparsebench: error: ")
+    assert "tune.shared=" in line and "tune is null in this config, so nothing can be set under it" in line
+    assert not any(tmp_path.iterdir())
+
+
+def test_claims_give_tune_settings_to_the_tuned_experiments_only(monkeypatch, tmp_path, capsys):
+    """D4's experiment is tuned, S2's (sparseout_dropout) is not: tune.confirm_near_ties reaches the one
+    and leaves the other composed without it, rather than refusing the command."""
+    from sparsebench.claims.catalogue import load_catalogue
+    from sparsebench.claims.plan import plan
+
+    catalogue = load_catalogue()
+    the_plan = plan([catalogue["D4"], catalogue["S2"]], "standard",
+                    ["tune.confirm_near_ties=true", f"results_dir={tmp_path}"])
+    assert the_plan.tunings["mlp_regularizers"].spec.confirm_near_ties
+    untuned = [e for e in catalogue["S2"].experiments_for("standard") if e not in the_plan.tunings]
+    assert untuned and all(job.config.tune is None for e in untuned for job in the_plan.jobs[e])
+    # A bad tune setting is still refused where it reaches a tuned experiment, naming it.
+    with pytest.raises(SparsebenchError, match=r"experiment mlp_regularizers: tune.eta=1 is not allowed"):
+        plan([catalogue["D4"], catalogue["S2"]], "standard", ["tune.eta=1", f"results_dir={tmp_path}"])
+
+
 def test_claims_read_quoted_values_as_hydra_does(monkeypatch, tmp_path, capsys):
     # Hydra needs the quotes for a path with spaces or brackets; the records and the report must land
     # in the folder they name, not one whose name keeps the quotes.

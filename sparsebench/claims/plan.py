@@ -27,6 +27,7 @@ from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
 from sparsebench.schemas import RunConfig, config_tree
 from sparsebench.sweep import (
+    NullParent,
     compose_jobs,
     hydra_configs,
     named_in_config_interpolations,
@@ -315,7 +316,14 @@ def _compose_experiment(task: tuple[str, str, list[str]]) -> tuple[str, object]:
     experiment, profile, overrides = task
     line = [f"experiment={experiment}", f"profile={profile}", *overrides]
     try:
-        jobs = compose_jobs(line, multirun=True)
+        try:
+            jobs = compose_jobs(line, multirun=True)
+        except NullParent as error:
+            # The command's tune.* settings are for the tuned experiments: one without tuning is run without them.
+            if error.parent != "tune":
+                raise
+            line = [o for o in line if not o.lstrip("+~").startswith("tune.")]
+            jobs = compose_jobs(line, multirun=True)
         # A regime map's experiment: each axis swept in turn, the other settings at the experiment's own.
         axes, center = axes_of(jobs[0][1]) if jobs else ({}, {})
         for key, values in axes.items():
