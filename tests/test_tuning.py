@@ -318,6 +318,13 @@ def test_a_matched_check_whose_arms_are_not_two_arms_of_one_tuned_experiment_is_
                                                                           {"regularizer.name": "l2"}]
 
 
+def arm_rows(metric: str, name: str, lr: float, values: list[float], settings: list[str]) -> list[dict]:
+    """Records of one arm of mlp_regularizers at one learning rate, one per seed and setting it is read under."""
+    return [{"experiment": "mlp_regularizers", "regularizer.name": name, "train.lr": lr, "seed": seed,
+             metric: value, "setting": setting, "group": f"{name}{lr}", "run_id": f"{name}{lr}{seed}"}
+            for seed, value in enumerate(values) for setting in settings]
+
+
 def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tuned_comparison(tmp_path):
     """Constructed: the tuned dropout nets (lr 0.1) are sparser in shape than the tuned dense nets (lr 0.05) by
     0.04, but the dense nets at lr 0.1 are as sparse as dropout's: the primary is supported, the matched row
@@ -327,9 +334,7 @@ def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tune
     none_own, none_at_dropouts = [0.262, 0.264, 0.263, 0.265, 0.261], [0.3025, 0.3015, 0.3035, 0.3005, 0.302]
 
     def rows(name, lr, values, settings):
-        return [{"experiment": "mlp_regularizers", "regularizer.name": name, "train.lr": lr, "seed": seed,
-                 "weights/final/global/hoyer": value, "setting": setting, "group": f"{name}{lr}",
-                 "run_id": f"{name}{lr}{seed}"} for seed, value in enumerate(values) for setting in settings]
+        return arm_rows("weights/final/global/hoyer", name, lr, values, settings)
     df = pd.DataFrame(rows("dropout", 0.1, dropout, ["tuned", matched]) + rows("none", 0.05, none_own, ["tuned"])
                       + rows("none", 0.1, none_at_dropouts, [matched]))
     planned = df[["experiment", "regularizer.name", "train.lr", "seed", "setting"]]
@@ -654,9 +659,7 @@ def test_the_runner_up_row_reads_the_near_tied_arm_at_its_runner_up_beside_the_p
     none_chosen, none_runner_up = [98.10, 98.12, 98.08, 98.11, 98.09], [98.402, 98.400, 98.403, 98.399, 98.401]
 
     def rows(name, lr, values, settings):
-        return [{"experiment": "mlp_regularizers", "regularizer.name": name, "train.lr": lr, "seed": seed,
-                 "test/accuracy": value, "setting": setting, "group": f"{name}{lr}",
-                 "run_id": f"{name}{lr}{seed}"} for seed, value in enumerate(values) for setting in settings]
+        return arm_rows("test/accuracy", name, lr, values, settings)
     df = pd.DataFrame(rows("dropout", 0.1, dropout, ["tuned", ru]) + rows("none", 0.05, none_chosen, ["tuned"])
                       + rows("none", 0.1, none_runner_up, [ru]))
     planned = df[["experiment", "regularizer.name", "train.lr", "seed", "setting"]].assign(

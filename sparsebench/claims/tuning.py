@@ -340,19 +340,26 @@ def runner_up_runs(tuning: Tuning, planned: list[Job], derive: Derive) -> list[J
     tied = [arm for arm in tuning.arms if arm.near_tie(tuning.spec)]
     if not tied:
         return []
-    by_id = {job.run_id: job for job in planned}
-    out = []
+    runs = []
     for arm in tuning.arms:
         point = dict(arm.runner_up(tuning.spec.direction).point) if arm in tied else None
-        for final, own in zip(arm.finals, arm.jobs):
-            run = final if point is None else derive(own, point)
-            twin = by_id.get(run.run_id, run if point is None else None)
-            if twin is None:
-                run.settings = (RUNNER_UP,)
-                by_id[run.run_id] = run
-                out.append(run)
-            elif RUNNER_UP not in twin.settings:
-                twin.settings = (*twin.settings, RUNNER_UP)
+        runs += [final if point is None else derive(own, point) for final, own in zip(arm.finals, arm.jobs)]
+    return _planned_under(RUNNER_UP, runs, planned)
+
+
+def _planned_under(setting: str, runs: list[Job], planned: list[Job]) -> list[Job]:
+    """``runs`` planned under ``setting``: those not planned yet, with that setting alone, are returned to be
+    added; a run already planned (or met twice) gets the setting added to its own instead."""
+    by_id = {job.run_id: job for job in planned}
+    out = []
+    for run in runs:
+        twin = by_id.get(run.run_id)
+        if twin is None:
+            run.settings = (setting,)
+            by_id[run.run_id] = run
+            out.append(run)
+        elif setting not in twin.settings:
+            twin.settings = (*twin.settings, setting)
     return out
 
 
@@ -403,20 +410,9 @@ def matched_runs(tuning: Tuning, a: dict[str, Any], b: dict[str, Any], keys: lis
     arm_a, arm_b = arms
     own = flatten(config_tree(arm_a.jobs[0].config), ".")  # a setting A does not tune: its shared value
     values = {key: arm_a.chosen.get(key, own[key]) for key in keys}
-    setting = matched_setting(a, b, keys)
-    by_id = {job.run_id: job for job in planned}
-    out = []
-    for arm, point in ((arm_a, dict(arm_a.chosen)), (arm_b, {**arm_b.chosen, **values})):
-        for job in arm.jobs:
-            run = derive(job, point)
-            twin = by_id.get(run.run_id)
-            if twin is None:
-                run.settings = (setting,)
-                by_id[run.run_id] = run
-                out.append(run)
-            elif setting not in twin.settings:
-                twin.settings = (*twin.settings, setting)
-    return out
+    runs = [derive(job, point) for arm, point in ((arm_a, dict(arm_a.chosen)), (arm_b, {**arm_b.chosen, **values}))
+            for job in arm.jobs]
+    return _planned_under(matched_setting(a, b, keys), runs, planned)
 
 
 def table(tuning: Tuning) -> list[dict[str, Any]]:
