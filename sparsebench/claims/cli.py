@@ -7,7 +7,7 @@ profile   smoke (default; seconds per run on the embedded data, CI: verdicts mea
           MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds, under 90 minutes on
           2 cores), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard: about 35 minutes),
           map (each scale-dependent claim across width, training images and epochs, tuned in every cell: its
-          regime map, about 5 hours on 2 cores, resumable), paper (the papers' own networks and budgets, and
+          regime map, about 7 hours on 2 cores, resumable), paper (the papers' own networks and budgets, and
           their tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
           P-KW, P-DO, P-DC under profile=paper).
