@@ -25,6 +25,7 @@ from sparsebench.claims.wording import (
     axis_value,
     cell_kind,
     selector,
+    shown_setting,
 )
 from sparsebench.report.names import difference_label
 from sparsebench.report.numbers import number
@@ -47,10 +48,6 @@ def _grid_label_of(setting: dict) -> str:
     return ", ".join(f"{key.rsplit('.', 1)[-1]} {value}" for key, value in setting.items())
 
 
-def _grid_label(cell: Verdict) -> str:
-    """The grid setting a "can" check's cell shows (its A side's values of the grid's keys)."""
-    keys = [key for setting, _ in cell.cells for key in setting]
-    return _grid_label_of({key: cell.a[key] for key in dict.fromkeys(keys) if key in cell.a})
 
 
 def _positions(values: list) -> tuple[list[float], bool]:
@@ -104,7 +101,7 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
                         capsize=3, linewidth=1.6, linestyle="", zorder=3)
             if cell_verdict.cells and cell_verdict.verdict != "refuted":
                 # A "can" check's cell shows one setting of its grid: name it beside the point.
-                ax.annotate(_grid_label(cell_verdict), (x, cell_verdict.effect), xytext=(7, -3),
+                ax.annotate(_grid_label_of(shown_setting(cell_verdict)), (x, cell_verdict.effect), xytext=(7, -3),
                             textcoords="offset points", fontsize="x-small", color="0.3")
             if cell_verdict.home:
                 ax.plot([x], [cell_verdict.effect], marker="o", markersize=17, markerfacecolor="none",

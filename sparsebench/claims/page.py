@@ -56,6 +56,7 @@ from sparsebench.claims.wording import (
     p_number,
     p_text,
     reason,
+    shown_setting,
     undecided_text,
     where_text,
     without_runs,
@@ -312,8 +313,7 @@ MAP_HEADER = ("axis", "value", "A − B [95% CI]", "verdict", "p (Holm across th
 
 def _grid_setting(cell: Verdict) -> str:
     """A "can" check's cell (decided over its grid): the grid setting whose numbers the cell shows, or ''."""
-    setting = next((setting for setting, _ in cell.cells if all(cell.a.get(k) == v for k, v in setting.items())), {})
-    return ", ".join(f"{key}={value}" for key, value in setting.items())
+    return ", ".join(f"{key}={value}" for key, value in shown_setting(cell).items())
 
 
 def _cell_verdict(cell: Verdict) -> str:

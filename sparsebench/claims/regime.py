@@ -42,8 +42,8 @@ from typing import Any
 import pandas as pd
 
 from sparsebench.claims.catalogue import Check
-from sparsebench.claims.checks import ALPHA, HOLM, Verdict, judge
-from sparsebench.claims.grid import judge_grid
+from sparsebench.claims.checks import ALPHA, HOLM, Verdict
+from sparsebench.claims.grid import judge_check
 from sparsebench.report.aggregate import select
 from sparsebench.report.stats import family_p, holm
 
@@ -104,13 +104,8 @@ def is_home(cell: dict[str, Any], home: dict[str, Any] | None) -> bool:
 def _judge_cell(rows: pd.DataFrame, check: Check, cell: dict) -> Verdict:
     # A check of one set of runs (b omitted, or against a constant) takes the cell on its only side.
     b = {**check.b, **cell} if check.b is not None else None
-    if check.grid:
-        # A "can" check is decided in each cell as it is anywhere, over its grid (claims.grid), the cell's
-        # setting on both sides of every grid setting.
-        return judge_grid(rows, replace(check, a={**check.a, **cell}, b=b))
-    return judge(rows, check.metric, {**check.a, **cell}, b, check.test, check.margin, relative=check.relative,
-                 paired=check.paired, metric_b=check.metric_b, against=check.against,
-                 smallest_effect=check.smallest_effect)
+    # Judged as anywhere else (a "can" check over its grid, claims.grid), the cell's setting on both sides.
+    return judge_check(rows, replace(check, a={**check.a, **cell}, b=b))
 
 
 def _family_p(v: Verdict) -> float:

@@ -319,6 +319,11 @@ def without_runs(v: Verdict) -> str:
     return f"{' and '.join(v.missing_sides)} without a run"
 
 
+def shown_setting(cell: Verdict) -> dict:
+    """A "can" check's verdict (decided over its grid): the grid setting whose numbers it shows, or {}."""
+    return next((setting for setting, _ in cell.cells if all(cell.a.get(k) == v for k, v in setting.items())), {})
+
+
 def cell_kind(cell: Verdict) -> str:
     """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided, not run."""
     if not cell.ran:
