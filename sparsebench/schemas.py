@@ -364,9 +364,16 @@ class TuneConfig:
     # last rung's second best, which seed noise alone could have chosen) and read each primary check there too
     # (``claims.tuning.runner_up_runs``): whether a verdict holds for the choice made only, or for both.
     confirm_near_ties: bool = False
+    # Rounds of trials beyond a grid's edge: where an arm's choice is the smallest or largest value tried for a
+    # setting, that setting one step further (``claims.tuning.beyond_edges``), at the last rung's budget, and the
+    # choice made again; until the choice is inside what was tried, the next step is outside the setting's
+    # range, or this many rounds ran. 0: a choice at an edge is only marked.
+    extend_edges: int = 0
 
     def __post_init__(self) -> None:
         _one_of("direction", self.direction, DIRECTIONS)
+        check(isinstance(self.extend_edges, int) and not isinstance(self.extend_edges, bool) and self.extend_edges >= 0,
+              "extend_edges", self.extend_edges, "must be a whole number of rounds, 0 or more", "0 only marks an edge")
         if self.shared_seeds is not None:
             check(isinstance(self.shared_seeds, int) and not isinstance(self.shared_seeds, bool)
                   and self.shared_seeds >= 1, "shared_seeds", self.shared_seeds,

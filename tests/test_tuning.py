@@ -20,8 +20,10 @@ from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
 from sparsebench.schemas import TuneArm, TuneConfig
 
-# The standard profile's tuned MLP experiment, shrunk to the embedded data (its split must fit).
-SMALL = ["dataset=embedded", "dataset.val_size=500"]
+# The standard profile's tuned MLP experiment, shrunk to the embedded data (its split must fit). The grid's
+# own choice: the rounds beyond its edges (tune.extend_edges) have tests of their own, with GRID_AND_BEYOND.
+GRID_AND_BEYOND = ["dataset=embedded", "dataset.val_size=500"]
+SMALL = [*GRID_AND_BEYOND, "tune.extend_edges=0"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -477,7 +479,7 @@ def test_the_tuning_section_marks_a_choice_at_the_grids_edge_and_only_there(resu
     section = _tuning_section(home.tunings["d4_home"], tmp_path)
     chosen = dict(zip(section.table["arm"], section.table["chosen"]))
     assert chosen["regularizer=dropout_paper"] == "train.lr 0.05 (edge), regularizer.max_norm 2.0 (one of two)"
-    assert "(one of two): the grid tried two values" in section.caption
+    assert "(one of two): two values of that setting were tried" in section.caption
 
 
 def test_a_knob_written_as_a_one_layer_list_is_marked_at_its_grids_edge_too(results, tmp_path):
@@ -679,3 +681,100 @@ def test_the_runner_up_row_reads_the_near_tied_arm_at_its_runner_up_beside_the_p
     plain = planned[~((planned["regularizer.name"] == "none") & (planned["setting"] == ru))]
     assert all(c.setting != ru for c in evaluate(load_catalogue()["D4"], df, tmp_path / "b", {}, "standard",
                                                   plain).claim.checks)
+
+
+def _beyond(arm) -> list[tuple]:
+    """An arm's trials beyond its grid: (round, point, epochs, seed), in the order they were planned."""
+    return [(t.beyond, t.point, t.epochs, t.job.config.seed) for rung in arm.trials for t in rung if t.beyond]
+
+
+def test_a_choice_at_an_edge_is_tried_one_step_beyond_it_and_chosen_again_two_rounds_at_most(results, tmp_path):
+    """Validation accuracy planted as -|log(lr / peak)| (the dense arm) and -|log(lr / 0.1)| - p (dropout): each
+    grid's choice is at an edge, and the steps beyond it are the edge times its ratio to its neighbour."""
+    from sparsebench.claims.page import _tuning_section
+
+    def planted_peak(peak):
+        def score(job):
+            c = job.config
+            if c.regularizer.name == "dropout":
+                return {"validation": {"accuracy": -abs(math.log(c.train.lr / 0.1)) - c.regularizer.p}},
+            return {"validation": {"accuracy": -abs(math.log(c.train.lr / peak))}},
+        the_plan = plan([load_catalogue()["D4"]], "standard", [*GRID_AND_BEYOND, f"results_dir={results}"])
+        tune(the_plan, planted(score))
+        return the_plan, {arm.label: arm for arm in the_plan.tunings["mlp_regularizers"].arms}
+
+    # Peak 0.4. By hand: none's nine rates [0.0125 .. 0.3]: the last rung keeps 0.15, 0.2, 0.3 and chooses 0.3,
+    # its top; one step beyond is 0.3 x 0.3 / 0.2 = 0.45, nearer 0.4 (|log 1.125| = 0.118 < |log 0.75| = 0.288),
+    # chosen; the next, 0.45 x 0.45 / 0.3 = 0.675, is farther (0.523): 0.45 stays, inside what was tried.
+    the_plan, arms = planted_peak(0.4)
+    assert _beyond(arms["regularizer=none"]) == [(1, {"train.lr": 0.45}, 20, 1000), (2, {"train.lr": 0.675}, 20, 1000)]
+    assert arms["regularizer=none"].chosen == {"train.lr": 0.45}
+    # Dropout: lr 0.1 (inside its grid), p 0.05 its bottom: p 0.05 x 0.05 / 0.1 = 0.025, better, then
+    # 0.0125, better again; two rounds ran, so 0.0125 stays an edge.
+    assert [point for _, point, _, _ in _beyond(arms["regularizer=dropout"])] == [
+        {"train.lr": 0.1, "regularizer.p": 0.025}, {"train.lr": 0.1, "regularizer.p": 0.0125}]
+    assert arms["regularizer=dropout"].chosen == {"train.lr": 0.1, "regularizer.p": 0.0125}
+    # The final runs use the choice made beyond the grid, every seed.
+    finals = [job.config for job in the_plan.jobs["mlp_regularizers"] if "tuned" in job.settings]
+    assert {c.train.lr for c in finals if c.regularizer.name == "none"} == {0.45}
+    assert sorted(c.seed for c in finals if c.regularizer.name == "none") == list(range(9))
+    section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
+    rows = section.table.set_index("arm")
+    assert rows.loc["regularizer=none", "chosen"] == "train.lr 0.45 (beyond the grid)"
+    assert rows.loc["regularizer=none", "trials per rung"] == "9 → 3 + 2 beyond the edges"
+    assert rows.loc["regularizer=dropout", "chosen"] == "train.lr 0.1, regularizer.p 0.0125 (edge)"
+    assert "up to 2 rounds" in section.caption and "after 2 rounds beyond it" in section.caption
+
+    # Peak 0.05: none's grid brackets its choice (0.05 between 0.0375 and 0.075): nothing beyond it.
+    _, arms = planted_peak(0.05)
+    assert arms["regularizer=none"].chosen == {"train.lr": 0.05} and _beyond(arms["regularizer=none"]) == []
+
+
+def test_a_step_beyond_a_settings_range_is_not_tried_and_a_failed_one_brackets_the_edge(results):
+    the_plan = plan([load_catalogue()["D4"]], "standard", [*GRID_AND_BEYOND, f"results_dir={results}"])
+
+    def score(job):  # dropout: the higher p the better (lr 0.1 best); none: the rate, but beyond 0.3 it diverges
+        c = job.config
+        if c.regularizer.name == "dropout":
+            return {"validation": {"accuracy": c.regularizer.p - abs(math.log(c.train.lr / 0.1))}}, "completed"
+        if c.train.lr > 0.3:
+            return None, "failed"
+        return {"validation": {"accuracy": c.train.lr}}, "completed"
+
+    tune(the_plan, planted(score))
+    arms = {arm.label: arm for arm in the_plan.tunings["mlp_regularizers"].arms}
+    # By hand: p's top, 0.25 beside 0.1, steps to 0.625 (chosen); the next, 0.625 x 0.625 / 0.25 = 1.5625, is no
+    # drop probability, so it is not tried and the arm says why.
+    dropout = arms["regularizer=dropout"]
+    assert [point["regularizer.p"] for _, point, _, _ in _beyond(dropout)] == [0.625]
+    assert dropout.chosen == {"train.lr": 0.1, "regularizer.p": 0.625}
+    assert "regularizer.p=1.5625" in dropout.blocked["regularizer.p"] and "[0, 1)" in dropout.blocked["regularizer.p"]
+    assert dropout.edge("regularizer.p") == "edge"
+    # none: 0.45 diverges; 0.3 stays chosen and is no longer an edge (a worse trial lies beyond it either side).
+    none = arms["regularizer=none"]
+    assert [point for _, point, _, _ in _beyond(none)] == [{"train.lr": 0.45}]
+    assert none.chosen == {"train.lr": 0.3} and none.edge("train.lr") == ""
+
+
+def test_a_report_made_before_the_trials_beyond_an_edge_ran_makes_no_choice_for_that_arm(results):
+    """run=false after the grid's trials but before those beyond the edge: the arm at an edge has no choice
+    (its grid's best is not final) and the tuning says it is not finished; an arm inside its grid has its choice."""
+    the_plan = plan([load_catalogue()["D4"]], "standard", [*GRID_AND_BEYOND, f"results_dir={results}"])
+    grid_only = planted(lambda job: ({"validation": {"accuracy": -abs(math.log(job.config.train.lr / 0.1))}},))
+
+    stages = []
+
+    def execute(stage):  # the grid's two rungs have records; the first round beyond the edges has none yet
+        stages.append(stage)
+        return grid_only(stage) if len(stages) <= 2 else {}
+
+    tune(the_plan, execute)
+    arms = {arm.label: arm for arm in the_plan.tunings["mlp_regularizers"].arms}
+    # By hand: every arm's lr 0.1 is inside its grid; dropout's p, L1's and L2's strengths tie, so each takes
+    # the grid's first, its bottom edge, and waits for the trial beyond it.
+    assert arms["regularizer=none"].chosen == {"train.lr": 0.1}
+    assert [arms[f"regularizer={name}"].chosen for name in ("dropout", "l1", "l2")] == [None] * 3
+    assert len(stages) == 3 and {job.config.train.epochs for job in stages[2].all_jobs()} == {20}
+    assert "not finished" in the_plan.tuning_unfinished()["mlp_regularizers"]
+    assert not any(job.config.regularizer.name == "dropout" and "tuned" in job.settings
+                   for job in the_plan.jobs["mlp_regularizers"])

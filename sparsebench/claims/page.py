@@ -642,12 +642,13 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
     figures = plot_tuning(tuning, out / "figures")
     rows, marks = [], set()
     for arm, row in zip(tuning.arms, tuning_table(tuning) if arm_rows is None else arm_rows):
-        edges = {k: _edge_mark(arm.points, k, v) for k, v in (row["chosen"] or {}).items()}
+        edges = row["edges"]
         marks |= set(edges.values()) - {""}
         chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
+        beyond = f" + {row['beyond']} beyond the edges" if row["beyond"] else ""
         rows.append({"arm": row["arm"], "points tried": row["points"],
-                     "trials per rung": " → ".join(str(n) for n in row["trials"]),
+                     "trials per rung": " → ".join(str(n) for n in row["trials"]) + beyond,
                      "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"]),
                      "runner-up (score, behind by)": _runner_up(row)})
     epochs = "; ".join(dict.fromkeys(" → ".join(str(e) for e in tuning.rung_epochs(arm)) for arm in tuning.arms))
@@ -667,11 +668,18 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
         chosen_at = ""
     caption = (f"{whom}, {schedule}, trials on seed {tuning.spec.seed} (no final run's), chosen by "
                f"{tuning.spec.metric}{chosen_at}. The test set is not read.")
+    rounds = tuning.spec.extend_edges
+    if rounds:
+        caption += (f" A choice at an edge of its grid had that setting tried one step beyond it (the edge times its "
+                    f"ratio to its neighbour), at the last rung's budget, and the choice made again, up to {rounds} "
+                    f"round{'s' if rounds > 1 else ''}: (beyond the grid) marks a choice found so.")
     if "edge" in marks:
-        caption += (" (edge): the chosen value is the smallest or largest of the three or more the grid tried for "
-                    "that setting, so a wider grid might choose beyond it.")
+        still = (f" after {rounds} round{'s' if rounds > 1 else ''} beyond it, or where the next step leaves the "
+                 "setting's range" if rounds else "")
+        caption += (" (edge): the chosen value is the smallest or largest of the three or more tried for that "
+                    f"setting{still}, so a wider grid might choose beyond it.")
     if "one of two" in marks:
-        caption += (" (one of two): the grid tried two values of that setting, so whether a value beyond the one "
+        caption += (" (one of two): two values of that setting were tried, so whether a value beyond the one "
                     "chosen would do better cannot be seen.")
     caption += (" The runner-up is the last rung's next best point; near tie: the choice leads it by less than "
                 "1.96 x sqrt(2) x the standard deviation of the chosen point's score over its final runs' seeds (the "
@@ -700,20 +708,6 @@ def _gap(row: dict) -> str:
 def _point(point: dict, chosen: dict) -> str:
     """The settings where a point differs from the chosen one."""
     return ", ".join(f"{k} {v}" for k, v in point.items() if chosen.get(k) != v)
-
-
-def _edge_mark(points: list[dict], key: str, value) -> str:
-    """"edge" when ``value`` is the smallest or largest of three or more numbers the grid tried for ``key``,
-    "one of two" when the grid tried two (each is an edge: the grid cannot show a best beyond it), else "".
-    A one-layer list of a number (k-winners' percent_on [0.2]) counts as that number."""
-    def scalar(v):
-        v = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
-        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-    values = sorted({scalar(p[key]) for p in points} - {None})
-    if len(values) < 2 or scalar(value) not in (values[0], values[-1]):
-        return ""
-    return "edge" if len(values) >= 3 else "one of two"
 
 
 def _score(value) -> str:

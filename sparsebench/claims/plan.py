@@ -205,8 +205,8 @@ def _moved(jobs: list, where: list[str]) -> list:
 
 def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
     """Run (``execute_stage(stage_plan)``; None: only read the records there are) every rung of every
-    tuned experiment of the plan (``claims.tuning``), rung by rung across experiments, then add each tuned
-    arm's final runs to the plan. Returns the trials' outcome counts."""
+    tuned experiment of the plan (``claims.tuning``), rung by rung across experiments, then the rounds beyond
+    the grids' edges (``tuning.beyond_edges``), then add each tuned arm's final runs to the plan. Returns the trials' outcome counts."""
     from sparsebench.claims import tuning
 
     derive = deriver(the_plan.stamp)
@@ -225,6 +225,20 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
         for work in tunings:
             if rung < len(work.spec.rungs):
                 tuning.read_scores(work, rung)
+    # Rounds beyond the grids' edges (tune.extend_edges), each read before the next is planned.
+    for _ in range(max((t.spec.extend_edges for t in tunings), default=0)):
+        stage = Plan()
+        for work in tunings:
+            jobs = tuning.beyond_edges(work, derive)
+            if jobs:
+                stage.jobs[f"{work.experiment}-tuning"] = jobs
+        if not stage.jobs:
+            break
+        if execute_stage is not None:
+            for outcome, number in execute_stage(stage).items():
+                counts[outcome] = counts.get(outcome, 0) + number
+        for work in tunings:
+            tuning.read_scores(work, len(work.spec.rungs) - 1)
     for work in tunings:
         shared = tuning.shared_runs(work, the_plan.jobs[work.experiment])
         for job in shared:

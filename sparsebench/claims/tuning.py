@@ -68,6 +68,7 @@ class Trial:
     epochs: int
     job: Job
     score: float | None = None  # tune.metric of its record; None: no record yet; NaN: the run failed
+    beyond: int = 0  # the round beyond the grid's edge it was tried in (beyond_edges); 0: a point of the grid
 
 
 @dataclass
@@ -80,6 +81,24 @@ class ArmTuning:
     trials: list[list[Trial]] = field(default_factory=list)  # per rung
     chosen: dict[str, Any] | None = None
     finals: list[Job] = field(default_factory=list)  # its final runs at the chosen point (tuning.finals)
+    blocked: dict[str, str] = field(default_factory=dict)  # setting -> why no step beyond its edge was tried
+
+    def tried(self, key: str) -> list[float]:
+        """The numbers tried for ``key``, the grid's and those beyond it, ascending."""
+        return sorted({scalar(t.point[key]) for rung in self.trials for t in rung}
+                      | {scalar(p[key]) for p in self.points} - {None})
+
+    def edge(self, key: str) -> str:
+        """How the chosen value of ``key`` sits among the values tried: "edge" (the smallest or largest of
+        three or more), "one of two" (each of two is an edge: nothing beyond it can be seen), "beyond the
+        grid" (inside what was tried, found beyond the grid's edge), else ""."""
+        value = scalar((self.chosen or {}).get(key))
+        values = self.tried(key)
+        if value is None or len(values) < 2:
+            return ""
+        if value in (values[0], values[-1]):
+            return "edge" if len(values) >= 3 else "one of two"
+        return "beyond the grid" if value not in {scalar(p[key]) for p in self.points} else ""
 
     @property
     def label(self) -> str:
@@ -110,6 +129,13 @@ class ArmTuning:
         single-seed scores, as each trial is. Another trial seed (or another host's arithmetic) could then
         choose the runner-up. None where the runner-up or the spread is unknown."""
         return _near_tie(self.best(), self.runner_up(spec.direction), self.seed_spread(spec.metric))
+
+
+def scalar(value: Any) -> float | None:
+    """A setting's value as a number, where it is one: a one-element list (k-winners' percent_on [0.2])
+    counts as its element; None for anything else."""
+    value = value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _near_tie(best: Trial | None, second: Trial | None, spread: float | None) -> bool | None:
@@ -214,14 +240,75 @@ def trials_of(tuning: Tuning, rung: int, derive: Derive) -> list[Job]:
                 continue
         while len(arm.trials) <= rung:
             arm.trials.append([])
-        arm.trials[rung] = []
+        arm.trials[rung] = []  # the last rung's trials beyond the edges too: beyond_edges plans them again
+        arm.blocked = {}
         for point in points:
-            job = derive(arm.jobs[0], {**point, "seed": tuning.spec.seed, "train.epochs": epochs,
-                                       "name": tuning.folder, **tuning.spec.trial},
-                         (*point, "seed", "train.epochs"))
-            arm.trials[rung].append(Trial(point, rung, epochs, job))
-            out.append(job)
+            trial = _trial(tuning, arm, point, rung, epochs, derive)
+            arm.trials[rung].append(trial)
+            out.append(trial.job)
     return out
+
+
+def _trial(tuning: Tuning, arm: ArmTuning, point: dict[str, Any], rung: int, epochs: int, derive: Derive,
+           beyond: int = 0) -> Trial:
+    """A trial of ``point``: the arm's first run with the point's settings, on the trials' seed, for the
+    rung's epochs, measuring what ``tune.trial`` keeps, its record under the tuning's folder."""
+    job = derive(arm.jobs[0], {**point, "seed": tuning.spec.seed, "train.epochs": epochs,
+                               "name": tuning.folder, **tuning.spec.trial},
+                 (*point, "seed", "train.epochs"))
+    return Trial(point, rung, epochs, job, beyond=beyond)
+
+
+def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
+    """One round of trials beyond the grid's edges (``tune.extend_edges`` rounds at most): for each arm whose
+    choice has a setting at the smallest or largest number tried for it, the chosen point with that setting one
+    step further, at the last rung's budget, added to the last rung, where ``read_scores`` chooses again.
+
+    A step is the ratio of the edge to its nearest neighbour (every grid here is spaced by ratios: learning
+    rates, strengths, drop rates): 0.05 beside 0.1 steps to 0.025. None where the numbers tried are not all
+    positive, or where the step leaves the setting's range (its config check says so: a drop rate of 1.2);
+    the arm's ``blocked`` says why. A trial that fails (a learning rate that diverges) brackets the edge as a
+    worse score would. Each arm gets the same rule, not the same count: only an arm whose grid did not bracket
+    its best gets more trials, as many as it takes to."""
+    if not tuning.spec.extend_edges:
+        return []
+    last = len(tuning.spec.rungs) - 1
+    out = []
+    for arm in tuning.arms:
+        if arm.chosen is None or len(arm.trials) <= last:
+            continue
+        done = max((t.beyond for t in arm.trials[last]), default=0)
+        if done >= tuning.spec.extend_edges:
+            continue
+        tried = [t.point for rung in arm.trials for t in rung]
+        epochs = tuning.rung_epochs(arm)[last]
+        for key, value in arm.chosen.items():
+            step = _step_beyond(arm.tried(key), scalar(value))
+            if step is None:
+                continue
+            number = type(scalar(value))(round(step) if isinstance(scalar(value), int) else step)
+            if isinstance(scalar(value), float):
+                number = float(f"{number:.6g}")  # 0.05 * 0.5 is 0.025, not 0.025000000000000001 in a record's name
+            point = {**arm.chosen, key: [number] if isinstance(value, (list, tuple)) else number}
+            if point in tried or number == scalar(value):
+                continue
+            try:
+                trial = _trial(tuning, arm, point, last, epochs, derive, beyond=done + 1)
+            except SparsebenchError as error:  # the step leaves the setting's range
+                arm.blocked[key] = str(error)
+                continue
+            arm.trials[last].append(trial)
+            out.append(trial.job)
+    return out
+
+
+def _step_beyond(values: list[float], value: float | None) -> float | None:
+    """The next value beyond ``value`` where it is the smallest or largest of ``values`` (two or more, every
+    one positive): the edge times its ratio to its neighbour. None where it is not an edge."""
+    if value is None or len(values) < 2 or values[0] <= 0 or value not in (values[0], values[-1]):
+        return None
+    neighbour = values[1] if value == values[0] else values[-2]
+    return value * value / neighbour
 
 
 def _ranked(trials: list[Trial], direction: str) -> list[Trial]:
@@ -239,9 +326,11 @@ def read_scores(tuning: Tuning, rung: int) -> None:
             continue
         for trial in arm.trials[rung]:
             trial.score = score_of(trial.job, tuning.spec.metric)
-        if rung == last and arm.trials[rung] and all(t.score is not None for t in arm.trials[rung]):
-            best = _ranked(arm.trials[rung], tuning.spec.direction)[0]
-            arm.chosen = best.point if math.isfinite(best.score) else None
+        if rung == last and arm.trials[rung]:
+            # A trial beyond an edge still without its record leaves the choice open, as a grid point's would.
+            best = (_ranked(arm.trials[rung], tuning.spec.direction)[0]
+                    if all(t.score is not None for t in arm.trials[rung]) else None)
+            arm.chosen = best.point if best is not None and math.isfinite(best.score) else None
     failed = [arm.label for arm in tuning.arms if arm.chosen is None and _all_failed(arm)]
     waiting = [f"{arm.label} (rung {_first_unread(arm)} of {last + 1})" for arm in tuning.arms
                if arm.chosen is None and not _all_failed(arm)]
@@ -424,10 +513,13 @@ def table(tuning: Tuning) -> list[dict[str, Any]]:
         best, second = arm.best(), arm.runner_up(tuning.spec.direction)
         spread = arm.seed_spread(tuning.spec.metric)
         rows.append({"arm": arm.label, "points": len(arm.points),
-                     "trials": [len(r) for r in arm.trials], "chosen": arm.chosen,
+                     "trials": [sum(not t.beyond for t in r) for r in arm.trials],
+                     "beyond": sum(t.beyond > 0 for r in arm.trials for t in r), "chosen": arm.chosen,
+                     "edges": {key: arm.edge(key) for key in arm.chosen or {}}, "blocked": dict(arm.blocked),
                      "score": best.score if best is not None else None,
                      "runner_up": None if second is None else {"point": second.point, "score": second.score},
                      "seed_spread": spread, "near_tie": _near_tie(best, second, spread),
-                     "curve": [{"rung": t.rung, "epochs": t.epochs, "point": t.point, "score": t.score}
+                     "curve": [{"rung": t.rung, "epochs": t.epochs, "point": t.point, "score": t.score,
+                                "beyond": t.beyond}
                                for r in arm.trials for t in r]})
     return rows

@@ -40,7 +40,8 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
 
         # Okabe-Ito's colours but black, which rings the chosen point.
         palette = [c for c in OKABE_ITO.values() if c != OKABE_ITO["black"]]
-        colours = {key: palette[n % len(palette)] for n, key in enumerate(dict.fromkeys(other_of(p) for p in arm.points))}
+        tried = [*arm.points, *(t.point for rung in arm.trials for t in rung)]  # the grid, then beyond its edges
+        colours = {key: palette[n % len(palette)] for n, key in enumerate(dict.fromkeys(other_of(p) for p in tried))}
         last = len(arm.trials) - 1
         for rung, trials in enumerate(arm.trials):
             series: dict[tuple, list] = {}
@@ -69,7 +70,7 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
         if x_key == LR:
             ax.set_xscale("log")
             # The grid's own values as ticks: log-axis labels of 2 x 10^-2 crowd each other.
-            values = sorted({p[x_key] for p in arm.points})
+            values = sorted({p[x_key] for p in tried})
             ax.set_xticks(values, [f"{v:g}" for v in values], fontsize="small")
             ax.minorticks_off()
         ax.set_xlabel(_short(x_key))
