@@ -8,6 +8,7 @@ out by hand, never read back from the code under test.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,12 @@ from sparsebench.claims.catalogue import (
     _check_claim,
     _experiments,
 )
-from sparsebench.claims.evaluate import correct_for_multiplicity, evaluate, in_family
+from sparsebench.claims.evaluate import (
+    correct_for_multiplicity,
+    evaluate,
+    in_family,
+    with_map_figures,
+)
 from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.page import regime_text, write_report
 from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
@@ -167,6 +173,23 @@ def test_the_regime_map_figure_is_written(tmp_path):
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:4] == b"%PDF"
 
 
+def test_the_regime_map_figure_gives_the_verdict_holms_correction_across_the_report_left(tmp_path, monkeypatch):
+    from sparsebench.claims import mapfigure
+
+    drawn = {}
+    monkeypatch.setattr(mapfigure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    df, _ = regime_dependent_records()
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER))
+    withdrawn = replace(v, verdict="inconclusive", undecided_as="holm", before_holm="regime-dependent")
+    plot_regime_map(withdrawn, MapLayout(AXES, CENTER), tmp_path, name="X1_regime_map", title="X1")
+    title = drawn["X1_regime_map"].get_suptitle()
+    assert title.startswith("X1: inconclusive across the map")
+    assert "regime-dependent before Holm's correction across the report's claims" in title
+    plot_regime_map(v, MapLayout(AXES, CENTER), tmp_path, name="X1_kept", title="X1")
+    assert drawn["X1_kept"].get_suptitle().startswith("X1: regime-dependent across the map")
+    assert "before Holm's correction across the report" not in drawn["X1_kept"].get_suptitle()
+
+
 CARD = Card("literal", "strongest", HomeRegime("MLPs", "the paper", "map"), Seeds(5, "power"))
 
 
@@ -209,7 +232,10 @@ def test_a_mapped_claim_is_regime_dependent_in_the_report(tmp_path):
     result = evaluate(claim, df, out / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
     assert result.verdict == REGIME_DEPENDENT and len(result.checks[0].cells) == 4
     assert result.early_stop.verdict == REGIME_DEPENDENT and len(result.early_stop.cells) == 4
-    assert result.figures[0].name == "X1_regime_map.png" and result.figures[0].exists()
+    # The map's figure is drawn after Holm's correction across the report, with the verdict it left.
+    assert not any(p.name.startswith("X1_regime_map") for p in result.figures)
+    [drawn] = with_map_figures(correct_for_multiplicity([result]), out / "figures")
+    assert drawn.figures[0].name == "X1_regime_map.png" and drawn.figures[0].exists()
     # Another profile judges the same check once, on the runs pooled: no map.
     assert evaluate(claim, df, out / "other", {}, "standard", axes={EXPERIMENT: (AXES, CENTER)}).regime is None
     # In the report's family the map's p is already adjusted across its cells: it enters as it is.

@@ -59,6 +59,7 @@ from sparsebench.claims.evaluate import (
     decisive_check,
     evaluate,
     held,
+    with_map_figures,
 )
 from sparsebench.claims.overview import plot_claims_overview
 from sparsebench.claims.page import (
@@ -227,6 +228,7 @@ def _claims(argv: list[str]) -> int:
                             the_plan.still_tuning())
                    if df is not None else ClaimResult(claim, NOT_RUN, reason="no completed record") for claim in selected]
         results = correct_for_multiplicity(results)  # Holm across the report's primary checks
+        results = with_map_figures(results, out / "figures")
         results += [ClaimResult(claim, NOT_RUN, reason=f"not part of the {profile} profile"
                                 + (", which answers the claims that have a regime map" if profile == "map" else ""),
                                 outside_profile=True)

@@ -164,6 +164,20 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
     return out
 
 
+def with_map_figures(results: list[ClaimResult], figures_dir: Path) -> list[ClaimResult]:
+    """``results`` with each regime map's figure first among its claim's figures, drawn from its primary check
+    as Holm's correction across the report left it (``correct_for_multiplicity``), so that the figure's verdict
+    is the report's."""
+    out = []
+    for result in results:
+        if result.regime is not None and result.claim.primary_index < len(result.checks):
+            drawn = plot_regime_map(result.checks[result.claim.primary_index], result.regime, figures_dir,
+                                    name=f"{result.claim.id}_regime_map", title=result.claim.id)
+            result = replace(result, figures=[*drawn, *result.figures])
+        out.append(result)
+    return out
+
+
 def claim_labels(rows: pd.DataFrame) -> pd.Series:
     """Readable group labels: what varies between the groups; for runs of several experiments, the
     experiment's name followed by what varies within it (its settings differ in many keys at once)."""
@@ -320,10 +334,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \
         if claim.kind == "claim" and not checks[claim.primary_index].unplanned else None
     rows = under(rows, TUNED)  # the table and figures show the runs the verdict reads
-    figures = []
-    if layout is not None:
-        figures += plot_regime_map(checks[claim.primary_index], layout, figures_dir, name=f"{claim.id}_regime_map",
-                                   title=claim.id)
+    figures = []  # a regime map's figure comes after Holm's correction across the report (with_map_figures)
     if claim.figure:
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
         # experiments: the figure keeps them.

@@ -150,7 +150,8 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         sides += (f"; each cell decided over {', '.join(_grid_label_of(setting) for setting, _ in first.cells)} "
                   f"(the setting shown is named; where each refutes it, the weakest)")
     head = f"{title}: " if title else ""
-    fig.suptitle(f"{head}{v.verdict} across the map (one factor at a time; Holm across the cells)\n{sides}",
+    withdrawn = f", {v.before_holm} before Holm's correction across the report's claims" if v.before_holm else ""
+    fig.suptitle(f"{head}{v.verdict} across the map (one factor at a time; Holm across the cells{withdrawn})\n{sides}",
                  fontsize="medium")
     return _save(fig, out_dir, name, formats)
 
