@@ -722,7 +722,7 @@ def test_a_choice_at_an_edge_is_tried_one_step_beyond_it_and_chosen_again_two_ro
     rows = section.table.set_index("arm")
     assert rows.loc["regularizer=none", "chosen"] == "train.lr 0.45 (beyond the grid)"
     assert rows.loc["regularizer=none", "trials per rung"] == "9 → 3 + 2 beyond the edges"
-    assert rows.loc["regularizer=dropout", "chosen"] == "train.lr 0.1, regularizer.p 0.0125 (edge)"
+    assert rows.loc["regularizer=dropout", "chosen"] == "train.lr 0.1, regularizer.p 0.0125 (edge, beyond the grid)"
     assert "up to 2 rounds" in section.caption and "after 2 rounds beyond it" in section.caption
 
     # Peak 0.05: none's grid brackets its choice (0.05 between 0.0375 and 0.075): nothing beyond it.
@@ -730,7 +730,7 @@ def test_a_choice_at_an_edge_is_tried_one_step_beyond_it_and_chosen_again_two_ro
     assert arms["regularizer=none"].chosen == {"train.lr": 0.05} and _beyond(arms["regularizer=none"]) == []
 
 
-def test_a_step_beyond_a_settings_range_is_not_tried_and_a_failed_one_brackets_the_edge(results):
+def test_a_step_beyond_a_settings_range_is_not_tried_and_a_failed_one_brackets_the_edge(results, tmp_path):
     the_plan = plan([load_catalogue()["D4"]], "standard", [*GRID_AND_BEYOND, f"results_dir={results}"])
 
     def score(job):  # dropout: the higher p the better (lr 0.1 best); none: the rate, but beyond 0.3 it diverges
@@ -749,7 +749,10 @@ def test_a_step_beyond_a_settings_range_is_not_tried_and_a_failed_one_brackets_t
     assert [point["regularizer.p"] for _, point, _, _ in _beyond(dropout)] == [0.625]
     assert dropout.chosen == {"train.lr": 0.1, "regularizer.p": 0.625}
     assert "regularizer.p=1.5625" in dropout.blocked["regularizer.p"] and "[0, 1)" in dropout.blocked["regularizer.p"]
-    assert dropout.edge("regularizer.p") == "edge"
+    assert dropout.edge("regularizer.p") == "edge, beyond the grid"
+    from sparsebench.claims.page import _tuning_section
+    caption = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path).caption
+    assert "No step tried: regularizer=dropout: regularizer.p=1.5625 is not allowed" in caption
     # none: 0.45 diverges; 0.3 stays chosen and is no longer an edge (a worse trial lies beyond it either side).
     none = arms["regularizer=none"]
     assert [point for _, point, _, _ in _beyond(none)] == [{"train.lr": 0.45}]
@@ -778,3 +781,49 @@ def test_a_report_made_before_the_trials_beyond_an_edge_ran_makes_no_choice_for_
     assert "not finished" in the_plan.tuning_unfinished()["mlp_regularizers"]
     assert not any(job.config.regularizer.name == "dropout" and "tuned" in job.settings
                    for job in the_plan.jobs["mlp_regularizers"])
+
+
+def _arm(space: dict[str, list], chosen: dict) -> tuning.ArmTuning:
+    """An arm whose grid is ``space``, its last rung holding only the chosen point (scored)."""
+    arm = tuning.ArmTuning({}, tuning.grid(space, None), jobs=[])
+    arm.trials = [[tuning.Trial(dict(chosen), 0, 1, job=None, score=1.0)]]
+    arm.chosen = dict(chosen)
+    return arm
+
+
+def test_the_step_beyond_an_edge_is_the_edges_ratio_to_its_neighbour_and_never_leaves_the_positive_numbers():
+    class Fake:
+        def __init__(self, settings):
+            self.settings = settings
+
+    spec = TuneConfig(arms=[TuneArm({}, {"x": [0.0]})], rungs=[1.0], extend_edges=1)
+
+    def beyond(space, chosen):
+        arm = _arm(space, chosen)
+        arm.jobs = [Fake({})]
+        work = tuning.Tuning("e", spec, [arm], "e-tuning")
+        work.rung_epochs = lambda _: [1]
+        jobs = tuning.beyond_edges(work, lambda job, settings, shown=None: Fake(settings))
+        return [{k: v for k, v in job.settings.items() if k in space} for job in jobs], arm.blocked
+
+    # By hand: 0.1 beside 0.2 steps to 0.05; 0.4 beside 0.2 to 0.8; a middle value has no step.
+    assert beyond({"lr": [0.1, 0.2, 0.4]}, {"lr": 0.1}) == ([{"lr": 0.05}], {})
+    assert beyond({"lr": [0.1, 0.2, 0.4]}, {"lr": 0.4}) == ([{"lr": 0.8}], {})
+    assert beyond({"lr": [0.1, 0.2, 0.4]}, {"lr": 0.2}) == ([], {})
+    # A one-element list (k-winners' k) steps inside its list: 0.2 beside 0.15 to 0.2667 (0.2 x 0.2 / 0.15).
+    assert beyond({"k": [[0.1], [0.15], [0.2]]}, {"k": [0.2]}) == ([{"k": [0.266667]}], {})
+    # A grid of whole numbers steps to a whole number: 10 beside 5 to 20; 1 beside 3 would be 0.33, rounded to
+    # 0: no positive value, so not tried, and the arm says why.
+    assert beyond({"n": [1, 5, 10]}, {"n": 10}) == ([{"n": 20}], {})
+    points, blocked = beyond({"n": [1, 3, 10]}, {"n": 1})
+    assert points == [] and "rounds to 0" in blocked["n"]
+    # A grid holding 0 has no ratio to step by.
+    points, blocked = beyond({"lam": [0.0, 1e-4, 1e-3]}, {"lam": 0.0})
+    assert points == [] and "not all positive" in blocked["lam"]
+
+
+def test_an_edge_is_read_among_the_numbers_tried_where_a_setting_also_takes_a_value_that_is_no_number():
+    """max-norm off (null) beside two numbers: the numbers' edges are edges; null is no edge of anything."""
+    assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": 4.0}).edge("max_norm") == "edge"
+    assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": 3.0}).edge("max_norm") == ""
+    assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": None}).edge("max_norm") == ""

@@ -641,7 +641,8 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
 
     figures = plot_tuning(tuning, out / "figures")
     rows, marks = [], set()
-    for arm, row in zip(tuning.arms, tuning_table(tuning) if arm_rows is None else arm_rows):
+    arm_rows = tuning_table(tuning) if arm_rows is None else arm_rows
+    for arm, row in zip(tuning.arms, arm_rows):
         edges = row["edges"]
         marks |= set(edges.values()) - {""}
         chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
@@ -669,15 +670,18 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
     caption = (f"{whom}, {schedule}, trials on seed {tuning.spec.seed} (no final run's), chosen by "
                f"{tuning.spec.metric}{chosen_at}. The test set is not read.")
     rounds = tuning.spec.extend_edges
-    if rounds:
+    plural = "s" if rounds > 1 else ""
+    blocked = [f"{arm.label}: {why}" for arm in tuning.arms for why in arm.blocked.values()]
+    if rounds and (blocked or any(row["beyond"] for row in arm_rows)):
         caption += (f" A choice at an edge of its grid had that setting tried one step beyond it (the edge times its "
                     f"ratio to its neighbour), at the last rung's budget, and the choice made again, up to {rounds} "
-                    f"round{'s' if rounds > 1 else ''}: (beyond the grid) marks a choice found so.")
-    if "edge" in marks:
-        still = (f" after {rounds} round{'s' if rounds > 1 else ''} beyond it, or where the next step leaves the "
-                 "setting's range" if rounds else "")
+                    f"round{plural}: (beyond the grid) marks a choice found so.")
+    if any(mark.startswith("edge") for mark in marks):
+        still = (f" after {rounds} round{plural} beyond it, or where no step beyond it could be tried" if rounds else "")
         caption += (" (edge): the chosen value is the smallest or largest of the three or more tried for that "
                     f"setting{still}, so a wider grid might choose beyond it.")
+    if blocked:
+        caption += " No step tried: " + "; ".join(blocked) + "."
     if "one of two" in marks:
         caption += (" (one of two): two values of that setting were tried, so whether a value beyond the one "
                     "chosen would do better cannot be seen.")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any, Callable, Protocol
 
-from sparsebench.errors import SparsebenchError
+from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.paths import flatten
 from sparsebench.schemas import RunConfig, TuneArm, TuneConfig, config_tree
 from sparsebench.sweep import override_text
@@ -85,20 +85,22 @@ class ArmTuning:
 
     def tried(self, key: str) -> list[float]:
         """The numbers tried for ``key``, the grid's and those beyond it, ascending."""
-        return sorted({scalar(t.point[key]) for rung in self.trials for t in rung}
-                      | {scalar(p[key]) for p in self.points} - {None})
+        return sorted(({scalar(t.point[key]) for rung in self.trials for t in rung}
+                       | {scalar(p[key]) for p in self.points}) - {None})
 
     def edge(self, key: str) -> str:
         """How the chosen value of ``key`` sits among the values tried: "edge" (the smallest or largest of
         three or more), "one of two" (each of two is an edge: nothing beyond it can be seen), "beyond the
-        grid" (inside what was tried, found beyond the grid's edge), else ""."""
+        grid" (found beyond the grid's edge, inside what was tried), "edge, beyond the grid" (found there and
+        still the last value tried), else ""."""
         value = scalar((self.chosen or {}).get(key))
         values = self.tried(key)
         if value is None or len(values) < 2:
             return ""
+        beyond = value not in {scalar(p[key]) for p in self.points}
         if value in (values[0], values[-1]):
-            return "edge" if len(values) >= 3 else "one of two"
-        return "beyond the grid" if value not in {scalar(p[key]) for p in self.points} else ""
+            return "edge, beyond the grid" if beyond else "edge" if len(values) >= 3 else "one of two"
+        return "beyond the grid" if beyond else ""
 
     @property
     def label(self) -> str:
@@ -283,18 +285,26 @@ def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
         tried = [t.point for rung in arm.trials for t in rung]
         epochs = tuning.rung_epochs(arm)[last]
         for key, value in arm.chosen.items():
-            step = _step_beyond(arm.tried(key), scalar(value))
+            values = arm.tried(key)
+            step = _step_beyond(values, scalar(value))
             if step is None:
+                if scalar(value) is not None and len(values) >= 2 and scalar(value) in (values[0], values[-1]):
+                    arm.blocked[key] = f"no ratio step beyond {key}={value}: the values tried are not all positive"
                 continue
-            number = type(scalar(value))(round(step) if isinstance(scalar(value), int) else step)
-            if isinstance(scalar(value), float):
-                number = float(f"{number:.6g}")  # 0.05 * 0.5 is 0.025, not 0.025000000000000001 in a record's name
+            # A whole-number setting steps to a whole number (a grid of ints); 0.05 * 0.5 is written 0.025, not
+            # 0.025000000000000001, in a record's name.
+            whole = all(isinstance(scalar(p[key]), int) for p in arm.points)
+            number = round(step) if whole else float(f"{step:.6g}")
+            if number <= 0 or number in values:
+                arm.blocked[key] = (f"the step beyond {key}={value} rounds to {number}, "
+                                    f"{'no positive value' if number <= 0 else 'a value already tried'}")
+                continue
             point = {**arm.chosen, key: [number] if isinstance(value, (list, tuple)) else number}
-            if point in tried or number == scalar(value):
+            if point in tried:
                 continue
             try:
                 trial = _trial(tuning, arm, point, last, epochs, derive, beyond=done + 1)
-            except SparsebenchError as error:  # the step leaves the setting's range
+            except ConfigError as error:  # the step leaves the setting's range (a drop rate of 1.2)
                 arm.blocked[key] = str(error)
                 continue
             arm.trials[last].append(trial)
