@@ -652,6 +652,31 @@ def test_near_tied_arms_are_run_again_at_their_runner_ups_once_the_final_runs_ar
     assert near_tie_runs(plain) == 0
 
 
+def test_an_experiment_without_a_near_tie_has_its_final_runs_read_at_the_runner_ups_of_another(results):
+    """K1 compares the k-winners net (mlp_kwinners, one arm, its final runs in exact agreement: no near tie)
+    with dropout (mlp_regularizers, near-tied): the runner-up reading needs the k-winners net's final runs
+    too, as they are, with no run added for them."""
+    from sparsebench.claims.evaluate import with_runner_up_row
+    from sparsebench.claims.plan import near_tie_runs
+
+    the_plan = plan([load_catalogue()["K1"]], "standard",
+                    [*SMALL, f"results_dir={results}", "tune.confirm_near_ties=true"])
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    kwinners = the_plan.tunings["mlp_kwinners"].arms[0]
+    for work in the_plan.tunings.values():
+        for arm in work.arms:
+            for number, job in enumerate(arm.finals):
+                plant(job, 0.3 + (0.05 if number % 2 else -0.05) * (arm is not kwinners))
+    assert not kwinners.near_tie(the_plan.tunings["mlp_kwinners"].spec)
+    assert the_plan.tunings["mlp_regularizers"].arms[3].near_tie(the_plan.tunings["mlp_regularizers"].spec)
+    kwinners_runs = len(the_plan.jobs["mlp_kwinners"])
+    near_tie_runs(the_plan)
+    assert len(the_plan.jobs["mlp_kwinners"]) == kwinners_runs  # nothing run again for an arm without a tie
+    assert all(tuning.RUNNER_UP in job.settings for job in kwinners.finals)
+    claim = with_runner_up_row(load_catalogue()["K1"], the_plan.planned_runs())
+    assert [check.setting for check in claim.checks].count(tuning.RUNNER_UP) == 1
+
+
 def test_the_runner_up_row_reads_the_near_tied_arm_at_its_runner_up_beside_the_primary(tmp_path):
     """Constructed: dropout (not tied) beats the dense net's chosen lr by 0.3 points, but the dense net at its
     runner-up lr scores as dropout does: the primary is supported, the runner-up row negligible, each from

@@ -436,9 +436,9 @@ def runner_up_runs(tuning: Tuning, planned: list[Job], derive: Derive) -> list[J
         return []
     if any(arm.chosen is None or not arm.finals or not all(job.done for job in arm.finals) for arm in tuning.arms):
         return []
+    # An experiment without a near tie still has its final runs read at the runner-ups: a check may compare
+    # its arm with a near-tied arm of another experiment (K1: the k-winners net against dropout).
     tied = [arm for arm in tuning.arms if arm.near_tie(tuning.spec)]
-    if not tied:
-        return []
     runs = []
     for arm in tuning.arms:
         point = dict(arm.runner_up(tuning.spec.direction).point) if arm in tied else None
