@@ -647,7 +647,7 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
         marks |= set(edges.values()) - {""}
         chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
                            for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
-        beyond = f" + {row['beyond']} beyond the edges" if row["beyond"] else ""
+        beyond = {0: "", 1: " + 1 beyond an edge"}.get(row["beyond"], f" + {row['beyond']} beyond the edges")
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]) + beyond,
                      "chosen": chosen, metric_label(tuning.spec.metric): _score(row["score"]),
