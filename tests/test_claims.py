@@ -195,6 +195,18 @@ def test_run_false_reports_from_the_records_there_are_without_running(tmp_path, 
     assert not list(tmp_path.glob("mlp_regularizers/*/result.json"))  # nothing was run
 
 
+def test_the_report_names_the_settings_the_command_gave_every_run(tmp_path, capsys):
+    """Two reports of one profile's records differ by what the command added (the near-tie readings): the
+    header says which, and the folder the records are in is not one of them."""
+    status = call_command(claims_main, "profile=smoke", "claims=D4", "run=false", "tune.confirm_near_ties=true",
+                          f"results_dir={tmp_path}")
+    assert status == 0, capsys.readouterr().err[-2000:]
+    page = (tmp_path / "claims-smoke" / "CLAIMS.md").read_text()
+    assert any(line.startswith("Profile `smoke` with `tune.confirm_near_ties=true`, ") for line in page.splitlines()[:8])
+    assert json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())["settings"] == [
+        "tune.confirm_near_ties=true"]
+
+
 def test_a_claim_the_profile_does_not_hold_is_named_once_not_given_a_row(tmp_path, capsys):
     # D4-CIFAR is a paper-profile claim: asked of the smoke profile it is not run, said in one line.
     status = call_command(claims_main, "profile=smoke", "claims=D4,D4-CIFAR", "run=false", f"results_dir={tmp_path}")

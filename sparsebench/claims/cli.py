@@ -233,7 +233,8 @@ def _claims(argv: list[str]) -> int:
                                 + (", which answers the claims that have a regime map" if profile == "map" else ""),
                                 outside_profile=True)
                     for claim in left_out]
-        written = _write_report(results, out, profile, the_plan, counts, folder, started, skipped)
+        given = [o for o in overrides if o.partition("=")[0] != "results_dir"]
+        written = _write_report(results, out, profile, given, the_plan, counts, folder, started, skipped)
 
     rows = held(results)
     width = max(len(r.claim.id) for r in rows) if rows else 4
@@ -266,21 +267,24 @@ def report_lock(out: Path):
                      on_wait=lambda: log.info("another sparsebench-claims is writing %s; waiting for it", out))
 
 
-def _write_report(results, out: Path, profile: str, the_plan, counts: dict, folder: Path, started: float,
-                  skipped: list) -> list[Path]:
+def _write_report(results, out: Path, profile: str, given: list[str], the_plan, counts: dict, folder: Path,
+                  started: float, skipped: list) -> list[Path]:
+    """The report's files; ``given``: the settings the command gave every run (tune.confirm_near_ties=true),
+    which the header names, so that two reports of one profile's records tell what made them differ."""
     minutes = (time.perf_counter() - started) / 60
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     runs = len(the_plan.all_jobs())
     outcomes = ", ".join(f"{number} {outcome}" for outcome, number in counts.items() if number)
     # The page travels (committed, copied): the folder by its name, not the absolute path it was made in.
-    header = (f"Profile `{profile}`, {runs} runs planned ({outcomes or 'none run'}) in `{folder.resolve().name}`; "
+    with_settings = f" with `{' '.join(given)}`" if given else ""
+    header = (f"Profile `{profile}`{with_settings}, {runs} runs planned ({outcomes or 'none run'}) in `{folder.resolve().name}`; "
               f"sparsebench {__version__}, {stamp}, wall time {minutes:.1f} min.")
     unused = [_within(f"{s.path}: {s.reason}", folder) for s in skipped]
     overview = plot_claims_overview(results, out / "figures")
     read = {e for r in results for e in r.experiments}
     tunings = [t for e, t in the_plan.tunings.items() if e in read]
     return write_report(results, out, header, unused, overview,
-                        {"profile": profile, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
+                        {"profile": profile, "settings": given, "runs": runs, "wall_minutes": minutes, "sparsebench": __version__,
                          "date": stamp, "counts": counts, "records_not_used": unused,
                          "overview": [str(p.relative_to(out)) for p in overview]}, tunings)
 
