@@ -33,7 +33,7 @@ from sparsebench.claims.evaluate import (
     with_map_figures,
 )
 from sparsebench.claims.mapfigure import plot_regime_map
-from sparsebench.claims.page import regime_text, write_report
+from sparsebench.claims.page import regime_rows, regime_text, write_report
 from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
 from sparsebench.claims.wording import where_text
 from sparsebench.errors import ConfigError
@@ -135,6 +135,12 @@ def test_a_map_that_holds_in_one_cell_and_flips_in_another_is_regime_dependent()
     assert [cell.home for _, cell in v.cells] == [False, False, True, False]
     assert where_text(v) == ("holds at width 1024; flips (opposite) at width 128; negligible at the center (width 256, "
                              "training images all); not run at training images 6k; home regime: width 1024 (holds)")
+    # A map whose experiment gives an axis another meaning names it so (K4's train.epochs: epochs a task).
+    names = {HIDDEN: "units a layer"}
+    assert where_text(v, names).startswith("holds at units a layer 1024; flips (opposite) at units a layer 128; "
+                                           "negligible at the center (units a layer 256, training images all)")
+    rows = regime_rows(v, MapLayout(AXES, CENTER, names=names))
+    assert [row[0] for row in rows] == ["center", "units a layer", "units a layer", "training images"]
 
 
 def test_every_cell_supporting_is_supported_and_a_missing_cell_keeps_it_from_being():
@@ -375,3 +381,17 @@ def test_the_catalogue_rejects_a_map_grid_outside_the_checks_grid():
                            map=RegimeMap("mlp_regularizers", grid=[{"regularizer.p": 0.5}])), experiments)
     with pytest.raises(ConfigError, match=r"it has no grid"):
         _check_claim(Claim("X2", "s", "src", per_profile, [CHECK], [], card=CARD, map=good), experiments)
+
+
+def test_a_map_axis_name_for_an_axis_its_experiment_does_not_have_is_refused_before_any_run(tmp_path, mnist_dir):
+    from sparsebench.claims.catalogue import load_catalogue
+    from sparsebench.claims.plan import plan
+    from sparsebench.errors import ConfigError
+
+    k4 = load_catalogue()["K4"]
+    assert k4.map.axis_names == {"train.epochs": "epochs a task"}  # conf/claims/K4.yaml: a task's epochs
+    typo = replace(k4, map=replace(k4.map, axis_names={"train.epoch": "epochs a task"}))
+    with pytest.raises(ConfigError) as error:
+        plan([typo], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"])
+    assert "claims/K4.map.axis_names=['train.epoch'] is not allowed: must name axes of map_continual_mlp (" in str(error.value)
+    assert "train.epochs" in str(error.value)

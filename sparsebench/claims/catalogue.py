@@ -72,6 +72,9 @@ class RegimeMap:
     # A "can" check (one with a grid): the settings it is tried in within each cell, where the map runs fewer
     # than the check's own grid (None: the check's grid). Each must be one of the check's grid's settings.
     grid: Optional[list[dict[str, Any]]] = None
+    # An axis named otherwise than its setting's usual name, where the experiment gives it another meaning
+    # (K4's train.epochs: epochs a task), in the map's table, figure and summary.
+    axis_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -290,7 +290,8 @@ def map_layout(claim: Claim, profile: str, axes: dict[str, tuple[dict, dict]] | 
     if profile != "map" or claim.map is None or not axes or claim.map.experiment not in axes:
         return None
     experiment_axes, center = axes[claim.map.experiment]
-    return MapLayout(dict(experiment_axes), dict(center), claim.map.home, claim.map.home_note, claim.map.grid)
+    return MapLayout(dict(experiment_axes), dict(center), claim.map.home, claim.map.home_note, claim.map.grid,
+                     dict(claim.map.axis_names))
 
 
 def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dict[str, str], profile: str,

@@ -125,7 +125,7 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
         ax.set_xticks(xs, [axis_value(value) + ("\n(center)" if center_value is not _NO_CENTER and value == center_value
                                                 else "") for value in values])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel(axis_name(column) + (" (log scale)" if log else ""))
+        ax.set_xlabel(axis_name(column, layout.names) + (" (log scale)" if log else ""))
         ax.grid(axis="y", alpha=0.3)
     # Wrapped: a metric's full name on one line is taller than the panels, and the saved figure grows to hold it.
     panels[0].set_ylabel(textwrap.fill(difference_label(first.metric, "A − B, "), 48) + "\n95% interval over seeds")

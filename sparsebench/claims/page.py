@@ -279,7 +279,7 @@ def regime_text(v: Verdict, layout: MapLayout) -> str:
     """Where on its regime map the claim holds and flips (``wording.where_text``), the count of each kind of
     cell, and where the home regime lies when no cell is it."""
     counts = map_counts(v)
-    where = where_text(v)
+    where = where_text(v, layout.names)
     if not any(cell.ran for _, cell in v.cells):
         where = f"{NO_CELL_RAN}; " + where
     if not any(cell.home for _, cell in v.cells) and layout.home_note:
@@ -297,8 +297,8 @@ def cell_words(cell: dict, layout: MapLayout) -> str:
     """A cell of a map in words: the axis it moves (width 1024), or the center with every axis's value."""
     column = cell_axis(cell, layout.center)
     if column is None:
-        return "the center: " + ", ".join(f"{axis_name(c)} {axis_value(x)}" for c, x in cell.items())
-    return f"{axis_name(column)} {axis_value(cell[column])}"
+        return "the center: " + ", ".join(f"{axis_name(c, layout.names)} {axis_value(x)}" for c, x in cell.items())
+    return f"{axis_name(column, layout.names)} {axis_value(cell[column])}"
 
 
 def deciding_cell(v: Verdict, layout: MapLayout) -> str:
@@ -337,7 +337,7 @@ def regime_rows(v: Verdict, layout: MapLayout) -> tuple[tuple[str, ...], ...]:
     placed.sort(key=lambda item: (item[0], item[1]))
     rows = []
     for _, _, cell, column, verdict in placed:
-        axis = "center" if column is None else axis_name(column)
+        axis = "center" if column is None else axis_name(column, layout.names)
         value = cell_words(cell, layout).removeprefix("the center: ") if column is None else axis_value(cell[column])
         effect = (f"{signed(verdict.effect)} [{signed(verdict.low)}, {signed(verdict.high)}]"
                   if verdict.n_a and math.isfinite(verdict.low) else "–")

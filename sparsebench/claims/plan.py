@@ -20,7 +20,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.claims.catalogue import Claim
-from sparsebench.errors import DataError, SparsebenchError
+from sparsebench.errors import ConfigError, DataError, SparsebenchError
 from sparsebench.progress import bar, progress_enabled, showing
 from sparsebench.records import RunDir
 from sparsebench.records.paths import flatten
@@ -172,6 +172,12 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                 raise SparsebenchError(f"{override}: experiment {experiment} tunes {key} for each arm (its tune.arms); "
                                        f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
         result.tunings[experiment] = started
+    for claim in claims:  # a map's own axis names name axes its experiment has (a typo would name nothing)
+        named = claim.map.axis_names if claim.map is not None and claim.map.experiment in result.axes else {}
+        axes = result.axes[claim.map.experiment][0] if named else {}
+        if set(named) - set(axes):
+            raise ConfigError(f"claims/{claim.id}.map.axis_names", sorted(named),
+                              f"must name axes of {claim.map.experiment} ({', '.join(axes)})", "or drop axis_names")
     # A check read with B at A's chosen values (Check.matched): its A and B must be two arms of one tuned
     # experiment of the claim; nothing is matched where the claim's experiments are not tuned, nor in a
     # regime map's cells (they judge the primary check only).

@@ -36,7 +36,7 @@ verdict says which column (``checks.Problem``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -59,6 +59,7 @@ class MapLayout:
     home: dict[str, Any] | None = None  # the claim's home-regime selector
     home_note: str = ""  # where the home regime lies when no cell is it
     grid: list[dict[str, Any]] | None = None  # a "can" check's settings within each cell (None: the check's grid)
+    names: dict[str, str] = field(default_factory=dict)  # axis -> its name where the claim's map gives one
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -285,8 +285,9 @@ AXIS_NAMES = {"model.hidden": "width", "dataset.train_subset": "training images"
               "regularizer.p": "dropout rate", "train.lr": "learning rate"}
 
 
-def axis_name(column: str) -> str:
-    return AXIS_NAMES.get(column, column)
+def axis_name(column: str, names: dict[str, str] | None = None) -> str:
+    """An axis in words: ``names`` (a claim's map's own, RegimeMap.axis_names) first, then the usual name."""
+    return (names or {}).get(column) or AXIS_NAMES.get(column, column)
 
 
 def axis_value(value: Any) -> str:
@@ -342,10 +343,10 @@ MAP_KINDS = ("holds", "flips (opposite)", "negligible", "negligible or flips", "
              "not run")
 
 
-def _where_on_axis(column: str, values: list, all_values: list) -> str | None:
+def _where_on_axis(column: str, values: list, all_values: list, names: dict[str, str] | None = None) -> str | None:
     """``values`` of one axis as a bound when they are a tail of it (width ≥ 512), every value tried, or
     None (not a range)."""
-    name = axis_name(column)
+    name = axis_name(column, names)
     ordered = sorted(all_values, key=axis_order)
     if len(values) == len(ordered):
         return f"every {name} tried"
@@ -358,11 +359,12 @@ def _where_on_axis(column: str, values: list, all_values: list) -> str | None:
     return None
 
 
-def where_text(v: Verdict) -> str:
+def where_text(v: Verdict, names: dict[str, str] | None = None) -> str:
     """Where on a regime map (``claims.regime``: cells as ``map_cells`` makes them, the center first) the
     claim holds, flips, is negligible or undecided, one factor at a time, and the home regime's cell; ''
     without cells. The center cell lies on every axis: a range of an axis takes it in (width ≥ 256 when
-    the center is 256 and holds with the wider ones); otherwise it is named on its own, "the center"."""
+    the center is 256 and holds with the wider ones); otherwise it is named on its own, "the center".
+    ``names``: the map's own names of its axes (``MapLayout.names``)."""
     if not v.cells:
         return ""
     center, center_verdict = v.cells[0]
@@ -380,15 +382,15 @@ def where_text(v: Verdict) -> str:
         for kind in MAP_KINDS:
             off = [value for value, verdict in points[1:] if cell_kind(verdict) == kind]
             with_center = ([points[0][0]] if center_kind == kind else []) + off
-            ranged = _where_on_axis(column, with_center, [value for value, _ in points]) if with_center else None
+            ranged = _where_on_axis(column, with_center, [value for value, _ in points], names) if with_center else None
             if ranged and center_kind == kind:
                 covered = True
             elif off:
-                ranged = _where_on_axis(column, off, [value for value, _ in points]) if len(off) > 1 else None
+                ranged = _where_on_axis(column, off, [value for value, _ in points], names) if len(off) > 1 else None
             if ranged or off:
-                phrases[kind].append(ranged or f"{axis_name(column)} " + ", ".join(
+                phrases[kind].append(ranged or f"{axis_name(column, names)} " + ", ".join(
                     axis_value(x) for x in sorted(off, key=axis_order)))
-    center_words = ", ".join(f"{axis_name(c)} {axis_value(value)}" for c, value in center.items())
+    center_words = ", ".join(f"{axis_name(c, names)} {axis_value(value)}" for c, value in center.items())
     if not covered:
         phrases[center_kind].append(f"the center ({center_words})")
     parts = [f"{kind} at " + " and at ".join(found) for kind, found in phrases.items() if found]
@@ -396,7 +398,7 @@ def where_text(v: Verdict) -> str:
     if home:
         cell, verdict = home[0]
         moved = [c for c in cell if c in center and axis_value(cell[c]) != axis_value(center[c])]
-        at = ", ".join(f"{axis_name(c)} {axis_value(cell[c])}" for c in moved) or f"the center ({center_words})"
+        at = ", ".join(f"{axis_name(c, names)} {axis_value(cell[c])}" for c in moved) or f"the center ({center_words})"
         parts.append(f"home regime: {at} ({cell_kind(verdict)})")
     else:
         parts.append("home regime: not on the map")
