@@ -77,6 +77,22 @@ def _defaults(schema: type) -> dict:
     return {f.name: f.metadata[UNLESS] for f in dataclasses.fields(schema) if f.metadata.get(IDENTITY) == "part_unless"}
 
 
+def neutral_setting(key: str) -> bool:
+    """Whether a dotted setting (``dataset.root``, ``device``) lies under a field the schemas declare neutral:
+    one that cannot change a run's numbers. A key under a group chosen by plugin (``regularizer.p``) or unknown
+    counts as not neutral."""
+    schema: Any = RunConfig
+    for part in key.split("."):
+        found = next(((meta, nested) for name, meta, nested in _fields(schema) if name == part), None) \
+            if schema is not None and dataclasses.is_dataclass(schema) else None
+        if found is None:
+            return False
+        meta, schema = found
+        if meta.get(IDENTITY) == "neutral":
+            return True
+    return False
+
+
 def result_relevant(cfg: RunConfig | DictConfig | Mapping, data_digest: str | None = None) -> dict:
     """The part of a config that can change a run's numbers, as declared by its schemas' fields, with
     ``data_digest`` (the content digest of the data it runs on) under the key ``data``: what a run's
@@ -99,4 +115,4 @@ def run_id(cfg: RunConfig | DictConfig | Mapping, data_digest: str | None = None
     return config_hash(result_relevant(cfg, data_digest))
 
 
-__all__ = ["config_hash", "result_relevant", "run_id"]
+__all__ = ["config_hash", "neutral_setting", "result_relevant", "run_id"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import sparsebench.data
 from sparsebench.claims.catalogue import (
     PROFILES,
     Card,
@@ -198,13 +201,22 @@ def test_run_false_reports_from_the_records_there_are_without_running(tmp_path, 
 def test_the_report_names_the_settings_the_command_gave_every_run(tmp_path, capsys):
     """Two reports of one profile's records differ by what the command added (the near-tie readings): the
     header says which, and the folder the records are in is not one of them."""
+    data = tmp_path / "data"  # the embedded subset's own files, in a folder of this machine
+    shutil.copytree(Path(sparsebench.data.__file__).parent / "embedded", data)
     status = call_command(claims_main, "profile=smoke", "claims=D4", "run=false", "tune.confirm_near_ties=true",
-                          f"results_dir={tmp_path}")
+                          "train.epochs=2", f"dataset.root={data}", "device=cpu", "threads=1", f"results_dir={tmp_path}")
     assert status == 0, capsys.readouterr().err[-2000:]
-    page = (tmp_path / "claims-smoke" / "CLAIMS.md").read_text()
-    assert any(line.startswith("Profile `smoke` with `tune.confirm_near_ties=true`, ") for line in page.splitlines()[:8])
-    assert json.loads((tmp_path / "claims-smoke" / "claims.json").read_text())["settings"] == [
-        "tune.confirm_near_ties=true"]
+    report = tmp_path / "claims-smoke"
+    page = (report / "CLAIMS.md").read_text()
+    header = "Profile `smoke` with `tune.confirm_near_ties=true train.epochs=2`, "
+    assert any(line.startswith(header) for line in page.splitlines()[:8])
+    assert json.loads((report / "claims.json").read_text())["settings"] == ["tune.confirm_near_ties=true",
+                                                                             "train.epochs=2"]
+    # Where and how the runs went (the data's folder, the device, threads) is not what made the report differ,
+    # and a committed page shows no folder of the machine that made it.
+    for name in ("CLAIMS.md", "claims.json", "claims.html"):
+        text = (report / name).read_text()
+        assert str(data) not in text and "device=cpu" not in text and "threads=1" not in text
 
 
 def test_a_claim_the_profile_does_not_hold_is_named_once_not_given_a_row(tmp_path, capsys):

@@ -852,3 +852,29 @@ def test_an_edge_is_read_among_the_numbers_tried_where_a_setting_also_takes_a_va
     assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": 4.0}).edge("max_norm") == "edge"
     assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": 3.0}).edge("max_norm") == ""
     assert _arm({"max_norm": [None, 2.0, 3.0, 4.0]}, {"max_norm": None}).edge("max_norm") == ""
+
+
+def test_a_paper_table_counts_each_run_once_when_near_ties_are_read_at_the_runner_ups(results, tmp_path):
+    """P-DO's three tuned experiments, none a near tie (every final run planted alike): with
+    tune.confirm_near_ties their final runs are also planned under the runner-up setting, and the table still
+    counts 3 networks x 5 seeds = 15 runs, none short."""
+    from sparsebench.claims.evaluate import table_shortfall, under
+    from sparsebench.claims.plan import near_tie_runs
+
+    claim = load_catalogue()["P-DO"]
+    the_plan = plan([claim], "paper", [*SMALL, f"results_dir={results}", "tune.confirm_near_ties=true"])
+    tune(the_plan, planted(lambda job: ({"validation": {"accuracy": job.config.train.lr}},)))
+    for work in the_plan.tunings.values():
+        for arm in work.arms:
+            for job in arm.finals:
+                plant(job, 0.3)
+    near_tie_runs(the_plan)
+    planned = the_plan.planned_runs()
+    assert len(planned) == 30  # each final run under two settings: the tuned one and the runner-ups'
+    # The table reads the tuned runs: here every planned run has its record.
+    rows = under(planned, tuning.TUNED)
+    assert table_shortfall(claim.table, rows, planned) == (15, {})
+    # One network's seed 4 without a record is short there, and only there.
+    missing = rows[~((rows["seed"] == 4) & (rows["experiment"] == claim.experiments_for("paper")[0]))]
+    count, short = table_shortfall(claim.table, missing, planned)
+    assert count == 15 and [seeds for seeds in short.values()] == [[4]]

@@ -79,6 +79,7 @@ from sparsebench.commands import (
     version_text,
 )
 from sparsebench.errors import SparsebenchError
+from sparsebench.identity import neutral_setting
 from sparsebench.locking import exclusive
 from sparsebench.report.aggregate import load_records
 from sparsebench.schemas import RunConfig
@@ -233,7 +234,7 @@ def _claims(argv: list[str]) -> int:
                                 + (", which answers the claims that have a regime map" if profile == "map" else ""),
                                 outside_profile=True)
                     for claim in left_out]
-        given = [o for o in overrides if o.partition("=")[0] != "results_dir"]
+        given = shown_settings(overrides)
         written = _write_report(results, out, profile, given, the_plan, counts, folder, started, skipped)
 
     rows = held(results)
@@ -265,6 +266,15 @@ def report_lock(out: Path):
     out.mkdir(parents=True, exist_ok=True)
     return exclusive(out / ".lock", wait=True,
                      on_wait=lambda: log.info("another sparsebench-claims is writing %s; waiting for it", out))
+
+
+def shown_settings(overrides: list[str]) -> list[str]:
+    """The settings a report's header names: those that change a run's numbers, and tune.* (which runs the
+    plan makes and reads); not where or how runs go (results_dir, dataset.root, device, threads: fields the
+    schemas declare neutral), so a committed page shows no folder of the machine that made it."""
+    def key(override: str) -> str:
+        return override.lstrip("+~").partition("=")[0]
+    return [o for o in overrides if key(o).split(".")[0] == "tune" or not neutral_setting(key(o))]
 
 
 def _write_report(results, out: Path, profile: str, given: list[str], the_plan, counts: dict, folder: Path,

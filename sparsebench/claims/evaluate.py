@@ -343,8 +343,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
-    planned_count, short = (len(planned), seeds_short(claim.table, rows, planned)) \
-        if claim.table is not None and planned is not None and not planned.empty else (0, {})
+    planned_count, short = table_shortfall(claim.table, rows, planned)
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
                        short=short, early_stop=early_stop, regime=layout)
@@ -413,6 +412,16 @@ def with_runner_up_row(claim: Claim, planned: pd.DataFrame | None) -> Claim:
     row = replace(primary, primary=False, setting=RUNNER_UP,
                   label=f"{primary.label}, each near-tied arm at its runner-up (the point seed noise could have chosen)")
     return replace(claim, checks=[*claim.checks, row])
+
+
+def table_shortfall(table: Table | None, rows: pd.DataFrame, planned: pd.DataFrame | None) -> tuple[int, dict]:
+    """A paper table's planned runs and, per row, the seeds short of them (``seeds_short``), counted as the
+    table reads them: the tuned runs (a run planned under several settings, such as a final run also read at
+    the runner-ups, is one run); (0, {}) without a table or a plan."""
+    runs = under(planned, TUNED)
+    if table is None or runs is None or runs.empty:
+        return 0, {}
+    return len(runs), seeds_short(table, rows, runs)
 
 
 def seeds_short(table: Table, rows: pd.DataFrame, planned: pd.DataFrame) -> dict[str, list[int]]:

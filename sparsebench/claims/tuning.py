@@ -430,8 +430,9 @@ def runner_up_runs(tuning: Tuning, planned: list[Job], derive: Derive) -> list[J
     runs (the seeds of its final runs) at its runner-up point, planned under ``RUNNER_UP``, and every other
     arm's final runs planned under it too, so that a check read there compares each near-tied arm at the
     point seed noise could as well have chosen with the other arms as chosen. A run already planned (the
-    runner-up is the shared setting) is that run with the setting added. None before every arm's final runs
-    are done, or where no arm is a near tie."""
+    runner-up is the shared setting, or a final run) is that run with the setting added: where no arm is a
+    near tie, nothing new, only the final runs tagged (another experiment's near-tied arm may be read against
+    them). None before every arm's final runs are done."""
     if not tuning.spec.confirm_near_ties or not tuning.arms:
         return []
     if any(arm.chosen is None or not arm.finals or not all(job.done for job in arm.finals) for arm in tuning.arms):
