@@ -25,8 +25,9 @@ launcher  send the missing runs through a Hydra launcher instead, as `sparsebenc
 
 Every other key=value is an override given to every run, read as `sparsebench` reads it (Hydra's override
 grammar: quote a value with spaces, commas or brackets, results_dir='runs (copy)'): dataset.root=...,
-device=cpu, results_dir=..., retry_failed=true; tune.* settings (tune.confirm_near_ties=true) go to the tuned
-experiments only; not name= or experiment= (each claim's experiment names its own folder). Completed records are reused, so running the same command again resumes. Runs that another
+device=cpu, results_dir=..., retry_failed=true; tune.* settings (tune.confirm_near_ties=true: read each near tie
+at its runner-up too; tune.extend_edges=0: mark a choice at a grid's edge without trying beyond it) go to the
+tuned experiments only; not name= or experiment= (each claim's experiment names its own folder). Completed records are reused, so running the same command again resumes. Runs that another
 process is running are waited for, never left out.
 
 --help prints this, --version the version of sparsebench (and of Python, torch and Hydra).
