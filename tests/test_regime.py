@@ -395,3 +395,23 @@ def test_a_map_axis_name_for_an_axis_its_experiment_does_not_have_is_refused_bef
         plan([typo], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"])
     assert "claims/K4.map.axis_names=['train.epoch'] is not allowed: must name axes of map_continual_mlp (" in str(error.value)
     assert "train.epochs" in str(error.value)
+
+
+def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):
+    """Curves of every cell at once are dozens of groups and their pooled A − B no comparison the claim
+    makes: under the map profile the claim's figure gets the centre cell's runs; under another, all of them."""
+    from sparsebench.claims import evaluate as evaluating
+
+    drawn = []
+    evaluating.FIGURES.add("curves", lambda rows, out, **_: drawn.append(rows) or [])
+    try:
+        df, _ = regime_dependent_records()
+        claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"],
+                      card=CARD, map=RegimeMap(EXPERIMENT), figure="curves")
+        evaluate(claim, df, tmp_path, {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+        evaluate(claim, df, tmp_path, {}, "standard", axes={EXPERIMENT: (AXES, CENTER)})
+    finally:
+        evaluating.FIGURES.remove("curves")
+    centre = df[df[HIDDEN].map(lambda h: list(h) == [256, 256]) & df[SUBSET].isna()]
+    assert len(drawn[0]) == len(centre) == 10 and drawn[0][HIDDEN].map(tuple).unique().tolist() == [(256, 256)]
+    assert len(drawn[1]) == len(df)

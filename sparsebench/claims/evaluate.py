@@ -338,8 +338,10 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     figures = []  # a regime map's figure comes after Holm's correction across the report (with_map_figures)
     if claim.figure:
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
-        # experiments: the figure keeps them.
-        figures += FIGURES[claim.figure](rows, figures_dir, name=f"{claim.id}_{claim.figure}",
+        # experiments: the figure keeps them. A map's draw its centre cell (the standard profile's setting):
+        # every cell at once is dozens of groups, and their pooled difference no comparison the claim makes.
+        drawn = rows if layout is None else select(rows, layout.center)
+        figures += FIGURES[claim.figure](drawn, figures_dir, name=f"{claim.id}_{claim.figure}",
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.

@@ -307,6 +307,7 @@ def deciding_cell(v: Verdict, layout: MapLayout) -> str:
                 "no cell ran")
 
 
+CENTER_FIGURE = ". The claim's other figures show the map's centre cell alone (the standard profile's setting)"
 NO_CELL_RAN = "no cell of the map has runs on both sides yet"
 MAP_HEADER = ("axis", "value", "A − B [95% CI]", "verdict", "p (Holm across the cells)", "runs A vs B", "home")
 
@@ -556,7 +557,8 @@ def _section(result: ClaimResult, out: Path) -> Section:
                   "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", across(v)))),
                   p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
-    regime = RegimeTable(regime_text(primary, result.regime), regime_rows(primary, result.regime)) if mapped else None
+    regime = RegimeTable(regime_text(primary, result.regime) + CENTER_FIGURE, regime_rows(primary, result.regime)) \
+        if mapped else None
     budget = early_stop_text(primary, result.early_stop, claim.kind == "claim")
     reproduction = _reproduction(result) if result.reproduction else None
     data = {"id": claim.id, "kind": claim.kind, "statement": claim.statement, "verdict": result.verdict,
