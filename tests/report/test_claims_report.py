@@ -468,7 +468,7 @@ def test_the_page_names_no_absolute_path(results, tmp_path):
     result = evaluate(claim, df, out / "figures", {}, "smoke")
     skipped = [SimpleNamespace(path=results / "exp" / "broken" / "result.json", reason="not a valid record")]
     plan = SimpleNamespace(all_jobs=lambda: [], tunings={})
-    cli._write_report([result], out, "smoke", plan, {"reused": 9}, results, 0.0, skipped)
+    cli._write_report([result], out, "smoke", [], plan, {"reused": 9}, results, 0.0, skipped)
     absolute = str(results.resolve())
     assert absolute.startswith("/")
     for name in ("claims.html", "CLAIMS.md", "claims.json"):
