@@ -389,7 +389,7 @@ def test_a_map_axis_name_for_an_axis_its_experiment_does_not_have_is_refused_bef
     from sparsebench.errors import ConfigError
 
     k4 = load_catalogue()["K4"]
-    assert k4.map.axis_names == {"train.epochs": "epochs a task"}  # conf/claims/K4.yaml: a task's epochs
+    assert k4.map.axis_names == {"train.epochs": "epochs a task", "dataset.train_subset": "images a task"}
     typo = replace(k4, map=replace(k4.map, axis_names={"train.epoch": "epochs a task"}))
     with pytest.raises(ConfigError) as error:
         plan([typo], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"])
