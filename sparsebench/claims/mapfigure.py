@@ -48,8 +48,6 @@ def _grid_label_of(setting: dict) -> str:
     return ", ".join(f"{key.rsplit('.', 1)[-1]} {value}" for key, value in setting.items())
 
 
-
-
 def _positions(values: list) -> tuple[list[float], bool]:
     """x of each axis value, and whether the axis is logarithmic: "all" (None) one step beyond the largest."""
     finite = [axis_order(v) for v in values if v is not None and math.isfinite(axis_order(v))]

@@ -212,7 +212,8 @@ def _moved(jobs: list, where: list[str]) -> list:
 def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
     """Run (``execute_stage(stage_plan)``; None: only read the records there are) every rung of every
     tuned experiment of the plan (``claims.tuning``), rung by rung across experiments, then the rounds beyond
-    the grids' edges (``tuning.beyond_edges``), then add each tuned arm's final runs to the plan. Returns the trials' outcome counts."""
+    the grids' edges (``tuning.beyond_edges``), then add each tuned arm's final runs to the plan. Returns the
+    trials' outcome counts."""
     from sparsebench.claims import tuning
 
     derive = deriver(the_plan.stamp)
@@ -225,9 +226,7 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
                 jobs = tuning.trials_of(work, rung, derive)
                 if jobs:
                     stage.jobs[f"{work.experiment}-tuning"] = jobs
-        if execute_stage is not None and stage.jobs:
-            for outcome, number in execute_stage(stage).items():
-                counts[outcome] = counts.get(outcome, 0) + number
+        _run_stage(stage, execute_stage, counts)
         for work in tunings:
             if rung < len(work.spec.rungs):
                 tuning.read_scores(work, rung)
@@ -240,9 +239,7 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
                 stage.jobs[f"{work.experiment}-tuning"] = jobs
         if not stage.jobs:
             break
-        if execute_stage is not None:
-            for outcome, number in execute_stage(stage).items():
-                counts[outcome] = counts.get(outcome, 0) + number
+        _run_stage(stage, execute_stage, counts)
         for work in tunings:
             tuning.read_scores(work, len(work.spec.rungs) - 1)
     for work in tunings:
@@ -255,6 +252,13 @@ def tune(the_plan: Plan, execute_stage=None) -> dict[str, int]:
                                                                   derive)
     near_tie_runs(the_plan, derive)
     return counts
+
+
+def _run_stage(stage: Plan, execute_stage, counts: dict[str, int]) -> None:
+    """Run a stage of trials (``execute_stage``; None: only read records) and add its outcomes to ``counts``."""
+    if execute_stage is not None and stage.jobs:
+        for outcome, number in execute_stage(stage).items():
+            counts[outcome] = counts.get(outcome, 0) + number
 
 
 def near_tie_runs(the_plan: Plan, derive=None) -> int:

@@ -71,6 +71,9 @@ class Trial:
     beyond: int = 0  # the round beyond the grid's edge it was tried in (beyond_edges); 0: a point of the grid
 
 
+EDGE_MARKS = ("edge", "one of two", "edge, beyond the grid")  # ArmTuning.edge's marks of a value at an edge
+
+
 @dataclass
 class ArmTuning:
     """One arm: its grid, its trials rung by rung, and the point chosen (None until the last rung is read)."""
@@ -282,15 +285,15 @@ def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
         done = max((t.beyond for t in arm.trials[last]), default=0)
         if done >= tuning.spec.extend_edges:
             continue
-        tried = [t.point for rung in arm.trials for t in rung]
         epochs = tuning.rung_epochs(arm)[last]
         for key, value in arm.chosen.items():
-            values = arm.tried(key)
-            step = _step_beyond(values, scalar(value))
-            if step is None:
-                if scalar(value) is not None and len(values) >= 2 and scalar(value) in (values[0], values[-1]):
-                    arm.blocked[key] = f"no ratio step beyond {key}={value}: the values tried are not all positive"
+            if arm.edge(key) not in EDGE_MARKS:
                 continue
+            edge, values = scalar(value), arm.tried(key)
+            if values[0] <= 0:
+                arm.blocked[key] = f"no ratio step beyond {key}={value}: the values tried are not all positive"
+                continue
+            step = edge * edge / (values[1] if edge == values[0] else values[-2])
             # A whole-number setting steps to a whole number (a grid of ints); 0.05 * 0.5 is written 0.025, not
             # 0.025000000000000001, in a record's name.
             whole = all(isinstance(scalar(p[key]), int) for p in arm.points)
@@ -300,8 +303,6 @@ def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
                                     f"{'no positive value' if number <= 0 else 'a value already tried'}")
                 continue
             point = {**arm.chosen, key: [number] if isinstance(value, (list, tuple)) else number}
-            if point in tried:
-                continue
             try:
                 trial = _trial(tuning, arm, point, last, epochs, derive, beyond=done + 1)
             except ConfigError as error:  # the step leaves the setting's range (a drop rate of 1.2)
@@ -310,15 +311,6 @@ def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
             arm.trials[last].append(trial)
             out.append(trial.job)
     return out
-
-
-def _step_beyond(values: list[float], value: float | None) -> float | None:
-    """The next value beyond ``value`` where it is the smallest or largest of ``values`` (two or more, every
-    one positive): the edge times its ratio to its neighbour. None where it is not an edge."""
-    if value is None or len(values) < 2 or values[0] <= 0 or value not in (values[0], values[-1]):
-        return None
-    neighbour = values[1] if value == values[0] else values[-2]
-    return value * value / neighbour
 
 
 def _ranked(trials: list[Trial], direction: str) -> list[Trial]:
