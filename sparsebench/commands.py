@@ -87,6 +87,18 @@ def help_text(doc: str) -> str:
     return doc.replace("``", "").replace("`", "").strip() + "\n"
 
 
+def printed_help_or_version(argv: list[str], doc: str, prog: str) -> bool:
+    """Print ``--help`` (``doc``) or ``--version`` when ``argv`` asks for either, and say whether it did: the
+    answer of ``sparsebench-claims`` and ``sparsebench-report``, whose other arguments are overrides."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text(doc), end="")
+        return True
+    if "--version" in argv:
+        print(version_text(prog))
+        return True
+    return False
+
+
 def version_text(prog: str) -> str:
     """``--version``: the command's version, and those of what its numbers depend on (read from the
     installed packages' metadata, so that asking imports none of them)."""

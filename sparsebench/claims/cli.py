@@ -72,12 +72,11 @@ from sparsebench.claims.page import (
 )
 from sparsebench.claims.plan import execute, near_tie_runs, plan, tune
 from sparsebench.commands import (
-    help_text,
     parse_overrides,
+    printed_help_or_version,
     run_command,
     split_settings,
     text_setting,
-    version_text,
 )
 from sparsebench.errors import SparsebenchError
 from sparsebench.identity import neutral_setting
@@ -166,11 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _claims(argv: list[str]) -> int:
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text(__doc__), end="")
-        return 0
-    if "--version" in argv:
-        print(version_text(PROG))
+    if printed_help_or_version(argv, __doc__, PROG):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     started = time.perf_counter()

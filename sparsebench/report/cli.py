@@ -18,12 +18,11 @@ from pathlib import Path
 
 from sparsebench.atomic import writable_folder
 from sparsebench.commands import (
-    help_text,
     parse_overrides,
+    printed_help_or_version,
     run_command,
     split_settings,
     text_setting,
-    version_text,
 )
 from sparsebench.errors import SparsebenchError
 
@@ -58,11 +57,7 @@ def parse(argv: list[str]) -> tuple[Path, Path, bool]:
 
 
 def _report(argv: list[str]) -> int:
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text(__doc__), end="")
-        return 0
-    if "--version" in argv:
-        print(version_text(PROG))
+    if printed_help_or_version(argv, __doc__, PROG):
         return 0
     results, out, figures = parse(argv)
     if not results.is_dir():
