@@ -605,6 +605,34 @@ def test_a_choice_ahead_of_its_runner_up_by_less_than_seed_noise_is_a_near_tie_a
                                                 if tie else "")
 
 
+def test_a_claims_near_tie_note_names_the_arms_its_primary_check_reads_by_grid_and_by_experiment(results):
+    """Each tuned arm's final runs planted around its choice so that every choice is a near tie (seeds 10 either
+    side of it, against gaps between trials of at most 0.1: the planted validation score is the learning
+    rate). K3's primary reads dropout at each rate of its grid (dropout_rates' arms p 0.2 ... 0.6,
+    not p 0.8 and not mlp_regularizers' dropout arm) against the dense net; K4's reads the sparse net against
+    the dense net that its selector names by experiment (continual_mlp's none, not the narrow dense net)."""
+    from sparsebench.claims.evaluate import ClaimResult
+    from sparsebench.claims.page import near_tie_text
+
+    catalogue = load_catalogue()
+    for claim_id, metric in (("K3", "validation"), ("K4", "continual")):
+        the_plan = plan([catalogue[claim_id]], "standard", [*SMALL, f"results_dir={results}"])
+        key = "accuracy" if metric == "validation" else "validation_average_accuracy"
+        tune(the_plan, planted(lambda job: ({metric: {key: job.config.train.lr}},)))
+        for tuning_ in the_plan.tunings.values():
+            for arm in tuning_.arms:
+                for index, job in enumerate(arm.finals):
+                    job.__dict__["run_dir"] = Record({metric: {key: arm.best().score + (-10, 10)[index % 2]}})
+        assert all(arm.near_tie(t.spec) for t in the_plan.tunings.values() for arm in t.arms)
+        result = ClaimResult(catalogue[claim_id], "supported", experiments=list(the_plan.tunings))
+        named = near_tie_text(result, list(the_plan.tunings.values())).removeprefix("tuned choice a near tie: ")
+        arms = sorted(part.split(" led ")[0] for part in named.split("; "))
+        if claim_id == "K3":
+            assert arms == ["regularizer.p=0.2", "regularizer.p=0.4", "regularizer.p=0.6", "regularizer=none"]
+        else:
+            assert arms == ["regularizer.weight_density=0.5", "regularizer=none"]
+
+
 def plant(job, accuracy: float) -> None:
     """A final run's completed record with this validation accuracy, in the run's own folder (its run id)."""
     path = job.run_dir.path

@@ -475,14 +475,18 @@ def matched_arms(tuning: Tuning, a: dict[str, Any], b: dict[str, Any],
 
 
 def arm_of(tuning: Tuning, where: dict[str, Any]) -> ArmTuning | None:
-    """The one arm whose runs ``where`` selects, as a check's selector selects records; else None."""
+    """The one arm whose runs ``where`` selects, as a check's selector selects records; else None. An arm
+    that has chosen is read at its choice (dropout's tuned runs are at the p it chose, not its shared p)."""
     import pandas as pd
 
     from sparsebench.report.aggregate import select
 
     def selected(arm: ArmTuning) -> bool:
+        config = arm.jobs[0].config
+        # A record's row names its experiment (a selector may too: K4's dense side is none of continual_mlp).
+        row = {**flatten(config_tree(config), "."), **(arm.chosen or {}), "experiment": config.name}
         try:
-            return not select(pd.DataFrame([flatten(config_tree(arm.jobs[0].config), ".")]), where).empty
+            return not select(pd.DataFrame([row]), where).empty
         except KeyError:
             return False
     found = [arm for arm in tuning.arms if selected(arm)]
