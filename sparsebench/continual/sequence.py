@@ -132,8 +132,10 @@ def fit_sequence(model: Network, regularizer: Regularizer, data: DataSplits, cfg
     epochs = [sum(entry["task"] == task + 1 for entry in done["history"]) for task in range(len(tasks))]
     # The final accuracy on every task's validation split: what a learning rate is chosen on
     # (claims.tuning), the test-set matrix above left unread by the choice.
-    validation = [evaluate(model, split.val.inputs, split.val.labels, batch).accuracy
-                  for split in (tasks.splits(task) for task in range(len(tasks))) if split.val is not None]
+    # Each task's validation split alone: its training split, five times the images, need not be permuted again.
+    validation = [] if data.val is None else [
+        evaluate(model, val.inputs, val.labels, batch).accuracy
+        for val in (tasks.split_of(data.val, task) for task in range(len(tasks)))]
     from_matrix = ({**sequence_metrics(done["matrix"], done["initial"]),
                     "accuracy_matrix": done["matrix"], "initial_accuracy": done["initial"]} if test_curve
                    else {"tasks": len(tasks)})
