@@ -61,6 +61,11 @@ class Check:
     # arm's own or that of the setting it chose (a property of the weights can follow the learning rate).
     matched: list[str] = field(default_factory=list)
 
+    def a_settings(self) -> list[dict[str, Any]]:
+        """A's selector in each setting of the grid (A alone without one): the groups a "can" check reads,
+        each on its own, never pooled."""
+        return [{**self.a, **setting} for setting in (self.grid or [{}])]
+
 
 @dataclass
 class RegimeMap:

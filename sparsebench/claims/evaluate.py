@@ -243,7 +243,7 @@ def unless_unplanned(check, verdict: Verdict, planned: pd.DataFrame | None, sett
     if (planned is None or planned.empty or not settled or verdict.n_a or (two_sided and verdict.n_b)
             or any(p.kind in (NO_COLUMN, NO_SELECTOR_COLUMN) for p in verdict.problems)):
         return verdict
-    sides = [("A", dict(check.a), [{**check.a, **setting} for setting in (check.grid or [{}])])]
+    sides = [("A", dict(check.a), check.a_settings())]
     if two_sided:
         sides.append(("B", dict(check.b), [dict(check.b)]))
     wheres = [where for _, _, each in sides for where in each]
@@ -257,9 +257,8 @@ def unless_unplanned(check, verdict: Verdict, planned: pd.DataFrame | None, sett
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
     """The distinct (A, B) selector pairs of the claim's checks that compare two sets of runs: what its
     figure shows as differences (checks against a constant or another metric of the same runs have none)."""
-    # A "can" check compares each setting of its grid with B, never the settings pooled.
-    pairs = [({**c.a, **setting}, dict(c.b)) for c in claim.checks if c.b is not None and c.against is None
-             for setting in (c.grid or [{}])]
+    pairs = [(a, dict(c.b)) for c in claim.checks if c.b is not None and c.against is None
+             for a in c.a_settings()]
     return [pair for number, pair in enumerate(pairs) if pair not in pairs[:number]]
 
 

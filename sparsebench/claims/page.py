@@ -229,9 +229,7 @@ def near_tie_text(result: ClaimResult, tunings: Sequence, tables: dict | None = 
     ties = []
     for tuning in (t for t in tunings if t.experiment in result.experiments):
         rows = (tables or {}).get(tuning.experiment) or tuning_table(tuning)
-        # A "can" check reads A at each setting of its grid: each is an arm of its own.
-        sides = [{**check.a, **setting} for setting in (check.grid or [{}])] + [check.b]
-        for where in sides:
+        for where in [*check.a_settings(), check.b]:
             arm = None if where is None else arm_of(tuning, where)
             row = None if arm is None else rows[tuning.arms.index(arm)]
             if row is not None and row["near_tie"]:
