@@ -415,3 +415,85 @@ def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):
     centre = df[df[HIDDEN].map(lambda h: list(h) == [256, 256]) & df[SUBSET].isna()]
     assert len(drawn[0]) == len(centre) == 10 and drawn[0][HIDDEN].map(tuple).unique().tolist() == [(256, 256)]
     assert len(drawn[1]) == len(df)
+
+
+# A precondition of CHECK (a manipulation check): dropout's runs train to a higher loss than the dense
+# net's, i.e. the dropout arm regularizes at all. Its values barely vary, so that "no difference" is
+# shown to be negligible (TOST inside ±LOSS_BAND) rather than left undecided.
+LOSS_BAND = 0.05
+ACTS = Check("dropout raises the training loss", "train/loss", {"regularizer.name": "dropout"},
+             {"regularizer.name": "none"}, smallest_effect=LOSS_BAND, smallest_effect_reason="fixture",
+             precondition=True)
+
+
+def with_training_loss(df: pd.DataFrame, acting: dict[int, bool]) -> pd.DataFrame:
+    """``df`` with a training loss: in each cell of ``acting`` (number -> whether dropout acts there), the
+    dropout runs' loss 0.5 above the dense net's where it acts, the same where it does not."""
+    out = df.copy()
+    out["train/loss"] = 0.2 + 0.001 * np.resize(NOISE_A, len(out))
+    for number, acts in acting.items():
+        cell = out["group"] == f"dropout-{number}"
+        out.loc[cell, "train/loss"] += 0.5 if acts else 0.0
+    return out
+
+
+def test_a_cell_whose_precondition_is_not_supported_is_undecided_whichever_way_its_interval_falls(tmp_path):
+    # Every cell ran: the center negligible, narrow opposite, wide and 6k supported. Dropout acts (its
+    # training loss is higher) everywhere but at width 1024 and at 6k images.
+    df, values = frame({0: (CENTER_CELL, 0.0), 1: (NARROW, -1.0), 2: (WIDE, 1.0), 3: (FEW_IMAGES, 1.0)})
+    df = with_training_loss(df, {0: True, 1: True, 2: False, 3: False})
+    cells = map_cells(AXES, CENTER)
+    # Without the precondition the map holds in two cells and flips in one: regime-dependent.
+    assert judge_map(df, CHECK, cells).verdict == REGIME_DEPENDENT
+    v = judge_map(df, CHECK, cells, preconditions=[ACTS])
+    by_cell = [cell for _, cell in v.cells]
+    assert [cell.verdict for cell in by_cell] == ["refuted", "refuted", "inconclusive", "inconclusive"]
+    for cell in by_cell[2:]:
+        assert cell.undecided_as == "precondition" and cell.before_precondition == "supported"
+        assert cell.unmet == "dropout raises the training loss: refuted (negligible)"
+        assert math.isnan(cell.p_value)
+    # The two undecided cells enter Holm's family with p = 1 (m = 4), the decided ones with their own p.
+    a, b = values[0]
+    p_center = max(welch_p(a, b, "greater", +BAND), welch_p(a, b, "less", -BAND))
+    p_narrow = 2 * welch_p(*values[1], "less")
+    q_center, q_narrow, _, _ = holm_by_hand([p_center, p_narrow, 1.0, 1.0])
+    assert [by_cell[0].p_holm, by_cell[1].p_holm] == pytest.approx([q_center, q_narrow], rel=1e-6)
+    # Nothing supports it where the arm acts, and not every cell refutes it: inconclusive.
+    assert v.verdict == "inconclusive"
+    rows = regime_rows(v, MapLayout(AXES, CENTER))
+    wide = next(row for row in rows if row[1] == "1024")
+    assert wide[3] == ("undecided (a precondition not met: dropout raises the training loss: refuted (negligible); "
+                       "supported on its own)")
+    # The same precondition met in every cell changes nothing.
+    acting = with_training_loss(df, dict.fromkeys(range(4), True))
+    assert judge_map(acting, CHECK, cells, preconditions=[ACTS]) == judge_map(acting, CHECK, cells)
+
+
+def test_a_claims_precondition_not_met_leaves_it_undecided_in_the_report(tmp_path):
+    # One setting (no map): dropout clearly better on test accuracy, but its training loss no higher.
+    df, values = frame({0: (CENTER_CELL, 1.0)})
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK, ACTS],
+                  ["test/accuracy", "train/loss"], card=CARD)
+    out = tmp_path / "report"
+    unmet = evaluate(claim, with_training_loss(df, {0: False}), out / "figures", {}, "standard")
+    met = evaluate(claim, with_training_loss(df, {0: True}), out / "figures", {}, "standard")
+    assert met.verdict == "supported" and met.checks[1].verdict == "supported"
+    assert unmet.verdict == "inconclusive" and unmet.checks[0].undecided_as == "precondition"
+    # Its interval is the same as where the precondition holds; only the decision is withheld.
+    assert unmet.checks[0].effect == pytest.approx(values[0][0].mean() - values[0][1].mean())
+    assert (unmet.checks[0].low, unmet.checks[0].high) == (met.checks[0].low, met.checks[0].high)
+    # Undecided, it counts with p = 1 in Holm's correction across the report and stays undecided.
+    [corrected] = correct_for_multiplicity([unmet])
+    assert corrected.verdict == "inconclusive" and math.isnan(corrected.checks[0].p_holm)
+    write_report([corrected], out, "Profile standard, fixture.")
+    page = (out / "CLAIMS.md").read_text()
+    assert ("**inconclusive (a precondition not met)**" in page
+            and "a precondition not met: dropout raises the training loss: refuted (negligible), so the arms compared "
+                "are not doing what the claim speaks of; on its own the interval reads supported" in page)
+
+
+def test_the_catalogue_refuses_a_primary_check_marked_as_its_own_precondition():
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [replace(CHECK, precondition=True)],
+                  ["test/accuracy"], card=CARD)
+    with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].precondition.*cannot be its own precondition"):
+        _check_claim(claim, _experiments())

@@ -60,6 +60,10 @@ class Check:
     # tuned in a row beside the check: where the two arms chose different values, whether the effect is the
     # arm's own or that of the setting it chose (a property of the weights can follow the learning rate).
     matched: list[str] = field(default_factory=list)
+    # A check the primary one rests on (a manipulation check: "L2 makes the weights smaller than no
+    # regularization"): where it is not supported, the claim is undecided whichever way its primary check
+    # falls, and on a regime map cell by cell (``claims.checks.unless_preconditions``).
+    precondition: bool = False
 
     def a_settings(self) -> list[dict[str, Any]]:
         """A's selector in each setting of the grid (A alone without one): the groups a "can" check reads,
@@ -235,8 +239,13 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
         check(not item.matched or (item.b is not None and item.against is None and not item.grid
                                    and item.setting == "tuned"), f"{where}.matched", item.matched,
               "needs a check of tuned arms with a and b and no grid (B is run at A's chosen values)")
+        check(not item.precondition or (item.setting == "tuned" and not item.grid), f"{where}.precondition",
+              item.precondition, "a precondition is read on the primary check's runs: no grid, setting tuned")
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
+    primary = claim.checks[claim.primary_index] if claim.checks else None
+    check(primary is None or not primary.precondition, f"{key}.checks[{claim.primary_index + 1}].precondition", True,
+          "the primary check cannot be its own precondition", "mark another check, or drop precondition")
     if claim.map is not None:
         check(claim.map.experiment in experiments, f"{key}.map.experiment", claim.map.experiment,
               f"no conf/experiment/{claim.map.experiment}.yaml; choose among {', '.join(sorted(experiments))}")

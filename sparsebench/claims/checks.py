@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,10 @@ BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED, NOT_PLANNED)
 # primary checks (``claims.evaluate.correct_for_multiplicity``) left its adjusted p at or above ALPHA.
 HOLM = "holm"
 ALPHA = 0.05
+# Why a primary check that its interval decided is inconclusive all the same: a check it rests on
+# (``Check.precondition``, a manipulation check such as "L2 makes the weights smaller") is not supported,
+# so what it compares is not what the claim speaks of (``unless_preconditions``).
+PRECONDITION = "precondition"
 
 # How the interval of a check is made.
 WELCH, PAIRED, AGAINST = "welch", "paired", "against"
@@ -92,7 +96,8 @@ class Verdict:
     margin: float | None = None
     smallest_effect: float | None = None  # the half-width of the negligible band (greater / less)
     refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
-    undecided_as: str = ""  # small (real but below the smallest effect) | holm (not after Holm's correction)
+    # small (real but below the smallest effect) | holm (not after Holm's correction) | precondition (one not met)
+    undecided_as: str = ""
     seeds_needed: int | None = None  # inconclusive: seeds per group that 80% power says would decide it
     seeds_basis: str = ""  # what that count plans for (a basis of stats.seeds_to_decide)
     p_value: float = math.nan  # the p of the branch the rule landed in (NaN when undecided)
@@ -100,6 +105,8 @@ class Verdict:
     primary: bool = False  # one of the report's primary checks, corrected by Holm's method across them
     p_holm: float = math.nan  # primary: the Holm-adjusted p
     before_holm: str = ""  # the outcome Holm's correction withdrew ("supported", "refuted (opposite)", ...)
+    unmet: str = ""  # undecided as precondition: the check not met, with its outcome, in words
+    before_precondition: str = ""  # ... and the outcome its own interval gave
     se: float = math.nan  # the standard error of the effect
     tost_low: float = math.nan  # the 90% interval that equivalence (TOST) reads
     tost_high: float = math.nan
@@ -285,6 +292,25 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
                    largest_difference=diff.largest if test == "identical" else math.nan, **images, **base)
 
 
+def unless_preconditions(verdict: Verdict, preconditions: list[tuple[str, Verdict]]) -> Verdict:
+    """``verdict``, or undecided (``PRECONDITION``) where it was decided and one of ``preconditions`` (label,
+    verdict), judged on the same runs, is not supported: a comparison of an arm that does not do what the
+    claim takes it to do (L2 tuned to a strength that no longer shrinks the weights) says nothing about the
+    claim, whichever way it falls. Its p is dropped: undecided, it counts with p = 1 in Holm's correction."""
+    unmet = [(label, v) for label, v in preconditions if v.verdict != "supported"]
+    if verdict.verdict == "inconclusive" or not unmet:
+        return verdict
+    label, failed = unmet[0]
+    return replace(verdict, verdict="inconclusive", refuted_as="", undecided_as=PRECONDITION, p_value=math.nan,
+                   null="", unmet=f"{label}: {_said(failed)}", before_precondition=_said(verdict))
+
+
+def _said(v: Verdict) -> str:
+    """The verdict with how its rule reached it, in the rule's own terms (the page words it: ``claims.wording``)."""
+    how = v.refuted_as or v.undecided_as
+    return f"{v.verdict} ({how})" if how else v.verdict
+
+
 def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     """Mean, standard deviation and count over ``runs`` of ``metric`` (as 100 − it for an error rate)."""
     if metric is None or metric not in runs.columns:
@@ -295,5 +321,5 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
 
 
 __all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "NOT_PLANNED",
-           "ONE_RUN", "PAIRED", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
-           "correctness_columns", "judge", "spread_of"]
+           "ONE_RUN", "PAIRED", "PRECONDITION", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
+           "correctness_columns", "judge", "spread_of", "unless_preconditions"]

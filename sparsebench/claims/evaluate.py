@@ -2,7 +2,8 @@
 a protocol's reproduction table beside the paper's.
 
 A claim's verdict is its primary check's (``Claim.primary_index``); its other checks are reported
-beside it and decide nothing. A protocol (a paper's table) has no checks and no verdict.
+beside it and decide nothing, but for its preconditions (``Check.precondition``): where one is not
+supported, the primary check is undecided (on a regime map, in each cell where one is not). A protocol (a paper's table) has no checks and no verdict.
 
 Multiplicity: a report tests many claims at once. Each claim's primary check (``Claim.primary_index``:
 the check marked ``primary``, else the first) is one hypothesis of the report's family, and
@@ -39,6 +40,7 @@ from sparsebench.claims.checks import (
     Problem,
     Verdict,
     spread_of,
+    unless_preconditions,
 )
 from sparsebench.claims.grid import judge_check
 from sparsebench.claims.mapfigure import plot_regime_map
@@ -314,18 +316,29 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     claim = with_runner_up_row(with_shared_row(with_matched_rows(claim, planned), rows, planned), planned)
     rows = rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
     layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
+    preconditions = [c for c in claim.checks if c.precondition]
     judged_by = judge_check
     if layout is not None:
         cells = map_cells(layout.axes, layout.center)
 
-        def judged_by(rows_, check_):
+        def judged_by(rows_, check_, preconditions_=()):
             if check_.grid and layout.grid:
                 check_ = replace(check_, grid=layout.grid)
-            return judge_map(rows_, check_, cells, layout.home)
-    # The primary check (and its shared-setting row) is judged over a regime map's cells where there is one.
-    mapped = {claim.primary_index, *(n for n, c in enumerate(claim.checks) if c.setting == SHARED)}
-    checks = [(judged_by if number in mapped else judge_check)(under(rows, c.setting), c)
-              for number, c in enumerate(claim.checks)]
+            return judge_map(rows_, check_, cells, layout.home, preconditions_)
+    # The primary check (with its preconditions, and its shared-setting row) is judged over a regime map's
+    # cells where there is one, its preconditions cell by cell.
+    mapped = {claim.primary_index, *(n for n, c in enumerate(claim.checks) if c.setting == SHARED or c.precondition)}
+
+    def judged(number: int, check_) -> Verdict:
+        if number not in mapped:
+            return judge_check(under(rows, check_.setting), check_)
+        if layout is not None and number == claim.primary_index:
+            return judged_by(under(rows, check_.setting), check_, preconditions)
+        return judged_by(under(rows, check_.setting), check_)
+    checks = [judged(number, c) for number, c in enumerate(claim.checks)]
+    if preconditions and layout is None:
+        checks[claim.primary_index] = unless_preconditions(
+            checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     settled = not set(experiments) & set(unsettled)
     checks = [unless_unplanned(c, v, under(planned, c.setting), settled) for c, v in zip(claim.checks, checks)]

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
-from sparsebench.claims.checks import HOLM, Verdict
+from sparsebench.claims.checks import HOLM, PRECONDITION, Verdict
 from sparsebench.claims.evaluate import (
     ClaimResult,
     decisive_check,
@@ -40,6 +40,7 @@ from sparsebench.claims.tuning import TUNED, arm_of
 from sparsebench.claims.tuning import table as tuning_table
 from sparsebench.claims.wording import (
     HOLM_TEXT,
+    PRECONDITION_TEXT,
     SMALL_TEXT,
     axis_name,
     axis_order,
@@ -325,6 +326,8 @@ def _cell_verdict(cell: Verdict) -> str:
         return f"not run ({' and '.join(cell.missing_sides)}: no run yet)"
     if kind == "undecided" and cell.undecided_as == HOLM:
         return f"{kind} ({HOLM_TEXT}; {cell.before_holm} on its own)"
+    if kind == "undecided" and cell.undecided_as == PRECONDITION:
+        return f"{kind} ({PRECONDITION_TEXT}: {cell.unmet}; {cell.before_precondition} on its own)"
     return f"{kind} ({SMALL_TEXT})" if kind == "undecided" and cell.undecided_as == SMALL else kind
 
 
@@ -544,17 +547,22 @@ def _section(result: ClaimResult, out: Path) -> Section:
     primary = decisive_check(result)
     mapped = result.regime is not None and primary is not None and bool(primary.cells)
 
-    def across(v: Verdict) -> str:
-        """A map's deciding cell and where the claim holds, or a "can" check's settings."""
+    def across(c, v: Verdict) -> str:
+        """A map's deciding cell and where the claim holds (its primary check; a precondition, judged in the
+        same cells, where it holds), or a "can" check's settings."""
         if mapped and v is primary:
             return (f"judged in each cell of the regime map ({len(v.cells)} cells, each in the table below); the "
                     f"numbers here are the deciding cell's ({deciding_cell(v, result.regime)})")
+        if mapped and c.precondition and v.cells:
+            return (f"a precondition of the primary check, judged in each cell of the regime map: "
+                    f"{regime_text(v, result.regime)}; the numbers here are the deciding cell's "
+                    f"({deciding_cell(v, result.regime)})")
         return grid_text(v)
 
     checks = tuple(
         CheckLine(c.label, v.verdict, outcome(v), described(v),
                   f"{number(c.smallest_effect)} ({c.smallest_effect_reason})" if c.smallest_effect is not None else "",
-                  "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", across(v)))),
+                  "; ".join(filter(None, (check_notes_text(n, v) if n is not None else "", across(c, v)))),
                   p_text(v), images_text(v))
         for c, v, n in zip(claim.checks, result.checks, all_notes))
     regime = RegimeTable(regime_text(primary, result.regime) + CENTER_FIGURE, regime_rows(primary, result.regime)) \

@@ -21,6 +21,8 @@ The rule across the cells (``judge_map``):
   at least one cell supports it and at least one refutes it (opposite or negligible) ->
   **regime-dependent**, whose p is the larger of the two smallest adjusted p's of either kind (both must
   hold); otherwise **inconclusive**, saying how many cells support, refute and are undecided.
+- A cell where one of the claim's preconditions (``Check.precondition``, judged in the same cell) is not
+  supported is undecided before the correction, whichever way its interval falls.
 - A cell that did not run never counts as supporting or refuting: with any planned cell missing the
   claim is neither supported nor refuted everywhere (inconclusive, saying so), though it can still be
   regime-dependent when both kinds were found among the cells that ran.
@@ -36,13 +38,14 @@ verdict says which column (``checks.Problem``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from sparsebench.claims.catalogue import Check
-from sparsebench.claims.checks import ALPHA, HOLM, Verdict
+from sparsebench.claims.checks import ALPHA, HOLM, Verdict, unless_preconditions
 from sparsebench.claims.grid import judge_check
 from sparsebench.report.aggregate import select
 from sparsebench.report.stats import family_p, holm
@@ -126,15 +129,19 @@ def _corrected(v: Verdict, q: float) -> Verdict:
                    before_holm=v.verdict + (f" ({v.refuted_as})" if v.refuted_as else ""))
 
 
-def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | None = None) -> Verdict:
+def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | None = None,
+              preconditions: Sequence[Check] = ()) -> Verdict:
     """``check`` judged in each of ``cells`` (see the module docstring): the deciding cell's verdict with
-    the overall verdict, its p, and every cell in ``cells`` (home cell marked)."""
+    the overall verdict, its p, and every cell in ``cells`` (home cell marked). ``preconditions``: checks
+    judged in each cell too; a cell where one is not supported is undecided (``checks.unless_preconditions``)."""
     if not cells:
         raise ValueError("a regime map needs at least one cell")
     # One home cell: a selector that names fewer than every axis may match several, and the first (the center,
     # as map_cells orders them) is the one the source's setting sits closest to.
     home_at = next((number for number, cell in enumerate(cells) if is_home(cell, home)), None)
-    judged = [(dict(cell), replace(_judge_cell(rows, check, cell), home=number == home_at))
+    judged = [(dict(cell), replace(unless_preconditions(_judge_cell(rows, check, cell),
+                                                        [(c.label, _judge_cell(rows, c, cell)) for c in preconditions]),
+                                   home=number == home_at))
               for number, cell in enumerate(cells)]
     ran = [(cell, v) for cell, v in judged if v.ran]
     if not ran:

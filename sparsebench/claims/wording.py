@@ -20,6 +20,7 @@ from sparsebench.claims.checks import (
     NOT_PLANNED,
     ONE_RUN,
     PAIRED,
+    PRECONDITION,
     SHARED_RUNS,
     UNPAIRED,
     ZERO_SPREAD,
@@ -88,6 +89,7 @@ def seeds_needed_text(needed: int) -> str:
 
 SMALL_TEXT = "real but below the smallest effect that matters"
 HOLM_TEXT = "not after Holm's correction"
+PRECONDITION_TEXT = "a precondition not met"
 
 
 def outcome(v: Verdict) -> str:
@@ -98,6 +100,8 @@ def outcome(v: Verdict) -> str:
         return f"{v.verdict} ({SMALL_TEXT})"
     if v.undecided_as == HOLM:
         return f"{v.verdict} ({HOLM_TEXT})"
+    if v.undecided_as == PRECONDITION:
+        return f"{v.verdict} ({PRECONDITION_TEXT})"
     return v.verdict
 
 
@@ -110,6 +114,9 @@ def undecided_text(v: Verdict) -> str:
     if v.undecided_as == HOLM:
         return (f"{HOLM_TEXT}: {v.before_holm} on its own (p = {p_number(v.p_value)}), but its Holm-adjusted "
                 f"p = {p_number(v.p_holm)} across the report's primary checks is not below {ALPHA:g}")
+    if v.undecided_as == PRECONDITION:
+        return (f"{PRECONDITION_TEXT}: {v.unmet}, so the arms compared are not doing what the claim speaks of; "
+                f"on its own the interval reads {v.before_precondition}")
     return ""
 
 
@@ -254,8 +261,9 @@ def grid_text(v: Verdict) -> str:
 
 
 def outcome_before_holm(v: Verdict) -> str:
-    """The outcome the check's own interval gave, before Holm's correction across the report."""
-    return v.before_holm or outcome(v)
+    """The outcome the check's own interval gave, before Holm's correction across the report or a
+    precondition not met withdrew it."""
+    return v.before_holm or v.before_precondition or outcome(v)
 
 
 def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
