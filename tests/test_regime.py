@@ -497,3 +497,69 @@ def test_the_catalogue_refuses_a_primary_check_marked_as_its_own_precondition():
                   ["test/accuracy"], card=CARD)
     with pytest.raises(ConfigError, match=r"claims/X1.checks\[1\].precondition.*cannot be its own precondition"):
         _check_claim(claim, _experiments())
+
+
+def test_a_maps_preconditions_gate_its_cells_in_the_report_and_the_budget_line_says_what_withdrew_it(tmp_path):
+    # The map of the test above, through evaluate: the precondition's own row is judged across the cells too.
+    df, _ = frame({0: (CENTER_CELL, 0.0), 1: (NARROW, -1.0), 2: (WIDE, 1.0), 3: (FEW_IMAGES, 1.0)})
+    df = with_training_loss(df, {0: True, 1: True, 2: False, 3: False})
+    df = df.assign(**{"early_stop/test/accuracy": df["test/accuracy"]})
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK, ACTS],
+                  ["test/accuracy", "train/loss"], card=CARD, map=RegimeMap(EXPERIMENT))
+    result = evaluate(claim, df, tmp_path / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    primary, acts = result.checks
+    assert [cell.undecided_as for _, cell in primary.cells] == ["", "", "precondition", "precondition"]
+    assert result.verdict == "inconclusive"
+    # Dropout acts in two cells and not in two: its own row is regime-dependent across the same cells.
+    assert acts.verdict == REGIME_DEPENDENT
+    assert [cell.verdict for _, cell in acts.cells] == ["supported", "supported", "refuted", "refuted"]
+    # The budget check is not gated: at the early-stopping epoch (the same accuracies) the map reads as its
+    # cells' own intervals do, regime-dependent.
+    assert result.early_stop.verdict == REGIME_DEPENDENT
+    # One setting, no map: the page says which rule withdrew the verdict the early-stopping epoch repeats.
+    one, _ = frame({0: (CENTER_CELL, 1.0)})
+    one = with_training_loss(one, {0: False}).assign(**{"early_stop/test/accuracy": lambda d: d["test/accuracy"]})
+    plain = replace(claim, map=None)
+    write_report(correct_for_multiplicity([evaluate(plain, one, tmp_path / "f", {}, "standard")]), tmp_path / "one",
+                 "Profile standard, fixture.")
+    page = (tmp_path / "one" / "CLAIMS.md").read_text()
+    assert ("at the early-stopping (best-validation) epoch the same as its own interval gives before its "
+            "precondition withdrew it (supported" in page)
+    assert "the same verdict at the early-stopping" not in page
+
+
+def test_a_precondition_the_profile_runs_no_run_of_is_not_met():
+    # The precondition compares L1 with L2, and the profile plans neither: its row reads "not run", and the
+    # primary check, decided on its own, is withheld: nothing shows the arms do what the claim speaks of.
+    df, _ = frame({0: (CENTER_CELL, 1.0)})
+    df = with_training_loss(df, {0: True})
+    planned = df[["experiment", "regularizer.name", "seed", HIDDEN, SUBSET]]
+    untested = replace(ACTS, a={"regularizer.name": "l1"}, b={"regularizer.name": "l2"})
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK, untested],
+                  ["test/accuracy"], card=CARD)
+    result = evaluate(claim, df, None, {}, "standard", planned=planned)
+    assert result.checks[1].verdict == "not run"
+    assert result.verdict == "inconclusive" and result.checks[0].before_precondition == "supported"
+    assert result.checks[0].unmet == "dropout raises the training loss: not run"
+
+
+@pytest.mark.parametrize("change, fix", [(dict(setting="shared"), "setting 'tuned' as the primary's"),
+                                         (dict(matched=["train.lr"]), "no matched"),
+                                         (dict(grid=[{"regularizer.p": 0.2}]), "no grid")])
+def test_the_catalogue_refuses_a_precondition_read_on_other_runs_than_the_primary_checks(change, fix):
+    claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK, replace(ACTS, **change)],
+                  ["test/accuracy"], card=CARD)
+    with pytest.raises(ConfigError, match=r"claims/X1.checks\[2\].precondition") as error:
+        _check_claim(claim, _experiments())
+    assert fix in str(error.value)
+
+
+def test_a_cell_withheld_by_a_precondition_is_named_so_in_words_and_in_the_figure(tmp_path):
+    df, _ = frame({0: (CENTER_CELL, 0.0), 1: (NARROW, -1.0), 2: (WIDE, 1.0), 3: (FEW_IMAGES, 1.0)})
+    df = with_training_loss(df, {0: True, 1: True, 2: False, 3: False})
+    v = judge_map(df, CHECK, map_cells(AXES, CENTER), preconditions=[ACTS])
+    assert where_text(v) == ("flips (opposite) at width 128; negligible at the center (width 256, training images "
+                             "all); undecided (a precondition not met) at width 1024 and at training images 6k; home "
+                             "regime: not on the map")
+    [figure] = [p for p in plot_regime_map(v, MapLayout(AXES, CENTER), tmp_path, name="withheld") if p.suffix == ".png"]
+    assert figure.exists()

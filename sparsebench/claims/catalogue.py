@@ -239,13 +239,16 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
         check(not item.matched or (item.b is not None and item.against is None and not item.grid
                                    and item.setting == "tuned"), f"{where}.matched", item.matched,
               "needs a check of tuned arms with a and b and no grid (B is run at A's chosen values)")
-        check(not item.precondition or (item.setting == "tuned" and not item.grid), f"{where}.precondition",
-              item.precondition, "a precondition is read on the primary check's runs: no grid, setting tuned")
         if item.test == "identical":
             check(item.paired, f"{where}.paired", item.paired, "the 'identical' test compares runs pair by pair")
     primary = claim.checks[claim.primary_index] if claim.checks else None
     check(primary is None or not primary.precondition, f"{key}.checks[{claim.primary_index + 1}].precondition", True,
           "the primary check cannot be its own precondition", "mark another check, or drop precondition")
+    for number, item in enumerate(claim.checks, start=1):
+        check(not item.precondition or (item.setting == primary.setting and not item.grid and not item.matched),
+              f"{key}.checks[{number}].precondition", item.precondition,
+              f"a precondition is read on the primary check's runs: setting {primary.setting!r} as the primary's, "
+              f"no grid, no matched", "give it the primary check's setting and drop grid and matched")
     if claim.map is not None:
         check(claim.map.experiment in experiments, f"{key}.map.experiment", claim.map.experiment,
               f"no conf/experiment/{claim.map.experiment}.yaml; choose among {', '.join(sorted(experiments))}")

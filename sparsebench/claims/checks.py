@@ -292,23 +292,31 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
                    largest_difference=diff.largest if test == "identical" else math.nan, **images, **base)
 
 
+SMALL_TEXT = "real but below the smallest effect that matters"
+HOLM_TEXT = "not after Holm's correction"
+PRECONDITION_TEXT = "a precondition not met"
+
+
+def outcome(v: Verdict) -> str:
+    """The verdict with how it is refuted, or why its interval left it undecided."""
+    if v.refuted_as:
+        return f"{v.verdict} ({v.refuted_as})"
+    reason = {stats.SMALL: SMALL_TEXT, HOLM: HOLM_TEXT, PRECONDITION: PRECONDITION_TEXT}.get(v.undecided_as)
+    return f"{v.verdict} ({reason})" if reason else v.verdict
+
+
 def unless_preconditions(verdict: Verdict, preconditions: list[tuple[str, Verdict]]) -> Verdict:
     """``verdict``, or undecided (``PRECONDITION``) where it was decided and one of ``preconditions`` (label,
-    verdict), judged on the same runs, is not supported: a comparison of an arm that does not do what the
-    claim takes it to do (L2 tuned to a strength that no longer shrinks the weights) says nothing about the
-    claim, whichever way it falls. Its p is dropped: undecided, it counts with p = 1 in Holm's correction."""
+    verdict), judged on the same runs, is not supported (refuted, undecided, or not run): a comparison of an
+    arm that does not do what the claim takes it to do (L2 tuned to a strength that no longer shrinks the
+    weights) says nothing about the claim, whichever way it falls. Its p is dropped: undecided, it counts
+    with p = 1 in Holm's correction."""
     unmet = [(label, v) for label, v in preconditions if v.verdict != "supported"]
-    if verdict.verdict == "inconclusive" or not unmet:
+    if verdict.verdict not in ("supported", "refuted") or not unmet:
         return verdict
     label, failed = unmet[0]
     return replace(verdict, verdict="inconclusive", refuted_as="", undecided_as=PRECONDITION, p_value=math.nan,
-                   null="", unmet=f"{label}: {_said(failed)}", before_precondition=_said(verdict))
-
-
-def _said(v: Verdict) -> str:
-    """The verdict with how its rule reached it, in the rule's own terms (the page words it: ``claims.wording``)."""
-    how = v.refuted_as or v.undecided_as
-    return f"{v.verdict} ({how})" if how else v.verdict
+                   null="", unmet=f"{label}: {outcome(failed)}", before_precondition=outcome(verdict))
 
 
 def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
@@ -320,6 +328,7 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
-__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN", "NOT_PLANNED",
-           "ONE_RUN", "PAIRED", "PRECONDITION", "Problem", "SHARED_RUNS", "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness",
-           "correctness_columns", "judge", "spread_of", "unless_preconditions"]
+__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "HOLM_TEXT", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN",
+           "NOT_PLANNED", "ONE_RUN", "PAIRED", "PRECONDITION", "PRECONDITION_TEXT", "Problem", "SHARED_RUNS", "SMALL_TEXT",
+           "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness", "correctness_columns", "judge", "outcome",
+           "spread_of", "unless_preconditions"]

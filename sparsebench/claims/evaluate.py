@@ -336,12 +336,12 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
             return judged_by(under(rows, check_.setting), check_, preconditions)
         return judged_by(under(rows, check_.setting), check_)
     checks = [judged(number, c) for number, c in enumerate(claim.checks)]
-    if preconditions and layout is None:
-        checks[claim.primary_index] = unless_preconditions(
-            checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
     notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     settled = not set(experiments) & set(unsettled)
     checks = [unless_unplanned(c, v, under(planned, c.setting), settled) for c, v in zip(claim.checks, checks)]
+    if preconditions and layout is None:  # a precondition the profile does not run is not met either
+        checks[claim.primary_index] = unless_preconditions(
+            checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \
@@ -385,7 +385,7 @@ def with_matched_rows(claim: Claim, planned: pd.DataFrame | None) -> Claim:
         except KeyError:
             planned_b = False
         if planned_b:
-            extra.append(replace(check, primary=False, matched=[], setting=setting,
+            extra.append(replace(check, primary=False, matched=[], setting=setting, precondition=False,
                                  label=f"{check.label}, B run at A's chosen {', '.join(check.matched)} (matched)"))
     return replace(claim, checks=[*claim.checks, *extra]) if extra else claim
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from sparsebench.claims.checks import Verdict
 from sparsebench.claims.regime import MapLayout, cell_axis
 from sparsebench.claims.wording import (
+    WITHHELD,
     axis_name,
     axis_order,
     axis_value,
@@ -38,7 +39,8 @@ STYLES = {"holds": ("o", VERDICT_STYLES["supported"].color), "flips (opposite)":
           "negligible": ("s", VERDICT_STYLES["refuted"].color),
           "negligible or flips": ("X", VERDICT_STYLES["refuted"].color),
           "fails its margin": ("P", VERDICT_STYLES["refuted"].color),
-          "undecided": ("D", VERDICT_STYLES["inconclusive"].color), "not run": ("x", VERDICT_STYLES["not run"].color)}
+          "undecided": ("D", VERDICT_STYLES["inconclusive"].color),
+          WITHHELD: ("d", VERDICT_STYLES["inconclusive"].color), "not run": ("x", VERDICT_STYLES["not run"].color)}
 
 
 _NO_CENTER = object()  # a map without a center cell: no axis value is it
@@ -129,6 +131,8 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
     panels[0].set_ylabel(textwrap.fill(difference_label(first.metric, "A − B, "), 48) + "\n95% interval over seeds")
     # The outcomes a check of this kind can have: a margin's check neither flips nor is negligible.
     impossible = {"fails its margin"} if first.test in SIGNED else {"flips (opposite)", "negligible"}
+    if not any(cell_kind(cell) == WITHHELD for _, cell in v.cells):  # only a claim with preconditions has them
+        impossible.add(WITHHELD)
     kinds = [k for k in STYLES if k not in impossible]
     handles = [Line2D([], [], marker=STYLES[kind][0], color=STYLES[kind][1], linestyle="") for kind in kinds]
     labels = kinds

@@ -326,8 +326,8 @@ def _cell_verdict(cell: Verdict) -> str:
         return f"not run ({' and '.join(cell.missing_sides)}: no run yet)"
     if kind == "undecided" and cell.undecided_as == HOLM:
         return f"{kind} ({HOLM_TEXT}; {cell.before_holm} on its own)"
-    if kind == "undecided" and cell.undecided_as == PRECONDITION:
-        return f"{kind} ({PRECONDITION_TEXT}: {cell.unmet}; {cell.before_precondition} on its own)"
+    if cell.undecided_as == PRECONDITION:
+        return f"undecided ({PRECONDITION_TEXT}: {cell.unmet}; {cell.before_precondition} on its own)"
     return f"{kind} ({SMALL_TEXT})" if kind == "undecided" and cell.undecided_as == SMALL else kind
 
 

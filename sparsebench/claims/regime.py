@@ -21,8 +21,9 @@ The rule across the cells (``judge_map``):
   at least one cell supports it and at least one refutes it (opposite or negligible) ->
   **regime-dependent**, whose p is the larger of the two smallest adjusted p's of either kind (both must
   hold); otherwise **inconclusive**, saying how many cells support, refute and are undecided.
-- A cell where one of the claim's preconditions (``Check.precondition``, judged in the same cell) is not
-  supported is undecided before the correction, whichever way its interval falls.
+- A cell where one of the claim's preconditions (``Check.precondition``, judged across the same cells by
+  this rule, after its own Holm's correction across them) is not supported is undecided before the
+  correction, whichever way its interval falls.
 - A cell that did not run never counts as supporting or refuting: with any planned cell missing the
   claim is neither supported nor refuted everywhere (inconclusive, saying so), though it can still be
   regime-dependent when both kinds were found among the cells that ran.
@@ -139,8 +140,11 @@ def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | 
     # One home cell: a selector that names fewer than every axis may match several, and the first (the center,
     # as map_cells orders them) is the one the source's setting sits closest to.
     home_at = next((number for number, cell in enumerate(cells) if is_home(cell, home)), None)
+    # Each precondition judged across the same cells, as its own row of the report reads it (after Holm's
+    # correction across them): a cell is read only where every one holds in that cell.
+    gates = [(c.label, judge_map(rows, c, cells, home).cells) for c in preconditions]
     judged = [(dict(cell), replace(unless_preconditions(_judge_cell(rows, check, cell),
-                                                        [(c.label, _judge_cell(rows, c, cell)) for c in preconditions]),
+                                                        [(label, by_cell[number][1]) for label, by_cell in gates]),
                                    home=number == home_at))
               for number, cell in enumerate(cells)]
     ran = [(cell, v) for cell, v in judged if v.ran]
@@ -176,8 +180,8 @@ def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | 
     # Undecided: show a cell that was decided before the correction, else the first undecided one.
     chosen = next((v for _, v in ran_cells if v.verdict != "inconclusive"), None) or \
         next((v for _, v in ran_cells if v.before_holm), ran_cells[0][1])
-    return replace(chosen, verdict="inconclusive", refuted_as="", undecided_as="", before_holm="", p_value=math.nan,
-                   p_holm=math.nan, home=False, null="", cells=out)
+    return replace(chosen, verdict="inconclusive", refuted_as="", undecided_as="", before_holm="", unmet="",
+                   before_precondition="", p_value=math.nan, p_holm=math.nan, home=False, null="", cells=out)
 
 
 def map_counts(v: Verdict) -> dict[str, int]:

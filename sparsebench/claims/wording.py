@@ -14,6 +14,7 @@ from sparsebench.claims.checks import (
     ALPHA,
     BEFORE_ANY_INTERVAL,
     HOLM,
+    HOLM_TEXT,
     NO_COLUMN,
     NO_RUNS,
     NO_SELECTOR_COLUMN,
@@ -21,11 +22,14 @@ from sparsebench.claims.checks import (
     ONE_RUN,
     PAIRED,
     PRECONDITION,
+    PRECONDITION_TEXT,
     SHARED_RUNS,
+    SMALL_TEXT,
     UNPAIRED,
     ZERO_SPREAD,
     Problem,
     Verdict,
+    outcome,
 )
 from sparsebench.report.aggregate import display
 from sparsebench.report.numbers import number, signed
@@ -85,24 +89,6 @@ def reason(verdict: Verdict) -> str:
 
 def seeds_needed_text(needed: int) -> str:
     return f"{needed}" if needed <= MAX_SEEDS else f"more than {MAX_SEEDS}"
-
-
-SMALL_TEXT = "real but below the smallest effect that matters"
-HOLM_TEXT = "not after Holm's correction"
-PRECONDITION_TEXT = "a precondition not met"
-
-
-def outcome(v: Verdict) -> str:
-    """The verdict with how it is refuted, or why its interval left it undecided."""
-    if v.refuted_as:
-        return f"{v.verdict} ({v.refuted_as})"
-    if v.undecided_as == SMALL:
-        return f"{v.verdict} ({SMALL_TEXT})"
-    if v.undecided_as == HOLM:
-        return f"{v.verdict} ({HOLM_TEXT})"
-    if v.undecided_as == PRECONDITION:
-        return f"{v.verdict} ({PRECONDITION_TEXT})"
-    return v.verdict
 
 
 def undecided_text(v: Verdict) -> str:
@@ -283,9 +269,11 @@ def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bo
     same = budget_changes(primary, early) is False
     at = f"{outcome(early)}, {signed(early.effect)} [{signed(early.low)}, {signed(early.high)}]"
     if same:
-        return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if not primary.before_holm
-                else f"at the early-stopping (best-validation) epoch the same as its own interval gives before Holm's "
-                     f"correction ({at})")
+        withdrawn_by = ("Holm's correction" if primary.before_holm
+                        else "its precondition" if primary.before_precondition else "")
+        return (f"the same verdict at the early-stopping (best-validation) epoch ({at})" if not withdrawn_by
+                else f"at the early-stopping (best-validation) epoch the same as its own interval gives before "
+                     f"{withdrawn_by} withdrew it ({at})")
     return f"the verdict changes at the early-stopping (best-validation) epoch: {at}"
 
 # A regime map's axes in words (``claims.regime``): the record column -> what it varies.
@@ -334,7 +322,8 @@ def shown_setting(cell: Verdict) -> dict:
 
 
 def cell_kind(cell: Verdict) -> str:
-    """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided, not run."""
+    """What a regime map's cell found, in words: holds, flips (opposite), negligible, undecided (by its interval
+    or by a precondition not met), not run."""
     if not cell.ran:
         return "not run"
     if cell.verdict == "supported":
@@ -344,11 +333,12 @@ def cell_kind(cell: Verdict) -> str:
         # A "can" check refuted over its grid may have found both (claims.grid).
         return {"opposite": "flips (opposite)", "negligible": "negligible",
                 "opposite or negligible": "negligible or flips"}.get(cell.refuted_as, "fails its margin")
-    return "undecided"
+    return WITHHELD if cell.undecided_as == PRECONDITION else "undecided"
 
 
+WITHHELD = "undecided (a precondition not met)"  # a cell decided on its own, withheld by a precondition
 MAP_KINDS = ("holds", "flips (opposite)", "negligible", "negligible or flips", "fails its margin", "undecided",
-             "not run")
+             WITHHELD, "not run")
 
 
 def _where_on_axis(column: str, values: list, all_values: list, names: dict[str, str] | None = None) -> str | None:
