@@ -33,7 +33,7 @@ from sparsebench.claims.evaluate import (
     with_map_figures,
 )
 from sparsebench.claims.mapfigure import plot_regime_map
-from sparsebench.claims.page import regime_rows, regime_text, write_report
+from sparsebench.claims.page import regime_rows, regime_text, verdict_text, write_report
 from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
 from sparsebench.claims.wording import where_text
 from sparsebench.errors import ConfigError
@@ -485,6 +485,7 @@ def test_a_claims_precondition_not_met_leaves_it_undecided_in_the_report(tmp_pat
     # Undecided, it counts with p = 1 in Holm's correction across the report and stays undecided.
     [corrected] = correct_for_multiplicity([unmet])
     assert corrected.verdict == "inconclusive" and math.isnan(corrected.checks[0].p_holm)
+    assert verdict_text(corrected) == "inconclusive (a precondition not met)"
     write_report([corrected], out, "Profile standard, fixture.")
     page = (out / "CLAIMS.md").read_text()
     assert ("**inconclusive (a precondition not met)**" in page

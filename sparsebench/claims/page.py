@@ -168,12 +168,15 @@ def seeds_text(check: Verdict) -> str:
 
 
 def verdict_text(result: ClaimResult) -> str:
-    """The verdict with its qualifiers: how it is refuted, ‡ a verdict that changes at the early-stopping
-    epoch, † fewer runs than planned."""
+    """The verdict with its qualifiers: how it is refuted, what withdrew a verdict its interval had reached
+    (Holm's correction across the report, a precondition not met), ‡ a verdict that changes at the
+    early-stopping epoch, † fewer runs than planned."""
     decisive = decisive_check(result)
     text = result.verdict
     if decisive is not None and decisive.refuted_as and result.verdict == "refuted":
         text += f" ({decisive.refuted_as})"
+    elif decisive is not None and result.verdict == "inconclusive" and decisive.undecided_as in (HOLM, PRECONDITION):
+        text = outcome(decisive)
     if decisive is not None and budget_changes(decisive, result.early_stop):
         text += " ‡"
     if result.incomplete:

@@ -13,7 +13,12 @@ from sparsebench.claims.evaluate import (
     ClaimResult,
     correct_for_multiplicity,
 )
-from sparsebench.claims.page import build_report, render_html, render_markdown
+from sparsebench.claims.page import (
+    build_report,
+    render_html,
+    render_markdown,
+    verdict_text,
+)
 from sparsebench.claims.wording import description, outcome, p_text
 
 
@@ -67,6 +72,8 @@ def test_a_check_holm_undoes_is_inconclusive_and_its_claim_recombined():
     assert first.p_value == 0.03 and first.p_holm == pytest.approx(0.12) and second.p_holm == pytest.approx(0.12)
     assert [r.verdict for r in corrected] == ["inconclusive", "inconclusive"]
     assert outcome(second) == "inconclusive (not after Holm's correction)"
+    # The claim's verdict, in the summary and the overview figure, says what withdrew it.
+    assert verdict_text(corrected[1]) == "inconclusive (not after Holm's correction)"
     assert p_text(second) == "p = 0.04 (H0: A − B <= 0); Holm-adjusted p = 0.12 (a primary check)"
     # Its description says why once: "inconclusive (not after Holm's correction: refuted (opposite) on its own …".
     assert description(second).count("not after Holm's correction") == 1
