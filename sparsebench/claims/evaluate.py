@@ -39,6 +39,7 @@ from sparsebench.claims.checks import (
     NOT_PLANNED,
     Problem,
     Verdict,
+    outcome,
     spread_of,
     unless_preconditions,
 )
@@ -159,7 +160,7 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
         changes = dict(primary=True, p_holm=float(p_holm) if math.isfinite(check.p_value) else math.nan)
         if check.verdict != "inconclusive" and p_holm >= ALPHA:
             changes |= dict(verdict="inconclusive", undecided_as=HOLM, refuted_as="",
-                            before_holm=check.verdict + (f" ({check.refuted_as})" if check.refuted_as else ""))
+                            before_holm=outcome(check))
         checks[number] = replace(check, **changes)
         verdict = out[r].verdict if out[r].verdict == "protocol" else claim_verdict(out[r].claim, checks)
         out[r] = replace(out[r], checks=checks, verdict=verdict)

@@ -46,7 +46,13 @@ from typing import Any
 import pandas as pd
 
 from sparsebench.claims.catalogue import Check
-from sparsebench.claims.checks import ALPHA, HOLM, Verdict, unless_preconditions
+from sparsebench.claims.checks import (
+    ALPHA,
+    HOLM,
+    Verdict,
+    outcome,
+    unless_preconditions,
+)
 from sparsebench.claims.grid import judge_check
 from sparsebench.report.aggregate import select
 from sparsebench.report.stats import family_p, holm
@@ -127,7 +133,7 @@ def _corrected(v: Verdict, q: float) -> Verdict:
     if q < ALPHA:
         return replace(v, p_holm=float(q))
     return replace(v, p_holm=float(q), verdict="inconclusive", undecided_as=HOLM, refuted_as="",
-                   before_holm=v.verdict + (f" ({v.refuted_as})" if v.refuted_as else ""))
+                   before_holm=outcome(v))
 
 
 def judge_map(rows: pd.DataFrame, check: Check, cells: list[dict], home: dict | None = None,

@@ -336,7 +336,7 @@ def cell_kind(cell: Verdict) -> str:
     return WITHHELD if cell.undecided_as == PRECONDITION else "undecided"
 
 
-WITHHELD = "undecided (a precondition not met)"  # a cell decided on its own, withheld by a precondition
+WITHHELD = f"undecided ({PRECONDITION_TEXT})"  # a cell decided on its own, withheld by a precondition
 MAP_KINDS = ("holds", "flips (opposite)", "negligible", "negligible or flips", "fails its margin", "undecided",
              WITHHELD, "not run")
 
