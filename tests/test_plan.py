@@ -44,6 +44,9 @@ CASES = [
     (["D1"], "smoke", ["train.epochs=2", "dataset.val_size=100"], {
         "mlp_regularizers": sweep(["regularizer=none", "regularizer=l1", "regularizer=l2", "regularizer=dropout"],
                                   SMOKE_SEEDS),
+        # D1's usual rates (its side check): the rate sweep of conf/experiment/dropout_rates.yaml
+        "dropout_rates": sweep(["regularizer.p=0.2", "regularizer.p=0.4", "regularizer.p=0.6", "regularizer.p=0.8"],
+                               SMOKE_SEEDS),
     }),
     (["G1"], "standard", ["dataset=embedded", "dataset.val_size=500", "model.hidden=[64]"], {
         "spatial_dropout": sweep(["regularizer.spatial=False", "regularizer.spatial=True"], FIVE_SEEDS),
@@ -165,7 +168,7 @@ def test_an_experiment_that_fails_in_a_fork_fails_the_plan_as_alone():
     # the fork's. Only mlp_regularizers (its sweep includes regularizer=none) has no regularizer.p.
     claims = [catalogue["G1"], catalogue["S1"], catalogue["D1"]]
     assert [e for c in claims for e in c.experiments_for("smoke")] == ["spatial_dropout", "sparseout_q",
-                                                                       "mlp_regularizers"]
+                                                                       "mlp_regularizers", "dropout_rates"]
     with hydra_configs(), pytest.raises(Exception) as alone:
         compose_jobs(["experiment=mlp_regularizers", "profile=smoke", "regularizer.p=0.3"], multirun=True)
     with pytest.raises(SparsebenchError) as planned:
@@ -182,7 +185,7 @@ def test_a_plan_made_before_is_read_back_and_equals_it(own_cache, monkeypatch, t
     claims = [catalogue["G1"], catalogue["D1"]]
     overrides = ["dataset=embedded", f"results_dir={tmp_path}"]
     first = plan(claims, "smoke", overrides)
-    assert len(list(own_cache.glob("*/*.pickle"))) == 2  # one entry per experiment
+    assert len(list(own_cache.glob("*/*.pickle"))) == 3  # one entry per experiment (D1 reads two)
 
     def composed(task):
         raise AssertionError(f"composed again: {task[0]}")

@@ -287,7 +287,8 @@ def test_a_matched_check_plans_b_at_a_chosen_learning_rate_once_and_not_in_a_map
         off = abs(job.config.train.lr - lr) + (abs(job.config.regularizer.p - p) if p is not None else 0)
         return ({"validation": {"accuracy": 99 - off}},)
     tune(the_plan, planted(score))
-    matched = tuning.matched_setting({"regularizer.name": "dropout"}, {"regularizer.name": "none"}, ["train.lr"])
+    primary = load_catalogue()["D1"].checks[0]  # dropout (of mlp_regularizers) against none, matched on train.lr
+    matched = tuning.matched_setting(primary.a, primary.b, ["train.lr"])
     jobs = [job for job in the_plan.jobs["mlp_regularizers"] if matched in job.settings]
     none = sorted((job.config.seed, job.config.train.lr) for job in jobs if job.config.regularizer.name == "none")
     assert none == [(seed, 0.2) for seed in range(9)]
@@ -331,7 +332,8 @@ def test_the_matched_row_reads_b_at_a_chosen_rate_and_can_disagree_with_the_tune
     """Constructed: the tuned dropout nets (lr 0.1) are sparser in shape than the tuned dense nets (lr 0.05) by
     0.04, but the dense nets at lr 0.1 are as sparse as dropout's: the primary is supported, the matched row
     (the dense nets at dropout's rate) negligible, each with its own runs' mean."""
-    matched = tuning.matched_setting({"regularizer.name": "dropout"}, {"regularizer.name": "none"}, ["train.lr"])
+    primary = load_catalogue()["D1"].checks[0]  # dropout (of mlp_regularizers) against none, matched on train.lr
+    matched = tuning.matched_setting(primary.a, primary.b, ["train.lr"])
     dropout = [0.302, 0.304, 0.300, 0.303, 0.301]
     none_own, none_at_dropouts = [0.262, 0.264, 0.263, 0.265, 0.261], [0.3025, 0.3015, 0.3035, 0.3005, 0.302]
 

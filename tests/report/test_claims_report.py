@@ -325,7 +325,12 @@ def test_contrasts_are_the_distinct_pairs_of_a_claims_checks():
     from sparsebench.claims.catalogue import load_catalogue
 
     catalogue = load_catalogue()
-    assert contrasts(catalogue["D1"]) == [({"regularizer.name": "dropout"}, {"regularizer.name": "none"})]
+    none = {"regularizer.name": "none"}
+    # D1's checks name their experiment: dropout_rates' arms are dropout too (its usual rates, a grid).
+    usual = [{"experiment": ["dropout_rates", "map_dropout_rates"], "regularizer.p": p} for p in (0.2, 0.4)]
+    assert contrasts(catalogue["D1"]) == [
+        ({"regularizer.name": "dropout", "experiment": ["mlp_regularizers", "map_mlp_regularizers"]}, none),
+        *[(a, none) for a in usual]]
     # A "can" check: each setting of its grid against B, never the settings pooled.
     dropout_at = [{"regularizer.name": "dropout", "regularizer.p": p} for p in (0.2, 0.4, 0.5, 0.6)]
     assert contrasts(catalogue["K2"]) == [({"regularizer.name": "kwinners"}, {"regularizer.name": "none"}),
