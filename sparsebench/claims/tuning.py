@@ -314,7 +314,8 @@ def beyond_edges(tuning: Tuning, derive: Derive) -> list[Job]:
 
 
 def _ranked(trials: list[Trial], direction: str) -> list[Trial]:
-    """Best first, failed trials (no finite score) last; ties keep the grid's order (sorted is stable)."""
+    """Best first, failed trials (no finite score) last; ties keep the order the trials came in (sorted is
+    stable): the grid's at the first rung, the previous rung's ranking at a later one, trials beyond an edge last."""
     sign = -1 if direction == "maximize" else 1
     return sorted(trials, key=lambda t: (not math.isfinite(t.score), sign * t.score if math.isfinite(t.score) else 0))
 
