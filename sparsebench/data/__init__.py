@@ -95,6 +95,10 @@ def _identify(cfg: DatasetConfig, arrays) -> str:
     digest = identity.array_digest(arrays)
     try:
         identity.check_content(cfg, digest, arrays, data_folder(cfg))
+    except identity.OtherDataSet:
+        # Said as it is: the embedded set's per-file checksums would call MNIST's intact files damaged and
+        # advise deleting them.
+        raise
     except DataError:
         verify_files(cfg)  # a damaged file named first, as a read with its checksums names it
         raise

@@ -31,6 +31,11 @@ from sparsebench.schemas import DatasetConfig
 
 log = logging.getLogger(__name__)
 
+
+class OtherDataSet(DataError):
+    """Files that hold another data set this project knows: intact, so no file of them is damaged."""
+
+
 # Pixel statistics must match the config's to this much on the [0, 1] scale: wrong files differ by
 # far more (MNIST against Fashion-MNIST: mean 0.131 against 0.286), a random subset by far less.
 STATS_TOLERANCE = 0.01
@@ -134,7 +139,7 @@ def check_content(cfg: DatasetConfig, digest: str, arrays, folder: pathlib.Path)
     train_images, _, test_images, _ = arrays
     for name, fields in known_data_sets().items():
         if name != cfg.name and fields.get("digest") == digest and cfg.digest != digest:
-            raise DataError(f"{folder} holds the data set '{name}' (content digest {digest}), not '{cfg.name}'; "
+            raise OtherDataSet(f"{folder} holds the data set '{name}' (content digest {digest}), not '{cfg.name}'; "
                             f"point dataset.root at the {cfg.name} files, or use dataset={name}")
     if cfg.digest and digest != cfg.digest:
         raise DataError(f"{folder} does not hold the official {cfg.name} data: its content digest is {digest}, "
