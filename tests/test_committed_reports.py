@@ -15,7 +15,6 @@ from sparsebench.claims import cli as claims_cli
 from tests.conftest import MNIST, call_command
 
 RECORDS = Path(__file__).resolve().parents[1] / "docs" / "claims-standard" / "records"
-HOYER = ("weights", "final", "global", "hoyer")
 
 pytestmark = pytest.mark.system
 
@@ -42,13 +41,7 @@ def _chosen(folder: str, grid: list[tuple], **regularizer) -> tuple:
 def _hoyer(folder: str, lr: float, seeds: int, **regularizer) -> list[float]:
     runs = [r for r in _records(folder) if r["config"]["train"]["lr"] == lr and r["seed"] < seeds
             and all(r["config"]["regularizer"].get(key) == value for key, value in regularizer.items())]
-    values = []
-    for run in runs:
-        value = run["metrics"]
-        for key in HOYER:
-            value = value[key]
-        values.append(value)
-    return values
+    return [run["metrics"]["weights"]["final"]["global"]["hoyer"] for run in runs]
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,7 @@ def check_content(cfg: DatasetConfig, digest: str, arrays, folder: pathlib.Path)
     for name, fields in known_data_sets().items():
         if name != cfg.name and fields.get("digest") == digest and cfg.digest != digest:
             raise OtherDataSet(f"{folder} holds the data set '{name}' (content digest {digest}), not '{cfg.name}'; "
-                            f"point dataset.root at the {cfg.name} files, or use dataset={name}")
+                               f"point dataset.root at the {cfg.name} files, or use dataset={name}")
     if cfg.digest and digest != cfg.digest:
         raise DataError(f"{folder} does not hold the official {cfg.name} data: its content digest is {digest}, "
                         f"dataset.digest expects {cfg.digest}; replace the files with the official ones")
