@@ -44,7 +44,11 @@ ONE_RUN = "one run"  # one run of a side has a value: no interval over seeds
 ZERO_SPREAD = "zero spread"  # runs enough, but no spread to make an interval from
 SHARED_RUNS = "shared runs"  # A and B select some of the same runs
 NOT_PLANNED = "not planned"  # the profile plans no run of a side: a check of another profile, not run here
-BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED, NOT_PLANNED)
+# The profile's runs of every side ran, but none records the (known) metric: a measurement its experiments
+# leave off (a map measures only what its mapped checks read), not a run that failed.
+NOT_MEASURED = "not measured"
+NOT_RUN_HERE = (NOT_PLANNED, NOT_MEASURED)
+BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED, *NOT_RUN_HERE)
 
 # Why a check that its interval decided is inconclusive after all: Holm's correction across the report's
 # primary checks (``claims.evaluate.correct_for_multiplicity``) left its adjusted p at or above ALPHA.
@@ -145,10 +149,10 @@ class Verdict:
         return missing or (("A",) if self.n_a == 0 else ())
 
     @property
-    def unplanned(self) -> bool:
-        """Whether the profile plans no run of any side it compares (``claims.evaluate.unless_unplanned``):
-        not run there, rather than undecided."""
-        return any(p.kind == NOT_PLANNED for p in self.problems)
+    def not_run_here(self) -> bool:
+        """Whether the profile plans no run of a side it compares, or its runs do not measure the metric
+        (``claims.evaluate.unless_not_run_here``): not run there, rather than undecided."""
+        return any(p.kind in NOT_RUN_HERE for p in self.problems)
 
     @property
     def ran(self) -> bool:
@@ -329,6 +333,6 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
 
 
 __all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "HOLM_TEXT", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN",
-           "NOT_PLANNED", "ONE_RUN", "PAIRED", "PRECONDITION", "PRECONDITION_TEXT", "Problem", "SHARED_RUNS", "SMALL_TEXT",
+           "NOT_MEASURED", "NOT_PLANNED", "NOT_RUN_HERE", "ONE_RUN", "PAIRED", "PRECONDITION", "PRECONDITION_TEXT", "Problem", "SHARED_RUNS", "SMALL_TEXT",
            "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness", "correctness_columns", "judge", "outcome",
            "spread_of", "unless_preconditions"]

@@ -36,6 +36,7 @@ from sparsebench.claims.checks import (
     HOLM,
     NO_COLUMN,
     NO_SELECTOR_COLUMN,
+    NOT_MEASURED,
     NOT_PLANNED,
     Problem,
     Verdict,
@@ -48,6 +49,7 @@ from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.regime import MapLayout, judge_map, map_cells
 from sparsebench.claims.tuning import RUNNER_UP, SHARED, TUNED, matched_setting
 from sparsebench.report.aggregate import make_labels, select
+from sparsebench.report.names import is_known_metric
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import family_p, holm
 from sparsebench.report.tables import format_cell, summarize
@@ -148,7 +150,7 @@ def correct_for_multiplicity(results: list[ClaimResult]) -> list[ClaimResult]:
     family = [(r, result.claim.primary_index) for r, result in enumerate(results) if result.claim.kind == "claim"
               and result.claim.primary_index < len(result.checks)
               and result.checks[result.claim.primary_index].test != "identical"
-              and not result.checks[result.claim.primary_index].unplanned]
+              and not result.checks[result.claim.primary_index].not_run_here]
     if not family:
         return list(results)
     p = [in_family(results[r].checks[number]) for r, number in family]
@@ -236,25 +238,36 @@ def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFr
                       planned_b=_planned_count(planned, b) if check.against is None else 0)
 
 
-def unless_unplanned(check, verdict: Verdict, planned: pd.DataFrame | None, settled: bool = True) -> Verdict:
-    """``verdict``, or "not run" where the profile (``planned``) plans no run of any side the check compares
-    and none ran: a check of another profile (a map plans no secondary setting of its centre) is not
-    undecided here. Kept as it is while the plan is not final (``settled`` false: an arm still tuning has
-    no final runs planned yet), and where a selector names a column that neither the records nor the plan
-    has (a mistake to show, not a check of another profile)."""
+def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, rows: pd.DataFrame,
+                        settled: bool = True) -> Verdict:
+    """``verdict``, or "not run" where this profile cannot make the comparison: it plans no run of a side
+    the check compares (``NOT_PLANNED``: a check of another profile; a map plans no secondary setting of
+    its centre, nor the standard profile's usual dropout rates), or every side's runs are in ``rows`` but
+    none records the metric, a known one (``NOT_MEASURED``: a measurement the profile's experiments leave
+    off). Either way it is not undecided here, and no run is missing. Kept as it is while the plan is not
+    final (``settled`` false: an arm still tuning has no final runs planned yet), and where a selector or
+    metric names a column that neither the records, the plan nor the metric names have (a mistake to show,
+    not a check of another profile)."""
     two_sided = check.b is not None and check.against is None
-    if (planned is None or planned.empty or not settled or verdict.n_a or (two_sided and verdict.n_b)
-            or any(p.kind in (NO_COLUMN, NO_SELECTOR_COLUMN) for p in verdict.problems)):
+    if (planned is None or planned.empty or not settled
+            or any(p.kind == NO_SELECTOR_COLUMN for p in verdict.problems)):
         return verdict
-    sides = [("A", dict(check.a), check.a_settings())]
+    sides = [("A", dict(check.a), check.a_settings(), verdict.n_a)]
     if two_sided:
-        sides.append(("B", dict(check.b), [dict(check.b)]))
-    wheres = [where for _, _, each in sides for where in each]
-    if any(key not in planned.columns for where in wheres for key in where) or any(
-            _planned_count(planned, where) for where in wheres):
+        sides.append(("B", dict(check.b), [dict(check.b)], verdict.n_b))
+    if any(key not in planned.columns for _, _, each, _ in sides for where in each for key in where):
         return verdict
-    return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None,
-                   problems=tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _ in sides))
+    unplanned = [(side, where) for side, where, each, n in sides
+                 if not n and not any(_planned_count(planned, where_) for where_ in each)]
+    if unplanned:
+        problems = tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where in unplanned)
+    else:
+        missing = [p.columns[0] for p in verdict.problems if p.kind == NO_COLUMN]
+        if not missing or not all(is_known_metric(column) for column in missing) or not all(
+                _planned_count(rows, where) for _, _, each, _ in sides for where in each):
+            return verdict
+        problems = (Problem(NOT_MEASURED, verdict.metric, columns=tuple(missing)),)
+    return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None, problems=problems)
 
 
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
@@ -337,16 +350,19 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
             return judged_by(under(rows, check_.setting), check_, preconditions)
         return judged_by(under(rows, check_.setting), check_)
     checks = [judged(number, c) for number, c in enumerate(claim.checks)]
-    notes = [_check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     settled = not set(experiments) & set(unsettled)
-    checks = [unless_unplanned(c, v, under(planned, c.setting), settled) for c, v in zip(claim.checks, checks)]
+    checks = [unless_not_run_here(c, v, under(planned, c.setting), under(rows, c.setting), settled)
+              for c, v in zip(claim.checks, checks)]
+    # A check not run here has no runs missing.
+    notes = [CheckNotes() if v.not_run_here else _check_notes(c, v, under(rows, c.setting), under(planned, c.setting))
+             for c, v in zip(claim.checks, checks)]
     if preconditions and layout is None:  # a precondition the profile does not run is not met either
         checks[claim.primary_index] = unless_preconditions(
             checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
     verdict = "protocol" if claim.kind == "protocol" else claim_verdict(claim, checks)
     primary = claim.checks[claim.primary_index] if claim.checks else None
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \
-        if claim.kind == "claim" and not checks[claim.primary_index].unplanned else None
+        if claim.kind == "claim" and not checks[claim.primary_index].not_run_here else None
     rows = under(rows, TUNED)  # the table and figures show the runs the verdict reads
     figures = []  # a regime map's figure comes after Holm's correction across the report (with_map_figures)
     if claim.figure:

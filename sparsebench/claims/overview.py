@@ -174,7 +174,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
             if math.isfinite(where.x):
                 ax.plot([max(-limit, min(limit, where.x))], [y], marker=style.marker, markersize=9, markerfacecolor="white",
                         markeredgecolor=colour, markeredgewidth=1.6, zorder=3)
-            note = reason(check) if check.unplanned else "no interval: " + (reason(check) or "too few runs")
+            note = reason(check) if check.not_run_here else "no interval: " + (reason(check) or "too few runs")
         if check is not None and result.regime is not None:
             _cell_ticks(ax, check, y, limit)
         if note:

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
-from sparsebench.claims.checks import HOLM, PRECONDITION, Verdict
+from sparsebench.claims.checks import HOLM, NOT_MEASURED, PRECONDITION, Verdict
 from sparsebench.claims.evaluate import (
     ClaimResult,
     decisive_check,
@@ -124,8 +124,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def effect_text(check: Verdict) -> str:
     """The measured effect of a check and its interval, in one phrase."""
-    if check.unplanned:
-        return "not planned in this profile"
+    if check.not_run_here:
+        return ("not measured in this profile" if check.problems[0].kind == NOT_MEASURED
+                else "not planned in this profile")
     if not check.ran:
         return f"no difference yet: {without_runs(check)}"
     if check.test == "identical":

@@ -18,6 +18,7 @@ from sparsebench.claims.checks import (
     NO_COLUMN,
     NO_RUNS,
     NO_SELECTOR_COLUMN,
+    NOT_MEASURED,
     NOT_PLANNED,
     ONE_RUN,
     PAIRED,
@@ -57,7 +58,10 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
     if kind == NO_SELECTOR_COLUMN:
         return f"{problem.side} ({selector(problem.where)}): no run has {', '.join(map(repr, problem.columns))}"
     if kind == NOT_PLANNED:
-        return f"{problem.side} ({selector(problem.where)})"
+        # A grid's A side is planned nowhere on the grid; its settings are listed after (grid_text).
+        return f"{problem.side} ({selector(problem.where)}{' at any setting of its grid' if problem.side == 'A' and verdict.cells else ''})"
+    if kind == NOT_MEASURED:
+        return f"not measured in this profile: its runs record no {', '.join(map(repr, problem.columns))}"
     if kind == UNPAIRED:
         return "pairing by seed needs one run per seed on each side"
     if kind == NO_RUNS:
@@ -81,7 +85,7 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
 
 def reason(verdict: Verdict) -> str:
     """Why the check is inconclusive when that is not its interval (too few runs, no rows), or ''."""
-    if verdict.unplanned:
+    if any(p.kind == NOT_PLANNED for p in verdict.problems):
         return "not run in this profile, which plans no run of " + " or of ".join(
             problem_text(p, verdict) for p in verdict.problems if p.kind == NOT_PLANNED)
     return "; ".join(problem_text(problem, verdict) for problem in verdict.problems)
@@ -163,7 +167,7 @@ def _signed_bound(v: Verdict, offset: float | None) -> float:
 def description(v: Verdict) -> str:
     """The check in one line: both sides' means and spreads, the interval, the rule and the outcome."""
     if v.problems and v.problems[0].kind in BEFORE_ANY_INTERVAL:
-        return f"{v.problems[0].metric}: {reason(v) if v.unplanned else 'inconclusive: ' + reason(v)}"
+        return f"{v.problems[0].metric}: {reason(v) if v.not_run_here else 'inconclusive: ' + reason(v)}"
 
     def side(name: str, where: dict, mean: float, std: float, n: int, groups: tuple) -> str:
         if name in v.missing_sides:
@@ -261,7 +265,7 @@ def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
 def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
     """Whether the primary check's verdict changes when judged at the early-stopping (best-validation)
     epoch instead of the last: the budget check that replaces a convergence mark."""
-    if primary is None or primary.unplanned:
+    if primary is None or primary.not_run_here:
         return ""
     if early is None:
         return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured

@@ -112,6 +112,12 @@ def metric_name(path: str) -> MetricName:
     return MetricName(path)
 
 
+def is_known_metric(path: str) -> bool:
+    """Whether some measurement (or another row of the names) writes the metric at ``path``: a path no row
+    names is a mistake, not a metric left unmeasured."""
+    return metric_name(path).name != path
+
+
 def metric_label(path: str) -> str:
     """``name (unit)`` of the metric at ``path``, for a table header or an axis."""
     return metric_name(path).label
@@ -154,4 +160,4 @@ def arm_label(label: str) -> str:
     return " ".join(words)
 
 
-__all__ = ["MetricName", "arm_label", "name_rows", "difference_label", "metric_label", "metric_name"]
+__all__ = ["MetricName", "arm_label", "name_rows", "difference_label", "is_known_metric", "metric_label", "metric_name"]

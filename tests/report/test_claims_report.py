@@ -505,6 +505,42 @@ def test_the_task_sequence_claim_shows_its_accuracy_matrices(tmp_path):
     assert "Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)" in alts
 
 
+def test_a_known_metric_the_profiles_runs_do_not_measure_is_not_run_there_not_missing_runs(results, tmp_path):
+    """A map's runs leave off what no mapped check reads (prune.compare: []): a secondary check of layer-wise
+    pruning finds every planned run's record, none with its metric. That is "not measured in this profile",
+    with no run counted missing (no † on the claim); a metric no measurement names stays a mistake to show."""
+    import pandas as pd
+
+    df, _ = load_records(results)
+    planned = pd.DataFrame([{"experiment": "exp", "seed": seed, "regularizer.name": name}
+                            for name in ("none", "dropout") for seed in (0, 1, 2)])
+    layerwise = "prune/by_method/layerwise/margin_crossing/one_shot"
+    assert layerwise not in df.columns
+    unmeasured = Check(label="layer-wise", metric=layerwise, a={"regularizer.name": "dropout"},
+                       b={"regularizer.name": "none"}, test="greater")
+    typo = Check(label="typo", metric="prune/by_methd/layerwise/margin_crossing/one_shot",
+                 a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"}, test="greater")
+    result = evaluate(Claim("X5", "s", "source", ["exp"], [ACCURACY_CHECK, unmeasured], ["test/accuracy"]), df,
+                      tmp_path / "figures", {}, "smoke", planned)
+    measured_not = result.checks[1]
+    assert measured_not.verdict == "not run" and not result.incomplete
+    assert description(measured_not) == (f"{layerwise}: not measured in this profile: its runs record no "
+                                         f"'{layerwise}'")
+    assert page.effect_text(measured_not) == "not measured in this profile"
+    mistaken = evaluate(Claim("X4", "s", "source", ["exp"], [ACCURACY_CHECK, typo], ["test/accuracy"]), df,
+                        tmp_path / "figures", {}, "smoke", planned)
+    assert mistaken.checks[1].verdict == "inconclusive" and mistaken.incomplete
+    assert "no column" in description(mistaken.checks[1])
+    # A side planned but without a record yet: missing runs, not a measurement left off.
+    against_l2 = Check(label="layer-wise v L2", metric=layerwise, a={"regularizer.name": "dropout"},
+                       b={"regularizer.name": "l2"}, test="greater")
+    assert df[df["regularizer.name"] == "l2"].empty
+    partial = evaluate(Claim("X3", "s", "source", ["exp"], [ACCURACY_CHECK, against_l2], ["test/accuracy"]), df,
+                       tmp_path / "figures", {}, "smoke",
+                       pd.concat([planned, pd.DataFrame([{"experiment": "exp", "seed": 0, "regularizer.name": "l2"}])]))
+    assert partial.checks[1].verdict == "inconclusive" and partial.incomplete
+
+
 def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_inconclusive(results, tmp_path):
     """A secondary check of settings this profile never runs (a map plans no p = 0.8 at its centre) says so,
     and a primary one stays out of Holm's family with no budget mark; one whose settings are planned but
@@ -542,6 +578,17 @@ def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_in
     mistaken = evaluate(Claim("X7", "s", "source", ["exp"], [ACCURACY_CHECK, typo], ["test/accuracy"]), df,
                         tmp_path / "figures", {}, "smoke", planned)
     assert mistaken.checks[1].verdict == "inconclusive" and "regularizer.pp" in description(mistaken.checks[1])
+    # One side planned is not enough: the other, never planned, makes it a check of another profile too.
+    lone_side = Check(label="one side", metric="test/accuracy", a={"regularizer.p": 0.8}, b={"regularizer.name": "none"},
+                      test="less")
+    gridded = Check(label="can", metric="test/accuracy", a={"regularizer.name": "dropout"}, b={"regularizer.name": "none"},
+                    test="less", grid=({"regularizer.p": 0.7}, {"regularizer.p": 0.8}))
+    halves = evaluate(Claim("X6", "s", "source", ["exp"], [ACCURACY_CHECK, lone_side, gridded], ["test/accuracy"]), df,
+                      tmp_path / "figures", {}, "smoke", planned)
+    assert [c.verdict for c in halves.checks[1:]] == ["not run", "not run"] and not halves.incomplete
+    assert description(halves.checks[1]) == ("test/accuracy: not run in this profile, which plans no run of A "
+                                             "(regularizer.p=0.8)")
+    assert "no run of A (regularizer.name=dropout at any setting of its grid)" in description(halves.checks[2])
     # A primary check the profile plans nothing for is not one of the report's tested hypotheses, and has no
     # verdict to compare at the early-stopping epoch.
     only = Claim("X8", "statement of X8", "source", ["exp"], [underfits], ["test/accuracy"])
