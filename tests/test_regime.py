@@ -370,16 +370,44 @@ def test_a_can_check_is_decided_over_the_maps_grid_in_each_cell(tmp_path):
     assert [(setting, cell.ran) for setting, cell in other.checks[0].cells][-1] == ({"regularizer.p": 0.4}, False)
 
 
+def test_a_secondary_check_is_judged_cell_by_cell_on_a_map_not_pooled_over_the_cells(tmp_path):
+    """Pooled over the cells a secondary check would compare a mixture of regimes; in each cell it says where
+    it holds, as the primary does. The map's grid narrows a secondary "can" check as it would the primary."""
+    df, values = can_records()
+    claim = Claim("X3", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK, CAN_CHECK], ["test/accuracy"],
+                  card=CARD, map=RegimeMap(EXPERIMENT, grid=[{"regularizer.p": 0.2}, {"regularizer.p": 0.6}]))
+    result = evaluate(claim, df, tmp_path / "figures", {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
+    primary, can = result.checks
+    # The primary's centre cell: both rates' runs against none's, by hand.
+    a_center = np.concatenate([values[0, 0.2][0], values[0, 0.6][0]])
+    assert [cell for cell, _ in primary.cells][0] == CENTER_CELL
+    assert primary.cells[0][1].effect == pytest.approx(a_center.mean() - values[0, 0.2][1].mean())
+    # The secondary "can" check: in the centre p 0.6 supports it, Holm over the map's two rates; at width 1024
+    # both rates are opposite; as the primary of a claim of its own would read (the test above).
+    cells = [cell for _, cell in can.cells]
+    center_p = min(1.0, 2 * 2 * welch_p(*values[0, 0.6], "less"))
+    wide_p = 2 * max(welch_p(*values[2, rate], "greater") for rate in (0.2, 0.6))
+    assert cells[0].verdict == "supported" and cells[0].p_value == pytest.approx(center_p, rel=1e-6)
+    assert [setting for setting, _ in cells[0].cells] == [{"regularizer.p": 0.2}, {"regularizer.p": 0.6}]
+    assert (cells[2].verdict, cells[2].refuted_as) == ("refuted", "opposite")
+    assert cells[2].p_value == pytest.approx(wide_p, rel=1e-6)
+    assert can.verdict == REGIME_DEPENDENT and can.n_a == 5  # the deciding cell's runs, not 10 cells' pooled
+    write_report(correct_for_multiplicity([result]), tmp_path / "report", "Profile map, fixture.")
+    line = next(x for x in (tmp_path / "report" / "CLAIMS.md").read_text().splitlines()
+                if x.startswith("- some rate costs accuracy"))
+    assert "judged in each cell of the regime map: holds at" in line
+
+
 def test_the_catalogue_rejects_a_map_grid_outside_the_checks_grid():
     experiments = _experiments()
     per_profile = {"default": ["mlp_regularizers"], "map": ["mlp_regularizers"]}
     good = RegimeMap("mlp_regularizers", grid=[{"regularizer.p": 0.2}])
     _check_claim(Claim("X2", "s", "src", per_profile, [CAN_CHECK], [], card=CARD, map=good), experiments)
-    with pytest.raises(ConfigError, match=r"^claims/X2.map.grid=.*is not allowed: must be some of the primary check's "
-                                          r"grid settings"):
+    with pytest.raises(ConfigError, match=r"^claims/X2.map.grid=.*is not allowed: must be some of the grid settings "
+                                          r"of one of the claim's \"can\" checks"):
         _check_claim(Claim("X2", "s", "src", per_profile, [CAN_CHECK], [], card=CARD,
                            map=RegimeMap("mlp_regularizers", grid=[{"regularizer.p": 0.5}])), experiments)
-    with pytest.raises(ConfigError, match=r"it has no grid"):
+    with pytest.raises(ConfigError, match=r"it has none"):
         _check_claim(Claim("X2", "s", "src", per_profile, [CHECK], [], card=CARD, map=good), experiments)
 
 

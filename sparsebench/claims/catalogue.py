@@ -78,8 +78,9 @@ class RegimeMap:
     experiment: str  # the experiment (conf/experiment/) whose axes make the cells
     home: Optional[dict[str, Any]] = None  # selector of the cell that is the claim's home regime (None: no cell is)
     home_note: str = ""  # where the home regime lies relative to the map when no cell is it
-    # A "can" check (one with a grid): the settings it is tried in within each cell, where the map runs fewer
-    # than the check's own grid (None: the check's grid). Each must be one of the check's grid's settings.
+    # The "can" checks (those with a grid): the settings they are tried in within each cell, where the map runs
+    # fewer than a check's own grid (None: the checks' grids). Each must be a setting of some check's grid; a
+    # check is tried in those of its own settings that are listed (all of them where none is).
     grid: Optional[list[dict[str, Any]]] = None
     # An axis named otherwise than its setting's usual name, where the experiment gives it another meaning
     # (K4's train.epochs: epochs a task), in the map's table, figure and summary.
@@ -256,10 +257,11 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
               f"must be one of the claim's experiments under the map profile "
               f"({', '.join(claim.experiments_for('map')) or 'none'})", "add it to the claim's experiments: map: [...]")
         if claim.map.grid is not None:
-            own = claim.checks[claim.primary_index].grid if claim.primary_index < len(claim.checks) else None
-            check(bool(own) and bool(claim.map.grid) and all(setting in own for setting in claim.map.grid),
+            grids = [c.grid for c in claim.checks if c.grid]
+            check(bool(claim.map.grid) and any(all(setting in own for setting in claim.map.grid) for own in grids),
                   f"{key}.map.grid", claim.map.grid,
-                  f"must be some of the primary check's grid settings ({own or 'it has no grid'})",
+                  f"must be some of the grid settings of one of the claim's \"can\" checks "
+                  f"({'; '.join(map(str, grids)) or 'it has none'})",
                   "list the settings the map experiments run, each as the check's grid writes it, or drop map.grid")
     if claim.table is not None:
         for number, column in enumerate(claim.table.columns, start=1):

@@ -257,10 +257,10 @@ def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, r
         sides.append(("B", dict(check.b), [dict(check.b)], verdict.n_b))
     if any(key not in planned.columns for _, _, each, _ in sides for where in each for key in where):
         return verdict
-    unplanned = [(side, where) for side, where, each, n in sides
+    unplanned = [(side, _grid_union(each), each) for side, _, each, n in sides
                  if not n and not any(_planned_count(planned, where_) for where_ in each)]
     if unplanned:
-        problems = tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where in unplanned)
+        problems = tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _ in unplanned)
     else:
         missing = [p.columns[0] for p in verdict.problems if p.kind == NO_COLUMN]
         if not missing or not all(is_known_metric(column) for column in missing) or not all(
@@ -268,6 +268,18 @@ def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, r
             return verdict
         problems = (Problem(NOT_MEASURED, verdict.metric, columns=tuple(missing)),)
     return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None, problems=problems)
+
+
+def _grid_union(settings: list[dict]) -> dict:
+    """One selector for a side's settings (a "can" check's grid merged into A): each key with its one value,
+    or the list of the values it takes across them."""
+    keys = dict.fromkeys(key for where in settings for key in where)
+    values = {key: [] for key in keys}
+    for where in settings:
+        for key in keys:
+            if where.get(key) not in values[key]:  # values may be lists (percent_on): no set
+                values[key].append(where.get(key))
+    return {key: each[0] if len(each) == 1 else each for key, each in values.items()}
 
 
 def contrasts(claim: Claim) -> list[tuple[dict, dict]]:
@@ -336,16 +348,14 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         cells = map_cells(layout.axes, layout.center)
 
         def judged_by(rows_, check_, preconditions_=()):
-            if check_.grid and layout.grid:
-                check_ = replace(check_, grid=layout.grid)
+            narrowed = [setting for setting in check_.grid or () if setting in (layout.grid or ())]
+            if narrowed:
+                check_ = replace(check_, grid=narrowed)
             return judge_map(rows_, check_, cells, layout.home, preconditions_)
-    # The primary check (with its preconditions, and its shared-setting row) is judged over a regime map's
-    # cells where there is one, its preconditions cell by cell.
-    mapped = {claim.primary_index, *(n for n, c in enumerate(claim.checks) if c.setting == SHARED or c.precondition)}
+    # Every check is judged over a regime map's cells where there is one, the primary with its
+    # preconditions cell by cell: a secondary pooled over the cells would mix regimes into one comparison.
 
     def judged(number: int, check_) -> Verdict:
-        if number not in mapped:
-            return judge_check(under(rows, check_.setting), check_)
         if layout is not None and number == claim.primary_index:
             return judged_by(under(rows, check_.setting), check_, preconditions)
         return judged_by(under(rows, check_.setting), check_)

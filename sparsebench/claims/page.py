@@ -280,14 +280,14 @@ def _cell(stats: dict | None, decimals: int) -> str:
     return f"{_fixed(stats['mean'], places)}{spread} ({stats['n']})"
 
 
-def regime_text(v: Verdict, layout: MapLayout) -> str:
+def regime_text(v: Verdict, layout: MapLayout, home_regime: bool = True) -> str:
     """Where on its regime map the claim holds and flips (``wording.where_text``), the count of each kind of
-    cell, and where the home regime lies when no cell is it."""
+    cell, and (``home_regime``: the primary check's text) where the home regime lies when no cell is it."""
     counts = map_counts(v)
-    where = where_text(v, layout.names)
+    where = where_text(v, layout.names, home_regime)
     if not any(cell.ran for _, cell in v.cells):
         where = f"{NO_CELL_RAN}; " + where
-    if not any(cell.home for _, cell in v.cells) and layout.home_note:
+    if home_regime and not any(cell.home for _, cell in v.cells) and layout.home_note:
         where += f" ({layout.home_note})"
     tally = ", ".join(f"{number} {kind}" for kind, number in counts.items() if number)
     text = f"{where} ({len(v.cells)} cells: {tally})"
@@ -552,15 +552,15 @@ def _section(result: ClaimResult, out: Path) -> Section:
     mapped = result.regime is not None and primary is not None and bool(primary.cells)
 
     def across(c, v: Verdict) -> str:
-        """A map's deciding cell and where the claim holds (its primary check; a precondition, judged in the
+        """A map's deciding cell and where the claim holds (its primary check; any other check, judged in the
         same cells, where it holds), or a "can" check's settings."""
         if mapped and v is primary:
             return (f"judged in each cell of the regime map ({len(v.cells)} cells, each in the table below); the "
                     f"numbers here are the deciding cell's ({deciding_cell(v, result.regime)})")
-        if mapped and c.precondition and v.cells:
-            return (f"a precondition of the primary check, judged in each cell of the regime map: "
-                    f"{regime_text(v, result.regime)}; the numbers here are the deciding cell's "
-                    f"({deciding_cell(v, result.regime)})")
+        if mapped and v.cells and not v.not_run_here:
+            what = "a precondition of the primary check, judged" if c.precondition else "judged"
+            return (f"{what} in each cell of the regime map: {regime_text(v, result.regime, home_regime=False)}; the numbers here "
+                    f"are the deciding cell's ({deciding_cell(v, result.regime)})")
         return grid_text(v)
 
     checks = tuple(

@@ -58,8 +58,7 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
     if kind == NO_SELECTOR_COLUMN:
         return f"{problem.side} ({selector(problem.where)}): no run has {', '.join(map(repr, problem.columns))}"
     if kind == NOT_PLANNED:
-        # A grid's A side is planned nowhere on the grid; its settings are listed after (grid_text).
-        return f"{problem.side} ({selector(problem.where)}{' at any setting of its grid' if problem.side == 'A' and verdict.cells else ''})"
+        return f"{problem.side} ({selector(problem.where)})"
     if kind == NOT_MEASURED:
         return f"not measured in this profile: its runs record no {', '.join(map(repr, problem.columns))}"
     if kind == UNPAIRED:
@@ -361,7 +360,7 @@ def _where_on_axis(column: str, values: list, all_values: list, names: dict[str,
     return None
 
 
-def where_text(v: Verdict, names: dict[str, str] | None = None) -> str:
+def where_text(v: Verdict, names: dict[str, str] | None = None, home_regime: bool = True) -> str:
     """Where on a regime map (``claims.regime``: cells as ``map_cells`` makes them, the center first) the
     claim holds, flips, is negligible or undecided, one factor at a time, and the home regime's cell; ''
     without cells. The center cell lies on every axis: a range of an axis takes it in (width ≥ 256 when
@@ -397,11 +396,12 @@ def where_text(v: Verdict, names: dict[str, str] | None = None) -> str:
         phrases[center_kind].append(f"the center ({center_words})")
     parts = [f"{kind} at " + " and at ".join(found) for kind, found in phrases.items() if found]
     home = [(cell, verdict) for cell, verdict in v.cells if verdict.home]
-    if home:
+    # A secondary check (``home_regime`` false) leaves the home regime to its primary's line.
+    if home_regime and home:
         cell, verdict = home[0]
         moved = [c for c in cell if c in center and axis_value(cell[c]) != axis_value(center[c])]
         at = ", ".join(f"{axis_name(c, names)} {axis_value(cell[c])}" for c in moved) or f"the center ({center_words})"
         parts.append(f"home regime: {at} ({cell_kind(verdict)})")
-    else:
+    elif home_regime:
         parts.append("home regime: not on the map")
     return "; ".join(parts)

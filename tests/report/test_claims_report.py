@@ -588,7 +588,7 @@ def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_in
     assert [c.verdict for c in halves.checks[1:]] == ["not run", "not run"] and not halves.incomplete
     assert description(halves.checks[1]) == ("test/accuracy: not run in this profile, which plans no run of A "
                                              "(regularizer.p=0.8)")
-    assert "no run of A (regularizer.name=dropout at any setting of its grid)" in description(halves.checks[2])
+    assert "no run of A (regularizer.name=dropout, regularizer.p=[0.7,0.8])" in description(halves.checks[2])
     # A primary check the profile plans nothing for is not one of the report's tested hypotheses, and has no
     # verdict to compare at the early-stopping epoch.
     only = Claim("X8", "statement of X8", "source", ["exp"], [underfits], ["test/accuracy"])
