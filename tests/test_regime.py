@@ -7,6 +7,7 @@ out by hand, never read back from the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import replace
 
@@ -396,6 +397,15 @@ def test_a_secondary_check_is_judged_cell_by_cell_on_a_map_not_pooled_over_the_c
     line = next(x for x in (tmp_path / "report" / "CLAIMS.md").read_text().splitlines()
                 if x.startswith("- some rate costs accuracy"))
     assert "judged in each cell of the regime map: holds at" in line
+    # A check that names a width of its own is judged at that width, once: no cell overrides its selector.
+    wide_only = Check("at width 1024", "test/accuracy", {"regularizer.name": "dropout", HIDDEN: [1024, 1024]},
+                      {"regularizer.name": "none", HIDDEN: [1024, 1024]}, smallest_effect=BAND,
+                      smallest_effect_reason="10 test images")
+    pinned = evaluate(dataclasses.replace(claim, checks=[CHECK, wide_only]), df, tmp_path / "pinned", {}, "map",
+                      axes={EXPERIMENT: (AXES, CENTER)}).checks[1]
+    a_wide = np.concatenate([values[2, 0.2][0], values[2, 0.6][0]])
+    assert not pinned.cells and (pinned.n_a, pinned.n_b) == (10, 5)
+    assert pinned.effect == pytest.approx(a_wide.mean() - values[2, 0.2][1].mean())
 
 
 def test_the_catalogue_rejects_a_map_grid_outside_the_checks_grid():

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from sparsebench import typed_yaml
 from sparsebench.errors import ConfigError, check
+from sparsebench.regularizers import REGULARIZERS
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import NEEDS_MARGIN, SIGNED, TESTS
 
@@ -205,6 +206,18 @@ def _experiments() -> set[str]:
     return {entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml")}
 
 
+def _check_selector_values(selector: dict[str, Any], where: str, experiments: set[str]) -> None:
+    """The names a selector can be checked for before any run: its experiments and regularizers. A misspelt
+    one would select no run, and the check would read as one this profile does not run
+    (``claims.evaluate.unless_not_run_here``) instead of a mistake."""
+    for key, known, what in (("experiment", experiments, "conf/experiment/<name>.yaml"),
+                             ("regularizer.name", set(REGULARIZERS), "registered regularizer")):
+        if key in selector:
+            value = selector[key]
+            for name in value if isinstance(value, list) else [value]:
+                check(name in known, f"{where}.{key}", name, f"no {what} is named so; choose among {', '.join(sorted(known))}")
+
+
 def _check_claim(claim: Claim, experiments: set[str]) -> None:
     key = f"claims/{claim.id}"
     check(re.fullmatch(r"[A-Z][A-Z0-9-]*", claim.id) is not None, f"{key}.id", claim.id,
@@ -229,6 +242,10 @@ def _check_claim(claim: Claim, experiments: set[str]) -> None:
               f"the {item.test!r} test needs a margin")
         check(item.b is not None or item.metric_b is not None or item.against is not None, f"{where}.b", None,
               "give b (the runs compared with), metric_b (another metric of the same runs) or against (a constant)")
+        for side, selector in (("a", item.a), ("b", item.b or {})):
+            _check_selector_values(selector, f"{where}.{side}", experiments)
+        for setting in item.grid or ():
+            _check_selector_values(setting, f"{where}.grid", experiments)
         for metric in filter(None, (item.metric, item.metric_b)):
             check(not metric.startswith(TEST_SELECTED), f"{where}.metric", metric,
                   "no check may decide on an epoch chosen on the test set", "use the last or a best_val epoch's metric")

@@ -43,12 +43,15 @@ NO_RUNS = "no runs"  # no run of a side has a value
 ONE_RUN = "one run"  # one run of a side has a value: no interval over seeds
 ZERO_SPREAD = "zero spread"  # runs enough, but no spread to make an interval from
 SHARED_RUNS = "shared runs"  # A and B select some of the same runs
+# A side of a two-arm comparison selects runs of more than one experiment: two arms pooled as one (another
+# experiment's arms match its selector too); a mistake in the card to show, as a selector naming no column is.
+MIXED_EXPERIMENTS = "mixed experiments"
 NOT_PLANNED = "not planned"  # the profile plans no run of a side: a check of another profile, not run here
 # The profile's runs of every side ran, but none records the (known) metric: a measurement its experiments
 # leave off (a map measures only what its mapped checks read), not a run that failed.
 NOT_MEASURED = "not measured"
 NOT_RUN_HERE = (NOT_PLANNED, NOT_MEASURED)
-BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, UNPAIRED, *NOT_RUN_HERE)
+BEFORE_ANY_INTERVAL = (NO_COLUMN, NO_SELECTOR_COLUMN, MIXED_EXPERIMENTS, UNPAIRED, *NOT_RUN_HERE)
 
 # Why a check that its interval decided is inconclusive after all: Holm's correction across the report's
 # primary checks (``claims.evaluate.correct_for_multiplicity``) left its adjusted p at or above ALPHA.
@@ -220,8 +223,15 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
             sides[name] = df.iloc[0:0]
         else:
             sides[name] = select(df, where)
+            if against is None and not same_runs and "experiment" in df.columns and metric in df.columns:
+                found = tuple(dict.fromkeys(str(e) for e in sides[name].loc[sides[name][metric].notna(), "experiment"]))
+                if len(found) > 1:
+                    problems.append(Problem(MIXED_EXPERIMENTS, metric, name, dict(where), found))
     if problems:
-        return Verdict(**undecided, n_a=0, n_b=0, problems=tuple(problems), **base)
+        # Sides that pool experiments selected their runs, none missing: the card is mistaken, not the runs.
+        mixed_only = all(p.kind == MIXED_EXPERIMENTS for p in problems)
+        return Verdict(**undecided, n_a=len(sides["A"]) if mixed_only else 0, n_b=len(sides["B"]) if mixed_only else 0,
+                       problems=tuple(problems), **base)
     rows_a, rows_b = sides["A"], sides["B"]
     used = rows_a, rows_b
     if against is not None:
@@ -332,7 +342,7 @@ def spread_of(runs: pd.DataFrame, metric: str | None, error: bool) -> dict:
     return {"mean": interval.mean, "std": interval.std, "n": interval.n}
 
 
-__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "HOLM_TEXT", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN",
+__all__ = ["AGAINST", "ALPHA", "BEFORE_ANY_INTERVAL", "HOLM", "HOLM_TEXT", "MIXED_EXPERIMENTS", "NO_COLUMN", "NO_RUNS", "NO_SELECTOR_COLUMN",
            "NOT_MEASURED", "NOT_PLANNED", "NOT_RUN_HERE", "ONE_RUN", "PAIRED", "PRECONDITION", "PRECONDITION_TEXT", "Problem", "SHARED_RUNS", "SMALL_TEXT",
            "UNPAIRED", "Verdict", "WELCH", "ZERO_SPREAD", "correctness", "correctness_columns", "judge", "outcome",
            "spread_of", "unless_preconditions"]

@@ -34,6 +34,7 @@ from sparsebench.claims.catalogue import Claim, Table
 from sparsebench.claims.checks import (
     ALPHA,
     HOLM,
+    MIXED_EXPERIMENTS,
     NO_COLUMN,
     NO_SELECTOR_COLUMN,
     NOT_MEASURED,
@@ -250,7 +251,7 @@ def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, r
     not a check of another profile)."""
     two_sided = check.b is not None and check.against is None
     if (planned is None or planned.empty or not settled
-            or any(p.kind == NO_SELECTOR_COLUMN for p in verdict.problems)):
+            or any(p.kind in (NO_SELECTOR_COLUMN, MIXED_EXPERIMENTS) for p in verdict.problems)):
         return verdict
     sides = [("A", dict(check.a), check.a_settings(), verdict.n_a)]
     if two_sided:
@@ -354,8 +355,11 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
             return judge_map(rows_, check_, cells, layout.home, preconditions_)
     # Every check is judged over a regime map's cells where there is one, the primary with its
     # preconditions cell by cell: a secondary pooled over the cells would mix regimes into one comparison.
+    # A check that selects on an axis of the map itself (one width) is judged where it selects, once.
 
     def judged(number: int, check_) -> Verdict:
+        if layout is not None and set(layout.axes) & {*check_.a, *(check_.b or {})}:
+            return judge_check(under(rows, check_.setting), check_)
         if layout is not None and number == claim.primary_index:
             return judged_by(under(rows, check_.setting), check_, preconditions)
         return judged_by(under(rows, check_.setting), check_)

@@ -15,6 +15,7 @@ from sparsebench.claims.checks import (
     BEFORE_ANY_INTERVAL,
     HOLM,
     HOLM_TEXT,
+    MIXED_EXPERIMENTS,
     NO_COLUMN,
     NO_RUNS,
     NO_SELECTOR_COLUMN,
@@ -57,10 +58,14 @@ def problem_text(problem: Problem, verdict: Verdict) -> str:
         return f"no column {problem.columns[0]!r} in the results"
     if kind == NO_SELECTOR_COLUMN:
         return f"{problem.side} ({selector(problem.where)}): no run has {', '.join(map(repr, problem.columns))}"
+    if kind == MIXED_EXPERIMENTS:
+        return (f"{problem.side} ({selector(problem.where)}) pools runs of {len(problem.columns)} experiments "
+                f"({', '.join(problem.columns)}): name the one meant in the side's selector (experiment: ...)")
     if kind == NOT_PLANNED:
         return f"{problem.side} ({selector(problem.where)})"
     if kind == NOT_MEASURED:
-        return f"not measured in this profile: its runs record no {', '.join(map(repr, problem.columns))}"
+        return (f"not measured in this profile: none of its runs records {', '.join(map(repr, problem.columns))} "
+                f"(a measurement its experiments leave off, or a misspelt metric in the card)")
     if kind == UNPAIRED:
         return "pairing by seed needs one run per seed on each side"
     if kind == NO_RUNS:

@@ -74,6 +74,23 @@ def test_one_seed_on_a_side_is_inconclusive_and_says_why():
     assert "at least 2" in reason(verdict) and "at least 2" in description(verdict)
 
 
+def test_a_side_that_pools_two_experiments_arms_is_a_mistake_shown_not_a_comparison():
+    """D1's dropout side once matched both mlp_regularizers' tuned dropout arm and dropout_rates' four rates,
+    and its interval pooled five arms as one. A side selecting runs of two experiments is not judged; it says
+    which, and how to name one. Runs of another experiment without the metric do not count."""
+    df = frame([98.0, 98.2, 98.1], [96.0, 96.3, 96.1]).assign(experiment="mlp_regularizers")
+    other = frame([97.0, 97.1, 97.2], []).assign(experiment="dropout_rates", label="p=0.2")
+    both = pd.concat([df, other], ignore_index=True)
+    mixed = judge(both, "test/accuracy", A, B, "greater")
+    assert mixed.verdict == "inconclusive" and math.isnan(mixed.effect) and (mixed.n_a, mixed.n_b) == (6, 3)
+    assert reason(mixed) == ("A (regularizer.name=kw) pools runs of 2 experiments (mlp_regularizers, dropout_rates): "
+                             "name the one meant in the side's selector (experiment: ...)")
+    named = judge(both, "test/accuracy", {**A, "experiment": "mlp_regularizers"}, B, "greater")
+    assert named.verdict == "supported" and named.mean_a == pytest.approx(98.1)
+    unmeasured = both.assign(**{"test/accuracy": [*df["test/accuracy"], math.nan, math.nan, math.nan]})
+    assert judge(unmeasured, "test/accuracy", A, B, "greater").verdict == "supported"
+
+
 def test_missing_columns_or_rows_are_inconclusive_not_errors():
     df = frame([1.0, 2.0], [1.0, 2.0])
     assert "no run has" in reason(judge(df, "test/accuracy", {"regularizer.q": 2}, B, "greater"))

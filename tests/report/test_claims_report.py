@@ -524,8 +524,9 @@ def test_a_known_metric_the_profiles_runs_do_not_measure_is_not_run_there_not_mi
                       tmp_path / "figures", {}, "smoke", planned)
     measured_not = result.checks[1]
     assert measured_not.verdict == "not run" and not result.incomplete
-    assert description(measured_not) == (f"{layerwise}: not measured in this profile: its runs record no "
-                                         f"'{layerwise}'")
+    assert description(measured_not) == (f"{layerwise}: not measured in this profile: none of its runs records "
+                                         f"'{layerwise}' (a measurement its experiments leave off, or a misspelt "
+                                         f"metric in the card)")
     assert page.effect_text(measured_not) == "not measured in this profile"
     mistaken = evaluate(Claim("X4", "s", "source", ["exp"], [ACCURACY_CHECK, typo], ["test/accuracy"]), df,
                         tmp_path / "figures", {}, "smoke", planned)
