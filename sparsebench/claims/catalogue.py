@@ -215,7 +215,8 @@ def _check_selector_values(selector: dict[str, Any], where: str, experiments: se
         if key in selector:
             value = selector[key]
             for name in value if isinstance(value, list) else [value]:
-                check(name in known, f"{where}.{key}", name, f"no {what} is named so; choose among {', '.join(sorted(known))}")
+                check(name in known, f"{where}.{key}", name,
+                      f"no {what} is named so; choose among {', '.join(sorted(known))}")
 
 
 def _check_claim(claim: Claim, experiments: set[str]) -> None:

@@ -224,13 +224,14 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
         else:
             sides[name] = select(df, where)
             if against is None and not same_runs and "experiment" in df.columns and metric in df.columns:
-                found = tuple(dict.fromkeys(str(e) for e in sides[name].loc[sides[name][metric].notna(), "experiment"]))
+                measured = sides[name][sides[name][metric].notna()]
+                found = tuple(dict.fromkeys(str(e) for e in measured["experiment"]))
                 if len(found) > 1:
                     problems.append(Problem(MIXED_EXPERIMENTS, metric, name, dict(where), found))
     if problems:
         # Sides that pool experiments selected their runs, none missing: the card is mistaken, not the runs.
-        mixed_only = all(p.kind == MIXED_EXPERIMENTS for p in problems)
-        return Verdict(**undecided, n_a=len(sides["A"]) if mixed_only else 0, n_b=len(sides["B"]) if mixed_only else 0,
+        counted = all(p.kind == MIXED_EXPERIMENTS for p in problems)
+        return Verdict(**undecided, n_a=len(sides["A"]) if counted else 0, n_b=len(sides["B"]) if counted else 0,
                        problems=tuple(problems), **base)
     rows_a, rows_b = sides["A"], sides["B"]
     used = rows_a, rows_b

@@ -243,7 +243,7 @@ def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, r
                         settled: bool = True) -> Verdict:
     """``verdict``, or "not run" where this profile cannot make the comparison: it plans no run of a side
     the check compares (``NOT_PLANNED``: a check of another profile; a map plans no secondary setting of
-    its centre, nor the standard profile's usual dropout rates), or every side's runs are in ``rows`` but
+    its centre, nor L1 for D2), or every side's runs are in ``rows`` but
     none records the metric, a known one (``NOT_MEASURED``: a measurement the profile's experiments leave
     off). Either way it is not undecided here, and no run is missing. Kept as it is while the plan is not
     final (``settled`` false: an arm still tuning has no final runs planned yet), and where a selector or
@@ -368,8 +368,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     checks = [unless_not_run_here(c, v, under(planned, c.setting), under(rows, c.setting), settled)
               for c, v in zip(claim.checks, checks)]
     # A check not run here has no runs missing.
-    notes = [CheckNotes() if v.not_run_here else _check_notes(c, v, under(rows, c.setting), under(planned, c.setting))
-             for c, v in zip(claim.checks, checks)]
+    notes = [CheckNotes() if v.not_run_here else
+             _check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
     if preconditions and layout is None:  # a precondition the profile does not run is not met either
         checks[claim.primary_index] = unless_preconditions(
             checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])

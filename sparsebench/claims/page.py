@@ -559,8 +559,9 @@ def _section(result: ClaimResult, out: Path) -> Section:
                     f"numbers here are the deciding cell's ({deciding_cell(v, result.regime)})")
         if mapped and v.cells and not v.not_run_here:
             what = "a precondition of the primary check, judged" if c.precondition else "judged"
-            return (f"{what} in each cell of the regime map: {regime_text(v, result.regime, home_regime=False)}; the numbers here "
-                    f"are the deciding cell's ({deciding_cell(v, result.regime)})")
+            where = regime_text(v, result.regime, home_regime=False)
+            return (f"{what} in each cell of the regime map: {where}; the numbers here are the deciding cell's "
+                    f"({deciding_cell(v, result.regime)})")
         return grid_text(v)
 
     checks = tuple(
