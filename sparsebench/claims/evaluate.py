@@ -230,7 +230,7 @@ def _planned_count(planned: pd.DataFrame | None, where: dict | None) -> int:
         return 0
 
 
-def _check_notes(check, verdict: Verdict, rows: pd.DataFrame, planned: pd.DataFrame | None) -> CheckNotes:
+def _check_notes(check, verdict: Verdict, planned: pd.DataFrame | None) -> CheckNotes:
     same_runs = check.b is None and check.against is None
     # A grid check: the setting its verdict comes from; a map: the deciding cell, on both sides.
     a = {**check.a, **verdict.a}
@@ -253,19 +253,20 @@ def unless_not_run_here(check, verdict: Verdict, planned: pd.DataFrame | None, r
     if (planned is None or planned.empty or not settled
             or any(p.kind in (NO_SELECTOR_COLUMN, MIXED_EXPERIMENTS) for p in verdict.problems)):
         return verdict
-    sides = [("A", dict(check.a), check.a_settings(), verdict.n_a)]
+    # Each side: its name, its selectors (one per grid setting), the runs the verdict found on it.
+    sides = [("A", check.a_settings(), verdict.n_a)]
     if two_sided:
-        sides.append(("B", dict(check.b), [dict(check.b)], verdict.n_b))
-    if any(key not in planned.columns for _, _, each, _ in sides for where in each for key in where):
+        sides.append(("B", [dict(check.b)], verdict.n_b))
+    if any(key not in planned.columns for _, each, _ in sides for where in each for key in where):
         return verdict
-    unplanned = [(side, _grid_union(each), each) for side, _, each, n in sides
-                 if not n and not any(_planned_count(planned, where_) for where_ in each)]
+    unplanned = [(side, _grid_union(each)) for side, each, n in sides
+                 if not n and not any(_planned_count(planned, where) for where in each)]
     if unplanned:
-        problems = tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where, _ in unplanned)
+        problems = tuple(Problem(NOT_PLANNED, verdict.metric, side, where) for side, where in unplanned)
     else:
         missing = [p.columns[0] for p in verdict.problems if p.kind == NO_COLUMN]
         if not missing or not all(is_known_metric(column) for column in missing) or not all(
-                _planned_count(rows, where) for _, _, each, _ in sides for where in each):
+                _planned_count(rows, where) for _, each, _ in sides for where in each):
             return verdict
         problems = (Problem(NOT_MEASURED, verdict.metric, columns=tuple(missing)),)
     return replace(verdict, verdict=NOT_RUN, refuted_as="", undecided_as="", seeds_needed=None, problems=problems)
@@ -368,8 +369,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     checks = [unless_not_run_here(c, v, under(planned, c.setting), under(rows, c.setting), settled)
               for c, v in zip(claim.checks, checks)]
     # A check not run here has no runs missing.
-    notes = [CheckNotes() if v.not_run_here else
-             _check_notes(c, v, under(rows, c.setting), under(planned, c.setting)) for c, v in zip(claim.checks, checks)]
+    notes = [CheckNotes() if v.not_run_here else _check_notes(c, v, under(planned, c.setting))
+             for c, v in zip(claim.checks, checks)]
     if preconditions and layout is None:  # a precondition the profile does not run is not met either
         checks[claim.primary_index] = unless_preconditions(
             checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
