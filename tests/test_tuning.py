@@ -908,3 +908,25 @@ def test_a_paper_table_counts_each_run_once_when_near_ties_are_read_at_the_runne
     missing = rows[~((rows["seed"] == 4) & (rows["experiment"] == claim.experiments_for("paper")[0]))]
     count, short = table_shortfall(claim.table, missing, planned)
     assert count == 15 and [seeds for seeds in short.values()] == [[4]]
+
+
+def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_chooses_nothing(results, tmp_path):
+    """A long tuning resumed across sittings (K4's home regime): the page says how far each arm got, and an
+    arm with some of its first rung's trials recorded chooses nothing from them."""
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = d4_plan(results)
+
+    def some(stage):  # the dense net's three smallest rates recorded, nothing else
+        for job in stage.all_jobs():
+            if job.config.regularizer.name == "none" and job.config.train.lr <= 0.0375:
+                job.__dict__["run_dir"] = Record({"validation": {"accuracy": job.config.train.lr}})
+        return {"completed": 3}
+
+    tune(the_plan, some)
+    section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
+    chosen = dict(zip(section.table["arm"], section.table["chosen"]))
+    # By hand: none's grid [0.0125, 0.025, 0.0375, 0.05, ...] has 3 rates up to 0.0375 of the first rung's 9.
+    assert chosen["regularizer=none"] == "not yet (3 of 9 trials recorded)"
+    assert chosen["regularizer=l1"] == "not yet (0 of 9 trials recorded)"
+    assert all(arm.chosen is None for arm in the_plan.tunings["mlp_regularizers"].arms)

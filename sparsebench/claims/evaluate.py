@@ -23,9 +23,10 @@ depends on the training budget: the primary check is judged again at the early-s
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -371,6 +372,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     # A check not run here has no runs missing.
     notes = [CheckNotes() if v.not_run_here else _check_notes(c, v, under(planned, c.setting))
              for c, v in zip(claim.checks, checks)]
+    present = _experiments_in(rows, planned)
+    checks = [as_shown(v, present) for v in checks]
     if preconditions and layout is None:  # a precondition the profile does not run is not met either
         checks[claim.primary_index] = unless_preconditions(
             checks[claim.primary_index], [(c.label, v) for c, v in zip(claim.checks, checks) if c.precondition])
@@ -378,6 +381,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     primary = claim.checks[claim.primary_index] if claim.checks else None
     early_stop = at_early_stop(primary, under(rows, primary.setting), judged_by) \
         if claim.kind == "claim" and not checks[claim.primary_index].not_run_here else None
+    early_stop = as_shown(early_stop, present) if early_stop is not None else None
     rows = under(rows, TUNED)  # the table and figures show the runs the verdict reads
     figures = []  # a regime map's figure comes after Holm's correction across the report (with_map_figures)
     if claim.figure:
@@ -393,6 +397,38 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
     return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
                        short=short, early_stop=early_stop, regime=layout)
+
+
+def _experiments_in(rows: pd.DataFrame, planned: pd.DataFrame | None) -> set[str]:
+    """The experiments this profile holds runs of for the claim, recorded or planned."""
+    names = set(rows["experiment"]) if "experiment" in rows.columns else set()
+    if planned is not None and "experiment" in planned.columns:
+        names |= set(planned["experiment"])
+    return names
+
+
+def shown_selector(where: Mapping[str, Any], present: Collection[str]) -> dict[str, Any]:
+    """``where`` as a report shows it in a profile holding runs of the experiments ``present``: a card names
+    every profile's experiment for a side (``experiment: [mlp_regularizers, map_mlp_regularizers]``), of
+    which a page names those this profile has (one: by itself). It selects the same runs here, since the
+    others have none. Where the profile has none of them (a side not planned here) the card's list stays,
+    so that the page says what was looked for."""
+    names = where.get("experiment")
+    if not isinstance(names, (list, tuple)):
+        return dict(where)
+    kept = [name for name in names if name in present]
+    if not kept:
+        return dict(where)
+    return {**where, "experiment": kept[0] if len(kept) == 1 else kept}
+
+
+def as_shown(verdict: Verdict, present: Collection[str]) -> Verdict:
+    """``verdict`` with its sides' selectors, its problems' and its cells' as the page shows them
+    (``shown_selector``); every number stays as judged."""
+    return replace(
+        verdict, a=shown_selector(verdict.a, present), b=shown_selector(verdict.b, present),
+        problems=tuple(replace(p, where=shown_selector(p.where, present)) for p in verdict.problems),
+        cells=tuple((setting, as_shown(cell, present)) for setting, cell in verdict.cells))
 
 
 def under(rows: pd.DataFrame | None, setting: str) -> pd.DataFrame | None:

@@ -650,6 +650,13 @@ def _outside_data(result: ClaimResult) -> dict:
             "verdict_text": verdict_text(result), "reason": result.reason, "outside_profile": True}
 
 
+def _not_yet(row: dict) -> str:
+    """An arm without a choice: how far its trials got (a long tuning, resumed across sittings, shows its
+    progress; the scores so far choose nothing until every trial of the rung is in)."""
+    planned = sum(row["trials"]) + row["beyond"]
+    return f"not yet ({row['recorded']} of {planned} trials recorded)"
+
+
 def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> TuningSection:
     """The tuning's table, caption and figure; ``arm_rows``: its ``tuning_table`` where already made."""
     from sparsebench.claims.tuning_figure import plot_tuning
@@ -661,7 +668,7 @@ def _tuning_section(tuning, out: Path, arm_rows: list[dict] | None = None) -> Tu
         edges = row["edges"]
         marks |= set(edges.values()) - {""}
         chosen = ", ".join(f"{k} {v}" + (f" ({edges[k]})" if edges[k] else "")
-                           for k, v in (row["chosen"] or {}).items()) or "not yet (trials missing)"
+                           for k, v in (row["chosen"] or {}).items()) or _not_yet(row)
         beyond = {0: "", 1: " + 1 beyond an edge"}.get(row["beyond"], f" + {row['beyond']} beyond the edges")
         rows.append({"arm": row["arm"], "points tried": row["points"],
                      "trials per rung": " → ".join(str(n) for n in row["trials"]) + beyond,

@@ -523,6 +523,7 @@ def table(tuning: Tuning) -> list[dict[str, Any]]:
         rows.append({"arm": arm.label, "points": len(arm.points),
                      "trials": [sum(not t.beyond for t in r) for r in arm.trials],
                      "beyond": sum(t.beyond > 0 for r in arm.trials for t in r), "chosen": arm.chosen,
+                     "recorded": sum(t.score is not None for r in arm.trials for t in r),
                      "edges": {key: arm.edge(key) for key in arm.chosen or {}}, "blocked": dict(arm.blocked),
                      "score": best.score if best is not None else None,
                      "runner_up": None if second is None else {"point": second.point, "score": second.score},

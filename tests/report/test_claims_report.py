@@ -601,3 +601,34 @@ def test_a_check_whose_sides_the_profile_plans_no_run_of_is_not_run_there_not_in
     decided = result.checks[0]
     assert math.isfinite(decided.p_value)
     assert corrected[1].checks[0].p_holm == pytest.approx(in_family(decided))
+
+
+def test_a_side_naming_every_profiles_experiment_is_shown_with_the_one_this_profile_has(results, tmp_path):
+    """A card names each profile's experiment for a side (``experiment: [exp, map_exp]``); a page of a
+    profile that runs ``exp`` alone names ``exp`` alone, and judges the same runs as a side naming it alone.
+    A side none of whose experiments this profile has keeps the card's list, to say what was looked for."""
+    import pandas as pd
+
+    df, _ = load_records(results)
+    planned = pd.DataFrame([{"experiment": "exp", "seed": seed, "regularizer.name": name, "regularizer.p": p}
+                            for name, p in (("none", None), ("dropout", 0.2), ("dropout", 0.5))
+                            for seed in (0, 1, 2)])
+    listed = Check(label="dropout v none", metric="test/accuracy",
+                   a={"regularizer.p": 0.5, "experiment": ["exp", "map_exp"]},
+                   b={"regularizer.name": "none", "experiment": ["other_exp", "exp"]}, test="greater")
+    elsewhere = Check(label="v a map's dense net", metric="test/accuracy", a={"regularizer.p": 0.5},
+                      b={"regularizer.name": "none", "experiment": ["map_exp", "paper_exp"]}, test="greater")
+    result = evaluate(Claim("X6", "s", "source", ["exp"], [listed, elsewhere], ["test/accuracy"]), df,
+                      tmp_path / "figures", {}, "smoke", planned)
+    shown, not_here = result.checks
+    assert shown.a == {"regularizer.p": 0.5, "experiment": "exp"}
+    assert shown.b == {"regularizer.name": "none", "experiment": "exp"}
+    assert "experiment=exp]" in description(shown) and "map_exp" not in description(shown)
+    # The numbers are those of the runs of exp, read from the records by hand.
+    a = df[(df["regularizer.p"] == 0.5)]["test/accuracy"]
+    b = df[(df["regularizer.name"] == "none")]["test/accuracy"]
+    assert (shown.n_a, shown.n_b) == (3, 3)
+    assert shown.effect == pytest.approx(a.mean() - b.mean())
+    assert not_here.verdict == "not run"
+    assert not_here.b["experiment"] == ["map_exp", "paper_exp"]
+    assert 'experiment=["map_exp","paper_exp"]' in description(not_here)
