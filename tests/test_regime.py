@@ -453,6 +453,10 @@ def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):
     centre = df[df[HIDDEN].map(lambda h: list(h) == [256, 256]) & df[SUBSET].isna()]
     assert len(drawn[0]) == len(centre) == 10 and drawn[0][HIDDEN].map(tuple).unique().tolist() == [(256, 256)]
     assert len(drawn[1]) == len(df)
+    # Its groups are named by what varies in the centre cell alone (the regularizer), not by the width and
+    # images every group there shares; across the cells the width tells the groups apart.
+    assert sorted(drawn[0]["label"].unique()) == ["regularizer=dropout", "regularizer=none"]
+    assert all("hidden" in label for label in drawn[1]["label"].unique())
 
 
 # A precondition of CHECK (a manipulation check): dropout's runs train to a higher loss than the dense

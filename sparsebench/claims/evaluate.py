@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sparsebench.claims.budget import at_early_stop
@@ -185,6 +186,11 @@ def with_map_figures(results: list[ClaimResult], figures_dir: Path) -> list[Clai
     return out
 
 
+def labelled(rows: pd.DataFrame, claim: Claim) -> pd.DataFrame:
+    """``rows`` with the label of each run's group: what varies between the groups these rows hold."""
+    return rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
+
+
 def claim_labels(rows: pd.DataFrame) -> pd.Series:
     """Readable group labels: what varies between the groups; for runs of several experiments, the
     experiment's name followed by what varies within it (its settings differ in many keys at once)."""
@@ -208,6 +214,21 @@ def paper_labels(table: Table, rows: pd.DataFrame) -> pd.Series:
             continue
         labels[chosen.index] = row.label
     return labels
+
+
+def compared(rows: pd.DataFrame, claim: Claim) -> pd.DataFrame:
+    """The runs of ``rows`` that some check of ``claim`` compares (either side; a "can" check's A in each
+    setting of its grid): the groups its table shows. An experiment a claim shares with others runs arms it
+    does not read (D1's dropout_rates runs p 0.6 and 0.8 for D3); its figures keep them as context. A claim
+    without checks (a paper's protocol), or whose checks select none of these runs, keeps them all."""
+    keep = np.zeros(len(rows), dtype=bool)
+    for check in claim.checks:
+        for where in [*check.a_settings(), *([check.b] if check.b is not None else [])]:
+            try:
+                keep |= rows.index.isin(select(rows, where).index)
+            except KeyError:  # a side selecting on a column these runs lack selects none of them
+                continue
+    return rows[keep] if keep.any() else rows
 
 
 def claim_table(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame | None:
@@ -343,7 +364,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
                            experiments=experiments)
     planned = planned[planned["experiment"].isin(experiments)] if planned is not None and not planned.empty else planned
     claim = with_runner_up_row(with_shared_row(with_matched_rows(claim, planned), rows, planned), planned)
-    rows = rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
+    rows = labelled(rows, claim)
     layout = map_layout(claim, profile, axes) if claim.kind == "claim" else None
     preconditions = [c for c in claim.checks if c.precondition]
     judged_by = judge_check
@@ -388,13 +409,15 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         # Figures of curves draw the checks' A − B under them. The claim's labels name its groups across
         # experiments: the figure keeps them. A map's draw its centre cell (the standard profile's setting):
         # every cell at once is dozens of groups, and their pooled difference no comparison the claim makes.
-        drawn = rows if layout is None else select(rows, layout.center)
+        # Labelled again: across the cells a label names the width, images and epochs; in one cell they are
+        # the same for every group, and said once, in the page's text.
+        drawn = rows if layout is None else labelled(select(rows, layout.center), claim)
         figures += FIGURES[claim.figure](drawn, figures_dir, name=f"{claim.id}_{claim.figure}",
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
     # A protocol has no check to carry the count of its runs, so its result carries the shortfall itself.
     planned_count, short = table_shortfall(claim.table, rows, planned)
-    return ClaimResult(claim, verdict, checks, len(rows), claim_table(rows, claim.metrics), figures,
+    return ClaimResult(claim, verdict, checks, len(rows), claim_table(compared(rows, claim), claim.metrics), figures,
                        notes=notes, experiments=experiments, reproduction=reproduction, planned=planned_count,
                        short=short, early_stop=early_stop, regime=layout)
 

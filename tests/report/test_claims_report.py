@@ -632,3 +632,25 @@ def test_a_side_naming_every_profiles_experiment_is_shown_with_the_one_this_prof
     assert not_here.verdict == "not run"
     assert not_here.b["experiment"] == ["map_exp", "paper_exp"]
     assert 'experiment=["map_exp","paper_exp"]' in description(not_here)
+
+
+def test_a_claims_table_shows_the_groups_its_checks_compare_and_its_figure_every_group(results, tmp_path):
+    """The records hold none, dropout p 0.2 and p 0.5 (3 seeds each); a claim whose checks compare p 0.5
+    with none tables those two groups, each with the mean of its own 3 runs; the p 0.2 runs, which another
+    claim sharing the experiment reads, stay in its figure."""
+    from sparsebench.claims import evaluate as evaluating
+
+    df, _ = load_records(results)
+    drawn = []
+    evaluating.FIGURES.add("every_group", lambda rows, out, **_: drawn.append(rows) or [])
+    try:
+        result = evaluate(Claim("X7", "s", "source", ["exp"], [ACCURACY_CHECK], ["test/accuracy"],
+                                figure="every_group"), df, tmp_path / "figures", {}, "smoke")
+    finally:
+        evaluating.FIGURES.remove("every_group")
+    assert len(result.table) == 2
+    means = sorted(float(cell.split(" ± ")[0]) for cell in result.table["test/accuracy"])
+    by_hand = sorted([df[df["regularizer.p"] == 0.5]["test/accuracy"].mean(),
+                      df[df["regularizer.name"] == "none"]["test/accuracy"].mean()])
+    assert means == pytest.approx(by_hand, abs=0.01)
+    assert sorted(drawn[0]["regularizer.p"].dropna().unique()) == [0.2, 0.5]
