@@ -930,3 +930,15 @@ def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_choos
     assert chosen["regularizer=none"] == "not yet (3 of 9 trials recorded)"
     assert chosen["regularizer=l1"] == "not yet (0 of 9 trials recorded)"
     assert all(arm.chosen is None for arm in the_plan.tunings["mlp_regularizers"].arms)
+
+
+def test_an_arm_whose_every_trial_failed_says_so_rather_than_not_yet(results, tmp_path):
+    from sparsebench.claims.page import _tuning_section
+
+    the_plan = d4_plan(results)
+    tune(the_plan, planted(lambda job: (None, "failed") if job.config.regularizer.name == "none"
+                           else ({"validation": {"accuracy": job.config.train.lr}}, "completed")))
+    section = _tuning_section(the_plan.tunings["mlp_regularizers"], tmp_path)
+    chosen = dict(zip(section.table["arm"], section.table["chosen"]))
+    assert chosen["regularizer=none"] == "none: every trial failed"
+    assert chosen["regularizer=l1"] == "train.lr 0.2 (edge), regularizer.lam 1e-05 (edge)"

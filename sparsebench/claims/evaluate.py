@@ -223,7 +223,7 @@ def compared(rows: pd.DataFrame, claim: Claim) -> pd.DataFrame:
     without checks (a paper's protocol), or whose checks select none of these runs, keeps them all."""
     keep = np.zeros(len(rows), dtype=bool)
     for check in claim.checks:
-        for where in [*check.a_settings(), *([check.b] if check.b is not None else [])]:
+        for where in [*check.a_settings(), *([check.b] if check.b is not None and check.against is None else [])]:
             try:
                 keep |= rows.index.isin(select(rows, where).index)
             except KeyError:  # a side selecting on a column these runs lack selects none of them

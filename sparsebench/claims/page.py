@@ -653,6 +653,8 @@ def _outside_data(result: ClaimResult) -> dict:
 def _not_yet(row: dict) -> str:
     """An arm without a choice: how far its trials got (a long tuning, resumed across sittings, shows its
     progress; the scores so far choose nothing until every trial of the rung is in)."""
+    if row["all_failed"]:
+        return "none: every trial failed"
     planned = sum(row["trials"]) + row["beyond"]
     return f"not yet ({row['recorded']} of {planned} trials recorded)"
 

@@ -524,6 +524,7 @@ def table(tuning: Tuning) -> list[dict[str, Any]]:
                      "trials": [sum(not t.beyond for t in r) for r in arm.trials],
                      "beyond": sum(t.beyond > 0 for r in arm.trials for t in r), "chosen": arm.chosen,
                      "recorded": sum(t.score is not None for r in arm.trials for t in r),
+                     "all_failed": _all_failed(arm),
                      "edges": {key: arm.edge(key) for key in arm.chosen or {}}, "blocked": dict(arm.blocked),
                      "score": best.score if best is not None else None,
                      "runner_up": None if second is None else {"point": second.point, "score": second.score},
