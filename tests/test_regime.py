@@ -444,6 +444,9 @@ def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):
     evaluating.FIGURES.add("curves", lambda rows, out, **_: drawn.append(rows) or [])
     try:
         df, _ = regime_dependent_records()
+        # Each arm's tuned learning rate: 0.1 at the centre, the dropout arm's 0.2 in the wide cell.
+        wide_dropout = df[HIDDEN].map(lambda h: list(h) == [1024, 1024]) & (df["regularizer.name"] == "dropout")
+        df["train.lr"] = np.where(wide_dropout, 0.2, 0.1)
         claim = Claim("X1", "Dropout generalises better.", "fixture", [EXPERIMENT], [CHECK], ["test/accuracy"],
                       card=CARD, map=RegimeMap(EXPERIMENT), figure="curves")
         evaluate(claim, df, tmp_path, {}, "map", axes={EXPERIMENT: (AXES, CENTER)})
@@ -453,9 +456,10 @@ def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):
     centre = df[df[HIDDEN].map(lambda h: list(h) == [256, 256]) & df[SUBSET].isna()]
     assert len(drawn[0]) == len(centre) == 10 and drawn[0][HIDDEN].map(tuple).unique().tolist() == [(256, 256)]
     assert len(drawn[1]) == len(df)
-    # Its groups are named by what varies in the centre cell alone (the regularizer), not by the width and
-    # images every group there shares; across the cells the width tells the groups apart.
-    assert sorted(drawn[0]["label"].unique()) == ["regularizer=dropout", "regularizer=none"]
+    # Its groups are named by the regularizer and by what the arms chose, which differs across the cells (the
+    # learning rate), not by the width and images every group in the cell shares; across the cells the
+    # width tells the groups apart.
+    assert sorted(drawn[0]["label"].unique()) == ["regularizer=dropout lr=0.1", "regularizer=none lr=0.1"]
     assert all("hidden" in label for label in drawn[1]["label"].unique())
 
 

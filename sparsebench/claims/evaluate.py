@@ -51,7 +51,7 @@ from sparsebench.claims.grid import judge_check
 from sparsebench.claims.mapfigure import plot_regime_map
 from sparsebench.claims.regime import MapLayout, judge_map, map_cells
 from sparsebench.claims.tuning import RUNNER_UP, SHARED, TUNED, matched_setting
-from sparsebench.report.aggregate import make_labels, select
+from sparsebench.report.aggregate import make_labels, select, varying_columns
 from sparsebench.report.names import is_known_metric
 from sparsebench.report.plots import FIGURES
 from sparsebench.report.stats import family_p, holm
@@ -186,19 +186,22 @@ def with_map_figures(results: list[ClaimResult], figures_dir: Path) -> list[Clai
     return out
 
 
-def labelled(rows: pd.DataFrame, claim: Claim) -> pd.DataFrame:
-    """``rows`` with the label of each run's group: what varies between the groups these rows hold."""
-    return rows.assign(label=claim_labels(rows) if claim.table is None else paper_labels(claim.table, rows))
+def labelled(rows: pd.DataFrame, claim: Claim, include: Collection[str] = ()) -> pd.DataFrame:
+    """``rows`` with the label of each run's group: what varies between the groups these rows hold, and
+    the columns ``include`` names."""
+    return rows.assign(label=claim_labels(rows, include) if claim.table is None else paper_labels(claim.table, rows))
 
 
-def claim_labels(rows: pd.DataFrame) -> pd.Series:
-    """Readable group labels: what varies between the groups; for runs of several experiments, the
-    experiment's name followed by what varies within it (its settings differ in many keys at once)."""
+def claim_labels(rows: pd.DataFrame, include: Collection[str] = ()) -> pd.Series:
+    """Readable group labels: what varies between the groups (and the columns ``include`` names); for runs
+    of several experiments, the experiment's name followed by what varies within it (its settings differ in
+    many keys at once)."""
     if rows["experiment"].nunique() < 2:
-        return make_labels(rows)
+        return make_labels(rows, include=include)
     labels = pd.Series(index=rows.index, dtype=object)
     for experiment, members in rows.groupby("experiment", sort=False):
-        inner = make_labels(members) if members["group"].nunique() > 1 else pd.Series("", index=members.index)
+        inner = make_labels(members, include=include) if members["group"].nunique() > 1 \
+            else pd.Series("", index=members.index)
         labels[members.index] = [f"{experiment} {label}".strip() for label in inner]
     return labels
 
@@ -410,8 +413,10 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         # experiments: the figure keeps them. A map's draw its centre cell (the standard profile's setting):
         # every cell at once is dozens of groups, and their pooled difference no comparison the claim makes.
         # Labelled again: across the cells a label names the width, images and epochs; in one cell they are
-        # the same for every group, and said once, in the page's text.
-        drawn = rows if layout is None else labelled(select(rows, layout.center), claim)
+        # the same for every group, and said once, in the page's text. What the arms chose (their learning
+        # rate, dropout's p) varies across the cells and is still named.
+        drawn = rows if layout is None else labelled(
+            select(rows, layout.center), claim, include=varying_columns(rows, exclude=layout.axes))
         figures += FIGURES[claim.figure](drawn, figures_dir, name=f"{claim.id}_{claim.figure}",
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []

@@ -302,29 +302,48 @@ def _short_names(columns: list[str]) -> dict[str, str]:
     return names
 
 
-def make_labels(df: pd.DataFrame, keys: pd.Series | None = None, exclude: Iterable[str] = ()) -> pd.Series:
+def _group_values(df: pd.DataFrame, keys: pd.Series, exclude: Iterable[str]):
+    """The columns a label may use, each group's first row, its key, and each column's canonical value and
+    presence per group."""
+    exclude = set(exclude) | {"seed", "name"}
+    columns = [c for c in relevant_columns(df) if c not in exclude]
+    first = df.groupby(keys, sort=False).head(1)
+    values = {c: [canonical(v) for v in first[c]] for c in columns}
+    present = {c: [v != "null" for v in values[c]] for c in columns}
+    return columns, first, list(keys.loc[first.index]), values, present
+
+
+def varying_columns(df: pd.DataFrame, keys: pd.Series | None = None, exclude: Iterable[str] = ()) -> list[str]:
+    """The columns whose values differ between the groups of ``df`` where they are present (what
+    ``make_labels`` names)."""
+    if df.empty:
+        return []
+    columns, _, _, values, present = _group_values(df, df["group"] if keys is None else keys, exclude)
+    return [c for c in columns if len({v for v, here in zip(values[c], present[c]) if here}) > 1]
+
+
+def make_labels(df: pd.DataFrame, keys: pd.Series | None = None, exclude: Iterable[str] = (),
+                include: Iterable[str] = ()) -> pd.Series:
     """A readable label per row, equal within a group (``keys``, default the ``group`` column) and
     distinct between groups: the config values that vary between the groups of ``df``, in config order,
     with ``section.name`` written ``section=value`` (e.g. ``regularizer=dropout p=0.5``).
 
     A column counts as varying when the groups where it is present hold two or more values, so a
-    regularizer's own parameter appears only when it was swept. ``exclude``: columns never used.
+    regularizer's own parameter appears only when it was swept. ``exclude``: columns never used;
+    ``include``: columns named wherever present even if they do not vary here (a subset of runs labelled
+    as the whole they came from names, say, the dropout rate each arm chose).
     """
     if df.empty:
         return pd.Series([], index=df.index, dtype=object)
     keys = df["group"] if keys is None else keys
-    exclude = set(exclude) | {"seed", "name"}
-    columns = [c for c in relevant_columns(df) if c not in exclude]
-    first = df.groupby(keys, sort=False).head(1)
-    first_keys = list(keys.loc[first.index])
-    values = {c: [canonical(v) for v in first[c]] for c in columns}
-    present = {c: [v != "null" for v in values[c]] for c in columns}
+    columns, first, first_keys, values, present = _group_values(df, keys, exclude)
 
     def distinct(column: str, members: list[int] | None = None) -> int:
         members = range(len(first_keys)) if members is None else members
         return len({values[column][i] for i in members if present[column][i]})
 
-    chosen = [c for c in columns if distinct(c) > 1]
+    include = set(include)
+    chosen = [c for c in columns if distinct(c) > 1 or (c in include and distinct(c) > 0)]
 
     def render(chosen: list[str]) -> list[str]:
         names = _short_names(chosen)

@@ -16,6 +16,7 @@ from sparsebench.report.aggregate import (
     make_labels,
     metric_columns,
     select,
+    varying_columns,
 )
 
 
@@ -50,6 +51,12 @@ def test_labels_name_what_varies_between_groups(results):
     # A subset: only what varies inside it.
     subset = df[df["regularizer.name"] == "dropout"]
     assert sorted(make_labels(subset).unique()) == ["p=0.2", "p=0.5"]
+    # A subset labelled as the whole names what varies across the whole (here p, where a group has it).
+    one_rate = df[df["regularizer.p"].isna() | (df["regularizer.p"] == 0.5)]
+    assert sorted(make_labels(one_rate).unique()) == ["regularizer=dropout", "regularizer=none"]
+    assert varying_columns(df) == ["regularizer.name", "regularizer.p"]
+    assert sorted(make_labels(one_rate, include=varying_columns(df)).unique()) == \
+        ["regularizer=dropout p=0.5", "regularizer=none"]
 
 
 def test_group_ignores_paths_devices_and_seed_but_not_settings(tmp_path):
