@@ -4,11 +4,11 @@
                        [out=DIR] [OVERRIDE ...]
 
 profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
-          MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds, under 90 minutes on
-          2 cores), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard: about 35 minutes),
-          map (each scale-dependent claim across width, training images and epochs, tuned in every cell: its
-          regime map, about 7 hours on 2 cores, resumable), paper (the papers' own networks and budgets, and
-          their tables beside ours: a GPU or a cluster).
+          MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds: 75 to 110 minutes on
+          2 cores, by their vector units), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard:
+          35 to 50 minutes), map (each scale-dependent claim across width, training images and epochs, tuned
+          in every cell: its regime map, about 8 hours on 2 cores, resumable), paper (the papers' own networks
+          and budgets, and their tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
           P-KW, P-DO, P-DC under profile=paper).
 jobs      runs at a time, each with its share of the cores; auto (default): one when a GPU is used, else one
