@@ -910,7 +910,8 @@ def test_a_paper_table_counts_each_run_once_when_near_ties_are_read_at_the_runne
     assert count == 15 and [seeds for seeds in short.values()] == [[4]]
 
 
-def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_chooses_nothing(results, tmp_path):
+def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_chooses_nothing(results, tmp_path,
+                                                                                            monkeypatch):
     """A long tuning resumed across sittings (K4's home regime): the page says how far each arm got, and an
     arm with some of its first rung's trials recorded chooses nothing from them."""
     from sparsebench.claims.page import _tuning_section
@@ -930,6 +931,16 @@ def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_choos
     assert chosen["regularizer=none"] == "not yet (3 of 9 trials recorded)"
     assert chosen["regularizer=l1"] == "not yet (0 of 9 trials recorded)"
     assert all(arm.chosen is None for arm in the_plan.tunings["mlp_regularizers"].arms)
+    # Its figure keeps a panel for every arm: the dense net's three points, the others' panels saying so.
+    from sparsebench.claims import tuning_figure
+
+    drawn = {}
+    monkeypatch.setattr(tuning_figure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    tuning_figure.plot_tuning(the_plan.tunings["mlp_regularizers"], tmp_path)
+    panels = [ax for ax in drawn["tuning_mlp_regularizers"].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["no regularizer", "L1", "L2", "dropout"]
+    assert sorted(panels[0].get_lines()[0].get_xdata()) == [0.0125, 0.025, 0.0375]
+    assert [[t.get_text() for t in ax.texts] for ax in panels[1:]] == [["no trial recorded yet"]] * 3
 
 
 def test_an_arm_whose_every_trial_failed_says_so_rather_than_not_yet(results, tmp_path):

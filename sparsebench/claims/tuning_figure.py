@@ -7,6 +7,7 @@ table only."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 from sparsebench.claims.tuning import Tuning
@@ -21,10 +22,11 @@ MAX_PANELS = 9
 
 
 def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
-    """The figure's files (PNG and PDF), or none when no trial has a score yet."""
-    arms = [arm for arm in tuning.arms if any(t.score is not None for rung in arm.trials for t in rung)]
-    if not arms or len(arms) > MAX_PANELS:  # a regime map's dozens of cell-arms: its table says more than panels
-        return []
+    """The figure's files (PNG and PDF), or none when no trial has a score yet. An arm with no trial
+    recorded yet (a long tuning, resumed across sittings) has its panel, saying so."""
+    arms = tuning.arms
+    if not any(_scored(arm) for arm in arms) or len(arms) > MAX_PANELS:
+        return []  # a regime map's dozens of cell-arms: its table says more than panels
     from matplotlib.figure import Figure
 
     columns = min(len(arms), 3)
@@ -32,6 +34,13 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
     fig = Figure(figsize=(4.2 * columns, 3.2 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, arm in zip(axes, arms):
+        if len(arms) > 1:
+            ax.set_title(arm_label(arm.label), fontsize="medium")
+        if not _scored(arm):
+            ax.text(0.5, 0.5, "no trial recorded yet", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         keys = list(arm.points[0])
         x_key = LR if LR in keys else keys[0]
         others = [k for k in keys if k != x_key]
@@ -74,18 +83,22 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
             ax.set_xticks(values, [f"{v:g}" for v in values], fontsize="small")
             ax.minorticks_off()
         ax.set_xlabel(_short(x_key))
-        ax.set_ylabel(metric_name(tuning.spec.metric).name)
-        if len(tuning.arms) > 1:
-            ax.set_title(arm_label(arm.label), fontsize="medium")
+        # Wrapped, as the title: a long metric name (K4's) is taller than a panel.
+        ax.set_ylabel(textwrap.fill(metric_name(tuning.spec.metric).name, 40))
         ax.legend(fontsize="x-small", frameon=False)
         ax.grid(alpha=0.3)
     for ax in axes[len(arms):]:
         ax.set_visible(False)
     whom = "each arm tuned" if len(tuning.arms) > 1 else "its one arm tuned"
-    fig.suptitle(f"{tuning.experiment}: {whom} on validation (seed {tuning.spec.seed}); dotted: "
-                 f"the first rung, solid: the last", fontsize="medium")
+    # About 13 characters an inch at this size: a one-panel figure's title is wider than the panel.
+    fig.suptitle(textwrap.fill(f"{tuning.experiment}: {whom} on validation (seed {tuning.spec.seed}); dotted: "
+                               f"the first rung, solid: the last", int(13 * 4.2 * columns)), fontsize="medium")
     # A lower resolution than the claims' figures: the report inlines them all, and these are secondary.
     return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS, dpi=90)
+
+
+def _scored(arm) -> bool:
+    return any(t.score is not None for rung in arm.trials for t in rung)
 
 
 def _short(key: str) -> str:
