@@ -319,7 +319,12 @@ def varying_columns(df: pd.DataFrame, keys: pd.Series | None = None, exclude: It
     if df.empty:
         return []
     columns, _, _, values, present = _group_values(df, df["group"] if keys is None else keys, exclude)
-    return [c for c in columns if len({v for v, here in zip(values[c], present[c]) if here}) > 1]
+    return [c for c in columns if _distinct(values[c], present[c]) > 1]
+
+
+def _distinct(values: list, present: list[bool]) -> int:
+    """How many values a column takes over the groups where it is present."""
+    return len({value for value, here in zip(values, present) if here})
 
 
 def make_labels(df: pd.DataFrame, keys: pd.Series | None = None, exclude: Iterable[str] = (),
@@ -337,13 +342,8 @@ def make_labels(df: pd.DataFrame, keys: pd.Series | None = None, exclude: Iterab
         return pd.Series([], index=df.index, dtype=object)
     keys = df["group"] if keys is None else keys
     columns, first, first_keys, values, present = _group_values(df, keys, exclude)
-
-    def distinct(column: str, members: list[int] | None = None) -> int:
-        members = range(len(first_keys)) if members is None else members
-        return len({values[column][i] for i in members if present[column][i]})
-
     include = set(include)
-    chosen = [c for c in columns if distinct(c) > 1 or (c in include and distinct(c) > 0)]
+    chosen = [c for c in columns if _distinct(values[c], present[c]) > (0 if c in include else 1)]
 
     def render(chosen: list[str]) -> list[str]:
         names = _short_names(chosen)
