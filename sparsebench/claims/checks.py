@@ -61,6 +61,9 @@ ALPHA = 0.05
 # (``Check.precondition``, a manipulation check such as "L2 makes the weights smaller") is not supported,
 # so what it compares is not what the claim speaks of (``unless_preconditions``).
 PRECONDITION = "precondition"
+# Why a "can" check (``Check.grid``) is undecided though every setting it ran refutes it: some setting of its
+# grid was not run in this profile, and the claim could still hold there (``claims.grid``).
+UNTRIED = "untried"
 
 # How the interval of a check is made.
 WELCH, PAIRED, AGAINST = "welch", "paired", "against"
@@ -104,6 +107,7 @@ class Verdict:
     smallest_effect: float | None = None  # the half-width of the negligible band (greater / less)
     refuted_as: str = ""  # opposite | negligible, for a refuted greater / less check
     # small (real but below the smallest effect) | holm (not after Holm's correction) | precondition (one not met)
+    # | untried (a "can" check refuted in every setting it ran, with settings of its grid not run)
     undecided_as: str = ""
     seeds_needed: int | None = None  # inconclusive: seeds per group that 80% power says would decide it
     seeds_basis: str = ""  # what that count plans for (a basis of stats.seeds_to_decide)
@@ -310,13 +314,15 @@ def judge(df: pd.DataFrame, metric: str, a: Mapping[str, Any], b: Mapping[str, A
 SMALL_TEXT = "real but below the smallest effect that matters"
 HOLM_TEXT = "not after Holm's correction"
 PRECONDITION_TEXT = "a precondition not met"
+UNTRIED_TEXT = "refuted in every setting run, not in all of its settings"
 
 
 def outcome(v: Verdict) -> str:
     """The verdict with how it is refuted, or why its interval left it undecided."""
     if v.refuted_as:
         return f"{v.verdict} ({v.refuted_as})"
-    reason = {stats.SMALL: SMALL_TEXT, HOLM: HOLM_TEXT, PRECONDITION: PRECONDITION_TEXT}.get(v.undecided_as)
+    reason = {stats.SMALL: SMALL_TEXT, HOLM: HOLM_TEXT, PRECONDITION: PRECONDITION_TEXT,
+              UNTRIED: UNTRIED_TEXT}.get(v.undecided_as)
     return f"{v.verdict} ({reason})" if reason else v.verdict
 
 

@@ -6,7 +6,9 @@ if it holds somewhere: **supported** when some setting supports it after Holm's 
 settings the profile ran (the family of "it holds here" hypotheses); **refuted** only when every setting
 refutes it, each of them run (an intersection: its p is the largest of theirs, no correction needed);
 **inconclusive** otherwise. Settings the profile did not run (no record matches them) are left out of
-Holm's family, keep the claim from being refuted, and are listed with every setting and what it found there.
+Holm's family, keep the claim from being refuted, and are listed with every setting and what it found there;
+a check refuted in every setting it ran, with others not run, is inconclusive "refuted in every setting run,
+not in all of its settings" (``UNTRIED``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import replace
 import pandas as pd
 
 from sparsebench.claims.catalogue import Check
-from sparsebench.claims.checks import ALPHA, Verdict, judge
+from sparsebench.claims.checks import ALPHA, UNTRIED, Verdict, judge
 from sparsebench.report.stats import family_p, holm
 
 
@@ -64,7 +66,11 @@ def judge_grid(rows: pd.DataFrame, check: Check) -> Verdict:
     # Undecided: show a setting that supports it before the correction, else one whose interval is undecided.
     chosen = next((v for _, v in ran if v.verdict == "supported"), None) or \
         next((v for _, v in ran if v.verdict == "inconclusive"), ran[0][1])
-    return replace(chosen, verdict="inconclusive", refuted_as="", p_value=math.nan, cells=cells)
+    # Every setting run refutes it, but not every setting ran: say so, rather than leave "inconclusive" to
+    # read as intervals that straddle.
+    untried = all(v.verdict == "refuted" for _, v in ran)
+    return replace(chosen, verdict="inconclusive", refuted_as="", p_value=math.nan, cells=cells,
+                   undecided_as=UNTRIED if untried else chosen.undecided_as)
 
 
 __all__ = ["judge_check", "judge_grid"]

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from sparsebench.atomic import atomic_write_json, atomic_write_text
 from sparsebench.claims.catalogue import Card
-from sparsebench.claims.checks import HOLM, NOT_MEASURED, PRECONDITION, Verdict
+from sparsebench.claims.checks import HOLM, NOT_MEASURED, PRECONDITION, UNTRIED, Verdict
 from sparsebench.claims.evaluate import (
     ClaimResult,
     decisive_check,
@@ -42,6 +42,7 @@ from sparsebench.claims.wording import (
     HOLM_TEXT,
     PRECONDITION_TEXT,
     SMALL_TEXT,
+    UNTRIED_TEXT,
     axis_name,
     axis_order,
     axis_value,
@@ -176,7 +177,8 @@ def verdict_text(result: ClaimResult) -> str:
     text = result.verdict
     if decisive is not None and decisive.refuted_as and result.verdict == "refuted":
         text += f" ({decisive.refuted_as})"
-    elif decisive is not None and result.verdict == "inconclusive" and decisive.undecided_as in (HOLM, PRECONDITION):
+    elif (decisive is not None and result.verdict == "inconclusive"
+          and decisive.undecided_as in (HOLM, PRECONDITION, UNTRIED)):
         text = outcome(decisive)
     if decisive is not None and budget_changes(decisive, result.early_stop):
         text += " ‡"
@@ -332,6 +334,8 @@ def _cell_verdict(cell: Verdict) -> str:
         return f"{kind} ({HOLM_TEXT}; {cell.before_holm} on its own)"
     if cell.undecided_as == PRECONDITION:
         return f"undecided ({PRECONDITION_TEXT}: {cell.unmet}; {cell.before_precondition} on its own)"
+    if cell.undecided_as == UNTRIED:
+        return f"undecided ({UNTRIED_TEXT})"
     return f"{kind} ({SMALL_TEXT})" if kind == "undecided" and cell.undecided_as == SMALL else kind
 
 

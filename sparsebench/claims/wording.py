@@ -28,6 +28,8 @@ from sparsebench.claims.checks import (
     SHARED_RUNS,
     SMALL_TEXT,
     UNPAIRED,
+    UNTRIED,
+    UNTRIED_TEXT,
     ZERO_SPREAD,
     Problem,
     Verdict,
@@ -111,6 +113,11 @@ def undecided_text(v: Verdict) -> str:
     if v.undecided_as == PRECONDITION:
         return (f"{PRECONDITION_TEXT}: {v.unmet}, so the arms compared are not doing what the claim speaks of; "
                 f"on its own the interval reads {v.before_precondition}")
+    if v.undecided_as == UNTRIED:
+        unrun = [", ".join(f"{key}={value}" for key, value in setting.items()) for setting, cell in v.cells
+                 if not cell.ran]
+        return (f"{UNTRIED_TEXT}: refuted wherever this profile ran it; not run at {' or '.join(unrun)}, where "
+                f"it could still hold")
     return ""
 
 

@@ -10,7 +10,9 @@ from scipy import stats
 
 from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Check
+from sparsebench.claims.checks import UNTRIED, UNTRIED_TEXT, outcome
 from sparsebench.claims.grid import judge_check
+from sparsebench.claims.wording import undecided_text
 
 NONE = [98.40, 98.45, 98.50, 98.42, 98.48]
 
@@ -129,3 +131,10 @@ def test_a_can_claim_is_not_refuted_by_the_one_setting_a_profile_ran():
     verdict = judge_check(records({0.5: flat}), CAN_COST)
     assert verdict.verdict == "inconclusive"
     assert [cell.n_a for _, cell in verdict.cells] == [5, 0, 0]
+    # ... and says why: refuted where it ran, the settings it did not run named (not a straddling interval).
+    assert verdict.undecided_as == UNTRIED and outcome(verdict) == f"inconclusive ({UNTRIED_TEXT})"
+    assert undecided_text(verdict).endswith("not run at regularizer.p=0.2 or regularizer.p=0.8, where it could "
+                                            "still hold")
+    # Every setting ran, one undecided: inconclusive for its interval, not for a setting left out.
+    wide = [98.9, 97.9, 98.6, 98.0, 98.8]
+    assert judge_check(records({0.2: flat, 0.5: flat, 0.8: wide}), CAN_COST).undecided_as != UNTRIED
