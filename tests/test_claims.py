@@ -28,6 +28,7 @@ from sparsebench.claims.cli import choose, parallel_jobs, parse
 from sparsebench.claims.cli import main as claims_main
 from sparsebench.claims.plan import plan
 from sparsebench.errors import ConfigError, SparsebenchError
+from sparsebench.report.aggregate import select
 from tests.conftest import call_command
 
 CLAIM_IDS = {"D1", "D2", "D3", "D4", "D5", "K1", "K2", "K3", "K4", "S1", "S2", "S3", "S4", "G1", "G2"}
@@ -134,12 +135,27 @@ def test_every_claim_plans_under_every_profile(profile):
     assert set(the_plan.jobs) == {e for c in selected for e in c.experiments_for(profile)}
     seeds = {job.config.seed for job in the_plan.all_jobs()}
     if profile == "standard":
-        # Every experiment runs at least 5 seeds, and as many as the cards of the claims it decides plan
-        # (K3's 29 and K4's 19 excepted: their cards say the profile cannot afford them).
+        # Every experiment runs at least 5 seeds, and as many as the cards plan of the claims whose primary
+        # check reads it (a card's count is its primary check's power; K3's 29 and K4's 19 excepted: their
+        # cards say the profile cannot afford them). K1's usual-rate side checks read dropout_rates at its 5.
+        runs = the_plan.planned_runs()
+
+        def primary_reads(claim) -> set[str]:
+            primary = claim.checks[claim.primary_index]
+            own = runs[runs["experiment"].isin(claim.experiments_for(profile))]
+            read = set()
+            for where in [*primary.a_settings(), *([primary.b] if primary.b is not None else [])]:
+                try:
+                    read |= set(select(own, where)["experiment"])
+                except KeyError:
+                    continue
+            return read
+        reads = {c.id: primary_reads(c) for c in selected if c.checks}
+        assert "dropout_rates" not in reads["K1"] and {"mlp_kwinners", "mlp_regularizers"} <= reads["K1"]
         for experiment, jobs in the_plan.jobs.items():
             ran = {job.config.seed for job in jobs}
             planned = max((c.card.seeds.planned for c in selected
-                           if experiment in c.experiments_for(profile) and c.id not in ("K3", "K4")), default=5)
+                           if experiment in reads.get(c.id, ()) and c.id not in ("K3", "K4")), default=5)
             assert ran == set(range(max(5, planned))), experiment
     elif profile in ("smoke", "paper"):  # the map profile's seeds are its experiments' (issue 21)
         assert seeds == ({0, 1} if profile == "smoke" else set(range(10)))

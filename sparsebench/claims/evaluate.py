@@ -58,6 +58,7 @@ from sparsebench.report.stats import family_p, holm
 from sparsebench.report.tables import format_cell, summarize
 
 NOT_RUN = "not run"
+LEARNING_RATE = "train.lr"  # the setting every tuned arm chooses (conf/tune)
 
 
 @dataclass
@@ -198,9 +199,12 @@ def claim_labels(rows: pd.DataFrame, include: Collection[str] = ()) -> pd.Series
     many keys at once)."""
     if rows["experiment"].nunique() < 2:
         return make_labels(rows, include=include)
+    # Each arm's learning rate, where the arms' differ, is named in every experiment's labels, even one whose
+    # own groups share it (K4's two k-winners arms both chose 5e-4, which the other arms did not).
+    include = [*include, *(c for c in varying_columns(rows) if c == LEARNING_RATE and c not in include)]
     labels = pd.Series(index=rows.index, dtype=object)
     for experiment, members in rows.groupby("experiment", sort=False):
-        inner = make_labels(members, include=include) if members["group"].nunique() > 1 \
+        inner = make_labels(members, include=include) if members["group"].nunique() > 1 or include \
             else pd.Series("", index=members.index)
         labels[members.index] = [f"{experiment} {label}".strip() for label in inner]
     return labels

@@ -55,13 +55,13 @@ from sparsebench.report.style import ARMS, Style, arm_family, styles_for
 # matplotlib is imported where a figure is drawn (0.35 s): a plan or a report with nothing to draw does without it.
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
 FORMATS = ("png", "pdf")
 BAND = "mean over seeds; band: 95% t-interval"
 BARS = "mean over seeds; bars: 95% t-interval"
 DPI = 130
 DIFFERENCE = "A − B: difference of means; band: 95% Welch interval per point"
+HOYER = "weights/final/global/hoyer"
 DIFFERENCE_GREY = "0.4"  # grey: black is an arm's colour (no regularizer), a difference is no arm
 
 # A pair of selectors (runs of A, runs of B) whose difference a figure shows under its curves.
@@ -377,10 +377,13 @@ def _draw_differences(below: list[list], sides: list[tuple[str, pd.DataFrame, pd
             ax.grid(alpha=0.3)
 
 
-def _difference_handle() -> Line2D:
+def _difference_handle() -> tuple:
+    """The legend key of a difference panel: its line over its band, so that it does not read as one more
+    line style of the curves above (D1's "after training" is a plain grey line too)."""
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    return Line2D([], [], color=DIFFERENCE_GREY, linewidth=1.5)
+    return Patch(color=DIFFERENCE_GREY, alpha=0.2, linewidth=0), Line2D([], [], color=DIFFERENCE_GREY, linewidth=1.5)
 
 
 def _x_label(axes: list, below: list[list], label: str) -> None:
@@ -767,17 +770,22 @@ def plot_accuracy_vs_q(df: pd.DataFrame, out_dir: str | Path, *, parameter: str 
 def plot_dropout_rate_sweep(df: pd.DataFrame, out_dir: str | Path, *, parameter: str = "regularizer.p",
                             name: str = "dropout_rate_sweep", formats: Sequence[str] = FORMATS,
                             contrasts: Sequence[Contrast] | None = None, keep_labels: bool = False) -> list[Path]:
-    """Test and train accuracy, and the global near-zero share of final weights at each threshold, against
-    the dropout rate (or ``parameter``); only when it takes two or more values."""
+    """Test and train accuracy, the Hoyer sparsity of the final weights (the scale-free measure D1's and
+    D3's primary checks read) and the global near-zero share of final weights at each threshold, against the
+    dropout rate (or ``parameter``); only when it takes two or more values."""
     keys = sorted({c.rsplit("/", 1)[1] for c in df.columns if re.fullmatch(r"weights/final/global/(abs|rel)_.+", c)},
                   key=lambda k: (not k.startswith("abs"), natural_key(k)))
     panels = [("Accuracy", "accuracy (%)", [("test/accuracy", metric_name("test/accuracy").name),
                                             ("train/accuracy", metric_name("train/accuracy").name)])]
+    if HOYER in df.columns:
+        named = metric_name(HOYER)
+        short = named.name.split(" (")[0]  # the panel's title: the name without its gloss
+        panels.append((short[:1].upper() + short[1:], named.unit, [(HOYER, "")]))
     for key in keys:
         named = metric_name(f"weights/final/global/{key}")
         panels.append((named.name.capitalize(), named.unit, [(f"weights/final/global/{key}", "")]))
     return plot_sweep(df, parameter, panels, out_dir, name=name, formats=formats,
-                      title=f"Accuracy and near-zero weights against {metric_name(parameter).name}")
+                      title=f"Accuracy and sparsity of the weights against {metric_name(parameter).name}")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -179,3 +179,22 @@ def test_select_matches_numbers_missing_values_and_lists(results):
     assert len(select(df, {"model.hidden": [128, 128]})) == 9
     with pytest.raises(KeyError, match="regularizer.q"):
         select(df, {"regularizer.q": 2})
+
+
+def test_runs_of_several_experiments_name_each_arms_learning_rate_where_the_arms_differ(tmp_path):
+    """K4's legend: two k-winners arms (one experiment) both at lr 5e-4, the dense arm (another) at 6.25e-5.
+    Within the k-winners experiment the rate does not vary, yet it differs from the dense arm's: every label
+    names it."""
+    from sparsebench.claims.evaluate import claim_labels
+
+    folder = tmp_path / "r"
+    for seed in (0, 1):
+        write_record(folder, make_record({"name": "none"}, seed, 90.0, experiment="dense", **{"train.lr": 6.25e-5}))
+        for density in (0.5, 1.0):
+            write_record(folder, make_record({"name": "none"}, seed, 88.0, experiment="sparse",
+                                             **{"train.lr": 5e-4, "train.batch_size": 128 if density == 1.0 else 64}))
+    df, _ = load_records(folder)
+    labels = claim_labels(df)
+    by_experiment = {e: sorted(set(labels[df["experiment"] == e])) for e in ("dense", "sparse")}
+    assert by_experiment["dense"] == ["dense lr=6.25e-05"]
+    assert all("lr=0.0005" in label for label in by_experiment["sparse"]) and len(by_experiment["sparse"]) == 2

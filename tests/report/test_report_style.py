@@ -234,3 +234,22 @@ def test_a_regime_maps_sweep_draws_one_line_per_cell_though_each_cell_tunes_its_
     texts = [t.get_text() for t in figures[0].legends[0].get_texts()]
     assert "each point at its own learning rate (chosen per dropout rate p)" in texts
     assert sum("hidden=" in text for text in texts) == 2
+
+
+def test_the_dropout_rate_sweep_draws_the_hoyer_sparsity_its_claims_are_decided_on(tmp_path, monkeypatch):
+    """D1's and D3's primary checks read the Hoyer sparsity of |w|: the rate sweep has a panel of it, each
+    point the mean over seeds of the records' values (set here by hand: 0.3 − p/10 plus 0 or 0.01 by seed)."""
+    folder = tmp_path / "rates"
+    for p in (0.2, 0.4, 0.6):
+        for seed in (0, 1):
+            record = make_record({"name": "dropout", "p": p}, seed, 98.0)
+            record["metrics"]["weights"]["final"]["global"]["hoyer"] = 0.3 - p / 10 + 0.01 * seed
+            write_record(folder, record)
+    df = load_records(folder)[0]
+    assert load_catalogue()["D3"].figure == "dropout_rate_sweep"
+    figures = drawn(monkeypatch)
+    plots.plot_dropout_rate_sweep(df, tmp_path)
+    panel = next(ax for ax in figures[0].axes if ax.get_title().startswith("Hoyer"))
+    means = [y for line in panel.lines if line.get_marker() != "_" and len(line.get_xdata()) == 3
+             for y in line.get_ydata()]
+    assert means == pytest.approx([0.285, 0.265, 0.245])
