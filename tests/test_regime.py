@@ -610,3 +610,23 @@ def test_a_cell_withheld_by_a_precondition_is_named_so_in_words_and_in_the_figur
                              "regime: not on the map")
     [figure] = [p for p in plot_regime_map(v, MapLayout(AXES, CENTER), tmp_path, name="withheld") if p.suffix == ".png"]
     assert figure.exists()
+
+
+def test_a_maps_centre_labels_name_what_each_arm_chose_across_cells_not_what_differs_between_experiments():
+    """Two experiments of one claim's map: the first measures pruning at some fractions, the second at none
+    (a measurement setting, the same in every cell of each); the first's dropout arm chose lr 0.1 at the
+    centre and 0.2 in the wide cell. The centre's labels name the learning rate, not the fractions."""
+    from sparsebench.claims.evaluate import chosen_across_cells
+    from sparsebench.report.aggregate import varying_columns
+
+    rows = []
+    for experiment, fractions in (("first", "[0.5,0.9]"), ("second", "[]")):
+        for width, lr in (("[256,256]", 0.1), ("[1024,1024]", 0.2 if experiment == "first" else 0.1)):
+            for seed in (0, 1):
+                rows.append({"experiment": experiment, "regularizer.name": "dropout", "train.lr": lr,
+                             "prune.fractions": fractions, "model.hidden": width, "seed": seed,
+                             "group": f"{experiment}-{width}"})
+    df = pd.DataFrame(rows)
+    assert chosen_across_cells(df, axes=["model.hidden"]) == ["train.lr"]
+    # Across both experiments at once the fractions differ too: what the labels named before.
+    assert "prune.fractions" in varying_columns(df, exclude=["model.hidden"])

@@ -193,6 +193,16 @@ def labelled(rows: pd.DataFrame, claim: Claim, include: Collection[str] = ()) ->
     return rows.assign(label=claim_labels(rows, include) if claim.table is None else paper_labels(claim.table, rows))
 
 
+def chosen_across_cells(rows: pd.DataFrame, axes: Collection[str]) -> list[str]:
+    """The settings that vary across a map's cells within an experiment, the map's own axes left out: what
+    each arm chose in its cell (its learning rate, dropout's p). A setting that differs only between
+    experiments (the pruning fractions one of them measures) names no choice."""
+    columns: list[str] = []
+    for _, members in rows.groupby("experiment", sort=False):
+        columns += [c for c in varying_columns(members, exclude=axes) if c not in columns]
+    return columns
+
+
 def claim_labels(rows: pd.DataFrame, include: Collection[str] = ()) -> pd.Series:
     """Readable group labels: what varies between the groups (and the columns ``include`` names); for runs
     of several experiments, the experiment's name followed by what varies within it (its settings differ in
@@ -420,7 +430,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, figures_dir: Path, unavailable: dic
         # the same for every group, and said once, in the page's text. What the arms chose (their learning
         # rate, dropout's p) varies across the cells and is still named.
         drawn = rows if layout is None else labelled(
-            select(rows, layout.center), claim, include=varying_columns(rows, exclude=layout.axes))
+            select(rows, layout.center), claim, include=chosen_across_cells(rows, layout.axes))
         figures += FIGURES[claim.figure](drawn, figures_dir, name=f"{claim.id}_{claim.figure}",
                                         contrasts=contrasts(claim), keep_labels=True)
     reproduction = reproduce(claim.table, rows) if claim.table is not None else []
