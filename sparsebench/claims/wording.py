@@ -261,16 +261,24 @@ def grid_text(v: Verdict) -> str:
            "only if every one refutes it): " + "; ".join(parts)
 
 
+def decision(v: Verdict) -> str:
+    """The outcome two readings of a check are compared by (the last epoch against the early-stopping one, a
+    choice against its runner-up): ``outcome``, but a "can" check refuted wherever it ran with a setting not
+    run is plain inconclusive. That reason says which settings ran, the same in both readings, and not what
+    their intervals decided (refuted at every rate run, or undecided at one, is the same verdict)."""
+    return v.verdict if v.undecided_as == UNTRIED else outcome(v)
+
+
 def outcome_before_holm(v: Verdict) -> str:
-    """The outcome the check's own interval gave, before Holm's correction across the report or a
+    """The decision the check's own interval gave, before Holm's correction across the report or a
     precondition not met withdrew it."""
-    return v.before_holm or v.before_precondition or outcome(v)
+    return v.before_holm or v.before_precondition or decision(v)
 
 
 def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
     """Whether the primary check's outcome changes at the early-stopping epoch (None: not measured there).
     Both are read before Holm's correction, which only the profile's own budget goes through."""
-    return None if early is None else outcome(early) != outcome_before_holm(primary)
+    return None if early is None else decision(early) != outcome_before_holm(primary)
 
 
 def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:

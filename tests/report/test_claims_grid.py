@@ -12,7 +12,7 @@ from sparsebench.claims.budget import at_early_stop
 from sparsebench.claims.catalogue import Check
 from sparsebench.claims.checks import UNTRIED, UNTRIED_TEXT, outcome
 from sparsebench.claims.grid import judge_check
-from sparsebench.claims.wording import undecided_text
+from sparsebench.claims.wording import budget_changes, decision, undecided_text
 
 NONE = [98.40, 98.45, 98.50, 98.42, 98.48]
 
@@ -138,3 +138,10 @@ def test_a_can_claim_is_not_refuted_by_the_one_setting_a_profile_ran():
     # Every setting ran, one undecided: inconclusive for its interval, not for a setting left out.
     wide = [98.9, 97.9, 98.6, 98.0, 98.8]
     assert judge_check(records({0.2: flat, 0.5: flat, 0.8: wide}), CAN_COST).undecided_as != UNTRIED
+    # A setting not run and one undecided: inconclusive for the undecided interval, whatever else is missing.
+    partly = judge_check(records({0.2: flat, 0.5: wide}), CAN_COST)
+    assert partly.verdict == "inconclusive" and partly.undecided_as != UNTRIED
+    assert [cell.n_a for _, cell in partly.cells] == [5, 5, 0]
+    # Compared with another reading of the check (the early-stopping epoch, a runner-up), "refuted wherever it
+    # ran" and "undecided at one setting" are the same verdict: inconclusive, no change to mark.
+    assert decision(verdict) == decision(partly) == "inconclusive" and budget_changes(verdict, partly) is False
