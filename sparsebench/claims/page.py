@@ -49,15 +49,14 @@ from sparsebench.claims.wording import (
     budget_changes,
     cell_kind,
     check_notes_text,
-    decision,
     description,
     early_stop_text,
     grid_text,
     images_text,
     outcome,
-    outcome_before_holm,
     p_number,
     p_text,
+    reads_alike,
     reason,
     shown_setting,
     undecided_text,
@@ -210,8 +209,7 @@ def _why(result: ClaimResult, near_ties: str = "") -> str:
     if decisive is not None and budget_changes(decisive, result.early_stop):
         parts.append(f"‡ {outcome(result.early_stop)} at the early-stopping epoch")
     matched = matched_reading(result)
-    if (decisive is not None and matched is not None and matched.ran
-            and decision(matched) != outcome_before_holm(decisive)):
+    if decisive is not None and matched is not None and matched.ran and not reads_alike(matched, decisive):
         keys = ", ".join(result.claim.checks[result.claim.primary_index].matched)
         parts.append(f"with B at A's chosen {keys}: {outcome(matched)}, {signed(matched.effect)} "
                      f"[{signed(matched.low)}, {signed(matched.high)}]")
@@ -219,7 +217,7 @@ def _why(result: ClaimResult, near_ties: str = "") -> str:
         parts.append(near_ties)
     again = runner_up_reading(result)
     if decisive is not None and again is not None and again.ran:
-        same = decision(again) == outcome_before_holm(decisive)
+        same = reads_alike(again, decisive)
         parts.append(f"with the near-tied arms at their runner-ups: {outcome(again)}, {signed(again.effect)} "
                      f"[{signed(again.low)}, {signed(again.high)}]"
                      + ("" if same else ": the verdict holds for the choice made, not for both"))

@@ -114,8 +114,7 @@ def undecided_text(v: Verdict) -> str:
         return (f"{PRECONDITION_TEXT}: {v.unmet}, so the arms compared are not doing what the claim speaks of; "
                 f"on its own the interval reads {v.before_precondition}")
     if v.undecided_as == UNTRIED:
-        unrun = [", ".join(f"{key}={value}" for key, value in setting.items()) for setting, cell in v.cells
-                 if not cell.ran]
+        unrun = [setting_text(setting) for setting, cell in v.cells if not cell.ran]
         return (f"{UNTRIED_TEXT}: refuted wherever this profile ran it; not run at {' or '.join(unrun)}, where "
                 f"it could still hold")
     return ""
@@ -243,13 +242,18 @@ def check_notes_text(notes, verdict: Verdict) -> str:
     return "; ".join(parts)
 
 
+def setting_text(setting: Mapping[str, Any]) -> str:
+    """One setting of a "can" check's grid as the page names it: ``regularizer.p=0.5``."""
+    return ", ".join(f"{key}={value}" for key, value in setting.items())
+
+
 def grid_text(v: Verdict) -> str:
     """A "can" check's settings with what each found (``claims.grid``), or ''."""
     if not v.cells:
         return ""
     parts = []
     for setting, cell in v.cells:
-        where = ", ".join(f"{key}={value}" for key, value in setting.items())
+        where = setting_text(setting)
         if not cell.ran:
             parts.append(f"{where}: not run in this profile")
             continue
@@ -275,10 +279,16 @@ def outcome_before_holm(v: Verdict) -> str:
     return v.before_holm or v.before_precondition or decision(v)
 
 
+def reads_alike(reading: Verdict, primary: Verdict) -> bool:
+    """Whether another reading of the primary check (at the early-stopping epoch, with B matched, at the
+    runner-ups) reaches the decision the primary's own interval reached, before Holm's correction."""
+    return decision(reading) == outcome_before_holm(primary)
+
+
 def budget_changes(primary: Verdict, early: Verdict | None) -> bool | None:
     """Whether the primary check's outcome changes at the early-stopping epoch (None: not measured there).
     Both are read before Holm's correction, which only the profile's own budget goes through."""
-    return None if early is None else decision(early) != outcome_before_holm(primary)
+    return None if early is None else not reads_alike(early, primary)
 
 
 def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bool) -> str:
