@@ -13,7 +13,7 @@ declare -A how=(
   [claims-home]="profile=paper claims=K1,K2,K3"
   [claims-home-d4]="profile=paper claims=D4"
   [claims-home-k4]="profile=paper claims=K4"
-  [claims-map]="profile=map"
+  [claims-map]="profile=map map_axes=wide"
 )
 reports=("$@")
 [ ${#reports[@]} -gt 0 ] || reports=(claims-standard claims-standard-near-ties claims-cnn claims-home claims-home-d4 claims-home-k4 claims-map)

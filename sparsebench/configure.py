@@ -125,7 +125,8 @@ def validate(cfg: DictConfig) -> RunConfig:
     parts["logger"] = _to_object(cfg.logger, "logger") if cfg.get("logger") else {}
     parts["continual"] = _continual(cfg.get("continual"))
     parts["tune"] = _to_object(cfg.tune, "tune") if cfg.get("tune") else None
-    parts["axes"] = OmegaConf.to_container(cfg.axes) if cfg.get("axes") else {}
+    parts["axes"] = OmegaConf.to_container(cfg.axes, resolve=True) if cfg.get("axes") else {}
+    parts["map_axes"] = OmegaConf.to_container(cfg.map_axes, resolve=True) if cfg.get("map_axes") else {}
     top = {f.name: cfg[f.name] for f in dataclasses.fields(RunConfig) if f.name not in parts}
     return _checked(RunConfig(**top, **parts))
 

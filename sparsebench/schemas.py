@@ -430,6 +430,9 @@ class RunConfig:
     # A regime map's axes (the map profile's experiments): setting -> the values it takes, one setting at a
     # time with the others at this config's own; each value a cell of the sweep (claims.plan, claims.regime).
     axes: dict = neutral(why="which runs a plan makes; each run's numbers follow from its own settings", factory=dict)
+    # The grids a map experiment's axes read (conf/map_axes/): kind of experiment (mlp, continual) -> its axes.
+    map_axes: dict = neutral(why="which runs a plan makes; each run's numbers follow from its own settings",
+                             factory=dict)
 
     def __post_init__(self) -> None:
         _one_of("device", self.device, DEVICES)
@@ -445,6 +448,9 @@ class RunConfig:
         for key, values in self.axes.items():
             check(isinstance(values, list) and len(values) > 0, f"axes.{key}", values,
                   "must list the values the setting takes across the map")
+        for kind, axes in self.map_axes.items():
+            check(isinstance(axes, dict) and all(isinstance(v, list) and v for v in axes.values()), f"map_axes.{kind}",
+                  axes, "must map each setting to the values it takes across the map", "e.g. {model.hidden: [[128, 128]]}")
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}

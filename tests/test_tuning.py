@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -368,10 +369,10 @@ def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     mapped = plan([catalogue["D4"]], "map", where)
     assert list(mapped.axes) == ["map_mlp_regularizers"]
     axes, center = mapped.axes["map_mlp_regularizers"]
-    assert center == {"model.hidden": [256, 256], "dataset.train_subset": None, "train.epochs": 20}
-    # One factor at a time: 1 centre + 3 widths + 3 data sizes + 1 budget, each with 3 arms x 5 seeds.
+    assert center == {"model.hidden": [256, 256], "dataset.train_subset": None}
+    # One factor at a time: 1 centre + 2 widths + 3 data sizes (conf/map_axes/default.yaml), each with 3 arms x 5 seeds.
     jobs = mapped.jobs["map_mlp_regularizers"]
-    assert len(jobs) == (1 + 3 + 3 + 1) * 3 * 5 and len({job.run_id for job in jobs}) == len(jobs)
+    assert len(jobs) == (1 + 2 + 3) * 3 * 5 and len({job.run_id for job in jobs}) == len(jobs)
     ours = {job.run_dir.path for job in tuning.trials_of(standard.tunings["mlp_regularizers"], 0, deriver())}
     work = mapped.tunings["map_mlp_regularizers"]
     centre = replace(work, arms=[arm for arm in work.arms if not set(arm.arm) & set(axes)])
@@ -379,6 +380,31 @@ def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     theirs = {job.run_dir.path for job in tuning.trials_of(centre, 0, deriver())}
     # The centre's none, l2 and dropout arms (9 points each) are the standard profile's very trials.
     assert len(ours & theirs) == 27
+
+
+def test_the_wide_map_adds_its_cells_and_reuses_the_records_made_before_the_grid_was_split(tmp_path, mnist_dir):
+    """map_axes=wide adds width 1024 and 80 epochs to the default grid; its runs are the very runs the committed
+    wide map made (docs/claims-map/records, written before conf/map_axes existed): which grid a plan reads is
+    no part of a run's identity."""
+    where = [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"]
+    catalogue = load_catalogue()
+    default = plan([catalogue["D4"]], "map", where)
+    wide = plan([catalogue["D4"]], "map", [*where, "map_axes=wide"])
+    axes, center = wide.axes["map_mlp_regularizers"]
+    assert axes == {"model.hidden": [[128, 128], [512, 512], [1024, 1024]],
+                    "dataset.train_subset": [6000, 12500, 25000], "train.epochs": [80]}
+    assert center == {"model.hidden": [256, 256], "dataset.train_subset": None, "train.epochs": 20}
+    jobs = {job.run_id for job in wide.jobs["map_mlp_regularizers"]}
+    assert len(jobs) == (1 + 3 + 3 + 1) * 3 * 5
+    assert {job.run_id for job in default.jobs["map_mlp_regularizers"]} < jobs  # the default's cells are the wide's
+    # Every first-rung trial of the cells only the wide grid has was made by the committed map, run id for run id.
+    work = wide.tunings["map_mlp_regularizers"]
+    only_wide = replace(work, arms=[arm for arm in work.arms
+                                    if arm.arm.get("model.hidden") == "[1024,1024]" or arm.arm.get("train.epochs") == "80"])
+    assert len(only_wide.arms) == 2 * 3
+    trials = {job.run_dir.path.name for job in tuning.trials_of(only_wide, 0, deriver())}
+    committed = Path(__file__).resolve().parents[1] / "docs" / "claims-map" / "records" / "mlp_regularizers-tuning"
+    assert len(trials) == 2 * 27 and trials <= {folder.name for folder in committed.iterdir()}
 
 
 def test_a_run_with_settings_changed_is_the_run_hydra_composes_for_them(tmp_path):
