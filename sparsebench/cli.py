@@ -27,6 +27,7 @@ from sparsebench.commands import (
     explain,
     parse_overrides,
     quote,
+    refuse_null_groups,
     run_command,
     version_text,
 )
@@ -60,6 +61,7 @@ def preflight(overrides: list[str], multirun: bool, config_name: str = CONFIG_NA
     from sparsebench.runner import resolve_device
 
     here = runs_here(overrides)
+    refuse_null_groups(parse_overrides(overrides))
     checked: set[str] = set()
     with hydra_configs():
         try:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import gc
+import importlib.resources
 import os
 import re
 import sys
@@ -123,6 +125,28 @@ def parse_overrides(argv: Iterable[str]) -> list[Override]:
         return OverridesParser.create().parse_overrides(list(argv))
     except OverrideParseException as error:
         raise SparsebenchError(explain(error)) from None
+
+
+@functools.cache
+def run_groups() -> dict[str, list[str]]:
+    """The config groups a run composes (conf/config.yaml's defaults list), each with its options."""
+    conf = importlib.resources.files("sparsebench.conf")
+    defaults = yaml.safe_load((conf / "config.yaml").read_text())["defaults"]
+    groups = [key for entry in defaults if isinstance(entry, dict) for key in entry]
+    return {group: sorted(f.name.removesuffix(".yaml") for f in (conf / group).iterdir() if f.name.endswith(".yaml"))
+            for group in groups}
+
+
+def refuse_null_groups(overrides: list[Override]) -> None:
+    """Refuse, in one line, ``group=null`` for a config group of the run (``dataset=null``), which Hydra
+    stops on with a traceback rather than an error of its own."""
+    for override in overrides:
+        key = override.key_or_group
+        if (key in run_groups() and override.type == OverrideType.CHANGE and not override.package
+                and not override.is_sweep_override() and override.value() is None):
+            raise SparsebenchError(f"{override.input_line} is not allowed: {key} is a config group and takes one of "
+                                   f"its options ({', '.join(run_groups()[key]) or 'none found'}; files in "
+                                   f"conf/{key}/); leave {key} out for its default")
 
 
 def split_settings(overrides: list[Override], own: Iterable[str], prog: str) -> tuple[dict[str, Any], list[Override]]:

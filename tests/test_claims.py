@@ -179,6 +179,9 @@ def test_command_line_parsing_and_bad_input():
         parse(["profile=fast"])
     with pytest.raises(SparsebenchError, match="jobs=0 is not allowed"):
         parse(["jobs=0"])
+    with pytest.raises(SparsebenchError, match=r"^tune=null is not allowed: tune is a config group .*conf/tune/\)"):
+        parse(["profile=map", "tune=null"])
+    assert parse(["profile=map", "map_axes=wide"])[1] == ["map_axes=wide"]  # the map's grid: a setting of every run
     assert parse([])[0]["jobs"] == "auto" and parallel_jobs("3", []) == 3
     assert 1 <= parallel_jobs("auto", ["device=cpu"]) <= 8
     with pytest.raises(SparsebenchError, match="claims=Z9"):

@@ -60,6 +60,11 @@ def test_bad_values_name_key_value_and_what_is_allowed(overrides, key):
     (["regularizer.p=abc"], "regularizer.p is not a setting of regularizer"),
     (["regularizer=dropout", "regularizer.p=abc"], "regularizer.p='abc' is not allowed: expected a float value"),
     (["train.epochs=[1"], ""),
+    # Hydra itself stops on a config group set to null with a ValueError and its traceback.
+    (["dataset=null"], "dataset=null is not allowed: dataset is a config group and takes one of its options "
+                       "(cifar10, embedded, fashion_mnist, mnist; files in conf/dataset/)"),
+    (["map_axes=null"], "map_axes=null is not allowed: map_axes is a config group and takes one of its options "
+                        "(default, wide;"),
 ])
 def test_preflight_turns_hydra_errors_into_one_line(overrides, expected):
     with pytest.raises(SparsebenchError) as caught:

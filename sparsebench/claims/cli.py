@@ -74,6 +74,7 @@ from sparsebench.claims.plan import execute, near_tie_runs, plan, tune
 from sparsebench.commands import (
     parse_overrides,
     printed_help_or_version,
+    refuse_null_groups,
     run_command,
     split_settings,
     text_setting,
@@ -96,6 +97,7 @@ NOT_HERE = {"name": "each claim's experiment names its own folder (<results_dir>
 def parse(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
     """(the command's own settings, the overrides for every run), read as Hydra reads a command line."""
     given, rest = split_settings(parse_overrides(argv), OWN_KEYS, PROG)
+    refuse_null_groups(rest)
     own = {"profile": text_setting("profile", given.get("profile"), "smoke"), "claims": "", "jobs": "auto",
            "launcher": text_setting("launcher", given.get("launcher")), "out": text_setting("out", given.get("out")),
            "run": given.get("run", True)}
