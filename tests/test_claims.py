@@ -24,7 +24,7 @@ from sparsebench.claims.catalogue import (
     _experiments,
     load_catalogue,
 )
-from sparsebench.claims.cli import choose, parallel_jobs, parse
+from sparsebench.claims.cli import choose, parallel_jobs, parse, shown_settings
 from sparsebench.claims.cli import main as claims_main
 from sparsebench.claims.plan import plan
 from sparsebench.errors import ConfigError, SparsebenchError
@@ -182,6 +182,9 @@ def test_command_line_parsing_and_bad_input():
     with pytest.raises(SparsebenchError, match=r"^tune=null is not allowed: tune is a config group .*conf/tune/\)"):
         parse(["profile=map", "tune=null"])
     assert parse(["profile=map", "map_axes=wide"])[1] == ["map_axes=wide"]  # the map's grid: a setting of every run
+    # A report's header names what changes numbers or which runs are planned, not where runs go.
+    assert shown_settings(["map_axes=wide", "results_dir=/x", "tune.confirm_near_ties=true", "device=cpu", "seed=3"]) \
+        == ["map_axes=wide", "tune.confirm_near_ties=true", "seed=3"]
     assert parse([])[0]["jobs"] == "auto" and parallel_jobs("3", []) == 3
     assert 1 <= parallel_jobs("auto", ["device=cpu"]) <= 8
     with pytest.raises(SparsebenchError, match="claims=Z9"):

@@ -266,13 +266,17 @@ def report_lock(out: Path):
                      on_wait=lambda: log.info("another sparsebench-claims is writing %s; waiting for it", out))
 
 
+# Settings that change no run's numbers but which runs the plan makes and reads: named in a report's header.
+PLAN_SETTINGS = ("tune", "map_axes", "axes")
+
+
 def shown_settings(overrides: list[str]) -> list[str]:
-    """The settings a report's header names: those that change a run's numbers, and tune.* (which runs the
-    plan makes and reads); not where or how runs go (results_dir, dataset.root, device, threads: fields the
+    """The settings a report's header names: those that change a run's numbers, and those of PLAN_SETTINGS
+    (map_axes=wide); not where or how runs go (results_dir, dataset.root, device, threads: fields the
     schemas declare neutral), so a committed page shows no folder of the machine that made it."""
     def key(override: str) -> str:
         return override.lstrip("+~").partition("=")[0]
-    return [o for o in overrides if key(o).split(".")[0] == "tune" or not neutral_setting(key(o))]
+    return [o for o in overrides if key(o).split(".")[0].split("/")[0] in PLAN_SETTINGS or not neutral_setting(key(o))]
 
 
 def _write_report(results, out: Path, profile: str, given: list[str], the_plan, counts: dict, folder: Path,
