@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.override_parser.types import ChoiceSweep, Override, OverrideType
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf.errors import (
     ConfigAttributeError,
@@ -128,25 +128,38 @@ def parse_overrides(argv: Iterable[str]) -> list[Override]:
 
 
 @functools.cache
-def run_groups() -> dict[str, list[str]]:
-    """The config groups a run composes (conf/config.yaml's defaults list), each with its options."""
+def run_groups() -> dict[str, tuple[list[str], bool]]:
+    """The config groups a run composes (conf/config.yaml's defaults list): each with its options and whether
+    it is chosen by default (false: null unless an experiment or a profile chooses it)."""
     conf = importlib.resources.files("sparsebench.conf")
     defaults = yaml.safe_load((conf / "config.yaml").read_text())["defaults"]
-    groups = [key for entry in defaults if isinstance(entry, dict) for key in entry]
-    return {group: sorted(f.name.removesuffix(".yaml") for f in (conf / group).iterdir() if f.name.endswith(".yaml"))
-            for group in groups}
+    groups = {}
+    for entry in defaults:
+        for group, choice in (entry.items() if isinstance(entry, dict) else ()):
+            folder = conf / group
+            if " " in group or "/" in group or not folder.is_dir():  # "override hydra/...", a nested group
+                continue
+            groups[group] = (sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml")),
+                             choice is not None)
+    return groups
 
 
 def refuse_null_groups(overrides: list[Override]) -> None:
-    """Refuse, in one line, ``group=null`` for a config group of the run (``dataset=null``), which Hydra
-    stops on with a traceback rather than an error of its own."""
+    """Refuse, in one line, a config group of the run set to null (``dataset=null``, ``+tune=null``, a sweep
+    ``dataset=mnist,null``), which Hydra stops on with a traceback rather than an error of its own."""
     for override in overrides:
         key = override.key_or_group
-        if (key in run_groups() and override.type == OverrideType.CHANGE and not override.package
-                and not override.is_sweep_override() and override.value() is None):
-            raise SparsebenchError(f"{override.input_line} is not allowed: {key} is a config group and takes one of "
-                                   f"its options ({', '.join(run_groups()[key]) or 'none found'}; files in "
-                                   f"conf/{key}/); leave {key} out for its default")
+        if key not in run_groups() or override.package or override.type == OverrideType.DEL:
+            continue
+        value = override.value()
+        values = value.list if isinstance(value, ChoiceSweep) else [value]
+        if not any(v is None for v in values):
+            continue
+        options, chosen = run_groups()[key]
+        fix = f"leave {key} out for its default" if chosen else \
+            f"leave {key} out to keep what the experiment or profile chooses (none, by default)"
+        raise SparsebenchError(f"{override.input_line} is not allowed: {key} is a config group and takes one of its "
+                               f"options ({', '.join(options) or 'none found'}; files in conf/{key}/), not null; {fix}")
 
 
 def split_settings(overrides: list[Override], own: Iterable[str], prog: str) -> tuple[dict[str, Any], list[Override]]:

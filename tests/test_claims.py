@@ -181,6 +181,8 @@ def test_command_line_parsing_and_bad_input():
         parse(["jobs=0"])
     with pytest.raises(SparsebenchError, match=r"^tune=null is not allowed: tune is a config group .*conf/tune/\)"):
         parse(["profile=map", "tune=null"])
+    with pytest.raises(SparsebenchError, match=r"^dataset=mnist,null is not allowed: dataset is a config group"):
+        parse(["profile=map", "dataset=mnist,null"])  # a null among a sweep's values too
     assert parse(["profile=map", "map_axes=wide"])[1] == ["map_axes=wide"]  # the map's grid: a setting of every run
     # A report's header names what changes numbers or which runs are planned, not where runs go.
     assert shown_settings(["map_axes=wide", "results_dir=/x", "tune.confirm_near_ties=true", "device=cpu", "seed=3"]) \

@@ -65,6 +65,8 @@ def test_bad_values_name_key_value_and_what_is_allowed(overrides, key):
                        "(cifar10, embedded, fashion_mnist, mnist; files in conf/dataset/)"),
     (["map_axes=null"], "map_axes=null is not allowed: map_axes is a config group and takes one of its options "
                         "(default, wide;"),
+    (["+tune=null"], "+tune=null is not allowed: tune is a config group and takes one of its options (continual, "
+                     "halving; files in conf/tune/), not null; leave tune out to keep what the experiment or profile chooses"),
 ])
 def test_preflight_turns_hydra_errors_into_one_line(overrides, expected):
     with pytest.raises(SparsebenchError) as caught:

@@ -431,8 +431,16 @@ def test_a_map_axis_name_for_an_axis_its_experiment_does_not_have_is_refused_bef
     typo = replace(k4, map=replace(k4.map, axis_names={"train.epoch": "epochs a task"}))
     with pytest.raises(ConfigError) as error:
         plan([typo], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}"])
-    assert "claims/K4.map.axis_names=['train.epoch'] is not allowed: must name axes of map_continual_mlp (" in str(error.value)
+    assert "claims/K4.map.axis_names=['train.epoch'] is not allowed: must name settings of map_continual_mlp (" \
+        in str(error.value)
     assert "train.epochs" in str(error.value)
+    # A grid of the user's own without the axes K4's card names (a width axis alone) plans: the names go unused.
+    (tmp_path / "mine" / "map_axes").mkdir(parents=True)
+    (tmp_path / "mine" / "map_axes" / "narrow.yaml").write_text(
+        "mlp: {model.hidden: [[128, 128]]}\ncontinual: {model.hidden: [[128, 128], [2048, 2048]]}\n")
+    narrow = plan([k4], "map", [f"dataset.root={mnist_dir}", f"results_dir={tmp_path}", "map_axes=narrow",
+                                f"hydra.searchpath=[file://{tmp_path / 'mine'}]"])
+    assert narrow.axes["map_continual_mlp"][0] == {"model.hidden": [[128, 128], [2048, 2048]]}
 
 
 def test_a_mapped_claims_own_figure_draws_the_maps_centre_cell_alone(tmp_path):

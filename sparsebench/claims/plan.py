@@ -172,12 +172,18 @@ def plan(claims: list[Claim], profile: str, overrides: list[str]) -> Plan:
                 raise SparsebenchError(f"{override}: experiment {experiment} tunes {key} for each arm (its tune.arms); "
                                        f"leave {key} out, or give tune.arms=[] to run every arm untuned with it")
         result.tunings[experiment] = started
-    for claim in claims:  # a map's own axis names name axes its experiment has (a typo would name nothing)
+    # A map's own axis names name settings of its experiment (a typo would name nothing); a name for an axis the
+    # grid of this command lacks (conf/map_axes: a grid of the user's without K4's epochs) is left unused.
+    for claim in claims:
         named = claim.map.axis_names if claim.map is not None and claim.map.experiment in result.axes else {}
-        axes = result.axes[claim.map.experiment][0] if named else {}
-        if set(named) - set(axes):
+        if not named:
+            continue
+        axes = result.axes[claim.map.experiment][0]
+        settings = flatten(config_tree(result.jobs[claim.map.experiment][0].config), ".")
+        if set(named) - set(settings):
             raise ConfigError(f"claims/{claim.id}.map.axis_names", sorted(named),
-                              f"must name axes of {claim.map.experiment} ({', '.join(axes)})", "or drop axis_names")
+                              f"must name settings of {claim.map.experiment} (its axes: {', '.join(axes)})",
+                              "check the spelling, or drop axis_names")
     # A check read with B at A's chosen values (Check.matched): its A and B must be two arms of one tuned
     # experiment of the claim; nothing is matched where the claim's experiments are not tuned, nor in a
     # regime map's cells (they judge the primary check only).
