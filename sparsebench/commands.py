@@ -43,6 +43,7 @@ FAILED, BAD_INPUT, INTERRUPTED, CLOSED_PIPE = 1, 2, 130, 141
 # What composing and validating a config raises for a bad value or a bad config file.
 COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, yaml.YAMLError)
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+_CONF = importlib.resources.files("sparsebench.conf")  # the configs this package ships
 
 
 def run_command(prog: str, body: Callable[[], int], resume: str) -> int:
@@ -128,20 +129,12 @@ def parse_overrides(argv: Iterable[str]) -> list[Override]:
 
 
 @functools.cache
-def run_groups() -> dict[str, tuple[list[str], bool]]:
-    """The config groups a run composes (conf/config.yaml's defaults list): each with its options and whether
-    it is chosen by default (false: null unless an experiment or a profile chooses it)."""
-    conf = importlib.resources.files("sparsebench.conf")
-    defaults = yaml.safe_load((conf / "config.yaml").read_text())["defaults"]
-    groups = {}
-    for entry in defaults:
-        for group, choice in (entry.items() if isinstance(entry, dict) else ()):
-            folder = conf / group
-            if " " in group or "/" in group or not folder.is_dir():  # "override hydra/...", a nested group
-                continue
-            groups[group] = (sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml")),
-                             choice is not None)
-    return groups
+def run_groups() -> dict[str, bool]:
+    """The config groups a run composes (conf/config.yaml's defaults list), each with whether it is chosen by
+    default (false: null unless an experiment or a profile chooses it)."""
+    defaults = yaml.safe_load((_CONF / "config.yaml").read_text())["defaults"]
+    return {group: choice is not None for entry in defaults if isinstance(entry, dict)
+            for group, choice in entry.items() if " " not in group and "/" not in group and (_CONF / group).is_dir()}
 
 
 def refuse_null_groups(overrides: list[Override]) -> None:
@@ -155,8 +148,8 @@ def refuse_null_groups(overrides: list[Override]) -> None:
         values = value.list if isinstance(value, ChoiceSweep) else [value]
         if not any(v is None for v in values):
             continue
-        options, chosen = run_groups()[key]
-        fix = f"leave {key} out for its default" if chosen else \
+        options = _options(key)
+        fix = f"leave {key} out for its default" if run_groups()[key] else \
             f"leave {key} out to keep what the experiment or profile chooses (none, by default)"
         raise SparsebenchError(f"{override.input_line} is not allowed: {key} is a config group and takes one of its "
                                f"options ({', '.join(options) or 'none found'}; files in conf/{key}/), not null; {fix}")
@@ -195,8 +188,11 @@ def quote(value: str) -> str:
 # --- errors in one line ------------------------------------------------------------------------------------------
 
 def _options(group: str) -> list[str]:
+    """A config group's options as Hydra finds them (a user's folders too), or before Hydra starts, in conf/."""
     try:
-        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+        if GlobalHydra.instance().is_initialized():
+            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+        return sorted(f.name.removesuffix(".yaml") for f in (_CONF / group).iterdir() if f.name.endswith(".yaml"))
     except Exception:  # noqa: BLE001 - only used to enrich a message
         return []
 

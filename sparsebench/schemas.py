@@ -445,12 +445,18 @@ class RunConfig:
               "must be a folder name: not empty, . or .., without '/', not starting with '_', at most 255 bytes")
         check(self.results_dir.strip() != "", "results_dir", self.results_dir, "must name a folder",
               "e.g. results_dir=results (the default)")
-        for key, values in self.axes.items():
-            check(isinstance(values, list) and len(values) > 0, f"axes.{key}", values,
-                  "must list the values the setting takes across the map")
+        _check_axes("axes", self.axes)
         for kind, axes in self.map_axes.items():
-            check(isinstance(axes, dict) and all(isinstance(v, list) and v for v in axes.values()), f"map_axes.{kind}",
-                  axes, "must map each setting to the values it takes across the map", "e.g. {model.hidden: [[128, 128]]}")
+            check(isinstance(axes, dict), f"map_axes.{kind}", axes, "must map each setting to the values it takes "
+                  "across the map", "e.g. {model.hidden: [[128, 128]]}")
+            _check_axes(f"map_axes.{kind}", axes)
+
+
+def _check_axes(prefix: str, axes: dict) -> None:
+    """A map's axes (RunConfig.axes, each grid of map_axes): every setting with the values it takes."""
+    for key, values in axes.items():
+        check(isinstance(values, list) and len(values) > 0, f"{prefix}.{key}", values,
+              "must list the values the setting takes across the map")
 
 
 GROUP_SCHEMAS = {"dataset": DatasetConfig, "train": TrainConfig, "eval": EvalConfig, "prune": PruneConfig}
