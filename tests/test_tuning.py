@@ -382,6 +382,7 @@ def test_a_map_cell_reuses_the_runs_already_made_for_it(tmp_path, mnist_dir):
     assert len(ours & theirs) == 27
 
 
+@pytest.mark.system  # plans the map profile twice: about half a minute
 def test_the_wide_map_adds_its_cells_and_reuses_the_records_made_before_the_grid_was_split(tmp_path, mnist_dir):
     """map_axes=wide adds width 1024 and 80 epochs to the default grid; its runs are the very runs the committed
     wide map made (docs/claims-map/records, written before conf/map_axes existed): which grid a plan reads is
