@@ -31,6 +31,9 @@ from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.report.aggregate import select
 from tests.conftest import call_command
 
+# What these reports count and say is tested here; their figures are tested in tests/report.
+pytestmark = pytest.mark.usefixtures("figures_not_rendered")
+
 CLAIM_IDS = {"D1", "D2", "D3", "D4", "D5", "K1", "K2", "K3", "K4", "S1", "S2", "S3", "S4", "G1", "G2"}
 
 

@@ -22,6 +22,9 @@ from sparsebench.sweep import (
 )
 from tests.conftest import compose_config
 
+# What these reports count and say is tested here; their figures are tested in tests/report.
+pytestmark = pytest.mark.usefixtures("figures_not_rendered")
+
 SMOKE_SEEDS = ["seed=0", "seed=1"]  # conf/profile/smoke.yaml
 FIVE_SEEDS = [f"seed={s}" for s in range(5)]  # the experiments' own range(5)
 
@@ -276,6 +279,7 @@ def test_the_stamp_is_none_when_hydras_settings_are_given():
     assert plancache.stamp(["seed=1"]) == plancache.fingerprint()
 
 
+@pytest.mark.system
 def test_a_report_with_nothing_to_draw_loads_no_plotting_library(tmp_path):
     """matplotlib is imported where a figure is drawn: a plan reported with run=false on an empty folder
     (no record, so no figure) does without it, in a fresh interpreter."""

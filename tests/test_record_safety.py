@@ -25,6 +25,9 @@ from sparsebench.records import Problem, RunDir, RunRecord, read
 from sparsebench.report.aggregate import load_records
 from sparsebench.runner import run, run_dir_for
 
+# What these reports count and say is tested here; their figures are tested in tests/report.
+pytestmark = pytest.mark.usefixtures("figures_not_rendered")
+
 TEMPLATE = Path(__file__).parent / "report" / "fixtures" / "none_seed0.json"
 
 

@@ -21,6 +21,9 @@ from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
 from sparsebench.schemas import TuneArm, TuneConfig
 
+# What these reports count and say is tested here; their figures are tested in tests/report.
+pytestmark = pytest.mark.usefixtures("figures_not_rendered")
+
 # The standard profile's tuned MLP experiment, shrunk to the embedded data (its split must fit). The grid's
 # own choice: the rounds beyond its edges (tune.extend_edges) have tests of their own, with GRID_AND_BEYOND.
 GRID_AND_BEYOND = ["dataset=embedded", "dataset.val_size=500"]

@@ -101,7 +101,7 @@ def test_one_seed_per_group_draws_without_bands(tmp_path):
     write_record(folder, make_record({"name": "none"}, 0, 90.0))
     write_record(folder, make_record({"name": "dropout", "p": 0.5}, 0, 91.0))
     df, _ = load_records(folder)
-    written = plot_all(df, tmp_path / "out")
+    written = plot_all(df, tmp_path / "out", formats=("png",))
     assert "noise_curves" in written and "weight_histograms" in written
 
 
