@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install sparsebench with the extras its tests need into .venv and run the test suite in its two lanes:
-# the fast lane (plain pytest: every test of logic, one worker per logical CPU, about 2 minutes on 2
-# cores), then the system lane (pytest -m system, in one process: the commands as processes, signals,
-# kill and resume, launchers, full claims runs; 10-12 minutes more).
+# the fast lane (plain pytest: every test of logic, one worker per logical CPU, 2 to 5 minutes on 2
+# cores as the host goes), then the system lane (pytest -m system, in one process: the commands as
+# processes, signals, kill and resume, launchers, full claims runs; 20-30 minutes more). All of .ci/run took
+# 29.5 minutes on CI's host on 2026-12-07, install included.
 # Both run, with their 25 slowest tests listed; the script fails if either fails. Arguments go to both
 # (e.g. -x, or a test file). Installs the test extra, the launchers, the trackers and the Optuna sweeper
 # (about 300 MB and 2 minutes beyond the base install); Ray (the ray extra, about 380 MB) is left out:
