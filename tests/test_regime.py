@@ -38,6 +38,7 @@ from sparsebench.claims.page import regime_rows, regime_text, verdict_text, writ
 from sparsebench.claims.regime import REGIME_DEPENDENT, MapLayout, judge_map, map_cells
 from sparsebench.claims.wording import where_text
 from sparsebench.errors import ConfigError
+from sparsebench.report import plots
 
 HIDDEN, SUBSET = "model.hidden", "dataset.train_subset"
 AXES = {HIDDEN: [[128, 128], [256, 256], [1024, 1024]], SUBSET: [6000, None]}
@@ -181,10 +182,8 @@ def test_the_regime_map_figure_is_written(tmp_path):
 
 
 def test_the_regime_map_figure_gives_the_verdict_holms_correction_across_the_report_left(tmp_path, monkeypatch):
-    from sparsebench.claims import mapfigure
-
     drawn = {}
-    monkeypatch.setattr(mapfigure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
     df, _ = regime_dependent_records()
     v = judge_map(df, CHECK, map_cells(AXES, CENTER))
     withdrawn = replace(v, verdict="inconclusive", undecided_as="holm", before_holm="regime-dependent")

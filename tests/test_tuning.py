@@ -19,6 +19,7 @@ from sparsebench.claims.plan import deriver, plan, tune
 from sparsebench.claims.tuning import table
 from sparsebench.errors import ConfigError, SparsebenchError
 from sparsebench.records.record import RunRecord
+from sparsebench.report import plots
 from sparsebench.schemas import TuneArm, TuneConfig
 
 # What these reports count and say is tested here; their figures are tested in tests/report.
@@ -548,7 +549,7 @@ def test_the_tuning_figure_marks_a_failed_trial_where_the_grid_tried_it(results,
     from sparsebench.claims import tuning_figure
 
     drawn = {}
-    monkeypatch.setattr(tuning_figure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
     the_plan = plan([load_catalogue()["K3"]], "paper", [*SMALL, f"results_dir={results}"])
     # Dense CNN-2's largest rate (0.08) diverges; the others score their rate.
     tune(the_plan, planted(lambda job: ({}, "failed") if job.config.train.lr == 0.08
@@ -965,7 +966,7 @@ def test_an_arm_still_tuning_shows_how_many_of_its_trials_are_recorded_and_choos
     from sparsebench.claims import tuning_figure
 
     drawn = {}
-    monkeypatch.setattr(tuning_figure, "_save", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out, name, *a, **k: drawn.setdefault(name, fig) and [])
     tuning_figure.plot_tuning(the_plan.tunings["mlp_regularizers"], tmp_path)
     panels = [ax for ax in drawn["tuning_mlp_regularizers"].axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["no regularizer", "L1", "L2", "dropout"]

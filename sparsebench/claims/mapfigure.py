@@ -28,9 +28,9 @@ from sparsebench.claims.wording import (
     selector,
     shown_setting,
 )
+from sparsebench.report import plots
 from sparsebench.report.names import difference_label
 from sparsebench.report.numbers import number
-from sparsebench.report.plots import FORMATS, _save
 from sparsebench.report.stats import SIGNED
 from sparsebench.report.style import VERDICT_STYLES
 
@@ -61,7 +61,7 @@ def _positions(values: list) -> tuple[list[float], bool]:
 
 
 def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name: str, title: str = "",
-                    formats: Sequence[str] = FORMATS) -> list[Path]:
+                    formats: Sequence[str] = plots.FORMATS) -> list[Path]:
     """The map of ``v`` (a verdict of ``regime.judge_map``; its cells as ``map_cells`` makes them from
     ``layout``). Writes ``out_dir/<name>.<format>`` and returns the paths; [] when ``v`` has no cells."""
     if not v.cells:
@@ -155,7 +155,7 @@ def plot_regime_map(v: Verdict, layout: MapLayout, out_dir: str | Path, *, name:
     withdrawn = f", {v.before_holm} before Holm's correction across the report's claims" if v.before_holm else ""
     fig.suptitle(f"{head}{v.verdict} across the map (one factor at a time; Holm across the cells{withdrawn})\n{sides}",
                  fontsize="medium")
-    return _save(fig, out_dir, name, formats)
+    return plots.save_figure(fig, out_dir, name, formats)
 
 
 __all__ = ["STYLES", "plot_regime_map"]

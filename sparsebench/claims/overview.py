@@ -32,9 +32,9 @@ from sparsebench.claims.checks import Verdict
 from sparsebench.claims.evaluate import ClaimResult, decisive_check, held
 from sparsebench.claims.page import verdict_text
 from sparsebench.claims.wording import reason
+from sparsebench.report import plots
 from sparsebench.report.names import arm_label, metric_name
 from sparsebench.report.numbers import number, signed
-from sparsebench.report.plots import FORMATS, _save
 from sparsebench.report.stats import MAX_SEEDS, SIGNED
 from sparsebench.report.style import VERDICT_INK, VERDICT_STYLES
 
@@ -126,7 +126,7 @@ def _cell_ticks(ax, check: Verdict, y: float, limit: float) -> None:
 
 
 def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *, name: str = NAME,
-                         formats: Sequence[str] = FORMATS) -> list[Path]:
+                         formats: Sequence[str] = plots.FORMATS) -> list[Path]:
     """The summary figure of ``results`` (claims only; protocols have no verdict): one row per claim the
     profile holds, in the order given. Writes ``out_dir/<name>.<format>`` and returns the paths ([] without any claim, or
     when no claim has a check to draw: a figure of rows saying "not run" tells nothing the page's list does
@@ -209,7 +209,7 @@ def plot_claims_overview(results: Sequence[ClaimResult], out_dir: str | Path, *,
         labels.append("a cell of a regime map (dot: its deciding cell)")
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
     fig.suptitle("Every claim's primary check: measured effect and 95% interval on a common scale")
-    return _save(fig, out_dir, name, formats)
+    return plots.save_figure(fig, out_dir, name, formats)
 
 
 __all__ = ["NAME", "Scaled", "plot_claims_overview", "scaled"]

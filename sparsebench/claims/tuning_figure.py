@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 from sparsebench.claims.tuning import Tuning
+from sparsebench.report import plots
 from sparsebench.report.names import arm_label, metric_name
-from sparsebench.report.plots import FORMATS, _save
 from sparsebench.report.style import OKABE_ITO
 from sparsebench.sweep import override_text
 
@@ -101,7 +101,7 @@ def plot_tuning(tuning: Tuning, out_dir: Path) -> list[Path]:
     fig.suptitle(textwrap.fill(f"{tuning.experiment}: {whom} on validation (seed {tuning.spec.seed}); dotted: "
                                f"the first rung, solid: the last", int(13 * 4.2 * columns)), fontsize="medium")
     # A lower resolution than the claims' figures: the report inlines them all, and these are secondary.
-    return _save(fig, out_dir, f"tuning_{tuning.experiment}", FORMATS, dpi=90)
+    return plots.save_figure(fig, out_dir, f"tuning_{tuning.experiment}", plots.FORMATS, dpi=90)
 
 
 def _scored(arm) -> bool:

@@ -145,7 +145,7 @@ def _figure(panels: int, width: float = 4.8, height: float = 3.6, columns: int =
     return fig, axes[:panels]
 
 
-def _save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str], dpi: int = DPI) -> list[Path]:
+def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str], dpi: int = DPI) -> list[Path]:
     out = Path(out_dir)
     paths = []
     for fmt in formats:
@@ -181,7 +181,7 @@ def _metadata(fig: Figure, fmt: str) -> dict | None:
 
 
 def figure_title(path: str | Path) -> str | None:
-    """The title a PNG written here carries (``_save``), None when it has none."""
+    """The title a PNG written here carries (``save_figure``), None when it has none."""
     from PIL import Image
 
     with Image.open(path) as image:
@@ -437,7 +437,7 @@ def plot_weight_histograms(df: pd.DataFrame, out_dir: str | Path, *, name: str =
     handles = [Line2D([], [], color="0.2", linestyle="-"), Line2D([], [], color="0.45", linestyle="--")]
     _legend(fig, handles, ["final (band: 95% t-interval over seeds)", "at initialisation"])
     fig.suptitle("Weight-magnitude histograms per group")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 def _histograms(rows: pd.DataFrame, edges_column: str, fractions_column: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -500,7 +500,7 @@ def plot_near_zero_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = 
         labels.append(DIFFERENCE)
     _legend(fig, handles, labels)
     fig.suptitle(f"Near-zero weights against threshold ({BAND})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -553,7 +553,7 @@ def plot_pruning_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "p
     _legend(fig, [*handles.values(), Line2D([], [], color="0.3", linestyle=":"), *([_difference_handle()] * bool(sides))],
             [*labels.values(), f"{metric_name('prune/unpruned_accuracy').name} (dotted)", *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Pruning curves ({BAND})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 def noise_kinds(df: pd.DataFrame) -> list[str]:
@@ -595,7 +595,7 @@ def plot_noise_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str = "noi
     _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
             [*labels.values(), *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Accuracy under input noise ({BAND})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -675,7 +675,7 @@ def plot_sweep(df: pd.DataFrame, parameter: str, panels: Sequence[tuple[str, str
                            f"(chosen per {metric_name(parameter).name})", Line2D([], [], linestyle=""))
     _legend(fig, list(entries.values()), list(entries))
     fig.suptitle(f"{title} ({BARS})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 def _follows(df: pd.DataFrame, parameter: str) -> set[str]:
@@ -884,7 +884,7 @@ def _training_curves(df: pd.DataFrame, out_dir: str | Path, *, name: str, format
     _legend(fig, [*handles.values(), *([_difference_handle()] * bool(sides))],
             [*labels.values(), *[DIFFERENCE] * bool(sides)])
     fig.suptitle(f"Training curves ({BAND})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -939,7 +939,7 @@ def plot_accuracy_matrix(df: pd.DataFrame, out_dir: str | Path, *, name: str = "
         ax.set_title(textwrap.fill(f"{label} (n={len(stack)})", 40), fontsize="medium")
     fig.colorbar(image, ax=axes, label="test accuracy (%)", shrink=0.8)
     fig.suptitle("Accuracy matrix: test accuracy on each task after each task learned (mean over seeds)")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 @FIGURES.register("first_task_accuracy")
@@ -974,7 +974,7 @@ def plot_first_task_accuracy(df: pd.DataFrame, out_dir: str | Path, *, name: str
         _fit_y(ax, percent=True)
     _legend(fig, handles, labels)
     fig.suptitle(f"Forgetting over a task sequence ({BAND})")
-    return _save(fig, out_dir, name, formats)
+    return save_figure(fig, out_dir, name, formats)
 
 
 @FIGURES.register("task_sequence")
@@ -1027,4 +1027,4 @@ def plot_all(df: pd.DataFrame, out_dir: str | Path, *, formats: Sequence[str] = 
 
 __all__ = ["FIGURES", "FORMATS", "figure_title", "noise_kinds", "plot_accuracy_vs_q", "plot_activation_sparsity_vs_q", "plot_all", "plot_dropout_rate_sweep",
            "plot_near_zero_curves", "plot_noise_curves", "plot_pruning_curves", "plot_sweep", "plot_task_sequence", "plot_training_curves", "plot_training_error_curves",
-           "plot_weight_histograms"]
+           "plot_weight_histograms", "save_figure"]

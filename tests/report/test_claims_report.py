@@ -36,6 +36,7 @@ from sparsebench.claims.page import (
     write_report,
 )
 from sparsebench.claims.wording import description, early_stop_text
+from sparsebench.report import plots
 from sparsebench.report.aggregate import load_records
 
 
@@ -113,7 +114,7 @@ def test_summary_figure_has_a_row_per_claim_coloured_by_verdict(tmp_path, monkey
     assert width > 1000 and height > 7 * 60  # seven rows of at least 60 pixels
 
     drawn = []
-    monkeypatch.setattr(overview, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, formats: drawn.append(fig) or [])
     plot_claims_overview(results, tmp_path)
     ax = drawn[0].axes[0]
     labels = [label.get_text() for label in ax.get_yticklabels()]

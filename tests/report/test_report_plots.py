@@ -155,7 +155,7 @@ def test_noise_figure_draws_the_difference_of_the_checks_sides(noisy_df, tmp_pat
     from sparsebench.report import plots
 
     drawn = []
-    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
     contrast = ({"regularizer.name": "dropout"}, {"regularizer.name": "none"})
     assert plot_noise_curves(noisy_df, tmp_path, contrasts=[contrast])
     panels = [ax for ax in drawn[0].axes if ax.get_title().startswith("difference")]
@@ -191,7 +191,7 @@ def test_a_figure_keeps_the_callers_labels_only_when_told(noisy_df, tmp_path, mo
     from sparsebench.report import plots
 
     drawn = []
-    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, formats: drawn.append(fig) or [Path("x.png")])
     named = noisy_df.assign(label=["plain" if name == "none" else "dropped" for name in noisy_df["regularizer.name"]])
     plot_noise_curves(named, tmp_path, keep_labels=True)
     plot_noise_curves(named, tmp_path)
@@ -207,12 +207,12 @@ def test_a_png_figure_is_written_on_a_palette_and_keeps_its_title(tmp_path):
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from sparsebench.report.plots import _save, figure_title
+    from sparsebench.report.plots import figure_title, save_figure
 
     fig, ax = plt.subplots()
     ax.imshow([[0.0, 0.5], [0.75, 1.0]])
     fig.suptitle("a matrix")
-    [path] = _save(fig, tmp_path, "m", ["png"])
+    [path] = save_figure(fig, tmp_path, "m", ["png"])
     plt.close(fig)
     with Image.open(path) as image:
         assert image.mode == "P" and len(image.getcolors(256)) <= 256

@@ -54,7 +54,7 @@ def test_verdict_text_colours_are_their_marks_darkened_as_matplotlib_computes_it
 
 def drawn(monkeypatch) -> list:
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats, dpi=plots.DPI: figures.append(fig) or [])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, formats, dpi=plots.DPI: figures.append(fig) or [])
     return figures
 
 
@@ -188,7 +188,7 @@ def test_a_mixed_folder_gives_figures_per_experiment(tmp_path, monkeypatch):
     df = load_records(folder)[0]
     assert sorted(df["experiment"].unique()) == ["alpha", "beta"]
     # Which figures are made, not how they look: none is rendered.
-    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name, formats, dpi=plots.DPI: [f"{name}.png"])
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out_dir, name, formats, dpi=plots.DPI: [f"{name}.png"])
     written = plots.plot_all(df, tmp_path / "out")
     assert "alpha-noise_curves" in written and "beta-noise_curves" in written
     assert not any(name in written for name in ("noise_curves", "training_error_curves", "task_sequence"))
