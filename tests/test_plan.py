@@ -299,8 +299,8 @@ def test_a_report_with_nothing_to_draw_loads_no_plotting_library(tmp_path):
 
 def test_every_experiments_runs_share_one_pool_of_workers(make_config, monkeypatch, caplog):
     """A stage's runs go to one pool (a pool per experiment left a core idle at each experiment's end and
-    started its workers again): every pending job of both experiments in one call, in plan order, each
-    logged with its number within its own experiment."""
+    started its workers again): every pending job of both experiments in one call, each logged with its
+    number within its own experiment."""
     import logging
 
     from sparsebench.claims import plan as plan_module
@@ -319,8 +319,35 @@ def test_every_experiments_runs_share_one_pool_of_workers(make_config, monkeypat
         counts = execute(Plan({"first": first, "second": second}), jobs=2)
     assert pools == [(3, 2)] and counts == {"reused": 0, "completed": 3}
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
-    assert logged == ["[second 1/1] seed=5: completed", "[first 1/2] seed=1: completed",
+    # Sent seed-major (first's seed 0, second's only seed, first's seed 1); the pool answers in reverse.
+    assert logged == ["[first 1/2] seed=1: completed", "[second 1/1] seed=5: completed",
                       "[first 2/2] seed=0: completed"]
+
+
+def test_runs_go_seed_major_so_a_stopped_profile_holds_every_arm_on_the_same_seeds(make_config, monkeypatch):
+    """Every experiment's first seed before any experiment's second, ranked among the seeds each plans: an
+    experiment already some seeds ahead waits for the others to catch up; within a seed, plan order."""
+    from sparsebench.claims import plan as plan_module
+    from sparsebench.claims.plan import Job, Plan, execute
+
+    sent = []
+
+    def one_pool(function, arguments, processes):
+        sent.extend((config.seed, config.regularizer.name) for config, _, _ in arguments)
+        yield from ((index, "completed") for index in range(len(arguments)))
+
+    monkeypatch.setattr(plan_module, "run_each", one_pool)
+    # "ahead" has seeds 0 and 1 done for both arms; "behind" plans seeds 10-12 (their ranks 0-2), none done.
+    ahead = [Job("ahead", [f"regularizer={r}", f"seed={s}"], make_config(f"regularizer={r}", f"seed={s}"))
+             for r in ("none", "dropout") for s in range(4)]
+    behind = [Job("behind", [f"seed={s}"], make_config("regularizer=l1", f"seed={s}")) for s in (10, 11, 12)]
+    finished = {id(job) for job in ahead if job.config.seed < 2}
+    monkeypatch.setattr(Job, "done", property(lambda job: id(job) in finished))
+    counts = execute(Plan({"ahead": ahead, "behind": behind}), jobs=2)
+    assert counts == {"reused": 4, "completed": 7}
+    # Worked by hand: ranks 0 and 1 are behind's alone; at rank 2 ahead's none, dropout, then behind's 12;
+    # at rank 3 ahead's two arms.
+    assert sent == [(10, "l1"), (11, "l1"), (2, "none"), (2, "dropout"), (12, "l1"), (3, "none"), (3, "dropout")]
 
 
 def test_in_this_process_a_missing_data_set_skips_the_rest_of_its_experiment_only(make_config, monkeypatch):

@@ -4,11 +4,12 @@
                        [out=DIR] [OVERRIDE ...]
 
 profile   smoke (default; seconds per run on the embedded data, CI: verdicts mean nothing), standard (every
-          MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds: 75 to 110 minutes on
-          2 cores, by their vector units), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard:
-          35 to 50 minutes), map (each scale-dependent claim across width, training images and epochs, tuned
-          in every cell: its regime map, about 8 hours on 2 cores, resumable), paper (the papers' own networks
-          and budgets, and their tables beside ours: a GPU or a cluster).
+          MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds: 75 to 110 minutes on 2
+          cores, by their vector units), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard: 35
+          to 50 minutes), map (each scale-dependent claim across width, training images and epochs, tuned in
+          every cell: its regime map, 3.3 to 6 hours on 2 cores by their vector units, resumable;
+          map_axes=wide a grid for a GPU or a cluster), paper (the papers' own networks and budgets, and their
+          tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
           P-KW, P-DO, P-DC under profile=paper).
 jobs      runs at a time, each with its share of the cores; auto (default): one when a GPU is used, else one
@@ -25,10 +26,13 @@ launcher  send the missing runs through a Hydra launcher instead, as `sparsebenc
 
 Every other key=value is an override given to every run, read as `sparsebench` reads it (Hydra's override
 grammar: quote a value with spaces, commas or brackets, results_dir='runs (copy)'): dataset.root=...,
-device=cpu, results_dir=..., retry_failed=true; tune.* settings (tune.confirm_near_ties=true: read each near tie
-at its runner-up too; tune.extend_edges=0: mark a choice at a grid's edge without trying beyond it) go to the
-tuned experiments only; not name= or experiment= (each claim's experiment names its own folder). Completed records are reused, so running the same command again resumes. Runs that another
-process is running are waited for, never left out.
+device=cpu, results_dir=..., retry_failed=true; tune.* settings (tune.confirm_near_ties=true: read each near
+tie at its runner-up too; tune.extend_edges=0: mark a choice at a grid's edge without trying beyond it) go to
+the tuned experiments only; not name= or experiment= (each claim's experiment names its own folder). Completed
+records are reused, so running the same command again resumes; runs go seed by seed across the experiments
+(every arm's first seed, then every arm's second), so a run stopped part way holds every arm on about the same
+seeds, and its report (run=false) names how many planned runs each check read. Runs that another process is
+running are waited for, never left out.
 
 --help prints this, --version the version of sparsebench (and of Python, torch and Hydra).
 
