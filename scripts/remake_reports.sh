@@ -14,9 +14,10 @@ declare -A how=(
   [claims-home-d4]="profile=paper claims=D4"
   [claims-home-k4]="profile=paper claims=K4"
   [claims-map]="profile=map map_axes=wide"
+  [claims-map-default]="profile=map"
 )
 reports=("$@")
-[ ${#reports[@]} -gt 0 ] || reports=(claims-standard claims-standard-near-ties claims-cnn claims-home claims-home-d4 claims-home-k4 claims-map)
+[ ${#reports[@]} -gt 0 ] || reports=(claims-standard claims-standard-near-ties claims-cnn claims-home claims-home-d4 claims-home-k4 claims-map claims-map-default)
 for report in "${reports[@]}"; do
   { [ -n "$report" ] && [ -n "${how[$report]:-}" ]; } || { echo "remake_reports.sh: error: no report $report (known: ${!how[*]})" >&2; exit 2; }
   settings=()

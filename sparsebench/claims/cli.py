@@ -7,7 +7,7 @@ profile   smoke (default; seconds per run on the embedded data, CI: verdicts mea
           MNIST claim on converged MLPs, each arm tuned alike on validation, 5-9 seeds: 75 to 110 minutes on 2
           cores, by their vector units), cnn (the MNIST claim on a CNN, G1, tuned and seeded as standard: 35
           to 50 minutes), map (each scale-dependent claim across width, training images and epochs, tuned in
-          every cell: its regime map, 3.3 to 6 hours on 2 cores by their vector units, resumable;
+          every cell: its regime map, 3.3 to 5.5 hours on 2 cores by their vector units, resumable;
           map_axes=wide a grid for a GPU or a cluster), paper (the papers' own networks and budgets, and their
           tables beside ours: a GPU or a cluster).
 claims    the claims to run, comma-separated (default: every claim of the profile; the paper protocols
