@@ -446,8 +446,8 @@ def seed_major(pending: list[Job], the_plan: Plan) -> list[Job]:
     in plan order it would hold some experiments whole and others not begun."""
     rank = {}
     for jobs in the_plan.jobs.values():
-        seeds = sorted({job.config.seed for job in jobs})
-        rank.update({id(job): seeds.index(job.config.seed) for job in jobs})
+        place = {seed: i for i, seed in enumerate(sorted({job.config.seed for job in jobs}))}
+        rank.update({id(job): place[job.config.seed] for job in jobs})
     return sorted(pending, key=lambda job: rank[id(job)])
 
 
