@@ -3,7 +3,7 @@ against the machine's matmul peak, the smoke claims' wall time, and a parallel s
 sequential one.
 
     python scripts/bench.py [--root DIR] [--rounds 30]
-                            [--only loop,cnn,regularizers,flops,variants,memory,plan,claims,sweep,dropconnect]
+                            [--only loop,cnn,regularizers,flops,variants,memory,plan,claims,sweep,dropconnect,sequence]
                             [--json out.json]
 
 What is timed: training steps only (forward, loss, penalty, backward, optimizer step, hooks), with the
@@ -38,6 +38,9 @@ machine hits all of them alike; figures are medians over rounds. Ratios compare 
   ``sparsebench -m`` sweep: one after another, with ``hydra/launcher=joblib`` and with the
   ``hydra/launcher=local`` preset (forked joblib workers, one per core); wall times of the whole
   commands in fresh results folders, best of two.
+- sequence: a permuted task's copy of the training, validation and test splits (raw images and model
+  inputs), as a task sequence makes it after every task, with NumPy's take (the code's way on the CPU)
+  against torch.gather, interleaved, in CPU time of one thread; ``--only sequence``.
 - dropconnect: what the DropConnect paper's per-example masks cost: the training step of its
   784-800-800-10 MLP at the experiment's batch size (``experiment=dropconnect_paper_mlp``) with
   ``regularizer=dropconnect_paper`` (one mask per example) against the same with
@@ -246,6 +249,42 @@ def bench_claims(args) -> dict:
         seconds = _wall([sys.executable, "-m", "sparsebench.claims.cli", "profile=smoke", f"results_dir={folder}"],
                         Path(folder))
     return {"command": "sparsebench-claims profile=smoke", "wall_seconds": seconds}
+
+
+def bench_sequence(args) -> dict:
+    """A permuted task's copy of every split, as a task sequence makes it (``data.tasks.permute``: NumPy's take
+    on the CPU) against torch.gather, the way before, interleaved over ``--rounds``, in CPU time of this
+    thread (robust to a loaded host); each contender checked to give the same tensors."""
+    from sparsebench.data.tasks import permutations, permute
+
+    cfg = compose_run([f"dataset={args.dataset}", "dataset.val_size=10000", "continual=permuted", "threads=1"]
+                      + ([f"dataset.root={args.root}"] if args.root else []))
+    torch.set_num_threads(1)
+    data = load_splits(cfg.dataset, torch.device("cpu"))
+    order = permutations(2, data.train.inputs[0].numel(), seed=0)[1]
+
+    def gathered(images):
+        def moved(tensor):
+            rows = tensor.reshape(-1, order.numel())
+            return torch.gather(rows, 1, order.expand(len(rows), -1)).reshape(tensor.shape)
+        return moved(images.images), moved(images.inputs)
+
+    splits = {"train": data.train, "validation": data.val, "test": data.test}
+    seconds = {name: {"take": [], "gather": []} for name in splits}
+    for _ in range(args.rounds):
+        for name, images in splits.items():
+            for contender, work in (("take", lambda: permute(images, order)),
+                                    ("gather", lambda: gathered(images))):
+                started = time.thread_time()
+                out = work()
+                seconds[name][contender].append(time.thread_time() - started)
+            if len(seconds[name]["take"]) == 1:
+                new, old = permute(images, order), gathered(images)
+                assert torch.equal(new.images, old[0]) and torch.equal(new.inputs, old[1]), "the copies differ"
+            del out
+    median = {name: {c: statistics.median(v) for c, v in by.items()} for name, by in seconds.items()}
+    return {"images": {name: len(images) for name, images in splits.items()}, "rounds": args.rounds,
+            "cpu_seconds": median, "ratio": {name: m["gather"] / m["take"] for name, m in median.items()}}
 
 
 def bench_sweep(args) -> dict:
@@ -562,7 +601,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", default=None,
                         help="sections to run, comma-separated (default: loop,cnn,regularizers,flops,claims,"
-                             "sweep, and variants on a GPU; also memory, plan, dropconnect)")
+                             "sweep, and variants on a GPU; also memory, plan, dropconnect, sequence)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--whole-run", default="kwinners_sparse_cnn2",
                         help="memory section: the experiment run whole (empty: none)")
@@ -625,6 +664,13 @@ def main() -> None:
             print(f"sparsebench-claims profile=paper run=false, {words}: median {p['median_seconds']:.2f} s of "
                   f"{', '.join(f'{s:.2f}' for s in p['wall_seconds'])}; peak {p['peak_bytes'] / 2**20:.0f} MiB",
                   file=sys.stderr)
+    if "sequence" in sections:
+        figures["sequence"] = sq = bench_sequence(args)
+        print(f"a permuted task's copy of each split (raw images and inputs), CPU seconds of one thread, median of "
+              f"{sq['rounds']} rounds:", file=sys.stderr)
+        for name, m in sq["cpu_seconds"].items():
+            print(f"  {name:10s} {sq['images'][name]:6d} images: take {m['take']:.3f} s, gather {m['gather']:.3f} s: "
+                  f"{sq['ratio'][name]:.2f}x", file=sys.stderr)
     if "claims" in sections:
         figures["claims"] = claims = bench_claims(args)
         print(f"sparsebench-claims profile=smoke: {claims['wall_seconds']:.0f} s", file=sys.stderr)
