@@ -320,8 +320,22 @@ def test_every_experiments_runs_share_one_pool_of_workers(make_config, monkeypat
     assert pools == [(3, 2)] and counts == {"reused": 0, "completed": 3}
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
     # Sent seed-major (first's seed 0, second's only seed, first's seed 1); the pool answers in reverse.
-    assert logged == ["[first 1/2] seed=1: completed", "[second 1/1] seed=5: completed",
-                      "[first 2/2] seed=0: completed"]
+    assert [line.partition(" (")[0] for line in logged] == [
+        "[first 1/2] seed=1: completed", "[second 1/1] seed=5: completed", "[first 2/2] seed=0: completed"]
+    # Each line says how far the runs have come; the last has no time left to estimate.
+    assert logged[0].endswith(" left at this pace)") and "(1 of 3 here; about " in logged[0]
+    assert logged[-1].endswith("(3 of 3 here)")
+
+
+def test_a_log_line_estimates_the_time_left_from_the_pace_so_far():
+    """A log file has no progress bar: each run's line says how many are done and, at the pace so far, about
+    how long the rest will take (time so far / runs finished x runs left)."""
+    from sparsebench.claims.plan import pace
+
+    # 600 s for 3 runs: 200 s a run, 85 left: 17,000 s = 4 h 43 min 20 s.
+    assert pace(600.0, 3, 88) == "3 of 88 here; about 4h43m left at this pace"
+    assert pace(30.0, 2, 3) == "2 of 3 here; about 15.0 s left at this pace"
+    assert pace(5.0, 3, 3) == "3 of 3 here"
 
 
 def test_runs_go_seed_major_so_a_stopped_profile_holds_every_arm_on_the_same_seeds(make_config, monkeypatch):

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sparsebench.claims.catalogue import Claim
 from sparsebench.errors import ConfigError, DataError, SparsebenchError
-from sparsebench.progress import bar, progress_enabled, showing
+from sparsebench.progress import bar, duration, progress_enabled, showing
 from sparsebench.records import RunDir
 from sparsebench.records.paths import flatten
 from sparsebench.runner import run, run_dir_for
@@ -464,6 +464,7 @@ def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
     totals = {experiment: sum(e == experiment for e, _ in todo) for experiment in the_plan.jobs}
     done: dict[str, int] = {}
     skipped: set[str] = set()  # in this process: experiments whose data set turned out missing
+    started = time.perf_counter()
     # One bar over every run to do, with its ETA, on a terminal (plain lines elsewhere); log lines are
     # written above it. Runs in this process show their own bars beneath it; worker processes show none.
     with showing(progress_enabled("auto")), bar(desc="claims runs", total=len(todo), unit="run",
@@ -484,12 +485,21 @@ def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
                           where, status)
                 status = "missing"
             else:
-                log.info("%s: %s", where, status)
+                log.info("%s: %s (%s)", where, status, pace(time.perf_counter() - started, len(outcomes) + 1, len(todo)))
             outcomes[id(job)] = status
             overall.update(1)
             if status.startswith("unavailable: ") and jobs == 1:
                 skipped.add(experiment)  # the same data set is missing for the rest
     return outcomes
+
+
+def pace(elapsed: float, finished: int, total: int) -> str:
+    """How far a plan's runs have come, for log lines (a log file has no bar): ``3 of 88 here; about 13h40m
+    left at this pace``, the time left being the time so far per finished run times the runs left (the runs
+    of a profile differ in length, and a stage's order mixes them: an estimate, said as one)."""
+    if finished >= total:
+        return f"{finished} of {total} here"
+    return f"{finished} of {total} here; about {duration(elapsed / finished * (total - finished))} left at this pace"
 
 
 def _through_launcher(launcher, pending: list[Job], poll_seconds: float) -> dict[int, str]:
