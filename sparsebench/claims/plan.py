@@ -485,7 +485,8 @@ def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
                           where, status)
                 status = "missing"
             else:
-                log.info("%s: %s (%s)", where, status, pace(time.perf_counter() - started, len(outcomes) + 1, len(todo)))
+                log.info("%s: %s (%s)", where, status,
+                         pace(time.perf_counter() - started, len(outcomes) + 1, len(todo)))
             outcomes[id(job)] = status
             overall.update(1)
             if status.startswith("unavailable: ") and jobs == 1:
