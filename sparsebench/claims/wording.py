@@ -185,6 +185,8 @@ def description(v: Verdict) -> str:
         if v.against and name == "B":
             return f"B = {number(mean)}, a constant"
         pooled = f", pooling {len(groups)} groups" if len(groups) > 1 else ""
+        if n == 1:  # a run stopped part way may hold one seed: one value has no spread to show
+            return f"{name} [{selector(where)}] {number(mean)} (n=1, one run: no spread{pooled})"
         return f"{name} [{selector(where)}] {number(mean)} ± {number(std, 2)} sd (n={n}{pooled})"
 
     pct = f"{v.level * 100:g}%"
@@ -192,6 +194,10 @@ def description(v: Verdict) -> str:
     head = f"{v.metric}: {side('A', v.a, v.mean_a, v.std_a, v.n_a, v.groups_a)} vs " \
            f"{side('B', v.b, v.mean_b, v.std_b, v.n_b, v.groups_b)}"
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
+
+    def interval(low: float, high: float) -> str:  # none from a side of one run: said, not printed as nan
+        return f"no {pct} CI" if math.isnan(low) or math.isnan(high) else f"{pct} CI [{signed(low)}, {signed(high)}]"
+
     tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
     if not v.ran:
         numbers, rule = f"no difference to take: {without_runs(v)}", ""
@@ -200,10 +206,10 @@ def description(v: Verdict) -> str:
         rule = f"supported if every pair differs by at most {number(v.margin or 0.0)}"
     elif v.test == "within":
         loss, low, high = v.loss
-        numbers = f"loss B − A = {signed(loss)}, {pct} CI [{signed(low)}, {signed(high)}]{dof}"
+        numbers = f"loss B − A = {signed(loss)}, {interval(low, high)}{dof}"
         rule = f"supported if the CI lies under margin {number(v.margin)}"
     else:
-        numbers = f"A − B = {signed(v.effect)}, {pct} CI [{signed(v.low)}, {signed(v.high)}]{dof}"
+        numbers = f"A − B = {signed(v.effect)}, {interval(v.low, v.high)}{dof}"
         threshold = 0.0 if v.margin is None else v.margin
         if v.test == "equivalent":
             numbers += tost_ci

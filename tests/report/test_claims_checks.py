@@ -290,6 +290,16 @@ def test_the_description_in_full_from_a_hand_computation():
     assert reason(verdict) == "" and verdict.problems == ()
 
 
+def test_a_side_of_one_run_shows_its_value_without_a_spread():
+    """A run stopped part way may hold one seed of an arm: its one value is said as such, never '± nan sd',
+    and no interval is taken from it."""
+    verdict = judge(frame([3.0], [1.0, 1.1, 1.2]), "test/accuracy", A, B, "greater")
+    text = description(verdict)
+    assert text.startswith("test/accuracy: A [regularizer.name=kw] 3 (n=1, one run: no spread) vs "
+                           "B [regularizer.name=none] 1.1 ± 0.1 sd (n=3); A − B = +1.9, no 95% CI; ")
+    assert "nan" not in text and verdict.verdict == "inconclusive"
+
+
 def test_problems_before_any_interval_are_said_in_one_line():
     df = frame([1.0, 2.0], [1.0, 2.0])
     missing = judge(df, "test/nothing", {"regularizer.q": 2}, B, "greater")
