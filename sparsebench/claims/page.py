@@ -64,7 +64,7 @@ from sparsebench.claims.wording import (
     without_runs,
 )
 from sparsebench.report.names import metric_label, metric_name
-from sparsebench.report.numbers import number, signed
+from sparsebench.report.numbers import bracket, number, signed
 from sparsebench.report.plots import figure_title
 from sparsebench.report.stats import MAX_SEEDS, SMALL
 from sparsebench.report.style import VERDICT_INK
@@ -134,8 +134,8 @@ def effect_text(check: Verdict) -> str:
         return f"largest |Δ| of a pair {number(abs(check.largest_difference), 3)} (margin {number(check.margin or 0)})"
     if check.test == "within":
         loss, low, high = check.loss
-        return f"loss {signed(loss)} [{signed(low)}, {signed(high)}], margin {number(check.margin)}"
-    text = f"Δ {signed(check.effect)} [{signed(check.low)}, {signed(check.high)}]"
+        return f"loss {signed(loss)} {bracket(low, high)}, margin {number(check.margin)}"
+    text = f"Δ {signed(check.effect)} {bracket(check.low, check.high)}"
     if check.margin is not None and check.test in ("at_most", "equivalent"):
         text += f", margin {number(check.margin, 3)}"
     if check.smallest_effect:
@@ -212,14 +212,14 @@ def _why(result: ClaimResult, near_ties: str = "") -> str:
     if decisive is not None and matched is not None and matched.ran and not reads_alike(matched, decisive):
         keys = ", ".join(result.claim.checks[result.claim.primary_index].matched)
         parts.append(f"with B at A's chosen {keys}: {outcome(matched)}, {signed(matched.effect)} "
-                     f"[{signed(matched.low)}, {signed(matched.high)}]")
+                     f"{bracket(matched.low, matched.high)}")
     if near_ties:
         parts.append(near_ties)
     again = runner_up_reading(result)
     if decisive is not None and again is not None and again.ran:
         same = reads_alike(again, decisive)
         parts.append(f"with the near-tied arms at their runner-ups: {outcome(again)}, {signed(again.effect)} "
-                     f"[{signed(again.low)}, {signed(again.high)}]"
+                     f"{bracket(again.low, again.high)}"
                      + ("" if same else ": the verdict holds for the choice made, not for both"))
     return "; ".join(parts)
 
@@ -351,7 +351,7 @@ def regime_rows(v: Verdict, layout: MapLayout) -> tuple[tuple[str, ...], ...]:
     for _, _, cell, column, verdict in placed:
         axis = "center" if column is None else axis_name(column, layout.names)
         value = cell_words(cell, layout).removeprefix("the center: ") if column is None else axis_value(cell[column])
-        effect = (f"{signed(verdict.effect)} [{signed(verdict.low)}, {signed(verdict.high)}]"
+        effect = (f"{signed(verdict.effect)} {bracket(verdict.low, verdict.high)}"
                   if verdict.n_a and math.isfinite(verdict.low) else "–")
         if effect != "–" and _grid_setting(verdict):
             effect += f" at {_grid_setting(verdict)}"

@@ -36,7 +36,7 @@ from sparsebench.claims.checks import (
     outcome,
 )
 from sparsebench.report.aggregate import display
-from sparsebench.report.numbers import number, signed
+from sparsebench.report.numbers import bracket, number, signed
 from sparsebench.report.stats import (
     EQUIVALENCE,
     EQUIVALENCE_OBSERVED,
@@ -263,7 +263,7 @@ def grid_text(v: Verdict) -> str:
         if not cell.ran:
             parts.append(f"{where}: not run in this profile")
             continue
-        found = outcome(cell) + f", {signed(cell.effect)} [{signed(cell.low)}, {signed(cell.high)}]"
+        found = outcome(cell) + f", {signed(cell.effect)} {bracket(cell.low, cell.high)}"
         if not math.isnan(cell.p_holm):
             found += f", Holm-adjusted p across the settings {p_number(cell.p_holm)}"
         parts.append(f"{where}: {found}")
@@ -306,7 +306,7 @@ def early_stop_text(primary: Verdict | None, early: Verdict | None, measured: bo
         return ("budget not checked: this metric is not measured again at the early-stopping epoch" if measured
                 else "")
     same = budget_changes(primary, early) is False
-    at = f"{outcome(early)}, {signed(early.effect)} [{signed(early.low)}, {signed(early.high)}]"
+    at = f"{outcome(early)}, {signed(early.effect)} {bracket(early.low, early.high)}"
     if same:
         withdrawn_by = ("Holm's correction" if primary.before_holm
                         else "its precondition" if primary.before_precondition else "")

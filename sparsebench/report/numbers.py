@@ -27,4 +27,11 @@ def signed(x: float | None, digits: int = 4) -> str:
     return ("+" if x is not None and x > 0 else "") + number(x, digits)
 
 
-__all__ = ["number", "signed"]
+def bracket(low: float | None, high: float | None) -> str:
+    """An interval, ``[low, high]`` with signs; "(no interval)" where there is none (a side of one run has
+    no spread to make one from), not ``[nan, nan]``."""
+    missing = [x for x in (low, high) if x is None or (isinstance(x, float) and math.isnan(x))]
+    return "(no interval)" if missing else f"[{signed(low)}, {signed(high)}]"
+
+
+__all__ = ["bracket", "number", "signed"]

@@ -18,3 +18,12 @@ def test_small_and_special_numbers_are_plain():
     assert number(2.5e7) == "2.5e+07" and number(1.2e-5) == "1.2e-05"
     assert number(float("nan")) == number(None) == "nan"
     assert signed(math.inf) == "+inf" and number(-math.inf) == "-inf"
+
+
+def test_an_interval_is_written_with_signs_and_a_missing_one_says_so():
+    """A side of one run gives no interval: the page says "(no interval)", never "[nan, nan]"."""
+    from sparsebench.report.numbers import bracket
+
+    assert bracket(-0.5, 1.25) == "[-0.5, +1.25]"
+    assert bracket(float("nan"), float("nan")) == "(no interval)"
+    assert bracket(None, 2.0) == "(no interval)"
