@@ -36,7 +36,7 @@ from sparsebench.claims.checks import (
     outcome,
 )
 from sparsebench.report.aggregate import display
-from sparsebench.report.numbers import bracket, number, signed
+from sparsebench.report.numbers import absent, bracket, number, signed
 from sparsebench.report.stats import (
     EQUIVALENCE,
     EQUIVALENCE_OBSERVED,
@@ -196,7 +196,7 @@ def description(v: Verdict) -> str:
     dof = f", df {v.dof:.1f}" if not math.isnan(v.dof) else ""
 
     def interval(low: float, high: float) -> str:  # none from a side of one run: said, not printed as nan
-        return f"no {pct} CI" if math.isnan(low) or math.isnan(high) else f"{pct} CI [{signed(low)}, {signed(high)}]"
+        return f"no {pct} CI" if absent(low) or absent(high) else f"{pct} CI {bracket(low, high)}"
 
     tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
     if not v.ran:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import math
 
 
+def absent(x: float | None) -> bool:
+    """Whether there is no number to write: None, or NaN (a statistic of too few runs)."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def number(x: float | None, digits: int = 4) -> str:
     """``x`` to ``digits`` significant digits, but never fewer than its integer digits: 102,545 and not
     102,500 (a rounded noise score would look exact), 15,641 and not 1.564e+04. Thousands are separated;
     exponents only from 1e7 and below 1 where ``digits`` cannot reach (0.00012 stays, 1.2e-05 too)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if absent(x):
         return "nan"
     text = f"{x:.{digits}g}"
     rounded = float(text)
@@ -30,8 +35,7 @@ def signed(x: float | None, digits: int = 4) -> str:
 def bracket(low: float | None, high: float | None) -> str:
     """An interval, ``[low, high]`` with signs; "(no interval)" where there is none (a side of one run has
     no spread to make one from), not ``[nan, nan]``."""
-    missing = [x for x in (low, high) if x is None or (isinstance(x, float) and math.isnan(x))]
-    return "(no interval)" if missing else f"[{signed(low)}, {signed(high)}]"
+    return "(no interval)" if absent(low) or absent(high) else f"[{signed(low)}, {signed(high)}]"
 
 
-__all__ = ["bracket", "number", "signed"]
+__all__ = ["absent", "bracket", "number", "signed"]
