@@ -26,3 +26,7 @@ fi
 
 extras=$(IFS=,; echo "$*")
 pip install -q -e ".${extras:+[$extras]}"
+
+# DropConnect's per-example CPU kernel is compiled for this CPU's vector instructions on first use (about
+# half a minute of g++, cached by torch in TORCH_EXTENSIONS_DIR): built here so that no run or test waits.
+echo "DropConnect kernel: $(python -c 'from sparsebench.nn.dropconnect import build_kernel; print(build_kernel())')"

@@ -156,6 +156,14 @@ def _kernel():
     return _KERNEL[0]
 
 
+def build_kernel() -> str:
+    """Build the kernel now rather than at the first per-example DropConnect step (a compile of about half
+    a minute): scripts/install.sh calls it, so that neither a first run nor the test lane waits for g++.
+    Returns the loop this CPU runs (avx512, avx2 or scalar), or "torch ops" where it cannot be built."""
+    kernel = _kernel()
+    return kernel.vector_path if kernel is not None else "torch ops"
+
+
 def _instruction_set() -> str:
     """A short digest of this CPU's model and feature flags (Linux's /proc/cpuinfo; elsewhere the platform)."""
     try:
