@@ -364,6 +364,38 @@ def test_runs_go_seed_major_so_a_stopped_profile_holds_every_arm_on_the_same_see
     assert sent == [(10, "l1"), (11, "l1"), (2, "none"), (2, "dropout"), (12, "l1"), (3, "none"), (3, "dropout")]
 
 
+def test_the_shared_setting_rows_runs_go_after_every_tuned_run_so_a_stopped_profile_answers_tuned_v_tuned_first(
+        make_config, monkeypatch):
+    """A tuned experiment plans its final runs (tuned) and its shared-setting row's runs (shared): every run the
+    primary comparison reads (tuned, a run both rows read, or one of an untuned experiment) goes first, seed by
+    seed, then the shared row's alone, seed by seed."""
+    from sparsebench.claims import plan as plan_module
+    from sparsebench.claims.plan import Job, Plan, execute
+    from sparsebench.claims.tuning import SHARED, TUNED
+
+    sent = []
+
+    def one_pool(function, arguments, processes):
+        sent.extend((config.seed, config.train.lr) for config, _, _ in arguments)
+        yield from ((index, "completed") for index in range(len(arguments)))
+
+    monkeypatch.setattr(plan_module, "run_each", one_pool)
+
+    def job(seed: int, lr: float, *settings: str) -> Job:
+        return Job("tuned", [f"seed={seed}", f"train.lr={lr}"], make_config(f"seed={seed}", f"train.lr={lr}"),
+                   settings=settings)
+
+    # The row at the shared rate 0.05 on seeds 0-1, the tuned rate 0.1 on seeds 0-2; one arm chose the shared
+    # rate itself (lr 0.05 on seed 2 is a run both rows read, as the final runs' planner tags a twin).
+    jobs = [job(0, 0.05, SHARED), job(1, 0.05, SHARED), job(2, 0.05, SHARED, TUNED),
+            job(0, 0.1, TUNED), job(1, 0.1, TUNED), job(2, 0.1, TUNED)]
+    untuned = [Job("alone", ["seed=3"], make_config("seed=3", "train.lr=0.3"))]
+    execute(Plan({"tuned": jobs, "alone": untuned}), jobs=2)
+    # Worked by hand: primary first by seed rank (tuned's seeds 0, 1, 2 rank 0-2; alone's 3 ranks 0), then the
+    # shared row's 0 and 1.
+    assert sent == [(0, 0.1), (3, 0.3), (1, 0.1), (2, 0.05), (2, 0.1), (0, 0.05), (1, 0.05)]
+
+
 def test_in_this_process_a_missing_data_set_skips_the_rest_of_its_experiment_only(make_config, monkeypatch):
     from sparsebench.claims import plan as plan_module
     from sparsebench.claims.plan import Job, Plan, execute

@@ -443,12 +443,23 @@ def seed_major(pending: list[Job], the_plan: Plan) -> list[Job]:
     and so on (each experiment's seeds ranked among all it plans, so one behind catches up first), in plan
     order within a seed. A profile of many hours stopped at any point then holds every arm on about the same
     seeds, and its report compares them on those, each check naming how many of the planned runs it read;
-    in plan order it would hold some experiments whole and others not begun."""
+    in plan order it would hold some experiments whole and others not begun.
+
+    The runs only a secondary row reads (a tuned experiment's shared-setting row, the runner-ups) go after
+    every run of the primary comparison, seed by seed again: tuned against tuned is each claim's answer, so
+    a profile stopped part way answers it first (K4's home regime: 60 tuned runs of about 10 minutes, then
+    25 at numenta's shared rate)."""
+    from sparsebench.claims import tuning
+
     rank = {}
     for jobs in the_plan.jobs.values():
         place = {seed: i for i, seed in enumerate(sorted({job.config.seed for job in jobs}))}
         rank.update({id(job): place[job.config.seed] for job in jobs})
-    return sorted(pending, key=lambda job: rank[id(job)])
+
+    def secondary(job: Job) -> bool:  # planned under settings, none of them the tuned one
+        return bool(job.settings) and tuning.TUNED not in job.settings
+
+    return sorted(pending, key=lambda job: (secondary(job), rank[id(job)]))
 
 
 def _here(the_plan: Plan, pending: list[Job], jobs: int) -> dict[int, str]:
