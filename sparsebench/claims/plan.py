@@ -110,8 +110,6 @@ class Plan:
         setting, and every setting of the run."""
         import pandas as pd
 
-        from sparsebench.report.aggregate import flatten
-
         rows = [{**flatten(config_tree(job.config), "."), "experiment": job.experiment, "seed": job.config.seed,
                  "setting": setting, "settings": job.settings} for job in self.all_jobs()
                 for setting in job.settings or ("",)]
