@@ -445,8 +445,7 @@ def seed_major(pending: list[Job], the_plan: Plan) -> list[Job]:
 
     The runs only a secondary row reads (a tuned experiment's shared-setting row, the runner-ups) go after
     every run of the primary comparison, seed by seed again: tuned against tuned is each claim's answer, so
-    a profile stopped part way answers it first (K4's home regime: 60 tuned runs of about 10 minutes, then
-    25 at numenta's shared rate)."""
+    a profile stopped part way answers it first."""
     from sparsebench.claims import tuning
 
     rank = {}

@@ -142,7 +142,7 @@ def images_text(v: Verdict) -> str:
     if not v.images:
         return ""
     pct = f"{v.level * 100:g}%"
-    spread = (f"{pct} bootstrap CI over images [{signed(v.image_low)}, {signed(v.image_high)}]"
+    spread = (f"{pct} bootstrap CI over images {bracket(v.image_low, v.image_high)}"
               if not math.isnan(v.image_low) else "no interval (every image gives the same difference)")
     return (f"Over the {v.images:,} test images of these runs A − B = {signed(v.image_effect)} points, {spread} "
             f"(the test set's own uncertainty; the verdict rests on the seeds)")
@@ -198,7 +198,7 @@ def description(v: Verdict) -> str:
     def interval(low: float, high: float) -> str:  # none from a side of one run: said, not printed as nan
         return f"no {pct} CI" if absent(low) or absent(high) else f"{pct} CI {bracket(low, high)}"
 
-    tost_ci = f", {tost} CI [{signed(v.tost_low)}, {signed(v.tost_high)}]" if not math.isnan(v.tost_low) else ""
+    tost_ci = f", {tost} CI {bracket(v.tost_low, v.tost_high)}" if not absent(v.tost_low) else ""
     if not v.ran:
         numbers, rule = f"no difference to take: {without_runs(v)}", ""
     elif v.test == "identical":
